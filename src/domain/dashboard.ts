@@ -1,0 +1,55 @@
+import { pagePath, type StoredEvent } from "./event.ts";
+import { SlidingCounts } from "./sliding-counts.ts";
+
+class Windows {
+  readonly byEvent: SlidingCounts;
+  readonly byPage: SlidingCounts;
+  constructor(seconds: number) {
+    this.byEvent = new SlidingCounts(seconds);
+    this.byPage = new SlidingCounts(seconds);
+  }
+}
+
+/**
+ * The dashboard's sliding windows: event counts by name and `$pageview` counts by path over the last
+ * `windowSeconds`, by receive time, for all environments together and for each one.
+ */
+export class DashboardWindows {
+  private readonly all: Windows;
+  private readonly byEnvironment = new Map<string, Windows>();
+
+  constructor(private readonly windowSeconds: number) {
+    this.all = new Windows(windowSeconds);
+  }
+
+  record(event: StoredEvent): void {
+    let env = this.byEnvironment.get(event.environment);
+    if (!env) this.byEnvironment.set(event.environment, (env = new Windows(this.windowSeconds)));
+    const path = event.event === "$pageview" ? pagePath(event) : null;
+    for (const windows of [this.all, env]) {
+      windows.byEvent.record(event.event, event.receivedAt);
+      if (path !== null) windows.byPage.record(path, event.receivedAt);
+    }
+  }
+
+  eventCounts(now: number, environment?: string | null): { event: string; count: number }[] {
+    return (this.windows(environment)?.byEvent.ranked(now) ?? []).map(({ key, count }) => ({ event: key, count }));
+  }
+
+  topPages(now: number, limit: number, environment?: string | null): { path: string; count: number }[] {
+    return (this.windows(environment)?.byPage.ranked(now, limit) ?? []).map(({ key, count }) => ({ path: key, count }));
+  }
+
+  /** Drops environments whose windows emptied, so one-off environment names do not grow memory. */
+  sweep(now: number): void {
+    for (const [environment, windows] of this.byEnvironment) {
+      windows.byEvent.total(now);
+      windows.byPage.total(now);
+      if (windows.byEvent.isEmpty && windows.byPage.isEmpty) this.byEnvironment.delete(environment);
+    }
+  }
+
+  private windows(environment?: string | null): Windows | undefined {
+    return environment == null ? this.all : this.byEnvironment.get(environment);
+  }
+}

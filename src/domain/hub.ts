@@ -1,0 +1,312 @@
+import { v7 as uuidv7 } from "uuid";
+import { systemClock, type Clock } from "./clock.ts";
+import { decodeCursor } from "./cursor.ts";
+import { DashboardWindows } from "./dashboard.ts";
+import { badInput } from "./errors.ts";
+import { currentUrl, validateCapture, type CapturedEvent, type StoredEvent } from "./event.ts";
+import { compileFilter, type EventFilter } from "./filter.ts";
+import { LiveUsers, type LiveUser } from "./live-users.ts";
+import { Persons, type Person } from "./persons.ts";
+import { RingBuffer } from "./ring-buffer.ts";
+import { SlidingCounts } from "./sliding-counts.ts";
+import { EventSubscriber } from "./subscriber.ts";
+import { Ticker } from "./ticker.ts";
+
+export interface HubOptions {
+  /** Events kept in the ring buffer (PULSE_BUFFER_SIZE, default 10000). */
+  readonly bufferSize: number;
+  /** A user is live while their latest event is younger than this (PULSE_LIVE_WINDOW_SECONDS, default 60). */
+  readonly liveWindowSeconds: number;
+  /** The dashboard's sliding window (PULSE_DASHBOARD_WINDOW_SECONDS, default 60). */
+  readonly dashboardWindowSeconds: number;
+  /** Live events held per subscriber before it is ended with LAGGED (PULSE_SUBSCRIBER_QUEUE, default 2000). */
+  readonly subscriberQueue: number;
+  /** Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX, default 100000). */
+  readonly personsCapacity: number;
+  readonly clock?: Clock;
+}
+
+/** What one capture did: for every input, in order, the stored event (the earlier one, for a duplicate). */
+export interface CaptureOutcome {
+  readonly events: readonly StoredEvent[];
+  readonly accepted: number;
+  readonly duplicates: number;
+}
+
+export interface SubscribeOptions {
+  readonly filter?: EventFilter | null;
+  /** Resume after this cursor: every buffered matching event after it, then live ones. */
+  readonly after?: string | null;
+  /** Start with the newest N buffered matching events (oldest first), then live ones. */
+  readonly replay?: number | null;
+}
+
+/** Observes the buffer, for the snapshot store: every appended event and every evicted one, in order. */
+export interface BufferObserver {
+  appended(event: StoredEvent): void;
+  evicted(event: StoredEvent): void;
+}
+
+export interface HubMetrics {
+  readonly totalSubscriptions: number;
+  readonly activeSubscriptions: number;
+  readonly eventsPerSecond: number;
+  readonly eventsTotal: number;
+}
+
+const RATE_WINDOW_SECONDS = 10;
+
+/**
+ * Pulse's in-memory state and the one way events enter it. `capture` validates and de-duplicates, then `apply`
+ * puts each event in the ring buffer, the live users, the dashboard windows and the persons, and offers it to every
+ * subscriber, in stream order. Everything here is synchronous, so a subscriber that registers between two events
+ * sees a consistent buffer: no gap and no duplicate between its backlog and its live events.
+ */
+export class Hub {
+  readonly clock: Clock;
+  readonly options: HubOptions;
+  private readonly buffer: RingBuffer<StoredEvent>;
+  private readonly byId = new Map<string, StoredEvent>();
+  private readonly liveUsers: LiveUsers;
+  private readonly dashboard: DashboardWindows;
+  private readonly persons: Persons;
+  private readonly rate = new SlidingCounts(RATE_WINDOW_SECONDS);
+  private readonly subscribers = new Set<EventSubscriber>();
+  private readonly tickers = new Set<Ticker<unknown>>();
+  private readonly observers = new Set<BufferObserver>();
+  private lastSeq = 0;
+  /** The highest position ever evicted (or never restored): a resume at or before it has lost events. */
+  private evictedThroughSeq = 0;
+  private eventsTotal = 0;
+  private totalSubscriptions = 0;
+  private lastSweep = 0;
+  private closed = false;
+
+  constructor(options: HubOptions) {
+    this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.buffer = new RingBuffer(options.bufferSize);
+    this.liveUsers = new LiveUsers(options.liveWindowSeconds * 1000);
+    this.dashboard = new DashboardWindows(options.dashboardWindowSeconds);
+    this.persons = new Persons(options.personsCapacity);
+  }
+
+  /**
+   * Captures a batch: all inputs are validated first, and one invalid input (BAD_USER_INPUT naming its index)
+   * stores nothing. An input whose id is buffered already, or repeats an earlier id of the batch, is a duplicate:
+   * not stored nor delivered again. Async so that a shared stream (Redis) can stand behind it.
+   */
+  async capture(inputs: readonly unknown[], options: { batch: boolean } = { batch: true }): Promise<CaptureOutcome> {
+    const receivedAt = this.clock.now();
+    const captured = inputs.map((input, index) => validateCapture(input, receivedAt, options.batch ? index : undefined));
+    return this.store(captured);
+  }
+
+  /** Stores already-validated events (the PostHog endpoints validate their own payload shape first). */
+  store(captured: readonly CapturedEvent[]): CaptureOutcome {
+    const events: StoredEvent[] = [];
+    const inBatch = new Map<string, StoredEvent>();
+    let duplicates = 0;
+    for (const input of captured) {
+      const existing = input.id ? (inBatch.get(input.id) ?? this.byId.get(input.id)) : undefined;
+      if (existing) {
+        duplicates++;
+        events.push(existing);
+        continue;
+      }
+      const event = this.apply({ ...input, id: input.id ?? uuidv7(), seq: this.lastSeq + 1 });
+      inBatch.set(event.id, event);
+      events.push(event);
+    }
+    return { events, accepted: events.length - duplicates, duplicates };
+  }
+
+  /** Puts one positioned event into every structure and offers it to the subscribers. */
+  apply(event: StoredEvent): StoredEvent {
+    this.lastSeq = event.seq;
+    const evicted = this.buffer.push(event);
+    if (evicted) {
+      this.byId.delete(evicted.id);
+      this.evictedThroughSeq = evicted.seq;
+      for (const observer of this.observers) observer.evicted(evicted);
+    }
+    this.byId.set(event.id, event);
+    this.index(event);
+    this.eventsTotal++;
+    this.rate.record("*", event.receivedAt);
+    for (const observer of this.observers) observer.appended(event);
+    for (const subscriber of this.subscribers) subscriber.offer(event);
+    this.sweepNow(event.receivedAt);
+    return event;
+  }
+
+  /**
+   * Loads events from a snapshot (oldest first) without delivering them: the buffer, positions, live users,
+   * dashboard windows and persons come back as they were. `evictedThroughSeq` is what the snapshot had dropped.
+   */
+  restore(events: readonly StoredEvent[], evictedThroughSeq = 0): void {
+    for (const event of events) {
+      const evicted = this.buffer.push(event);
+      if (evicted) {
+        this.byId.delete(evicted.id);
+        evictedThroughSeq = Math.max(evictedThroughSeq, evicted.seq);
+      }
+      this.byId.set(event.id, event);
+      this.index(event);
+      this.lastSeq = Math.max(this.lastSeq, event.seq);
+      this.rate.record("*", event.receivedAt);
+    }
+    this.evictedThroughSeq = Math.max(this.evictedThroughSeq, evictedThroughSeq);
+    this.lastSeq = Math.max(this.lastSeq, this.evictedThroughSeq);
+  }
+
+  private index(event: StoredEvent): void {
+    this.liveUsers.touch(event.environment, {
+      distinctId: event.distinctId,
+      at: event.receivedAt,
+      sessionId: event.sessionId,
+      currentUrl: currentUrl(event),
+    });
+    this.dashboard.record(event);
+    this.persons.touch(event.distinctId, event.receivedAt, event.properties);
+  }
+
+  /** Newest first. A limit above the buffer size returns the whole buffer; a negative one is BAD_USER_INPUT. */
+  recent(limit: number, filter?: EventFilter | null): StoredEvent[] {
+    if (!Number.isInteger(limit) || limit < 0) throw badInput(`limit must be zero or more, got ${limit}`, { field: "limit" });
+    const matches = compileFilter(filter);
+    const out: StoredEvent[] = [];
+    if (limit === 0) return out;
+    for (const event of this.buffer.newestFirst()) {
+      if (matches(event)) out.push(event);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /**
+   * Starts an `events` subscription. Validation (filter, cursor, replay) throws BAD_USER_INPUT before anything is
+   * registered. The backlog is taken and the subscriber registered in the same synchronous step.
+   */
+  subscribe(options: SubscribeOptions): EventSubscriber {
+    const predicate = compileFilter(options.filter);
+    const replay = options.replay ?? 0;
+    if (!Number.isInteger(replay) || replay < 0) throw badInput(`replay must be zero or more, got ${replay}`, { field: "replay" });
+    if (options.after != null && replay > 0) {
+      throw badInput("after and replay cannot be used together: after resumes a stream, replay starts a new one", { field: "after" });
+    }
+    let backlog: StoredEvent[] = [];
+    let gap = false;
+    let afterSeq: number | null = null;
+    if (options.after != null) {
+      afterSeq = decodeCursor(options.after, this.lastSeq);
+      gap = afterSeq < this.evictedThroughSeq;
+      const from = this.buffer.firstIndexWhere((e) => e.seq > afterSeq!);
+      for (let i = from; i < this.buffer.size; i++) {
+        const event = this.buffer.at(i)!;
+        if (predicate(event)) backlog.push(event);
+      }
+    } else if (replay > 0) {
+      for (const event of this.buffer.newestFirst()) {
+        if (predicate(event)) backlog.push(event);
+        if (backlog.length >= replay) break;
+      }
+      backlog = backlog.reverse();
+    }
+    const subscriber = new EventSubscriber({
+      predicate,
+      backlog,
+      gap,
+      afterSeq,
+      queueSize: this.options.subscriberQueue,
+      onClose: (s) => {
+        this.subscribers.delete(s);
+      },
+    });
+    if (this.closed) {
+      subscriber.end();
+      return subscriber;
+    }
+    this.subscribers.add(subscriber);
+    this.totalSubscriptions++;
+    return subscriber;
+  }
+
+  /** A `liveDashboard` subscription: `produce()` now, then every `intervalMs` (raised to at least 250). */
+  tick<T>(intervalMs: number, produce: () => T): Ticker<T> {
+    const ticker: Ticker<T> = new Ticker(Math.max(250, intervalMs), produce, () => {
+      this.tickers.delete(ticker as Ticker<unknown>);
+    });
+    if (this.closed) {
+      ticker.end();
+      return ticker;
+    }
+    this.tickers.add(ticker as Ticker<unknown>);
+    this.totalSubscriptions++;
+    return ticker;
+  }
+
+  liveUserCount(environment?: string | null): number {
+    return this.liveUsers.count(this.clock.now(), environment);
+  }
+
+  liveUserList(limit: number, environment?: string | null): LiveUser[] {
+    if (!Number.isInteger(limit) || limit < 0) throw badInput(`limit must be zero or more, got ${limit}`, { field: "limit" });
+    return this.liveUsers.list(this.clock.now(), limit, environment);
+  }
+
+  eventCounts(environment?: string | null): { event: string; count: number }[] {
+    return this.dashboard.eventCounts(this.clock.now(), environment);
+  }
+
+  topPages(limit: number, environment?: string | null): { path: string; count: number }[] {
+    if (!Number.isInteger(limit) || limit < 0) throw badInput(`limit must be zero or more, got ${limit}`, { field: "limit" });
+    return this.dashboard.topPages(this.clock.now(), limit, environment);
+  }
+
+  person(distinctId: string): Person | undefined {
+    return this.persons.get(distinctId);
+  }
+
+  metrics(): HubMetrics {
+    return {
+      totalSubscriptions: this.totalSubscriptions,
+      activeSubscriptions: this.subscribers.size + this.tickers.size,
+      eventsPerSecond: this.rate.total(this.clock.now()) / RATE_WINDOW_SECONDS,
+      eventsTotal: this.eventsTotal,
+    };
+  }
+
+  /** Buffered events, oldest first (for snapshots). */
+  bufferedEvents(): StoredEvent[] {
+    return this.buffer.toArray();
+  }
+
+  get bufferSize(): number {
+    return this.buffer.size;
+  }
+
+  /** The position of the newest event in the stream (0 before any). */
+  get lastPosition(): number {
+    return this.lastSeq;
+  }
+
+  observe(observer: BufferObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** Ends every subscription normally; later subscriptions end at once. */
+  close(): void {
+    this.closed = true;
+    for (const subscriber of [...this.subscribers]) subscriber.end();
+    for (const ticker of [...this.tickers]) ticker.end();
+  }
+
+  private sweepNow(now: number): void {
+    if (now - this.lastSweep < this.options.liveWindowSeconds * 1000) return;
+    this.lastSweep = now;
+    this.liveUsers.sweep(now);
+    this.dashboard.sweep(now);
+  }
+}

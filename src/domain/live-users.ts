@@ -1,0 +1,110 @@
+/** One user's latest activity, as `LiveUser` shows it. */
+export interface LiveUser {
+  readonly distinctId: string;
+  readonly sessionId: string | null;
+  readonly currentUrl: string | null;
+  /** Server receive time of their latest event (epoch ms). */
+  readonly lastSeen: number;
+}
+
+export interface Activity {
+  distinctId: string;
+  at: number;
+  sessionId: string | null;
+  currentUrl: string | null;
+}
+
+/**
+ * Users ordered by recency, in two Maps (insertion order = recency): `live` holds users seen within the window,
+ * `recent` those seen within twice the window, who are forgotten after that. Counting moves expired users from the
+ * old end, so it costs the number of users that expired since the last call, never the number ever seen.
+ */
+class RecencyIndex {
+  private readonly live = new Map<string, LiveUser>();
+  private readonly recent = new Map<string, LiveUser>();
+
+  constructor(private readonly windowMs: number) {}
+
+  touch(activity: Activity): void {
+    const previous = this.live.get(activity.distinctId) ?? this.recent.get(activity.distinctId);
+    this.live.delete(activity.distinctId);
+    this.recent.delete(activity.distinctId);
+    this.live.set(activity.distinctId, {
+      distinctId: activity.distinctId,
+      // An event without a session or URL leaves the previous value.
+      sessionId: activity.sessionId ?? previous?.sessionId ?? null,
+      currentUrl: activity.currentUrl ?? previous?.currentUrl ?? null,
+      lastSeen: Math.max(activity.at, previous?.lastSeen ?? -Infinity),
+    });
+  }
+
+  expire(now: number): void {
+    for (const [id, user] of this.live) {
+      if (now - user.lastSeen < this.windowMs) break;
+      this.live.delete(id);
+      this.recent.set(id, user);
+    }
+    for (const [id, user] of this.recent) {
+      if (now - user.lastSeen < 2 * this.windowMs) break;
+      this.recent.delete(id);
+    }
+  }
+
+  count(now: number): number {
+    this.expire(now);
+    return this.live.size;
+  }
+
+  /** Live users, most recently seen first. */
+  list(now: number, limit: number): LiveUser[] {
+    this.expire(now);
+    const users = [...this.live.values()];
+    const out: LiveUser[] = [];
+    for (let i = users.length - 1; i >= 0 && out.length < limit; i--) out.push(users[i]!);
+    return out;
+  }
+
+  get isEmpty(): boolean {
+    return this.live.size === 0 && this.recent.size === 0;
+  }
+}
+
+/**
+ * Who is on the product right now: a user is live while their latest event (by receive time) is less than
+ * `windowMs` old. Kept for all environments together and for each environment.
+ */
+export class LiveUsers {
+  private readonly all: RecencyIndex;
+  private readonly byEnvironment = new Map<string, RecencyIndex>();
+
+  constructor(private readonly windowMs: number) {
+    this.all = new RecencyIndex(windowMs);
+  }
+
+  touch(environment: string, activity: Activity): void {
+    this.all.touch(activity);
+    let index = this.byEnvironment.get(environment);
+    if (!index) this.byEnvironment.set(environment, (index = new RecencyIndex(this.windowMs)));
+    index.touch(activity);
+  }
+
+  count(now: number, environment?: string | null): number {
+    return this.index(environment)?.count(now) ?? 0;
+  }
+
+  list(now: number, limit: number, environment?: string | null): LiveUser[] {
+    return this.index(environment)?.list(now, limit) ?? [];
+  }
+
+  /** Drops environments with no user left, so a stream of one-off environment names does not grow memory. */
+  sweep(now: number): void {
+    for (const [environment, index] of this.byEnvironment) {
+      index.expire(now);
+      if (index.isEmpty) this.byEnvironment.delete(environment);
+    }
+  }
+
+  private index(environment?: string | null): RecencyIndex | undefined {
+    return environment == null ? this.all : this.byEnvironment.get(environment);
+  }
+}

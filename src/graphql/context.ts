@@ -1,0 +1,20 @@
+import type { PulseConfig } from "../config.ts";
+import type { Hub } from "../domain/hub.ts";
+
+/** The transports an operation can arrive on. */
+export type Transport = "http" | "ws" | "sse";
+
+/** What every resolver sees. */
+export interface PulseContext {
+  readonly hub: Hub;
+  readonly config: PulseConfig;
+  readonly transport: Transport;
+  /** Set by the `events` resolver when the payload it resolves follows lost events (see gap.ts). */
+  gapPending?: boolean;
+}
+
+/** The parent object of `LiveDashboard` and `LiveUsers` fields: which environment, at what time. */
+export interface LiveView {
+  readonly environment: string | null;
+  readonly at: number;
+}

@@ -1,0 +1,71 @@
+import { getOperationAST, GraphQLError, type ExecutionResult } from "graphql";
+import { createHandler } from "graphql-sse/lib/use/fetch";
+import type { Plugin, YogaServerInstance } from "graphql-yoga";
+import type { PulseContext } from "../graphql/context.ts";
+
+/** graphql-sse's endpoint, beside `/graphql`. */
+export const SSE_PATH = "/graphql/stream";
+
+/**
+ * GraphQL over Server-Sent Events (graphql-sse protocol) at `/graphql/stream`, through Yoga's envelop like every
+ * other transport. Unlike the stock Yoga plugin, a syntax or validation error and an operation rejected when it
+ * starts (a bad filter, say) reach the client as a GraphQL error with its code: graphql-sse only treats a result
+ * with a `data` key as a result, so each carries `data: null`.
+ */
+export function useServerSentEvents(): Plugin<PulseContext> {
+  const contextByRequest = new WeakMap<Request, Record<string, unknown>>();
+  let handler: (request: Request) => Promise<Response>;
+  return {
+    onYogaInit({ yoga }) {
+      const enveloped = yoga as unknown as YogaServerInstance<Record<string, unknown>, PulseContext>;
+      handler = createHandler(
+        {
+          async onSubscribe(req, params) {
+            const { schema, parse, validate, contextFactory, execute, subscribe } = enveloped.getEnveloped({
+              ...contextByRequest.get(req.raw),
+              request: req.raw,
+              params,
+              transport: "sse",
+            });
+            let document;
+            try {
+              document = parse(params.query);
+            } catch (error) {
+              return rejected(error);
+            }
+            const errors = validate(schema, document);
+            if (errors.length > 0) return { data: null, errors };
+            const contextValue = await contextFactory();
+            const operation = getOperationAST(document, params.operationName);
+            const run = operation?.operation === "subscription" ? subscribe : execute;
+            const result = await run({
+              schema,
+              document,
+              contextValue,
+              variableValues: params.variables,
+              operationName: params.operationName,
+            });
+            if (isResult(result) && !("data" in result)) return { data: null, ...result };
+            return result as never;
+          },
+        },
+        yoga.fetchAPI,
+      );
+    },
+    onRequest({ request, url, endResponse, serverContext }) {
+      if (url.pathname !== SSE_PATH) return;
+      contextByRequest.set(request, serverContext as Record<string, unknown>);
+      return handler(request).then(endResponse);
+    },
+  };
+}
+
+function isResult(value: unknown): value is ExecutionResult {
+  return value !== null && typeof value === "object" && !(Symbol.asyncIterator in value);
+}
+
+function rejected(error: unknown): ExecutionResult {
+  const graphqlError =
+    error instanceof GraphQLError ? error : new GraphQLError("Could not parse the operation", { extensions: { code: "BAD_USER_INPUT" } });
+  return { data: null, errors: [graphqlError] };
+}
