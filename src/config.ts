@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_DATABASE_URL, sqlitePath } from "./store/database-url.ts";
 
 /** Pulse's settings, each read from the environment variable of the same name (see the README). */
 export interface PulseConfig {
@@ -18,6 +19,15 @@ export interface PulseConfig {
   readonly subscriberQueue: number;
   /** PULSE_PERSONS_MAX, default 100000. */
   readonly personsMax: number;
+  /**
+   * DATABASE_URL: the SQLite file snapshots go to (`file:path`, relative to the working directory, or
+   * `file:///absolute/path`). From the environment (`npm start`) it defaults to `file:./data/pulse.db`; through
+   * `createPulseServer` it defaults to null: memory only, nothing restored or written (so test servers never share a
+   * file).
+   */
+  readonly databaseUrl: string | null;
+  /** PULSE_SNAPSHOT_INTERVAL_MS, default 2000: time between incremental snapshots (what a crash can lose). */
+  readonly snapshotIntervalMs: number;
 }
 
 const positiveInt = (name: string, fallback: number) =>
@@ -54,6 +64,19 @@ const environmentSchema = z.object({
   PULSE_MAX_BATCH: positiveInt("PULSE_MAX_BATCH", 1000),
   PULSE_SUBSCRIBER_QUEUE: positiveInt("PULSE_SUBSCRIBER_QUEUE", 0).optional(),
   PULSE_PERSONS_MAX: positiveInt("PULSE_PERSONS_MAX", 100_000),
+  DATABASE_URL: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === "") return DEFAULT_DATABASE_URL;
+      const problem = databaseUrlProblem(raw);
+      if (problem) {
+        ctx.addIssue({ code: "custom", message: problem });
+        return z.NEVER;
+      }
+      return raw;
+    }),
+  PULSE_SNAPSHOT_INTERVAL_MS: positiveInt("PULSE_SNAPSHOT_INTERVAL_MS", 2000),
 });
 
 export class ConfigError extends Error {
@@ -77,11 +100,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
     maxBatch: e.PULSE_MAX_BATCH,
     subscriberQueue: e.PULSE_SUBSCRIBER_QUEUE || undefined,
     personsMax: e.PULSE_PERSONS_MAX,
+    databaseUrl: e.DATABASE_URL,
+    snapshotIntervalMs: e.PULSE_SNAPSHOT_INTERVAL_MS,
   });
 }
 
-/** Fills defaults for a partial config (the programmatic API) and freezes it. */
+/**
+ * Fills defaults for a partial config (the programmatic API) and freezes it. Throws `ConfigError` for a
+ * `databaseUrl` that is not a SQLite file URL or a `snapshotIntervalMs` that is not a positive integer.
+ */
 export function resolveConfig(partial: Partial<PulseConfig> = {}): PulseConfig {
+  const problems: string[] = [];
+  const databaseUrl = partial.databaseUrl ?? null;
+  const urlProblem = databaseUrl === null ? null : databaseUrlProblem(databaseUrl, "databaseUrl");
+  if (urlProblem) problems.push(urlProblem);
+  const snapshotIntervalMs = partial.snapshotIntervalMs ?? 2000;
+  if (!Number.isInteger(snapshotIntervalMs) || snapshotIntervalMs < 1) {
+    problems.push(`snapshotIntervalMs must be a positive integer, got ${snapshotIntervalMs}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   const maxBatch = partial.maxBatch ?? 1000;
   return Object.freeze({
     port: partial.port ?? 4000,
@@ -93,5 +130,16 @@ export function resolveConfig(partial: Partial<PulseConfig> = {}): PulseConfig {
     // Two maximum-size batches: a subscriber reading as fast as the network allows is never LAGGED by one batch.
     subscriberQueue: partial.subscriberQueue ?? 2 * maxBatch,
     personsMax: partial.personsMax ?? 100_000,
+    databaseUrl,
+    snapshotIntervalMs,
   });
+}
+
+function databaseUrlProblem(url: string, name = "DATABASE_URL"): string | null {
+  try {
+    sqlitePath(url);
+    return null;
+  } catch (error) {
+    return (error as Error).message.replace(/^DATABASE_URL/, name);
+  }
 }

@@ -1,5 +1,10 @@
 import { ConfigError, loadConfig } from "./config.ts";
 import { createPulseServer } from "./server.ts";
+import { StoreUnusableError } from "./store/snapshot-store.ts";
+
+/** Exit codes (README, "Persistence"): 2 bad settings, 3 unusable database, 1 anything else (a failed final snapshot). */
+const EXIT_CONFIG = 2;
+const EXIT_DATABASE = 3;
 
 async function main(): Promise<void> {
   let config;
@@ -8,11 +13,22 @@ async function main(): Promise<void> {
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);
-      process.exit(2);
+      process.exit(EXIT_CONFIG);
     }
     throw error;
   }
-  const pulse = await createPulseServer(config);
+  let pulse;
+  try {
+    pulse = await createPulseServer(config);
+  } catch (error) {
+    // A database Pulse must not use is not fixed by restarting: say so once, clearly, and stop.
+    if (error instanceof StoreUnusableError) {
+      console.error(`Pulse cannot start: ${error.message}`);
+      process.exit(EXIT_DATABASE);
+    }
+    console.error("Pulse cannot start:", error);
+    process.exit(1);
+  }
   console.log(`Pulse is listening on ${pulse.url}`);
   console.log(`  GraphQL + GraphiQL  ${pulse.url}/graphql   (WebSocket on the same path, SSE on /graphql/stream)`);
 

@@ -9,12 +9,17 @@ import type { PulseContext } from "./graphql/context.ts";
 import { maskError } from "./graphql/errors.ts";
 import { useGapExtension } from "./graphql/gap.ts";
 import { createSchema } from "./graphql/schema.ts";
+import { consoleLogger, type Logger } from "./logger.ts";
+import { startPersistence, type Persistence } from "./store/persistence.ts";
+import { NO_SNAPSHOTS } from "./store/snapshotter.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/ws.ts";
 
 export interface PulseServerOptions extends Partial<PulseConfig> {
   /** Injected time source (tests); the system clock otherwise. */
   readonly clock?: Clock;
+  /** Operational messages (restore, snapshot trouble); the console by default. */
+  readonly logger?: Logger;
 }
 
 export interface PulseServer {
@@ -23,13 +28,20 @@ export interface PulseServer {
   readonly port: number;
   readonly config: PulseConfig;
   readonly hub: Hub;
-  /** Stops accepting, completes every subscription, closes WebSockets with 1001, ends SSE responses. */
+  /**
+   * Stops accepting, completes every subscription, closes WebSockets with 1001, ends SSE responses, then (with a
+   * database) writes the final snapshot. Rejects if that final write fails, after closing everything else.
+   */
   close(): Promise<void>;
 }
 
-/** Starts Pulse: one HTTP server carrying GraphQL over HTTP, WebSocket and SSE. */
+/**
+ * Starts Pulse: one HTTP server carrying GraphQL over HTTP, WebSocket and SSE. With `databaseUrl`, the store is
+ * migrated and the hub restored from it before the server listens; throws `StoreUnusableError` when the database
+ * cannot be used. Without it (the default here), memory only.
+ */
 export async function createPulseServer(options: PulseServerOptions = {}): Promise<PulseServer> {
-  const { clock, ...settings } = options;
+  const { clock, logger = consoleLogger, ...settings } = options;
   const config = resolveConfig(settings);
   const hub = new Hub({
     bufferSize: config.bufferSize,
@@ -39,11 +51,15 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     personsCapacity: config.personsMax,
     clock,
   });
+  const persistence: Persistence | null = config.databaseUrl
+    ? await startPersistence({ hub, databaseUrl: config.databaseUrl, intervalMs: config.snapshotIntervalMs, log: logger })
+    : null;
+  const snapshots = persistence?.status ?? NO_SNAPSHOTS;
 
   const yoga = createYoga<Record<string, unknown>, PulseContext>({
     schema: createSchema(),
     graphqlEndpoint: "/graphql",
-    context: ({ transport }) => ({ hub, config, transport: (transport as PulseContext["transport"]) ?? "http" }),
+    context: ({ transport }) => ({ hub, config, snapshots, transport: (transport as PulseContext["transport"]) ?? "http" }),
     graphiql: { title: "Pulse", subscriptionsProtocol: "WS" },
     renderGraphiQL,
     landingPage: false,
@@ -64,13 +80,19 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   }
 
   const ws = attachWebSocket(server, yoga);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.port, config.host, () => {
-      server.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(config.port, config.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    await ws.close();
+    await persistence?.close().catch(() => {});
+    throw error;
+  }
   const port = (server.address() as AddressInfo).port;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
@@ -91,6 +113,8 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
         server.closeAllConnections();
         await stopped;
         await yoga.dispose();
+        // Last: nothing can be captured any more, so the final snapshot holds everything.
+        await persistence?.close();
       })()),
   };
 }
