@@ -1,0 +1,260 @@
+/**
+ * Helpers for the persistence tests: temporary database folders, real `src/main.ts` processes (for signals and
+ * `kill -9`), GraphQL over HTTP and graphql-ws, and a bounded poll. Self-contained on purpose: the general test
+ * helpers are written in parallel on another branch.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createClient, type Client } from "graphql-ws";
+import WebSocket from "ws";
+import { createPulseServer, type PulseServer, type PulseServerOptions } from "../../src/index.ts";
+import type { Logger } from "../../src/logger.ts";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Closers registered by the helpers; each test file runs `afterEach(closeAll)`. Newest first. */
+const closers: (() => unknown)[] = [];
+export function onClose(close: () => unknown): void {
+  closers.push(close);
+}
+export async function closeAll(): Promise<void> {
+  const errors: unknown[] = [];
+  while (closers.length > 0) {
+    try {
+      await closers.pop()!();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length > 0) throw new AggregateError(errors, "closing failed");
+}
+
+/** A fresh folder for database files, removed after the test. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "pulse-persist-"));
+  onClose(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A logger that remembers what it was told (and prints nothing). */
+export function recordingLogger(): Logger & { lines: { level: string; message: string }[] } {
+  const lines: { level: string; message: string }[] = [];
+  return {
+    lines,
+    info: (message) => lines.push({ level: "info", message }),
+    warn: (message) => lines.push({ level: "warn", message }),
+    error: (message) => lines.push({ level: "error", message }),
+  };
+}
+
+/** An in-process server on a free loopback port; closed after the test unless the test closed it. */
+export async function startServer(options: PulseServerOptions = {}): Promise<PulseServer> {
+  const server = await createPulseServer({ port: 0, host: "127.0.0.1", logger: recordingLogger(), ...options });
+  onClose(() => server.close().catch(() => {}));
+  return server;
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `condition` until it returns a truthy value (returned), failing after `timeoutMs` with `what` and the last value. */
+export async function waitUntil<T>(condition: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value) return value as NonNullable<T>;
+      last = value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+    await sleep(20);
+  }
+}
+
+/** Rejects if `promise` does not settle within `timeoutMs`. */
+export async function within<T>(promise: Promise<T>, what: string, timeoutMs = 20_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface GraphQLResponse<T> {
+  data?: T | null;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+
+/** POST /graphql; throws on HTTP failure or GraphQL errors. */
+export async function gql<T = Record<string, unknown>>(baseUrl: string, query: string, variables?: Record<string, unknown>): Promise<T> {
+  const response = await fetch(`${baseUrl}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as GraphQLResponse<T>;
+  if (body.errors?.length || !body.data) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+export interface CaptureInput {
+  id?: string;
+  event: string;
+  distinctId: string;
+  timestamp?: string;
+  properties?: Record<string, unknown>;
+  sessionId?: string | null;
+  environment?: string;
+}
+
+/** Captures a batch over HTTP; returns the stored ids in input order. */
+export async function capture(baseUrl: string, inputs: CaptureInput[]): Promise<{ accepted: number; duplicates: number; ids: string[] }> {
+  const data = await gql<{ captureEvents: { accepted: number; duplicates: number; ids: string[] } }>(
+    baseUrl,
+    `mutation ($inputs: [CaptureEventInput!]!) { captureEvents(inputs: $inputs) { accepted duplicates ids } }`,
+    { inputs },
+  );
+  return data.captureEvents;
+}
+
+/** A `$pageview` with a fresh id, from one of a few users, each with a session and a page. */
+export function pageview(n: number, environment = "production"): CaptureInput {
+  const user = n % 7;
+  return {
+    id: randomUUID(),
+    event: n % 5 === 0 ? "signup" : "$pageview",
+    distinctId: `user-${user}`,
+    environment,
+    properties: {
+      n,
+      $current_url: `https://shop.example/p/${n % 11}`,
+      $session_id: `session-${user}`,
+      $set: { plan: n % 2 === 0 ? "pro" : "free", lastN: n },
+      $set_once: { firstN: n },
+    },
+  };
+}
+
+export const EVENT_FIELDS = "id event distinctId timestamp properties sessionId environment cursor person { distinctId properties firstSeen lastSeen }";
+
+/** Everything a user sees of the live state: compared before and after a restart. */
+export const LIVE_VIEW = `{
+  recentEvents(limit: 500) { ${EVENT_FIELDS} }
+  liveUsers { count users(limit: 100) { distinctId sessionId currentUrl lastSeen person { properties firstSeen lastSeen } } }
+  liveDashboard { liveUsers eventsPerMinute { event count } topPages { path count } recentEvents(limit: 20) { id cursor } }
+  staging: liveUsers(environment: "staging") { count }
+}`;
+
+export async function metrics(baseUrl: string): Promise<{ snapshotFailures: number; lastSnapshotAt: string | null; bufferedEvents: number }> {
+  const data = await gql<{ realtimeMetrics: { snapshotFailures: number; lastSnapshotAt: string | null; bufferedEvents: number } }>(
+    baseUrl,
+    "{ realtimeMetrics { snapshotFailures lastSnapshotAt bufferedEvents } }",
+  );
+  return data.realtimeMetrics;
+}
+
+/** Waits until a snapshot completed that reflects a moment after `since` (epoch ms): everything captured before is stored. */
+export async function waitForSnapshotAfter(baseUrl: string, since: number): Promise<void> {
+  await waitUntil(async () => {
+    const { lastSnapshotAt } = await metrics(baseUrl);
+    return lastSnapshotAt !== null && Date.parse(lastSnapshotAt) > since;
+  }, `a snapshot taken after ${new Date(since).toISOString()}`);
+}
+
+/** A graphql-ws client (closed after the test). */
+export function wsClient(baseUrl: string): Client {
+  const client = createClient({ url: `${baseUrl.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+  onClose(() => client.dispose());
+  return client;
+}
+
+/** Subscribes and collects `next` payloads until `count` arrived; resolves with them (and the first payload's extensions). */
+export function collect<T>(client: Client, query: string, variables: Record<string, unknown>, count: number): Promise<{ data: T; extensions?: Record<string, unknown> }[]> {
+  return new Promise((resolve, reject) => {
+    const results: { data: T; extensions?: Record<string, unknown> }[] = [];
+    const unsubscribe = client.subscribe<T, Record<string, unknown>>(
+      { query, variables },
+      {
+        next: (result) => {
+          if (result.errors) return reject(new Error(JSON.stringify(result.errors)));
+          results.push({ data: result.data as T, extensions: result.extensions });
+          if (results.length === count) {
+            unsubscribe();
+            resolve(results);
+          }
+        },
+        error: reject,
+        complete: () => (results.length < count ? reject(new Error(`completed after ${results.length} of ${count} results`)) : undefined),
+      },
+    );
+  });
+}
+
+/** A free loopback port (the child process binds it a moment later). */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface PulseProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  /** stdout and stderr so far. */
+  output(): string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Runs `node --import tsx src/main.ts` (what `npm start` runs) with `env` on a free port, and waits until
+ * /healthz answers. Killed with SIGKILL after the test if still running.
+ */
+export async function startProcess(env: Record<string, string>): Promise<PulseProcess> {
+  const spawned = spawnProcess(env, await freePort());
+  await waitUntil(async () => {
+    if (spawned.child.exitCode !== null) throw new Error(`exited with ${spawned.child.exitCode}: ${spawned.output()}`);
+    return (await fetch(`${spawned.url}/healthz`)).ok;
+  }, "the server process to answer /healthz", 30_000).catch((error: Error) => {
+    throw new Error(`${error.message}\noutput: ${spawned.output()}`);
+  });
+  return spawned;
+}
+
+/** Starts the process without waiting for it to serve (for starts that must fail). */
+export function spawnProcess(env: Record<string, string>, port = 0): PulseProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: ROOT,
+    env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  onClose(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+  });
+  return { child, url: `http://127.0.0.1:${port}`, output: () => output, exited };
+}
