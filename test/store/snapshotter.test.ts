@@ -13,6 +13,7 @@ import {
   closeAll,
   collect,
   gql,
+  holdWriteLock,
   LIVE_VIEW,
   metrics,
   onClose,
@@ -37,34 +38,6 @@ async function openStore(url: string): Promise<SnapshotStore> {
   const store = await openSqliteStore(url, { log: recordingLogger() });
   onClose(() => store.close());
   return store;
-}
-
-/**
- * Another connection holding SQLite's write lock (`BEGIN EXCLUSIVE`): real database trouble, which file
- * permissions cannot produce for tests running as root. Released after the test at the latest. Taken without
- * SQLite's busy wait, which would block this process's event loop, and with it an in-process server that is
- * half-way through a snapshot: the lock would never come free.
- */
-async function holdWriteLock(path: string): Promise<{ release(): void }> {
-  const db = new Database(path, { timeout: 0 });
-  await waitUntil(() => {
-    try {
-      db.exec("BEGIN EXCLUSIVE");
-      return true;
-    } catch (error) {
-      if ((error as { code?: string }).code !== "SQLITE_BUSY") throw error;
-      return false;
-    }
-  }, "the write lock");
-  let held = true;
-  const release = () => {
-    if (!held) return;
-    held = false;
-    db.exec("ROLLBACK");
-    db.close();
-  };
-  onClose(release);
-  return { release };
 }
 
 /** Records every delta on its way to a real store. */

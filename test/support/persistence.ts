@@ -10,12 +10,15 @@ import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { createPulseServer, type PulseServer, type PulseServerOptions } from "../../src/index.ts";
 import type { Logger } from "../../src/logger.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+/** tsx's loader by absolute URL, so a child can run in another working directory. */
+const TSX = import.meta.resolve("tsx");
 
 /** Closers registered by the helpers; each test file runs `afterEach(closeAll)`. Newest first. */
 const closers: (() => unknown)[] = [];
@@ -226,8 +229,8 @@ export interface PulseProcess {
  * Runs `node --import tsx src/main.ts` (what `npm start` runs) with `env` on a free port, and waits until
  * /healthz answers. Killed with SIGKILL after the test if still running.
  */
-export async function startProcess(env: Record<string, string>): Promise<PulseProcess> {
-  const spawned = spawnProcess(env, await freePort());
+export async function startProcess(env: Record<string, string>, options: { cwd?: string } = {}): Promise<PulseProcess> {
+  const spawned = spawnProcess(env, await freePort(), options);
   await waitUntil(async () => {
     if (spawned.child.exitCode !== null) throw new Error(`exited with ${spawned.child.exitCode}: ${spawned.output()}`);
     return (await fetch(`${spawned.url}/healthz`)).ok;
@@ -237,10 +240,13 @@ export async function startProcess(env: Record<string, string>): Promise<PulsePr
   return spawned;
 }
 
-/** Starts the process without waiting for it to serve (for starts that must fail). */
-export function spawnProcess(env: Record<string, string>, port = 0): PulseProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: ROOT,
+/**
+ * Starts the process without waiting for it to serve (for starts that must fail). `cwd` defaults to the repository
+ * (where `npm start` runs); relative database paths resolve against it.
+ */
+export function spawnProcess(env: Record<string, string>, port = 0, options: { cwd?: string } = {}): PulseProcess {
+  const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/main.ts")], {
+    cwd: options.cwd ?? ROOT,
     env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -257,4 +263,32 @@ export function spawnProcess(env: Record<string, string>, port = 0): PulseProces
     }
   });
   return { child, url: `http://127.0.0.1:${port}`, output: () => output, exited };
+}
+
+/**
+ * Another connection holding SQLite's write lock (`BEGIN EXCLUSIVE`): real database trouble, which file
+ * permissions cannot produce for tests running as root. Released after the test at the latest. Taken without
+ * SQLite's busy wait, which would block this process's event loop, and with it an in-process server that is
+ * half-way through a snapshot: the lock would never come free.
+ */
+export async function holdWriteLock(path: string): Promise<{ release(): void }> {
+  const db = new Database(path, { timeout: 0 });
+  await waitUntil(() => {
+    try {
+      db.exec("BEGIN EXCLUSIVE");
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "SQLITE_BUSY") throw error;
+      return false;
+    }
+  }, "the write lock");
+  let held = true;
+  const release = () => {
+    if (!held) return;
+    held = false;
+    db.exec("ROLLBACK");
+    db.close();
+  };
+  onClose(release);
+  return { release };
 }
