@@ -132,10 +132,8 @@ describe.each(engines)("%s snapshot store", (_name, openStore) => {
     await store.write(delta(range(1, 10).map((n) => event(n)), { takenAt: T0 }));
     const before = await store.load(ALL);
 
-    // The 150th event cannot be serialized: the first 100-row statement has run when the write fails.
-    const broken = range(11, 260).map((n) =>
-      n === 160 ? event(n, { properties: { bad: 10n } as unknown as JsonObject }) : event(n),
-    );
+    // The 150th event breaks a NOT NULL constraint: 149 rows are in when the database refuses it.
+    const broken = range(11, 260).map((n) => (n === 160 ? event(n, { event: null as unknown as string }) : event(n)));
     await expect(store.write(delta(broken, { evictedThroughSeq: 5, takenAt: T0 + 1 }))).rejects.toThrow();
     expect(await store.load(ALL)).toEqual(before);
 
@@ -144,7 +142,15 @@ describe.each(engines)("%s snapshot store", (_name, openStore) => {
     expect((await store.load(ALL)).events.map((e) => e.seq)).toEqual(range(6, 11));
   });
 
-  it("writes in chunks, letting other work run in between", async () => {
+  it("fails a delta that cannot be serialized without storing any of it", async () => {
+    const store = await open();
+    await store.write(delta([event(1)]));
+    const unserializable = event(3, { properties: { bad: 10n } as unknown as JsonObject });
+    await expect(store.write(delta([event(2), unserializable], { evictedThroughSeq: 1 }))).rejects.toThrow(/BigInt/);
+    expect((await store.load(ALL)).events).toEqual([event(1)]);
+  });
+
+  it("writes without holding the event loop, letting other work run meanwhile", async () => {
     const store = await open();
     let turns = 0;
     let writing = true;
@@ -157,8 +163,7 @@ describe.each(engines)("%s snapshot store", (_name, openStore) => {
     await store.write(delta(range(1, 1000).map((n) => event(n))));
     writing = false;
     await count;
-    // 1,000 events are ten statements: other callbacks ran between them.
-    expect(turns).toBeGreaterThanOrEqual(5);
+    expect(turns).toBeGreaterThanOrEqual(2);
   });
 
   it("round-trips persons, updates them in place, and loads the most recently seen first-in-last-out", async () => {
