@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
@@ -221,6 +223,40 @@ describe("a server with a database", () => {
     }, "a snapshot after the lock was released");
     const stored = await (await openStore(url)).load(ALL);
     expect(stored.events.map((e) => e.id)).toEqual(ids);
+  });
+
+  it("keeps serving on a full disk, and writes everything once space is freed", async (ctx) => {
+    const mount = tempDir();
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mount], { stdio: "ignore" });
+    } catch {
+      ctx.skip("mounting a small tmpfs (a disk that can fill up) needs root with CAP_SYS_ADMIN");
+    }
+    onClose(() => execFileSync("umount", ["-l", mount]));
+    const url = `file:${join(mount, "pulse.db")}`;
+    const logger = recordingLogger();
+    const server = await startServer({ databaseUrl: url, snapshotIntervalMs: 50, logger });
+    const ids = (await capture(server.url, range(1, 10).map((n) => pageview(n)))).ids;
+    await waitUntil(async () => (await metrics(server.url)).lastSnapshotAt !== null, "a first snapshot");
+
+    // Fill the disk, then capture more than fits.
+    const { bavail, bsize } = statfsSync(mount);
+    writeFileSync(join(mount, "filler"), Buffer.alloc(bavail * bsize));
+    const big = (n: number) => ({ ...pageview(n), properties: { n, blob: "x".repeat(4000) } });
+    for (let batch = 0; batch < 3; batch++) ids.push(...(await capture(server.url, range(1, 100).map(big))).ids);
+    await waitUntil(async () => (await metrics(server.url)).snapshotFailures >= 2, "failed snapshots on the full disk");
+    expect(logger.lines.some((l) => l.level === "warn" && /database or disk is full/.test(l.message))).toBe(true);
+    const recent = await gql<{ recentEvents: { id: string }[] }>(server.url, "{ recentEvents(limit: 1000) { id } }");
+    expect(recent.recentEvents.map((e) => e.id).reverse()).toEqual(ids);
+
+    rmSync(join(mount, "filler"));
+    const freed = Date.now();
+    await waitUntil(async () => {
+      const { lastSnapshotAt } = await metrics(server.url);
+      return lastSnapshotAt !== null && Date.parse(lastSnapshotAt) > freed;
+    }, "a snapshot after space was freed");
+    await server.close();
+    expect((await (await openStore(url)).load(ALL)).events.map((e) => e.id)).toEqual(ids);
   });
 
   it("rejects close() and logs an error when the final snapshot fails", async () => {
