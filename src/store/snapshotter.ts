@@ -52,8 +52,11 @@ export class Snapshotter implements SnapshotStatus {
   private head = 0;
   private readonly touchedPersons = new Set<string>();
   private evictedThroughSeq: number;
-  /** The evicted-through position of the last completed snapshot; -1 forces the first write (state row). */
-  private storedEvictedThroughSeq = -1;
+  /**
+   * The evicted-through position of the last completed snapshot. Starts at the restored one: rows a smaller buffer
+   * left out of the restore stay in the store (ignored by the next restore) until a snapshot has something to write.
+   */
+  private storedEvictedThroughSeq: number;
   private failuresInRow = 0;
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
@@ -68,6 +71,7 @@ export class Snapshotter implements SnapshotStatus {
     this.intervalMs = options.intervalMs;
     this.log = options.log ?? consoleLogger;
     this.evictedThroughSeq = options.evictedThroughSeq;
+    this.storedEvictedThroughSeq = options.evictedThroughSeq;
     this.unobserve = this.hub.observe({
       appended: (event) => {
         this.pending.push(event);

@@ -193,8 +193,11 @@ describe("a server with a database", () => {
     expect(resumed.map((r) => r.data.events.id)).toEqual(kept.recentEvents.map((e) => e.id).reverse());
     expect(resumed[0]!.extensions).toMatchObject({ gap: true });
 
+    // The rows left out go with the next snapshot that writes something.
+    const newest = (await capture(second.url, [pageview(31)])).ids;
     await second.close();
-    expect((await (await openStore(url)).load(ALL)).events).toHaveLength(10);
+    const stored = (await (await openStore(url)).load(ALL)).events.map((e) => e.id);
+    expect(stored).toEqual([...kept.recentEvents.slice(0, 9).map((e) => e.id).reverse(), ...newest]);
   });
 
   it("keeps capturing and delivering while the database is locked, counts the failures, and catches up after", async () => {
@@ -272,6 +275,18 @@ describe("a server with a database", () => {
     expect(errors[0]!.message).toMatch(/^FINAL SNAPSHOT FAILED: 5 event\(s\) captured since the last good snapshot/);
     // Everything else is closed all the same.
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+  });
+
+  it("closes cleanly with nothing new to write, even when the database is locked", async () => {
+    const { path, url } = databaseIn(tempDir());
+    const first = await startServer({ databaseUrl: url });
+    await capture(first.url, [pageview(1)]);
+    await first.close();
+    const logger = recordingLogger();
+    const second = await startServer({ databaseUrl: url, logger, snapshotIntervalMs: 3_600_000 });
+    await holdWriteLock(path);
+    await expect(second.close()).resolves.toBeUndefined();
+    expect(logger.lines.filter((l) => l.level !== "info")).toEqual([]);
   });
 
   it("refuses to start on a database from a newer Pulse", async () => {
