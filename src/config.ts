@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseTrustEnvironment, resolveTrustConfig, type TrustConfig, type TrustConfigInput } from "./limits/settings.ts";
 
 /** Pulse's settings, each read from the environment variable of the same name (see the README). */
 export interface PulseConfig {
@@ -18,7 +19,12 @@ export interface PulseConfig {
   readonly subscriberQueue: number;
   /** PULSE_PERSONS_MAX, default 100000. */
   readonly personsMax: number;
+  /** Keys and limits (src/limits/settings.ts; the README's "Security" section). */
+  readonly trust: TrustConfig;
 }
+
+/** A partial config for the programmatic API: anything left out takes its default. */
+export type PulseConfigInput = Partial<Omit<PulseConfig, "trust">> & { readonly trust?: TrustConfigInput };
 
 const positiveInt = (name: string, fallback: number) =>
   z
@@ -66,7 +72,9 @@ export class ConfigError extends Error {
 /** Reads and validates the settings once; every bad value is reported together. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
   const parsed = environmentSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => issue.message));
+  const trust = parseTrustEnvironment(env);
+  const problems = [...(parsed.success ? [] : parsed.error.issues.map((issue) => issue.message)), ...("problems" in trust ? trust.problems : [])];
+  if (!parsed.success || "problems" in trust) throw new ConfigError(problems);
   const e = parsed.data;
   return resolveConfig({
     port: e.PORT,
@@ -77,11 +85,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
     maxBatch: e.PULSE_MAX_BATCH,
     subscriberQueue: e.PULSE_SUBSCRIBER_QUEUE || undefined,
     personsMax: e.PULSE_PERSONS_MAX,
+    trust: trust.config,
   });
 }
 
 /** Fills defaults for a partial config (the programmatic API) and freezes it. */
-export function resolveConfig(partial: Partial<PulseConfig> = {}): PulseConfig {
+export function resolveConfig(partial: PulseConfigInput = {}): PulseConfig {
   const maxBatch = partial.maxBatch ?? 1000;
   return Object.freeze({
     port: partial.port ?? 4000,
@@ -93,5 +102,6 @@ export function resolveConfig(partial: Partial<PulseConfig> = {}): PulseConfig {
     // Two maximum-size batches: a subscriber reading as fast as the network allows is never LAGGED by one batch.
     subscriberQueue: partial.subscriberQueue ?? 2 * maxBatch,
     personsMax: partial.personsMax ?? 100_000,
+    trust: resolveTrustConfig(partial.trust),
   });
 }

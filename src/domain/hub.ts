@@ -4,6 +4,7 @@ import { decodeCursor } from "./cursor.ts";
 import { DashboardWindows } from "./dashboard.ts";
 import { badInput } from "./errors.ts";
 import { currentUrl, validateCapture, type CapturedEvent, type StoredEvent } from "./event.ts";
+import type { EventLimits } from "./event-limits.ts";
 import { compileFilter, type EventFilter } from "./filter.ts";
 import { LiveUsers, type LiveUser } from "./live-users.ts";
 import { Persons, type Person } from "./persons.ts";
@@ -23,6 +24,8 @@ export interface HubOptions {
   readonly subscriberQueue: number;
   /** Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX, default 100000). */
   readonly personsCapacity: number;
+  /** Size, shape and age bounds on each captured event (defaults: DEFAULT_EVENT_LIMITS). */
+  readonly eventLimits?: EventLimits;
   readonly clock?: Clock;
 }
 
@@ -98,7 +101,9 @@ export class Hub {
    */
   async capture(inputs: readonly unknown[], options: { batch: boolean } = { batch: true }): Promise<CaptureOutcome> {
     const receivedAt = this.clock.now();
-    const captured = inputs.map((input, index) => validateCapture(input, receivedAt, options.batch ? index : undefined));
+    const captured = inputs.map((input, index) =>
+      validateCapture(input, receivedAt, options.batch ? index : undefined, this.options.eventLimits),
+    );
     return this.store(captured);
   }
 
