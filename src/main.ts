@@ -15,6 +15,11 @@ async function main(): Promise<void> {
   const pulse = await createPulseServer(config);
   console.log(`Pulse is listening on ${pulse.url}`);
   console.log(`  GraphQL + GraphiQL  ${pulse.url}/graphql   (WebSocket on the same path, SSE on /graphql/stream)`);
+  if (!pulse.trust.keysRequired) {
+    console.warn(
+      "WARNING: no API keys configured (PULSE_CAPTURE_KEYS, PULSE_READ_KEYS): anyone who can reach this port can capture, read and subscribe.",
+    );
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { createYoga } from "graphql-yoga";
-import { resolveConfig, type PulseConfig } from "./config.ts";
+import { resolveConfig, type PulseConfig, type PulseConfigInput } from "./config.ts";
 import type { Clock } from "./domain/clock.ts";
 import { Hub } from "./domain/hub.ts";
 import type { PulseContext } from "./graphql/context.ts";
@@ -11,8 +11,9 @@ import { useGapExtension } from "./graphql/gap.ts";
 import { createSchema } from "./graphql/schema.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/ws.ts";
+import { createTrust, type Trust } from "./trust.ts";
 
-export interface PulseServerOptions extends Partial<PulseConfig> {
+export interface PulseServerOptions extends PulseConfigInput {
   /** Injected time source (tests); the system clock otherwise. */
   readonly clock?: Clock;
 }
@@ -23,6 +24,8 @@ export interface PulseServer {
   readonly port: number;
   readonly config: PulseConfig;
   readonly hub: Hub;
+  /** Keys and limits: `trust.authorizeCapture(apiKey)` for capture endpoints outside GraphQL, `trust.stats()`. */
+  readonly trust: Trust;
   /** Stops accepting, completes every subscription, closes WebSockets with 1001, ends SSE responses. */
   close(): Promise<void>;
 }
@@ -31,12 +34,14 @@ export interface PulseServer {
 export async function createPulseServer(options: PulseServerOptions = {}): Promise<PulseServer> {
   const { clock, ...settings } = options;
   const config = resolveConfig(settings);
+  const trust = createTrust(config.trust);
   const hub = new Hub({
     bufferSize: config.bufferSize,
     liveWindowSeconds: config.liveWindowSeconds,
     dashboardWindowSeconds: config.dashboardWindowSeconds,
     subscriberQueue: config.subscriberQueue,
     personsCapacity: config.personsMax,
+    eventLimits: trust.eventLimits,
     clock,
   });
 
@@ -49,7 +54,8 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     landingPage: false,
     maskedErrors: { maskError },
     logging: false,
-    plugins: [useServerSentEvents(), useGapExtension()],
+    maxRequestBodySize: config.trust.maxBodyBytes,
+    plugins: [...trust.plugins, useServerSentEvents(), useGapExtension()],
   });
 
   const server = createServer((req, res) => route(req, res));
@@ -60,10 +66,10 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
       res.end(JSON.stringify({ status: "ok" }));
       return;
     }
-    void yoga.handle(req, res);
+    void trust.prepareBody(req, res).then((accepted) => (accepted ? yoga.handle(req, res) : undefined));
   }
 
-  const ws = attachWebSocket(server, yoga);
+  const ws = attachWebSocket(server, yoga, trust.webSocket);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, () => {
@@ -81,6 +87,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     port,
     config,
     hub,
+    trust,
     close: () =>
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -4,9 +4,10 @@ import { PulseError } from "../domain/errors.ts";
 
 /**
  * Yoga's error mask, taught Pulse's errors: a PulseError anywhere in the chain becomes a GraphQL error with its
- * code and extensions; any other unexpected error is masked ("Unexpected error.", no stack, no internals).
+ * code and extensions; any other unexpected error is masked ("Unexpected error.", no stack, no internals), even
+ * with NODE_ENV=development: a message can hold a database URL or a file path.
  */
-export function maskError(error: unknown, message: string, isDev?: boolean): Error {
+export function maskError(error: unknown, message: string): Error {
   const pulse = findPulseError(error);
   if (pulse) {
     const located = error instanceof GraphQLError ? error : undefined;
@@ -18,7 +19,7 @@ export function maskError(error: unknown, message: string, isDev?: boolean): Err
       extensions: { ...pulse.extensions, code: pulse.code },
     });
   }
-  return yogaMaskError(error, message, isDev);
+  return yogaMaskError(error, message, false);
 }
 
 function findPulseError(error: unknown): PulseError | undefined {

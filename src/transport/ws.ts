@@ -4,6 +4,7 @@ import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import type { PulseContext } from "../graphql/context.ts";
+import type { WebSocketGuard } from "./ws-guard.ts";
 
 /** Close code for a server going away: clients reconnect elsewhere (or later) and resume with `after`. */
 export const CLOSE_GOING_AWAY = 1001;
@@ -20,13 +21,22 @@ type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (ar
  * envelop, so the plugins (error masking, limits, auth) apply exactly as on HTTP. A malformed operation is answered
  * with an `error` message for that operation alone: throwing from onSubscribe would close the socket with 4500.
  */
-export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<string, unknown>, PulseContext>): WebSocketTransport {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+export function attachWebSocket(
+  server: Server,
+  yoga: YogaServerInstance<Record<string, unknown>, PulseContext>,
+  guard?: WebSocketGuard,
+): WebSocketTransport {
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, ...guard?.serverOptions });
+  const stopWatching = guard?.watch(wss);
   const disposable = useServer(
     {
+      connectionInitWaitTimeout: guard?.connectionInitWaitTimeout,
+      onConnect: guard ? (ctx) => guard.onConnect(ctx) : undefined,
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onSubscribe: async (ctx, _id, payload) => {
+        const refusal = guard?.admit(ctx);
+        if (refusal) return [...refusal];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -58,6 +68,7 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<
 
   return {
     async close() {
+      stopWatching?.();
       for (const socket of wss.clients) socket.close(CLOSE_GOING_AWAY, "Pulse is shutting down");
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
