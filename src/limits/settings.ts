@@ -149,6 +149,10 @@ export function parseTrustEnvironment(env: NodeJS.ProcessEnv): { config: TrustCo
   const parsed = trustEnvironment.safeParse(env);
   if (!parsed.success) return { problems: parsed.error.issues.map((issue) => issue.message) };
   const e = parsed.data;
+  const secrets = [...e.PULSE_READ_KEYS, ...e.PULSE_CAPTURE_KEYS].map((entry) => entry.split(":")[0]);
+  if (new Set(secrets).size !== secrets.length) {
+    return { problems: ["PULSE_READ_KEYS / PULSE_CAPTURE_KEYS: a key is listed twice (a key has one role and one scope)"] };
+  }
   return {
     config: resolveTrustConfig({
       captureKeys: e.PULSE_CAPTURE_KEYS,
