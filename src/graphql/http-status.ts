@@ -25,6 +25,18 @@ function codeForStatus(status: number | undefined): string | undefined {
  */
 export function useHttpStatusForCodes(): Plugin {
   return {
+    // Yoga answers a content type none of its parsers reads with an empty 415; give it a body and a code.
+    onRequestParse({ request, requestParser, endResponse, fetchAPI }) {
+      if (requestParser || request.method === "GET") return;
+      const type = request.headers.get("content-type") ?? "(none)";
+      const message = `Content-Type ${type} is not supported: send application/json`;
+      endResponse(
+        new fetchAPI.Response(JSON.stringify({ errors: [{ message, extensions: { code: "BAD_USER_INPUT" } }] }), {
+          status: 415,
+          headers: { "content-type": "application/json; charset=utf-8" },
+        }),
+      );
+    },
     onResultProcess({ result, setResult }) {
       if (Array.isArray(result) || !isSingleResult(result) || !result.errors?.length) return;
       let status = 0;
