@@ -28,12 +28,15 @@ export function useServerSentEvents(): Plugin<PulseContext> {
               transport: "sse",
             });
             let document;
+            let errors;
+            // Validation rules may throw rather than report (GraphQL Armor's limits do): either way it is this
+            // operation's error, never graphql-sse's 500 with a stack trace.
             try {
               document = parse(params.query);
+              errors = validate(schema, document);
             } catch (error) {
               return rejected(error);
             }
-            const errors = validate(schema, document);
             if (errors.length > 0) return { data: null, errors };
             const contextValue = await contextFactory();
             const operation = getOperationAST(document, params.operationName);
