@@ -78,8 +78,9 @@ export function gql(server: PulseServer, query: string, variables: Record<string
 }
 
 /** The first error's code, or undefined. */
-export const codeOf = (body: GraphQLBody | readonly { extensions?: Record<string, unknown> }[]): unknown =>
-  (Array.isArray(body) ? body[0] : (body as GraphQLBody).errors?.[0])?.extensions?.["code"];
+type ErrorList = readonly { extensions?: Record<string, unknown> }[];
+export const codeOf = (body: { errors?: ErrorList | undefined } | ErrorList): unknown =>
+  (Array.isArray(body) ? (body as ErrorList)[0] : (body as { errors?: ErrorList }).errors?.[0])?.extensions?.["code"];
 
 /** A graphql-ws client (the library users run), closed after the test; never retries, so failures surface. */
 export function wsClient(server: PulseServer, key?: string, options: { onClose?: (code: number) => void } = {}): WsClient {
