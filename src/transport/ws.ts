@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import { GraphQLError, type ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
@@ -13,6 +13,15 @@ export interface WebSocketTransport {
   close(): Promise<void>;
 }
 
+/** Connection lifecycle hooks (logging); `request` is the upgrade request, the same object for the whole connection. */
+export interface WebSocketHooks {
+  /** Before the 101 response goes out: `headers` may be added to (the request id is echoed there). */
+  upgrading?(request: IncomingMessage, headers: string[]): void;
+  opened?(request: IncomingMessage): void;
+  /** After the connection's subscriptions have ended. */
+  closed?(request: IncomingMessage, code: number, reason: string): void;
+}
+
 type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
 
 /**
@@ -20,10 +29,17 @@ type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (ar
  * envelop, so the plugins (error masking, limits, auth) apply exactly as on HTTP. A malformed operation is answered
  * with an `error` message for that operation alone: throwing from onSubscribe would close the socket with 4500.
  */
-export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<string, unknown>, PulseContext>): WebSocketTransport {
+export function attachWebSocket(
+  server: Server,
+  yoga: YogaServerInstance<Record<string, unknown>, PulseContext>,
+  hooks: WebSocketHooks = {},
+): WebSocketTransport {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  wss.on("headers", (headers, request) => hooks.upgrading?.(request, headers));
+  wss.on("connection", (_socket, request) => hooks.opened?.(request));
   const disposable = useServer(
     {
+      onClose: (ctx, code, reason) => hooks.closed?.(ctx.extra.request, code ?? 1005, reason ?? ""),
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onSubscribe: async (ctx, _id, payload) => {
