@@ -176,3 +176,13 @@ export function defaultText(setting: Setting): string {
   if (setting.defaultText !== undefined) return setting.defaultText;
   return String(setting.fallback);
 }
+
+/** The settings in force by variable name, for the start-up log: secrets show only whether they are set. */
+export function describeConfig(config: PulseConfig): Record<string, unknown> {
+  return Object.fromEntries(
+    SETTINGS.map((setting) => {
+      const value = config[setting.key];
+      return [setting.env, setting.secret ? (value === undefined ? "unset" : "set") : value];
+    }),
+  );
+}

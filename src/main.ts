@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, type PulseConfig } from "./config.ts";
+import { ConfigError, describeConfig, loadConfig, type PulseConfig } from "./config.ts";
 import { renderHelp } from "./help.ts";
 import { createPulseServer } from "./server.ts";
 import { createLogger, wantsPrettyLogs } from "./telemetry/logger.ts";
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger({ level: config.logLevel, pretty: wantsPrettyLogs() });
+  logger.info({ settings: describeConfig(config) }, "settings");
 
   const pulse = await createPulseServer({ ...config, logger });
   let stopping = false;
