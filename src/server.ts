@@ -83,7 +83,9 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     landingPage: false,
     maskedErrors: { maskError: logUnexpectedErrors(maskError, logger) },
     logging: false,
-    plugins: [useTelemetry({ metrics, connections }), useStartupGate(startingReason), useServerSentEvents(), useGapExtension()],
+    // The gate first: an operation refused while starting is not a capture refusal nor a subscription. Telemetry
+    // next, ahead of any plugin that may refuse an operation, so its refusals are counted.
+    plugins: [useStartupGate(startingReason), useTelemetry({ metrics, connections }), useServerSentEvents(), useGapExtension()],
   });
 
   const opsRoutes = createOpsRoutes({ metrics, readiness, metricsKey: config.metricsKey, authorizeRead });

@@ -3,6 +3,7 @@ import { Readiness } from "../../src/telemetry/readiness.ts";
 import { cleanup } from "../support/cleanup.ts";
 import { gql, graphqlErrors, streamClient } from "../support/clients.ts";
 import { CAPTURE_EVENT, pageview } from "../support/events.ts";
+import { scrape } from "../support/metrics.ts";
 import { startServer } from "../support/server.ts";
 import { deferred, within } from "../support/wait.ts";
 
@@ -57,6 +58,9 @@ describe("GET /healthz and /readyz", () => {
     expect(graphqlErrors(wsCapture).map((e) => e.extensions?.code)).toEqual(["UNAVAILABLE"]);
     expect(graphqlErrors(wsSubscription).map((e) => e.extensions?.code)).toEqual(["UNAVAILABLE"]);
     expect(server.hub.bufferSize).toBe(0);
+    const whileStarting = await scrape(server.url);
+    expect(whileStarting.value("pulse_capture_rejected_total", { code: "UNAVAILABLE" })).toBe(0);
+    expect(whileStarting.value("pulse_subscriptions_started_total", { transport: "ws" })).toBe(0);
 
     restore.resolve();
     await server.ready;
