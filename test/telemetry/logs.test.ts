@@ -3,6 +3,9 @@ import { createClient as createWsClient } from "graphql-ws";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { LogLevel } from "../../src/config.ts";
+import { badInput } from "../../src/domain/errors.ts";
+import { maskError } from "../../src/graphql/errors.ts";
+import { logUnexpectedErrors } from "../../src/graphql/telemetry.ts";
 import { createLogger, wantsPrettyLogs } from "../../src/telemetry/logger.ts";
 import { cleanup, onCleanup } from "../support/cleanup.ts";
 import { streamClient, wsUrl } from "../support/clients.ts";
@@ -150,6 +153,20 @@ describe("the logger", () => {
     expect(line?.msg).toBe("careless line");
     expect(log.raw.join("")).not.toContain(API_KEY);
     expect(log.raw.join("")).not.toContain(PROPERTY_MARKER);
+  });
+});
+
+describe("unexpected errors", () => {
+  it("are logged at error with their stack, while errors meant for the client are not", () => {
+    const log = capturedLogger("info");
+    const mask = logUnexpectedErrors(maskError, log.logger);
+    const masked = mask(new TypeError("cannot read properties of undefined (reading 'seq')"), "Unexpected error.");
+    expect(masked.message).toBe("Unexpected error.");
+    mask(badInput("limit must be zero or more, got -1", { field: "limit" }), "Unexpected error.");
+    const lines = log.lines();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: "error", msg: "unexpected error", err: { type: "TypeError" } });
+    expect(String((lines[0]?.err as { stack: string }).stack)).toContain("cannot read properties of undefined");
   });
 });
 
