@@ -138,7 +138,8 @@ export function graphqlErrors(recording: Recording): readonly { message: string;
   const fromResults = recording.results.flatMap((result) => result.errors ?? []);
   if (fromResults.length > 0) return fromResults;
   const end = recording.end;
-  if (end?.kind === "error" && Array.isArray(end.error)) return end.error as { message: string; extensions?: Record<string, unknown> }[];
+  if (end?.kind === "error" && Array.isArray(end.error))
+    return end.error as { message: string; extensions?: Record<string, unknown> }[];
   return [];
 }
 
@@ -157,7 +158,11 @@ export async function gql<TData = Record<string, unknown>>(
 }
 
 /** Like `gql`, but fails the test on any GraphQL error and returns `data`. */
-export async function gqlData<TData = Record<string, unknown>>(baseUrl: string, query: string, variables?: Variables): Promise<TData> {
+export async function gqlData<TData = Record<string, unknown>>(
+  baseUrl: string,
+  query: string,
+  variables?: Variables,
+): Promise<TData> {
   const result = await gql<TData>(baseUrl, query, variables);
   if (result.errors?.length || !result.data) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
   return result.data;

@@ -62,7 +62,12 @@ export async function captureEvents(baseUrl: string, inputs: CaptureInput[]): Pr
 }
 
 /** `recentEvents` (newest first) with the given selection. */
-export async function recentEvents(baseUrl: string, limit = 100, filter?: unknown, fields = "id cursor properties"): Promise<EventPayload[]> {
+export async function recentEvents(
+  baseUrl: string,
+  limit = 100,
+  filter?: unknown,
+  fields = "id cursor properties",
+): Promise<EventPayload[]> {
   const data = await gqlData<{ recentEvents: EventPayload[] }>(
     baseUrl,
     `query ($limit: Int, $filter: EventFilter) { recentEvents(limit: $limit, filter: $filter) { ${fields} } }`,
