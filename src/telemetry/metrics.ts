@@ -36,6 +36,8 @@ export class PulseMetrics {
   private readonly duplicates: Counter;
   private readonly rejected: Counter<"code">;
   private readonly deliveredTotal: Counter<"transport">;
+  /** `deliveredTotal` bound to each transport once: `delivered()` runs for every payload to every subscriber. */
+  private readonly deliveredBy: Record<Transport, { inc(count?: number): void }>;
   private readonly droppedTotal: Counter<"transport">;
   private readonly subscriptionsStarted: Counter<"transport">;
   private readonly subscriptionsActive: Gauge<"transport">;
@@ -160,6 +162,11 @@ export class PulseMetrics {
       this.subscriptionsActive.set({ transport }, 0);
     }
     for (const code of REJECTION_CODES) this.rejected.inc({ code }, 0);
+    this.deliveredBy = {
+      http: this.deliveredTotal.labels({ transport: "http" }),
+      ws: this.deliveredTotal.labels({ transport: "ws" }),
+      sse: this.deliveredTotal.labels({ transport: "sse" }),
+    };
 
     this.stopCounting = hub.observeCaptures(({ accepted, duplicates }) => {
       this.captured.inc(accepted);
@@ -174,7 +181,7 @@ export class PulseMetrics {
 
   /** `count` event payloads were pushed to subscribers over `transport`. */
   delivered(transport: Transport, count = 1): void {
-    this.deliveredTotal.inc({ transport }, count);
+    this.deliveredBy[transport].inc(count);
   }
 
   /** An events subscription ended LAGGED, discarding `dropped` matching events. */
