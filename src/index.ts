@@ -7,3 +7,8 @@ export { CaptureRateLimiter } from "./limits/capture-rate.ts";
 export { resolveTrustConfig, type TrustConfig, type TrustConfigInput } from "./limits/settings.ts";
 export { readBody, BodyError, type ReadBodyOptions } from "./transport/body.ts";
 export type { Trust, TrustStats } from "./trust.ts";
+export { SETTINGS, type Setting, type LogLevel } from "./config.ts";
+export { createLogger, type Logger, type LoggerOptions } from "./telemetry/logger.ts";
+export { PulseMetrics } from "./telemetry/metrics.ts";
+export { Readiness, type CheckState, type ReadinessCheck, type ReadinessReport } from "./telemetry/readiness.ts";
+export type { ReadAccessCheck } from "./transport/ops-routes.ts";

@@ -1,8 +1,20 @@
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, describeConfig, loadConfig, type PulseConfig } from "./config.ts";
+import { renderHelp } from "./help.ts";
 import { createPulseServer, type PulseServer } from "./server.ts";
+import { createLogger, wantsPrettyLogs } from "./telemetry/logger.ts";
 
 async function main(): Promise<void> {
-  let config;
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(renderHelp());
+    return;
+  }
+  if (args.length > 0) {
+    process.stderr.write(`Unknown argument: ${args.join(" ")}\n\n${renderHelp()}`);
+    process.exit(2);
+  }
+
+  let config: PulseConfig;
   try {
     config = loadConfig();
   } catch (error) {
@@ -12,34 +24,45 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  const logger = createLogger({ level: config.logLevel, pretty: wantsPrettyLogs() });
+  logger.info({ settings: describeConfig(config) }, "settings");
+
   // Handlers go in before the server listens: a signal that arrives as soon as the URL is printed must not find
   // Node's default action (exit by signal, no final snapshot).
   let pulse: PulseServer | undefined;
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: completing subscriptions and closing connections`);
+    logger.info({ signal }, "stopping: completing subscriptions and closing connections");
     try {
       await (pulse ?? (await starting)).close();
-      process.exit(0);
+      logger.info("stopped");
+      process.exit(exitCode);
     } catch (error) {
-      console.error("Shutdown failed:", error);
+      logger.fatal({ err: error }, "shutdown failed");
       process.exit(1);
     }
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
 
-  const starting = createPulseServer(config);
+  const starting = createPulseServer({ ...config, logger });
   pulse = await starting;
-  console.log(`Pulse is listening on ${pulse.url}`);
-  console.log(`  GraphQL + GraphiQL  ${pulse.url}/graphql   (WebSocket on the same path, SSE on /graphql/stream)`);
   if (!pulse.trust.keysRequired) {
-    console.warn(
+    logger.warn(
       "WARNING: no API keys configured (PULSE_CAPTURE_KEYS, PULSE_READ_KEYS): anyone who can reach this port can capture, read and subscribe.",
     );
   }
+  try {
+    await pulse.ready;
+  } catch (error) {
+    logger.fatal({ err: error }, "could not start");
+    await stop("startup failure", 1);
+    return;
+  }
+  // The banner lists what the server says it serves, so it never points at a page that does not exist.
+  logger.info({ ...pulse.endpoints }, `Pulse is ready at ${pulse.url}; open ${pulse.endpoints.graphql} for GraphiQL`);
 }
 
 void main();

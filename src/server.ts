@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { createYoga } from "graphql-yoga";
@@ -9,6 +9,12 @@ import type { PulseContext } from "./graphql/context.ts";
 import { maskError } from "./graphql/errors.ts";
 import { useGapExtension } from "./graphql/gap.ts";
 import { createSchema } from "./graphql/schema.ts";
+import { logUnexpectedErrors, useStartupGate, useTelemetry } from "./graphql/telemetry.ts";
+import { ConnectionLog, pathOf } from "./telemetry/connections.ts";
+import { silentLogger, type Logger } from "./telemetry/logger.ts";
+import { PulseMetrics } from "./telemetry/metrics.ts";
+import { Readiness } from "./telemetry/readiness.ts";
+import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } from "./transport/ops-routes.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/ws.ts";
 import { createTrust, type Trust } from "./trust.ts";
@@ -16,6 +22,16 @@ import { createTrust, type Trust } from "./trust.ts";
 export interface PulseServerOptions extends PulseConfigInput {
   /** Injected time source (tests); the system clock otherwise. */
   readonly clock?: Clock;
+  /** Where Pulse logs (pino); default silent. `npm start` passes a JSON (or pretty) stdout logger. */
+  readonly logger?: Logger;
+  /**
+   * Work that must finish before Pulse serves GraphQL, such as restoring the snapshot. Pulse listens first, so
+   * /healthz and /readyz answer meanwhile (readiness check `startup`: "pending"), and GraphQL requests get 503
+   * UNAVAILABLE. If it rejects, `startup` carries the error and `ready` rejects with it.
+   */
+  readonly beforeReady?: () => Promise<void>;
+  /** The read-key check /metrics defers to when PULSE_METRICS_KEY is unset; default: open. */
+  readonly authorizeRead?: ReadAccessCheck;
 }
 
 export interface PulseServer {
@@ -26,15 +42,24 @@ export interface PulseServer {
   readonly hub: Hub;
   /** Keys and limits: `trust.authorizeCapture(apiKey)` for capture endpoints outside GraphQL, `trust.stats()`. */
   readonly trust: Trust;
+  /** This server's metrics, and the hooks the rest of Pulse reports to (snapshots, slow consumers, ...). */
+  readonly metrics: PulseMetrics;
+  /** What /readyz evaluates: `set` a state or `register` a live check. */
+  readonly readiness: Readiness;
+  readonly logger: Logger;
+  /** Resolves when `beforeReady` has finished and GraphQL is served (at once without it). */
+  readonly ready: Promise<void>;
+  /** What is served, by name, for the start-up banner: graphql, metrics, healthz, readyz. */
+  readonly endpoints: Readonly<Record<string, string>>;
   /** Stops accepting, completes every subscription, closes WebSockets with 1001, ends SSE responses. */
   close(): Promise<void>;
 }
 
 /** Starts Pulse: one HTTP server carrying GraphQL over HTTP, WebSocket and SSE. */
 export async function createPulseServer(options: PulseServerOptions = {}): Promise<PulseServer> {
-  const { clock, ...settings } = options;
+  const { clock, logger = silentLogger(), beforeReady, authorizeRead, ...settings } = options;
   const config = resolveConfig(settings);
-  const trust = createTrust(config.trust);
+  const trust = createTrust(config.trust, { onSlowConsumer: () => metrics.slowConsumerClosed("ws") });
   const hub = new Hub({
     bufferSize: config.bufferSize,
     liveWindowSeconds: config.liveWindowSeconds,
@@ -44,6 +69,15 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     eventLimits: trust.eventLimits,
     clock,
   });
+  const metrics = new PulseMetrics({ hub });
+  const readiness = new Readiness();
+  readiness.set("listening", "not listening yet");
+  readiness.set("startup", beforeReady ? "pending" : true);
+  const startingReason = () => {
+    const state = readiness.state("startup");
+    return state === true ? undefined : `startup ${state}`;
+  };
+  const connections = new ConnectionLog(logger, { quietPaths: Object.values(OPS_PATHS) });
 
   const yoga = createYoga<Record<string, unknown>, PulseContext>({
     schema: createSchema(),
@@ -52,24 +86,29 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     graphiql: { title: "Pulse", subscriptionsProtocol: "WS" },
     renderGraphiQL,
     landingPage: false,
-    maskedErrors: { maskError },
+    maskedErrors: { maskError: logUnexpectedErrors(maskError, logger) },
     logging: false,
     maxRequestBodySize: config.trust.maxBodyBytes,
-    plugins: [...trust.plugins, useServerSentEvents(), useGapExtension()],
+    // The gate first: an operation refused while starting is not a capture refusal nor a subscription. Telemetry
+    // next, ahead of any plugin that may refuse an operation (keys, limits), so its refusals are counted.
+    plugins: [useStartupGate(startingReason), useTelemetry({ metrics, connections }), ...trust.plugins, useServerSentEvents(), useGapExtension()],
   });
 
-  const server = createServer((req, res) => route(req, res));
-  function route(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? "/").split("?")[0];
-    if (path === "/healthz") {
-      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-      res.end(JSON.stringify({ status: "ok" }));
-      return;
-    }
+  const opsRoutes = createOpsRoutes({ metrics, readiness, metricsKey: config.metricsKey, authorizeRead: authorizeRead ?? trust.authorizeRead });
+  const server = createServer((req, res) => {
+    connections.request(req, res);
+    const path = pathOf(req);
+    if (opsRoutes(req, res, path)) return;
+    const starting = startingReason();
+    if (starting !== undefined) return respondStarting(req, res, starting);
     void trust.prepareBody(req, res).then((accepted) => (accepted ? yoga.handle(req, res) : undefined));
-  }
+  });
 
-  const ws = attachWebSocket(server, yoga, trust.webSocket);
+  const ws = attachWebSocket(server, yoga, trust.webSocket, {
+    upgrading: (request, headers) => connections.upgrading(request, headers),
+    opened: (request) => connections.socketOpened(request),
+    closed: (request, code, reason) => connections.socketClosed(request, code, reason),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, () => {
@@ -80,6 +119,22 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   const port = (server.address() as AddressInfo).port;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  readiness.set("listening", true);
+  logger.info({ url }, "listening");
+
+  const ready = (async () => {
+    if (!beforeReady) return;
+    try {
+      await beforeReady();
+      readiness.set("startup", true);
+    } catch (error) {
+      readiness.set("startup", `failed: ${error instanceof Error ? error.message : String(error)}`);
+      logger.error({ err: error }, "startup failed");
+      throw error;
+    }
+  })();
+  // Surfaced through `ready` and /readyz; an embedder that never awaits `ready` must not crash on it.
+  ready.catch(() => {});
 
   let closing: Promise<void> | undefined;
   return {
@@ -88,8 +143,19 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     config,
     hub,
     trust,
+    metrics,
+    readiness,
+    logger,
+    ready,
+    endpoints: {
+      graphql: `${url}/graphql`,
+      metrics: `${url}${OPS_PATHS.metrics}`,
+      healthz: `${url}${OPS_PATHS.health}`,
+      readyz: `${url}${OPS_PATHS.ready}`,
+    },
     close: () =>
       (closing ??= (async () => {
+        readiness.set("listening", "shutting down");
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         hub.close();
         await ws.close();
@@ -98,6 +164,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
         server.closeAllConnections();
         await stopped;
         await yoga.dispose();
+        metrics.dispose();
       })()),
   };
 }

@@ -33,10 +33,13 @@ export interface Trust {
   prepareBody(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /** For capture endpoints outside GraphQL (PostHog's `api_key`); see authorizeCapture in src/auth/keys.ts. */
   authorizeCapture(apiKey: string | null | undefined): CaptureGrant;
+  /** For GET /metrics: true for an open server or an `Authorization: Bearer <read key>` (any scope). */
+  authorizeRead(authorization: string | undefined): boolean;
   stats(): TrustStats;
 }
 
-export function createTrust(config: TrustConfig): Trust {
+/** `onSlowConsumer` is told of every WebSocket closed with 1013 (metrics). */
+export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () => void } = {}): Trust {
   const keys = new KeyRing(config.captureKeys, config.readKeys);
   const rateLimiter = new CaptureRateLimiter({ ratePerSecond: config.captureRatePerSecond, burst: config.captureBurst });
   const connections = new ConnectionCounter(config.maxConnectionsPerAddress);
@@ -52,7 +55,10 @@ export function createTrust(config: TrustConfig): Trust {
       ...(useQueryLimits(config) as Plugin<PulseContext>[]),
       useHttpStatusForCodes() as Plugin<PulseContext>,
     ],
-    webSocket: createWebSocketGuard({ config, keys, connections, onSlowConsumer: () => slowConsumerCloses++ }),
+    webSocket: createWebSocketGuard({ config, keys, connections, onSlowConsumer: () => {
+        slowConsumerCloses++;
+        hooks.onSlowConsumer?.();
+      } }),
     eventLimits: {
       maxEventBytes: config.maxEventBytes,
       maxPropertyKeyLength: config.maxPropertyKeyLength,
@@ -62,6 +68,13 @@ export function createTrust(config: TrustConfig): Trust {
     },
     prepareBody: (req, res) => prepareBody(req, res, config.maxBodyBytes),
     authorizeCapture: (apiKey) => authorizeCapture(keys, apiKey),
+    authorizeRead: (authorization) => {
+      try {
+        return keys.authenticate(authorization).role === "read";
+      } catch {
+        return false;
+      }
+    },
     stats: () => ({ slowConsumerCloses }),
   };
 }

@@ -50,6 +50,9 @@ export interface BufferObserver {
   evicted(event: StoredEvent): void;
 }
 
+/** Told after every capture (all capture paths go through `store`): what it stored and what it found duplicate. */
+export type CaptureListener = (outcome: { readonly accepted: number; readonly duplicates: number }) => void;
+
 export interface HubMetrics {
   readonly totalSubscriptions: number;
   readonly activeSubscriptions: number;
@@ -77,6 +80,7 @@ export class Hub {
   private readonly subscribers = new Set<EventSubscriber>();
   private readonly tickers = new Set<Ticker<unknown>>();
   private readonly observers = new Set<BufferObserver>();
+  private readonly captureListeners = new Set<CaptureListener>();
   private lastSeq = 0;
   /** The highest position ever evicted (or never restored): a resume at or before it has lost events. */
   private evictedThroughSeq = 0;
@@ -123,7 +127,9 @@ export class Hub {
       inBatch.set(event.id, event);
       events.push(event);
     }
-    return { events, accepted: events.length - duplicates, duplicates };
+    const outcome = { events, accepted: events.length - duplicates, duplicates };
+    for (const listener of this.captureListeners) listener(outcome);
+    return outcome;
   }
 
   /** Puts one positioned event into every structure and offers it to the subscribers. */
@@ -299,6 +305,12 @@ export class Hub {
   observe(observer: BufferObserver): () => void {
     this.observers.add(observer);
     return () => this.observers.delete(observer);
+  }
+
+  /** Calls `listener` after every capture (metrics); returns the function that stops it. */
+  observeCaptures(listener: CaptureListener): () => void {
+    this.captureListeners.add(listener);
+    return () => this.captureListeners.delete(listener);
   }
 
   /** Ends every subscription normally; later subscriptions end at once. */

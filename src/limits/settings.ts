@@ -121,60 +121,58 @@ export function keyEntryProblem(entry: string): string | null {
   return null;
 }
 
-const trustEnvironment = z.object({
-  PULSE_CAPTURE_KEYS: keyList("PULSE_CAPTURE_KEYS"),
-  PULSE_READ_KEYS: keyList("PULSE_READ_KEYS"),
-  PULSE_MAX_BODY_BYTES: integer("PULSE_MAX_BODY_BYTES", 1024),
-  PULSE_MAX_WS_PAYLOAD_BYTES: integer("PULSE_MAX_WS_PAYLOAD_BYTES", 1024),
-  PULSE_MAX_EVENT_BYTES: integer("PULSE_MAX_EVENT_BYTES", 256),
-  PULSE_MAX_PROPERTY_KEY_LENGTH: integer("PULSE_MAX_PROPERTY_KEY_LENGTH", 1),
-  PULSE_MAX_PROPERTY_DEPTH: integer("PULSE_MAX_PROPERTY_DEPTH", 1),
-  PULSE_MAX_PROPERTY_COUNT: integer("PULSE_MAX_PROPERTY_COUNT", 1),
-  PULSE_MAX_EVENT_AGE_SECONDS: integer("PULSE_MAX_EVENT_AGE_SECONDS", 1),
-  PULSE_MAX_QUERY_DEPTH: integer("PULSE_MAX_QUERY_DEPTH", 1),
-  PULSE_MAX_QUERY_ALIASES: integer("PULSE_MAX_QUERY_ALIASES", 0),
-  PULSE_MAX_QUERY_TOKENS: integer("PULSE_MAX_QUERY_TOKENS", 1),
-  PULSE_MAX_QUERY_DIRECTIVES: integer("PULSE_MAX_QUERY_DIRECTIVES", 0),
-  PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION: integer("PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION", 1),
-  PULSE_MAX_CONNECTIONS_PER_ADDRESS: integer("PULSE_MAX_CONNECTIONS_PER_ADDRESS", 0),
-  PULSE_CONNECTION_INIT_TIMEOUT_MS: integer("PULSE_CONNECTION_INIT_TIMEOUT_MS", 1),
-  PULSE_CAPTURE_RATE: integer("PULSE_CAPTURE_RATE", 1),
-  PULSE_CAPTURE_BURST: integer("PULSE_CAPTURE_BURST", 0),
-  PULSE_WS_SLOW_CONSUMER_BYTES: integer("PULSE_WS_SLOW_CONSUMER_BYTES", 0),
-  PULSE_WS_SLOW_CONSUMER_MS: integer("PULSE_WS_SLOW_CONSUMER_MS", 1),
-});
+/** One trust setting: its variable, the TrustConfig field it fills, and what --help and the README say of it. */
+export interface TrustSetting {
+  readonly env: string;
+  readonly key: keyof TrustConfig;
+  /** Key lists are parsed as `key[:environment]` entries; everything else is an integer of at least `min`. */
+  readonly min?: number;
+  readonly defaultText: string;
+  readonly meaning: string;
+}
+
+/** Every trust setting, in --help order: the environment parser below and --help both read this table. */
+export const TRUST_SETTINGS: readonly TrustSetting[] = [
+  { env: "PULSE_CAPTURE_KEYS", key: "captureKeys", defaultText: "none", meaning: "Comma-separated key[:environment] entries that may only capture." },
+  { env: "PULSE_READ_KEYS", key: "readKeys", defaultText: "none", meaning: "Comma-separated key[:environment] entries that may query, subscribe and capture. No keys at all: the server is open." },
+  { env: "PULSE_MAX_BODY_BYTES", key: "maxBodyBytes", min: 1024, defaultText: "1048576 (1 MiB)", meaning: "An HTTP or SSE request body, measured after gzip decompression (413 past it)." },
+  { env: "PULSE_MAX_WS_PAYLOAD_BYTES", key: "maxWsPayloadBytes", min: 1024, defaultText: "1048576 (1 MiB)", meaning: "One WebSocket message (larger closes the socket with 1009)." },
+  { env: "PULSE_MAX_EVENT_BYTES", key: "maxEventBytes", min: 256, defaultText: "65536 (64 KiB)", meaning: "One capture input serialized as JSON." },
+  { env: "PULSE_MAX_PROPERTY_KEY_LENGTH", key: "maxPropertyKeyLength", min: 1, defaultText: "256", meaning: "Characters in a property key, at any depth." },
+  { env: "PULSE_MAX_PROPERTY_DEPTH", key: "maxPropertyDepth", min: 1, defaultText: "10", meaning: "Nesting of objects and arrays in properties (a flat object is 1)." },
+  { env: "PULSE_MAX_PROPERTY_COUNT", key: "maxPropertyCount", min: 1, defaultText: "1000", meaning: "Keys and array items in properties, all levels together." },
+  { env: "PULSE_MAX_EVENT_AGE_SECONDS", key: "maxEventAgeSeconds", min: 1, defaultText: "604800 (7 days)", meaning: "Events with an older timestamp are refused (BAD_USER_INPUT)." },
+  { env: "PULSE_MAX_QUERY_DEPTH", key: "maxQueryDepth", min: 1, defaultText: "10", meaning: "GraphQL selection depth (introspection is exempt)." },
+  { env: "PULSE_MAX_QUERY_ALIASES", key: "maxQueryAliases", min: 0, defaultText: "15", meaning: "Aliases in one operation." },
+  { env: "PULSE_MAX_QUERY_TOKENS", key: "maxQueryTokens", min: 1, defaultText: "2000", meaning: "Tokens in one operation (send large batches as variables: they are not tokens)." },
+  { env: "PULSE_MAX_QUERY_DIRECTIVES", key: "maxQueryDirectives", min: 0, defaultText: "50", meaning: "Directives in one operation." },
+  { env: "PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION", key: "maxSubscriptionsPerConnection", min: 1, defaultText: "100", meaning: "Operations open at once on one WebSocket." },
+  { env: "PULSE_MAX_CONNECTIONS_PER_ADDRESS", key: "maxConnectionsPerAddress", min: 0, defaultText: "256", meaning: "WebSockets and SSE streams open at once from one IP address; 0 = no limit." },
+  { env: "PULSE_CONNECTION_INIT_TIMEOUT_MS", key: "connectionInitTimeoutMs", min: 1, defaultText: "3000", meaning: "A WebSocket without connection_init by then is closed with 4408." },
+  { env: "PULSE_CAPTURE_RATE", key: "captureRatePerSecond", min: 1, defaultText: "1000", meaning: "Events per second each key (or address, on an open server) may capture." },
+  { env: "PULSE_CAPTURE_BURST", key: "captureBurst", min: 0, defaultText: "10000", meaning: "Extra events a key may capture in a burst, refilled over 10 seconds." },
+  { env: "PULSE_WS_SLOW_CONSUMER_BYTES", key: "slowConsumerBytes", min: 0, defaultText: "0", meaning: "Unsent bytes a WebSocket may hold without counting as stalled." },
+  { env: "PULSE_WS_SLOW_CONSUMER_MS", key: "slowConsumerMs", min: 1, defaultText: "10000", meaning: "A WebSocket stalled that long is closed with 1013." },
+];
+
+const trustEnvironment = z.object(
+  Object.fromEntries(
+    TRUST_SETTINGS.map((setting) => [setting.env, setting.min === undefined ? keyList(setting.env) : integer(setting.env, setting.min)]),
+  ),
+);
 
 /** Reads the trust settings from the environment: a config, or every problem found. */
 export function parseTrustEnvironment(env: NodeJS.ProcessEnv): { config: TrustConfig } | { problems: string[] } {
   const parsed = trustEnvironment.safeParse(env);
   if (!parsed.success) return { problems: parsed.error.issues.map((issue) => issue.message) };
-  const e = parsed.data;
-  const secrets = [...e.PULSE_READ_KEYS, ...e.PULSE_CAPTURE_KEYS].map((entry) => entry.split(":")[0]);
+  const e = parsed.data as Record<string, unknown>;
+  const captureKeys = e["PULSE_CAPTURE_KEYS"] as string[];
+  const readKeys = e["PULSE_READ_KEYS"] as string[];
+  const secrets = [...readKeys, ...captureKeys].map((entry) => entry.split(":")[0]);
   if (new Set(secrets).size !== secrets.length) {
     return { problems: ["PULSE_READ_KEYS / PULSE_CAPTURE_KEYS: a key is listed twice (a key has one role and one scope)"] };
   }
-  return {
-    config: resolveTrustConfig({
-      captureKeys: e.PULSE_CAPTURE_KEYS,
-      readKeys: e.PULSE_READ_KEYS,
-      maxBodyBytes: e.PULSE_MAX_BODY_BYTES,
-      maxWsPayloadBytes: e.PULSE_MAX_WS_PAYLOAD_BYTES,
-      maxEventBytes: e.PULSE_MAX_EVENT_BYTES,
-      maxPropertyKeyLength: e.PULSE_MAX_PROPERTY_KEY_LENGTH,
-      maxPropertyDepth: e.PULSE_MAX_PROPERTY_DEPTH,
-      maxPropertyCount: e.PULSE_MAX_PROPERTY_COUNT,
-      maxEventAgeSeconds: e.PULSE_MAX_EVENT_AGE_SECONDS,
-      maxQueryDepth: e.PULSE_MAX_QUERY_DEPTH,
-      maxQueryAliases: e.PULSE_MAX_QUERY_ALIASES,
-      maxQueryTokens: e.PULSE_MAX_QUERY_TOKENS,
-      maxQueryDirectives: e.PULSE_MAX_QUERY_DIRECTIVES,
-      maxSubscriptionsPerConnection: e.PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION,
-      maxConnectionsPerAddress: e.PULSE_MAX_CONNECTIONS_PER_ADDRESS,
-      connectionInitTimeoutMs: e.PULSE_CONNECTION_INIT_TIMEOUT_MS,
-      captureRatePerSecond: e.PULSE_CAPTURE_RATE,
-      captureBurst: e.PULSE_CAPTURE_BURST,
-      slowConsumerBytes: e.PULSE_WS_SLOW_CONSUMER_BYTES,
-      slowConsumerMs: e.PULSE_WS_SLOW_CONSUMER_MS,
-    }),
-  };
+  const input: Record<string, unknown> = {};
+  for (const setting of TRUST_SETTINGS) if (e[setting.env] !== undefined) input[setting.key] = e[setting.env];
+  return { config: resolveTrustConfig(input as TrustConfigInput) };
 }

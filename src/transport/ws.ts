@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { DocumentNode, ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
@@ -15,6 +15,15 @@ export interface WebSocketTransport {
   close(): Promise<void>;
 }
 
+/** Connection lifecycle hooks (logging); `request` is the upgrade request, the same object for the whole connection. */
+export interface WebSocketHooks {
+  /** Before the 101 response goes out: `headers` may be added to (the request id is echoed there). */
+  upgrading?(request: IncomingMessage, headers: string[]): void;
+  opened?(request: IncomingMessage): void;
+  /** After the connection's subscriptions have ended. */
+  closed?(request: IncomingMessage, code: number, reason: string): void;
+}
+
 type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
 
 /**
@@ -26,13 +35,17 @@ export function attachWebSocket(
   server: Server,
   yoga: YogaServerInstance<Record<string, unknown>, PulseContext>,
   guard?: WebSocketGuard,
+  hooks: WebSocketHooks = {},
 ): WebSocketTransport {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, ...guard?.serverOptions });
   const stopWatching = guard?.watch(wss);
+  wss.on("headers", (headers, request) => hooks.upgrading?.(request, headers));
+  wss.on("connection", (_socket, request) => hooks.opened?.(request));
   const disposable = useServer(
     {
       connectionInitWaitTimeout: guard?.connectionInitWaitTimeout,
       onConnect: guard ? (ctx) => guard.onConnect(ctx) : undefined,
+      onClose: (ctx, code, reason) => hooks.closed?.(ctx.extra.request, code ?? 1005, reason ?? ""),
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onSubscribe: async (ctx, _id, payload) => {

@@ -13,7 +13,7 @@ async function startMain(env: Record<string, string>): Promise<{ stdout: string;
   let stderr = "";
   child.stdout.on("data", (chunk) => (stdout += chunk));
   child.stderr.on("data", (chunk) => (stderr += chunk));
-  await waitFor(() => stdout.includes("listening on"), 20_000, "the server to listen");
+  await waitFor(() => stdout.includes("Pulse is ready at"), 20_000, "the server to listen");
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
   child.kill("SIGTERM");
   expect(await exited).toBe(0);
@@ -22,8 +22,13 @@ async function startMain(env: Record<string, string>): Promise<{ stdout: string;
 
 describe("start-up", () => {
   it("warns loudly when no keys are configured", async () => {
-    const { stderr } = await startMain({ PULSE_CAPTURE_KEYS: "", PULSE_READ_KEYS: "" });
-    expect(stderr).toContain("WARNING: no API keys configured");
+    const { stdout } = await startMain({ PULSE_CAPTURE_KEYS: "", PULSE_READ_KEYS: "" });
+    const warning = stdout
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as { level: string; msg: string })
+      .find((line) => line.msg.includes("WARNING: no API keys configured"));
+    expect(warning?.level).toBe("warn");
   });
 
   it("does not warn, and never prints a key, when keys are configured", async () => {

@@ -93,7 +93,8 @@ async function startProcess(): Promise<{
   const match = await waitFor(
     () => {
       if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}: ${output}`);
-      return /listening on (http:\/\/\S+)/.exec(output);
+      // The JSON "listening" line (the first with a url field).
+      return /"url":"(http:\/\/[^"]+)"/.exec(output);
     },
     { what: () => `the start-up line (output so far: ${JSON.stringify(output)})`, timeoutMs: 20_000 },
   );
