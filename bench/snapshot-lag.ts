@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Hub } from "../src/domain/hub.ts";
-import type { Logger } from "../src/logger.ts";
+import { createLogger } from "../src/telemetry/logger.ts";
 import { Snapshotter } from "../src/store/snapshotter.ts";
 import { openSqliteStore } from "../src/store/sqlite.ts";
 
@@ -23,7 +23,8 @@ const RUNS = 5;
 const TARGET_P99_MS = 50;
 const json = process.argv.includes("--json");
 
-const quiet: Logger = { info: () => {}, warn: (m) => console.warn(m), error: (m) => console.error(m) };
+// Warnings and errors only (a failing snapshot would make the numbers meaningless), on stderr.
+const quiet = createLogger({ level: "warn", destination: process.stderr });
 const dir = mkdtempSync(join(tmpdir(), "pulse-bench-"));
 const url = `file:${join(dir, "pulse.db")}`;
 

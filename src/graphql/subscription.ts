@@ -14,6 +14,7 @@ export const Subscription: IResolvers<unknown, PulseContext>["Subscription"] = {
     resolve: (delivery: Delivery, _, context) => {
       if (delivery.kind === "lagged") {
         const cursor = delivery.lastDeliveredSeq === null ? null : encodeCursor(delivery.lastDeliveredSeq);
+        context.laggedDropped = delivery.dropped;
         throw new PulseError("LAGGED", "This subscriber fell behind and was ended; resume with events(after: extensions.cursor)", {
           cursor,
         });

@@ -1,8 +1,8 @@
 import type { Hub } from "../domain/hub.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../telemetry/logger.ts";
 import type { SnapshotStore } from "./snapshot-store.ts";
 import { openSqliteStore } from "./sqlite.ts";
-import { Snapshotter, type SnapshotStatus } from "./snapshotter.ts";
+import { Snapshotter, type SnapshotMetrics, type SnapshotStatus } from "./snapshotter.ts";
 
 /** A running persistence: the store and its snapshotter. */
 export interface Persistence {
@@ -25,18 +25,21 @@ export async function startPersistence(options: {
   readonly databaseUrl: string;
   readonly intervalMs: number;
   readonly log: Logger;
+  readonly metrics?: SnapshotMetrics & { snapshotRestored(takenAt: number): void };
 }): Promise<Persistence> {
-  const { hub, databaseUrl, intervalMs, log } = options;
+  const { hub, databaseUrl, intervalMs, log, metrics } = options;
   const started = performance.now();
   const store = await openSnapshotStore(databaseUrl, log);
   let snapshotter: Snapshotter;
   try {
     const snapshot = await store.load({ events: hub.options.bufferSize, persons: hub.options.personsCapacity });
     hub.restore(snapshot.events, snapshot.evictedThroughSeq, snapshot.persons);
-    snapshotter = new Snapshotter({ hub, store, intervalMs, evictedThroughSeq: snapshot.evictedThroughSeq, log });
+    if (snapshot.takenAt !== null) metrics?.snapshotRestored(snapshot.takenAt);
+    snapshotter = new Snapshotter({ hub, store, intervalMs, evictedThroughSeq: snapshot.evictedThroughSeq, log, metrics });
+    const durationMs = Math.round(performance.now() - started);
     log.info(
-      `Restored ${snapshot.events.length} event(s) and ${snapshot.persons.length} person(s) from ${store.description} ` +
-        `in ${Math.round(performance.now() - started)} ms; snapshots every ${intervalMs} ms`,
+      { store: store.description, events: snapshot.events.length, persons: snapshot.persons.length, durationMs, intervalMs },
+      `restored ${snapshot.events.length} event(s) and ${snapshot.persons.length} person(s) in ${durationMs} ms`,
     );
   } catch (error) {
     await store.close();

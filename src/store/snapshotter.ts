@@ -1,7 +1,7 @@
 import type { StoredEvent } from "../domain/event.ts";
 import type { Hub } from "../domain/hub.ts";
 import type { Person } from "../domain/persons.ts";
-import { consoleLogger, type Logger } from "../logger.ts";
+import type { Logger } from "../telemetry/logger.ts";
 import type { SnapshotDelta, SnapshotStore } from "./snapshot-store.ts";
 
 /** What `realtimeMetrics` shows about snapshots. */
@@ -15,6 +15,15 @@ export interface SnapshotStatus {
 /** The status of a memory-only server: nothing is written, nothing fails. */
 export const NO_SNAPSHOTS: SnapshotStatus = Object.freeze({ failures: 0, lastSnapshotAt: null });
 
+/** Where the snapshotter reports to (PulseMetrics: pulse_snapshot_duration_seconds, _failures_total, _age_seconds). */
+export interface SnapshotMetrics {
+  /** A snapshot was written in `seconds`; it reflects the in-memory state at `at` (epoch ms). */
+  snapshotWritten(seconds: number, at: number): void;
+  /** Nothing had changed: the store is current as of `at` without a write. */
+  snapshotUpToDate(at: number): void;
+  snapshotFailed(): void;
+}
+
 export interface SnapshotterOptions {
   readonly hub: Hub;
   readonly store: SnapshotStore;
@@ -22,7 +31,8 @@ export interface SnapshotterOptions {
   readonly intervalMs: number;
   /** The evicted-through position the hub was restored with. */
   readonly evictedThroughSeq: number;
-  readonly log?: Logger;
+  readonly log: Logger;
+  readonly metrics?: SnapshotMetrics;
 }
 
 /** Retries of a failing database wait twice as long each time, up to 16 intervals or 30 s, whichever is less. */
@@ -47,6 +57,7 @@ export class Snapshotter implements SnapshotStatus {
   private readonly store: SnapshotStore;
   private readonly intervalMs: number;
   private readonly log: Logger;
+  private readonly metrics: SnapshotMetrics | undefined;
   /** Appended events not yet in a completed snapshot, oldest first, from index `head`. */
   private pending: StoredEvent[] = [];
   private head = 0;
@@ -69,7 +80,8 @@ export class Snapshotter implements SnapshotStatus {
     this.hub = options.hub;
     this.store = options.store;
     this.intervalMs = options.intervalMs;
-    this.log = options.log ?? consoleLogger;
+    this.log = options.log;
+    this.metrics = options.metrics;
     this.evictedThroughSeq = options.evictedThroughSeq;
     this.storedEvictedThroughSeq = options.evictedThroughSeq;
     this.unobserve = this.hub.observe({
@@ -122,10 +134,10 @@ export class Snapshotter implements SnapshotStatus {
           } catch (error) {
             if (attempt >= FINAL_ATTEMPTS) {
               const lost = this.pending.length - this.head;
+              const since = this.lastSnapshotAt === null ? "" : ` (${new Date(this.lastSnapshotAt).toISOString()})`;
               this.log.error(
-                `FINAL SNAPSHOT FAILED: ${lost} event(s) captured since the last good snapshot` +
-                  `${this.lastSnapshotAt === null ? "" : ` (${new Date(this.lastSnapshotAt).toISOString()})`} are not in ` +
-                  `${this.store.description} and are lost: ${messageOf(error)}`,
+                { store: this.store.description, lostEvents: lost, reason: messageOf(error) },
+                `FINAL SNAPSHOT FAILED: ${lost} event(s) captured since the last good snapshot${since} are lost: ${messageOf(error)}`,
               );
               throw error;
             }
@@ -168,6 +180,7 @@ export class Snapshotter implements SnapshotStatus {
     if (appended.length === 0 && personIds.length === 0 && evictedThroughSeq === this.storedEvictedThroughSeq) {
       // Nothing to write: the store is current as of now.
       this.lastSnapshotAt = takenAt;
+      this.metrics?.snapshotUpToDate(takenAt);
       return;
     }
     // Cut: what arrives from now on goes to the next snapshot.
@@ -188,19 +201,28 @@ export class Snapshotter implements SnapshotStatus {
       this.restorePending(appended, personIds);
       this.failures++;
       this.failuresInRow++;
+      this.metrics?.snapshotFailed();
       this.log.warn(
-        `Snapshot to ${this.store.description} failed (${this.failuresInRow} in a row, ${this.failures} in all); ` +
-          `serving from memory, ${this.pending.length - this.head} event(s) kept for the next attempt in ` +
-          `${this.backoffMs()} ms: ${messageOf(error)}`,
+        {
+          store: this.store.description,
+          failuresInRow: this.failuresInRow,
+          failures: this.failures,
+          keptEvents: this.pending.length - this.head,
+          retryInMs: this.backoffMs(),
+          reason: messageOf(error),
+        },
+        `snapshot failed (${this.failuresInRow} in a row); serving from memory, retrying: ${messageOf(error)}`,
       );
       throw error;
     }
+    const seconds = (performance.now() - started) / 1000;
     this.storedEvictedThroughSeq = evictedThroughSeq;
     this.lastSnapshotAt = takenAt;
+    this.metrics?.snapshotWritten(seconds, takenAt);
     if (this.failuresInRow > 0) {
       this.log.info(
-        `Snapshot to ${this.store.description} succeeded again after ${this.failuresInRow} failure(s): ` +
-          `${appended.length} event(s) written in ${Math.round(performance.now() - started)} ms`,
+        { store: this.store.description, failuresInRow: this.failuresInRow, events: appended.length, durationMs: Math.round(seconds * 1000) },
+        `snapshot succeeded again after ${this.failuresInRow} failure(s)`,
       );
     }
     this.failuresInRow = 0;

@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 import type { JsonObject, StoredEvent } from "../domain/event.ts";
 import type { Person } from "../domain/persons.ts";
 import { PrismaClient } from "../generated/prisma/client.ts";
-import { consoleLogger, type Logger } from "../logger.ts";
+import { silentLogger, type Logger } from "../telemetry/logger.ts";
 import { sqlitePath } from "./database-url.ts";
 import { migrationTimestamp, planMigrations, readMigrations, type AppliedMigration, type Migration } from "./migrations.ts";
 import { StoreUnusableError, type Snapshot, type SnapshotDelta, type SnapshotStore } from "./snapshot-store.ts";
@@ -41,7 +41,7 @@ export interface SqliteStoreOptions {
  * cannot be opened or written).
  */
 export async function openSqliteStore(url: string, options: SqliteStoreOptions = {}): Promise<SnapshotStore> {
-  const log = options.log ?? consoleLogger;
+  const log = options.log ?? silentLogger();
   const path = sqlitePath(url);
   const description = `SQLite ${resolve(path)}`;
   migrateSqlite(path, options.migrations ?? readMigrations(SQLITE_MIGRATIONS), description, log);
@@ -64,14 +64,14 @@ export async function openSqliteStore(url: string, options: SqliteStoreOptions =
  * leaves the last commit intact) and applies the pending migrations, each in the same transaction as its
  * `_prisma_migrations` row. Synchronous: it runs once, before the server serves.
  */
-export function migrateSqlite(path: string, migrations: readonly Migration[], description: string, log: Logger = consoleLogger): void {
+export function migrateSqlite(path: string, migrations: readonly Migration[], description: string, log: Logger = silentLogger()): void {
   let db: Database.Database | undefined;
   try {
     mkdirSync(dirname(path), { recursive: true });
     db = new Database(path, { timeout: MIGRATION_BUSY_TIMEOUT_MS });
     // journal_mode cannot change inside a transaction; it is stored in the file, so it holds for every connection.
     const mode = db.pragma("journal_mode = WAL", { simple: true });
-    if (mode !== "wal") log.warn(`${description}: journal_mode is "${String(mode)}", not "wal" (an in-memory database?)`);
+    if (mode !== "wal") log.warn({ store: description, journalMode: mode }, "the database is not in WAL mode (an in-memory database?)");
     const database = db;
     const plan = database
       .transaction(() => {
@@ -106,10 +106,8 @@ export function migrateSqlite(path: string, migrations: readonly Migration[], de
       })
       // IMMEDIATE takes the write lock first: two processes starting on one file apply each migration once.
       .immediate();
-    for (const warning of plan.warnings) log.warn(warning);
-    if (plan.pending.length > 0) {
-      log.info(`${description}: applied migration(s) ${plan.pending.map((m) => m.name).join(", ")}`);
-    }
+    for (const warning of plan.warnings) log.warn({ store: description }, warning);
+    if (plan.pending.length > 0) log.info({ store: description, migrations: plan.pending.map((m) => m.name) }, "migrations applied");
   } catch (error) {
     if (error instanceof StoreUnusableError) throw error;
     throw new StoreUnusableError(`Cannot open or migrate the database ${description}: ${messageOf(error)}`, { cause: error });

@@ -23,6 +23,7 @@ import {
   recordingLogger,
   startServer,
   tempDir,
+  waitForSnapshotAfter,
   waitUntil,
   wsClient,
 } from "../support/persistence.ts";
@@ -114,7 +115,10 @@ describe("the snapshotter", () => {
     await expect(snapshotter.snapshotNow()).rejects.toThrow();
     expect(snapshotter.failures).toBe(2);
     expect(log.lines.filter((l) => l.level === "warn")).toHaveLength(2);
-    expect(log.lines[0]!.message).toMatch(/Snapshot to SQLite .* failed \(1 in a row, 1 in all\); serving from memory/);
+    expect(log.lines[0]).toMatchObject({
+      message: expect.stringMatching(/^snapshot failed \(1 in a row\); serving from memory, retrying: database is locked/),
+      fields: { failuresInRow: 1, failures: 1, keptEvents: 30 },
+    });
     expect(h.bufferSize).toBe(50);
 
     lock.release();
@@ -133,6 +137,7 @@ describe("a server with a database", () => {
     const settings = { databaseUrl: url, clock, bufferSize: 100, snapshotIntervalMs: 3_600_000 };
     const first = await createPulseServer({ port: 0, host: "127.0.0.1", logger: recordingLogger(), ...settings });
     onClose(() => first.close().catch(() => {}));
+    await first.ready;
     const ids: string[] = [];
     for (let batch = 0; batch < 3; batch++) {
       const inputs = range(batch * 20, batch * 20 + 19).map((n) => pageview(n, n % 4 === 0 ? "staging" : "production"));
@@ -207,7 +212,7 @@ describe("a server with a database", () => {
     const delivered = collect<{ events: { id: string } }>(wsClient(server.url), "subscription { events { id } }", {}, 60);
     await waitUntil(async () => (await gql<{ realtimeMetrics: { activeConnections: number } }>(server.url, "{ realtimeMetrics { activeConnections } }")).realtimeMetrics.activeConnections === 1, "the subscription");
     const ids = (await capture(server.url, range(1, 20).map((n) => pageview(n)))).ids;
-    await waitUntil(async () => (await metrics(server.url)).lastSnapshotAt !== null, "a first snapshot");
+    await waitForSnapshotAfter(server.url, Date.now());
 
     const lock = await holdWriteLock(path);
     const failuresBefore = (await metrics(server.url)).snapshotFailures;
@@ -226,6 +231,14 @@ describe("a server with a database", () => {
     }, "a snapshot after the lock was released");
     const stored = await (await openStore(url)).load(ALL);
     expect(stored.events.map((e) => e.id)).toEqual(ids);
+
+    // The same story in Prometheus terms.
+    const scrape = await (await fetch(`${server.url}/metrics`)).text();
+    const sample = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(scrape)?.[1]);
+    expect(sample("pulse_snapshot_failures_total")).toBe((await metrics(server.url)).snapshotFailures);
+    expect(sample("pulse_snapshot_failures_total")).toBeGreaterThanOrEqual(2);
+    expect(sample("pulse_snapshot_duration_seconds_count")).toBeGreaterThanOrEqual(2);
+    expect(sample("pulse_snapshot_age_seconds")).toBeLessThan(60);
   });
 
   it("keeps serving on a full disk, and writes everything once space is freed", async (ctx) => {
@@ -289,13 +302,18 @@ describe("a server with a database", () => {
     expect(logger.lines.filter((l) => l.level !== "info")).toEqual([]);
   });
 
-  it("refuses to start on a database from a newer Pulse", async () => {
+  it("refuses to become ready on a database from a newer Pulse, and says why in /readyz", async () => {
     const { path, url } = databaseIn(tempDir());
     await (await openStore(url)).close();
     const db = new Database(path);
     db.prepare("INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, applied_steps_count) VALUES ('x', 'y', '29990101000000_future', '2999-01-01', 1)").run();
     db.close();
-    await expect(createPulseServer({ port: 0, host: "127.0.0.1", databaseUrl: url, logger: recordingLogger() })).rejects.toBeInstanceOf(StoreUnusableError);
+    const server = await createPulseServer({ port: 0, host: "127.0.0.1", databaseUrl: url, logger: recordingLogger() });
+    onClose(() => server.close());
+    await expect(server.ready).rejects.toBeInstanceOf(StoreUnusableError);
+    const readyz = await fetch(`${server.url}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(((await readyz.json()) as { checks: { startup: string } }).checks.startup).toMatch(/^failed: .*newer version of Pulse/);
   });
 
   it("without a database URL is memory-only: no snapshot, no failure", async () => {

@@ -14,7 +14,7 @@ import Database from "better-sqlite3";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { createPulseServer, type PulseServer, type PulseServerOptions } from "../../src/index.ts";
-import type { Logger } from "../../src/logger.ts";
+import { createLogger, type Logger } from "../../src/telemetry/logger.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** tsx's loader by absolute URL, so a child can run in another working directory. */
@@ -44,21 +44,35 @@ export function tempDir(): string {
   return dir;
 }
 
-/** A logger that remembers what it was told (and prints nothing). */
-export function recordingLogger(): Logger & { lines: { level: string; message: string }[] } {
-  const lines: { level: string; message: string }[] = [];
-  return {
-    lines,
-    info: (message) => lines.push({ level: "info", message }),
-    warn: (message) => lines.push({ level: "warn", message }),
-    error: (message) => lines.push({ level: "error", message }),
-  };
+export interface LogLine {
+  readonly level: string;
+  readonly message: string;
+  readonly fields: Record<string, unknown>;
 }
 
-/** An in-process server on a free loopback port; closed after the test unless the test closed it. */
+/** Pulse's logger (pino, JSON lines) writing to memory: `lines` holds what it was told, nothing is printed. */
+export function recordingLogger(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const logger = createLogger({
+    level: "info",
+    destination: {
+      write(line: string) {
+        const { level, msg, ...fields } = JSON.parse(line) as { level: string; msg: string };
+        lines.push({ level, message: msg, fields });
+      },
+    },
+  });
+  return Object.assign(logger, { lines });
+}
+
+/**
+ * An in-process server on a free loopback port, once it is ready (restored, with a database); closed after the test
+ * unless the test closed it.
+ */
 export async function startServer(options: PulseServerOptions = {}): Promise<PulseServer> {
   const server = await createPulseServer({ port: 0, host: "127.0.0.1", logger: recordingLogger(), ...options });
   onClose(() => server.close().catch(() => {}));
+  await server.ready;
   return server;
 }
 
@@ -226,15 +240,15 @@ export interface PulseProcess {
 }
 
 /**
- * Runs `node --import tsx src/main.ts` (what `npm start` runs) with `env` on a free port, and waits until
- * /healthz answers. Killed with SIGKILL after the test if still running.
+ * Runs `node --import tsx src/main.ts` (what `npm start` runs) with `env` on a free port, and waits until /readyz
+ * says it is ready (restored). Killed with SIGKILL after the test if still running.
  */
 export async function startProcess(env: Record<string, string>, options: { cwd?: string } = {}): Promise<PulseProcess> {
   const spawned = spawnProcess(env, await freePort(), options);
   await waitUntil(async () => {
     if (spawned.child.exitCode !== null) throw new Error(`exited with ${spawned.child.exitCode}: ${spawned.output()}`);
-    return (await fetch(`${spawned.url}/healthz`)).ok;
-  }, "the server process to answer /healthz", 30_000).catch((error: Error) => {
+    return (await fetch(`${spawned.url}/readyz`)).ok;
+  }, "the server process to be ready", 30_000).catch((error: Error) => {
     throw new Error(`${error.message}\noutput: ${spawned.output()}`);
   });
   return spawned;
