@@ -39,6 +39,8 @@ export interface PulseConfig {
   readonly databaseUrl: string | null;
   /** PULSE_SNAPSHOT_INTERVAL_MS, default 2000: time between incremental snapshots (what a crash can lose). */
   readonly snapshotIntervalMs: number;
+  /** REDIS_URL, default none: when set, every instance shares one ordered event stream through this Redis. */
+  readonly redisUrl: string | null;
 }
 
 /** A partial config for the programmatic API: anything left out takes its default. */
@@ -177,6 +179,15 @@ export const SETTINGS: readonly Setting[] = [
     parse: integer("PULSE_SNAPSHOT_INTERVAL_MS", 1),
     fallback: 2000,
     meaning: "Time between incremental snapshots to the database: what a crash can lose.",
+  }),
+  define({
+    env: "REDIS_URL",
+    key: "redisUrl",
+    parse: z.string().url(),
+    fallback: null,
+    defaultText: "none (one instance, memory stream)",
+    meaning: "redis://host:port of the Redis every instance shares: one ordered event stream, fleet-wide duplicate ids.",
+    secret: true,
   }),
 ];
 

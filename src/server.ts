@@ -20,6 +20,7 @@ import { NO_SNAPSHOTS } from "./store/snapshotter.ts";
 import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } from "./transport/ops-routes.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/ws.ts";
+import { RedisEventStream } from "./stream/redis.ts";
 import { createTrust, type Trust } from "./trust.ts";
 
 export interface PulseServerOptions extends PulseConfigInput {
@@ -86,12 +87,23 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   const readiness = new Readiness();
   // GraphQL waits for the restore: nothing can be captured into, or read from, a hub that is not restored yet.
   let persistence: Persistence | undefined;
-  const { databaseUrl } = config;
+  let stream: RedisEventStream | undefined;
+  const { databaseUrl, redisUrl } = config;
   const startup =
-    databaseUrl || beforeReady
+    databaseUrl || beforeReady || redisUrl
       ? async () => {
           if (databaseUrl) {
             persistence = await startPersistence({ hub, databaseUrl, intervalMs: config.snapshotIntervalMs, log: logger, metrics });
+          }
+          if (redisUrl) {
+            // After the restore: the reader continues the stream from the snapshot's last position.
+            stream = new RedisEventStream(hub, {
+              url: redisUrl,
+              onState: (connected) => logger[connected ? "info" : "warn"]({ connected }, "redis stream"),
+            });
+            hub.useLog(stream);
+            readiness.register("redis", () => (stream?.connected ? true : "redis unreachable"));
+            await stream.start();
           }
           await beforeReady?.();
         }
@@ -190,6 +202,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         hub.close();
         await ws.close();
+        await stream?.close();
         // Let completed SSE streams flush their last frame before the sockets go.
         await new Promise((resolve) => setTimeout(resolve, 20));
         server.closeAllConnections();

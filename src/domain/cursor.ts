@@ -21,3 +21,10 @@ export function decodeCursor(cursor: string, lastIssuedSeq: number): number {
   }
   return seq;
 }
+
+/** The position inside a well-formed cursor, or null; nothing is checked against what was issued. */
+export function peekCursor(cursor: string): number | null {
+  if (!PATTERN.test(cursor)) return null;
+  const seq = parseInt(cursor.slice(PREFIX.length), 36);
+  return Number.isSafeInteger(seq) && seq >= 1 ? seq : null;
+}

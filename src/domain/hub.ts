@@ -1,8 +1,9 @@
 import { v7 as uuidv7 } from "uuid";
 import { systemClock, type Clock } from "./clock.ts";
-import { decodeCursor } from "./cursor.ts";
+import { decodeCursor, peekCursor } from "./cursor.ts";
 import { DashboardWindows } from "./dashboard.ts";
-import { badInput } from "./errors.ts";
+import { badInput, PulseError } from "./errors.ts";
+import type { EventLog } from "./event-log.ts";
 import { currentUrl, validateCapture, type CapturedEvent, type StoredEvent } from "./event.ts";
 import type { EventLimits } from "./event-limits.ts";
 import { compileFilter, type EventFilter } from "./filter.ts";
@@ -88,6 +89,9 @@ export class Hub {
   private totalSubscriptions = 0;
   private lastSweep = 0;
   private closed = false;
+  private log: EventLog | undefined;
+  /** Captures and resumes waiting for a position the shared stream has not delivered here yet. */
+  private positionWaiters: { seq: number; resolve: () => void }[] = [];
 
   constructor(options: HubOptions) {
     this.options = options;
@@ -108,7 +112,55 @@ export class Hub {
     const captured = inputs.map((input, index) =>
       validateCapture(input, receivedAt, options.batch ? index : undefined, this.options.eventLimits),
     );
-    return this.store(captured);
+    if (!this.log) return this.store(captured);
+    const withIds = captured.map((input) => ({ ...input, id: input.id ?? uuidv7() }));
+    const appended = await this.log.append(withIds);
+    // Read our own writes: answer once this instance has applied what it appended, so `recentEvents` shows it.
+    const newest = Math.max(0, ...appended.map((a) => a.seq));
+    if (!(await this.reachPosition(newest, 5000))) {
+      throw new PulseError("UNAVAILABLE", `stored at position ${newest} but not yet delivered back from the shared stream; retrying is safe`);
+    }
+    const events = appended.map((a, i) => this.byId.get(a.id) ?? { ...withIds[i]!, seq: a.seq });
+    const duplicates = appended.filter((a) => a.duplicate).length;
+    const outcome = { events, accepted: events.length - duplicates, duplicates };
+    for (const listener of this.captureListeners) listener(outcome);
+    return outcome;
+  }
+
+  /**
+   * Puts a shared stream (Redis) in front of `apply`: captures are appended to it, and whoever reads it calls
+   * `apply` for every entry, here included. Set before serving.
+   */
+  useLog(log: EventLog): void {
+    this.log = log;
+  }
+
+  /**
+   * Resolves true once position `seq` has been applied here, false after `timeoutMs`. Across instances a position
+   * may be known to the stream before this instance has read it.
+   */
+  reachPosition(seq: number, timeoutMs: number): Promise<boolean> {
+    if (seq <= this.lastSeq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = {
+        seq,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.positionWaiters = this.positionWaiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.positionWaiters.push(waiter);
+    });
+  }
+
+  /** With a shared stream, a cursor issued by another instance may be ahead of this one: wait briefly for it. */
+  async awaitCursor(cursor: string | null | undefined, timeoutMs = 2000): Promise<void> {
+    const seq = cursor == null ? null : peekCursor(cursor);
+    if (seq !== null && this.log) await this.reachPosition(seq, timeoutMs);
   }
 
   /** Stores already-validated events (the PostHog endpoints validate their own payload shape first). */
@@ -148,6 +200,11 @@ export class Hub {
     for (const observer of this.observers) observer.appended(event);
     for (const subscriber of this.subscribers) subscriber.offer(event);
     this.sweepNow(event.receivedAt);
+    if (this.positionWaiters.length > 0) {
+      const due = this.positionWaiters.filter((w) => w.seq <= event.seq);
+      this.positionWaiters = this.positionWaiters.filter((w) => w.seq > event.seq);
+      for (const waiter of due) waiter.resolve();
+    }
     return event;
   }
 

@@ -7,8 +7,11 @@ import type { LiveView, PulseContext } from "./context.ts";
 
 export const Subscription: IResolvers<unknown, PulseContext>["Subscription"] = {
   events: {
-    subscribe: (_, args: { filter?: EventFilter | null; after?: string | null; replay?: number | null }, { hub }) =>
-      hub.subscribe(args),
+    subscribe: (_, args: { filter?: EventFilter | null; after?: string | null; replay?: number | null }, { hub }) => {
+      // Cursors are global across a fleet: one from an instance that is ahead is waited for, not rejected.
+      if (args.after != null) return hub.awaitCursor(args.after).then(() => hub.subscribe(args));
+      return hub.subscribe(args);
+    },
     // The end by lag is a field error, so it reaches the client as one last result, never as a thrown iterator
     // (which graphql-ws would answer by closing the whole socket).
     resolve: (delivery: Delivery, _, context) => {
