@@ -41,6 +41,8 @@ export interface PulseConfig {
   readonly snapshotIntervalMs: number;
   /** REDIS_URL, default none: when set, every instance shares one ordered event stream through this Redis. */
   readonly redisUrl: string | null;
+  /** PULSE_REDIS_PREFIX, default "pulse:": the keys of one fleet; fleets (or test runs) sharing a Redis differ here. */
+  readonly redisPrefix: string;
 }
 
 /** A partial config for the programmatic API: anything left out takes its default. */
@@ -188,6 +190,13 @@ export const SETTINGS: readonly Setting[] = [
     defaultText: "none (one instance, memory stream)",
     meaning: "redis://host:port of the Redis every instance shares: one ordered event stream, fleet-wide duplicate ids.",
     secret: true,
+  }),
+  define({
+    env: "PULSE_REDIS_PREFIX",
+    key: "redisPrefix",
+    parse: z.string().min(1),
+    fallback: "pulse:",
+    meaning: "Prefix of every Redis key of this fleet (stream, position counter, de-duplicated ids).",
   }),
 ];
 

@@ -99,6 +99,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
             // After the restore: the reader continues the stream from the snapshot's last position.
             stream = new RedisEventStream(hub, {
               url: redisUrl,
+              prefix: config.redisPrefix,
               onState: (connected) => logger[connected ? "info" : "warn"]({ connected }, "redis stream"),
             });
             hub.useLog(stream);

@@ -9,11 +9,14 @@ import { PulseError } from "../domain/errors.ts";
  * counter (so cursors stay the global integers of cursor.ts) and is XADDed with that explicit id, MAXLEN ~ bounded.
  * Dedupe is `SET id seq NX EX ttl` rather than a hash trimmed with the stream: the TTL bounds Redis memory without a
  * second trim pass, and a retry (the case dedupe exists for) comes within seconds, far inside the TTL.
- * KEYS: counter, stream, id-key prefix. ARGV: maxlen, ttl seconds, then id, payload pairs. Returns seq or -seq (duplicate).
+ * KEYS: counter, stream, id-key prefix. ARGV: maxlen, ttl seconds, the caller's last applied position (a floor for
+ * the counter), then id, payload pairs. Returns seq or -seq (duplicate).
  */
 const APPEND = `
 local out = {}
-for i = 3, #ARGV, 2 do
+-- A Redis that lost its data (restarted empty) must not hand out positions the fleet has used already.
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[3]) then redis.call('SET', KEYS[1], ARGV[3]) end
+for i = 4, #ARGV, 2 do
   local key = KEYS[3] .. ARGV[i]
   local existing = redis.call('GET', key)
   if existing then
@@ -88,7 +91,7 @@ export class RedisEventStream implements EventLog {
 
   async append(events: readonly (CapturedEvent & { readonly id: string })[]): Promise<Appended[]> {
     if (events.length === 0) return [];
-    const args: (string | number)[] = [this.options.maxLength ?? 100_000, this.options.dedupeSeconds ?? 86_400];
+    const args: (string | number)[] = [this.options.maxLength ?? 100_000, this.options.dedupeSeconds ?? 86_400, this.hub.lastPosition];
     for (const event of events) args.push(event.id, JSON.stringify(event));
     let result: number[];
     try {
