@@ -112,6 +112,14 @@ export class Hub {
     const captured = inputs.map((input, index) =>
       validateCapture(input, receivedAt, options.batch ? index : undefined, this.options.eventLimits),
     );
+    return this.storeValidated(captured);
+  }
+
+  /**
+   * Stores already-validated events through the shared stream when there is one (`useLog`), else in memory.
+   * Every capture path must come through here (not `store`), or a fleet would miss its events.
+   */
+  async storeValidated(captured: readonly CapturedEvent[]): Promise<CaptureOutcome> {
     if (!this.log) return this.store(captured);
     const withIds = captured.map((input) => ({ ...input, id: input.id ?? uuidv7() }));
     const appended = await this.log.append(withIds);
@@ -163,7 +171,10 @@ export class Hub {
     if (seq !== null && this.log) await this.reachPosition(seq, timeoutMs);
   }
 
-  /** Stores already-validated events (the PostHog endpoints validate their own payload shape first). */
+  /**
+   * Stores already-validated events in this hub only, synchronously: the single-instance stream. With a shared
+   * stream, use `storeValidated` (the PostHog endpoints validate their own payload shape first, then call it).
+   */
   store(captured: readonly CapturedEvent[]): CaptureOutcome {
     const events: StoredEvent[] = [];
     const inBatch = new Map<string, StoredEvent>();
