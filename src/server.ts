@@ -137,7 +137,13 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     plugins: [useStartupGate(startingReason), useTelemetry({ metrics, connections }), ...trust.plugins, useServerSentEvents(), useGapExtension()],
   });
 
-  const opsRoutes = createOpsRoutes({ metrics, readiness, metricsKey: config.metricsKey, authorizeRead: authorizeRead ?? trust.authorizeRead });
+  const opsRoutes = createOpsRoutes({
+    metrics,
+    readiness,
+    metricsKey: config.metricsKey,
+    authorizeRead: authorizeRead ?? trust.authorizeRead,
+    degraded: (): Record<string, string> => (stream && !stream.connected ? { redis: "unreachable: captures answer UNAVAILABLE" } : {}),
+  });
   const server = createServer((req, res) => {
     connections.request(req, res);
     const path = pathOf(req);

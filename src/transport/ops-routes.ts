@@ -19,6 +19,11 @@ export interface OpsRoutesOptions {
   readonly metricsKey?: string;
   /** Consulted for /metrics when no metrics key is set; default: open. */
   readonly authorizeRead?: ReadAccessCheck;
+  /**
+   * Dependencies that are down while the process still serves (the shared Redis stream): /healthz stays 200 (the
+   * process must not be restarted for it) but says `{status:"degraded", degraded:{name: reason}}`. Default: none.
+   */
+  readonly degraded?: () => Record<string, string>;
 }
 
 /**
@@ -44,7 +49,10 @@ export function metricsAuthorizer(metricsKey: string | undefined, authorizeRead?
 export function createOpsRoutes(options: OpsRoutesOptions): (req: IncomingMessage, res: ServerResponse, path: string) => boolean {
   const authorizeMetrics = metricsAuthorizer(options.metricsKey, options.authorizeRead);
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>> = {
-    [OPS_PATHS.health]: async (req, res) => sendJson(req, res, 200, { status: "ok" }),
+    [OPS_PATHS.health]: async (req, res) => {
+      const degraded = options.degraded?.() ?? {};
+      sendJson(req, res, 200, Object.keys(degraded).length > 0 ? { status: "degraded", degraded } : { status: "ok" });
+    },
     [OPS_PATHS.ready]: async (req, res) => {
       const report = await options.readiness.evaluate();
       sendJson(req, res, report.ready ? 200 : 503, { status: report.ready ? "ready" : "not ready", checks: report.checks });

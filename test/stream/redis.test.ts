@@ -95,6 +95,9 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
     expect(refused.errors?.[0]?.extensions?.code).toBe("UNAVAILABLE");
     const ready = await fetch(`${a!.url}/readyz`);
     expect(ready.status).toBe(503);
+    const health = await fetch(`${a!.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: "degraded", degraded: { redis: expect.any(String) } });
     await startRedis();
     // The Redis came back empty (nothing on disk): the counter restarts, which is why production Redis must persist.
     // Here only that subscribers resume and captures are accepted again is checked.
