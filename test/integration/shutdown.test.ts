@@ -78,7 +78,7 @@ async function startProcess(): Promise<{
 }> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: ROOT,
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", NODE_ENV: "production", DATABASE_URL: tempDatabaseUrl(onCleanup) },
+    env: { ...process.env, REDIS_URL: "", PORT: "0", HOST: "127.0.0.1", NODE_ENV: "production", DATABASE_URL: tempDatabaseUrl(onCleanup) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

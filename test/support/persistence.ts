@@ -261,7 +261,8 @@ export async function startProcess(env: Record<string, string>, options: { cwd?:
 export function spawnProcess(env: Record<string, string>, port = 0, options: { cwd?: string } = {}): PulseProcess {
   const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/main.ts")], {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), ...env },
+    // REDIS_URL is set for the scale-out tests; a child that inherited it would join a fleet with other tests.
+    env: { ...process.env, REDIS_URL: "", HOST: "127.0.0.1", PORT: String(port), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
