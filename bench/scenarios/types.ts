@@ -31,7 +31,7 @@ export function result(
   const ratio = round(value / baseline, 3);
   const met = target.atLeast !== undefined ? ratio >= target.atLeast : ratio <= target.atMost!;
   const targetText = target.atLeast !== undefined ? `>= ${target.atLeast}` : `<= ${target.atMost}`;
-  return { value: round(value, 1), unit, baseline: round(baseline, 1), baselineName, ratio, target: targetText, met, context };
+  return { value: precise(value), unit, baseline: precise(baseline), baselineName, ratio, target: targetText, met, context };
 }
 
 export function pending(unit: string, baselineName: string, target: string, why: string): ScenarioResult {
@@ -41,4 +41,9 @@ export function pending(unit: string, baselineName: string, target: string, why:
 export function round(n: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
+}
+
+/** Rounded for reading, yet precise enough that value / baseline gives back the ratio. */
+function precise(n: number): number {
+  return Math.abs(n) >= 100 ? round(n, 1) : round(n, 3);
 }
