@@ -10,6 +10,7 @@ import { Persons, type Person } from "./persons.ts";
 import { RingBuffer } from "./ring-buffer.ts";
 import { SlidingCounts } from "./sliding-counts.ts";
 import { EventSubscriber } from "./subscriber.ts";
+import { SubscriberIndex } from "./subscriber-index.ts";
 import { Ticker } from "./ticker.ts";
 
 export interface HubOptions {
@@ -71,7 +72,7 @@ export class Hub {
   private readonly dashboard: DashboardWindows;
   private readonly persons: Persons;
   private readonly rate = new SlidingCounts(RATE_WINDOW_SECONDS);
-  private readonly subscribers = new Set<EventSubscriber>();
+  private readonly subscribers = new SubscriberIndex();
   private readonly tickers = new Set<Ticker<unknown>>();
   private readonly observers = new Set<BufferObserver>();
   private lastSeq = 0;
@@ -135,7 +136,7 @@ export class Hub {
     this.eventsTotal++;
     this.rate.record("*", event.receivedAt);
     for (const observer of this.observers) observer.appended(event);
-    for (const subscriber of this.subscribers) subscriber.offer(event);
+    this.subscribers.offer(event);
     this.sweepNow(event.receivedAt);
     return event;
   }
@@ -220,14 +221,14 @@ export class Hub {
       afterSeq,
       queueSize: this.options.subscriberQueue,
       onClose: (s) => {
-        this.subscribers.delete(s);
+        this.subscribers.remove(s);
       },
     });
     if (this.closed) {
       subscriber.end();
       return subscriber;
     }
-    this.subscribers.add(subscriber);
+    this.subscribers.add(subscriber, options.filter);
     this.totalSubscriptions++;
     return subscriber;
   }
@@ -299,7 +300,7 @@ export class Hub {
   /** Ends every subscription normally; later subscriptions end at once. */
   close(): void {
     this.closed = true;
-    for (const subscriber of [...this.subscribers]) subscriber.end();
+    for (const subscriber of this.subscribers.all()) subscriber.end();
     for (const ticker of [...this.tickers]) ticker.end();
   }
 
