@@ -9,6 +9,7 @@ import type { PulseContext } from "./graphql/context.ts";
 import { maskError } from "./graphql/errors.ts";
 import { useGapExtension } from "./graphql/gap.ts";
 import { createSchema } from "./graphql/schema.ts";
+import { useSharedExecution } from "./graphql/shared-execution.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/ws.ts";
 
@@ -49,7 +50,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     landingPage: false,
     maskedErrors: { maskError },
     logging: false,
-    plugins: [useServerSentEvents(), useGapExtension()],
+    plugins: [useServerSentEvents(), useSharedExecution(), useGapExtension()],
   });
 
   const server = createServer((req, res) => route(req, res));
