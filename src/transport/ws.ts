@@ -2,11 +2,19 @@ import type { Server } from "node:http";
 import { GraphQLError, type ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
-import { WebSocketServer } from "ws";
+import type { Socket } from "node:net";
+import { WebSocketServer, type WebSocket } from "ws";
 import type { PulseContext } from "../graphql/context.ts";
 
 /** Close code for a server going away: clients reconnect elsewhere (or later) and resume with `after`. */
 export const CLOSE_GOING_AWAY = 1001;
+
+/**
+ * Bytes a socket may hold unsent before a frame's write waits for the kernel (64 KiB). Below it a frame counts as
+ * written at once, so a subscription sends its next queued event in the same tick; above it graphql-ws waits for
+ * each write as before, the subscriber's queue fills, and a reader that stays behind ends with LAGGED.
+ */
+export const WRITE_AHEAD_BYTES = 64 * 1024;
 
 export interface WebSocketTransport {
   /** Closes every socket with 1001; their operations complete first. */
@@ -22,6 +30,8 @@ type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (ar
  */
 export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<string, unknown>, PulseContext>): WebSocketTransport {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  // Registered before graphql-ws's own listener, so its adapter only ever sees the batching send.
+  wss.on("connection", (socket, request) => batchWrites(socket, request.socket));
   const disposable = useServer(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
@@ -63,4 +73,33 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+type SendCallback = (error?: Error) => void;
+
+/**
+ * Batches the frames a socket is sent within one tick into one write (cork until the next tick): fan-out sends
+ * each socket several frames per capture, and one syscall per frame was the largest item of the fanout_1k profile.
+ * graphql-ws waits for every frame's write callback before it takes the next event; below WRITE_AHEAD_BYTES the
+ * callback is called at once, so that wait does not undo the batching, and above it the kernel's pace applies.
+ */
+function batchWrites(socket: WebSocket, connection: Socket): void {
+  const send = socket.send.bind(socket) as (data: unknown, options: object, callback?: SendCallback) => void;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    connection.uncork();
+  };
+  socket.send = ((data: unknown, options?: object | SendCallback, callback?: SendCallback) => {
+    const done = typeof options === "function" ? (options as SendCallback) : callback;
+    const sendOptions = typeof options === "object" && options !== null ? options : {};
+    if (!corked) {
+      corked = true;
+      connection.cork();
+      process.nextTick(uncork);
+    }
+    if (!done || socket.bufferedAmount >= WRITE_AHEAD_BYTES) return send(data, sendOptions, done);
+    send(data, sendOptions);
+    done();
+  }) as WebSocket["send"];
 }
