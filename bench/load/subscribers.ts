@@ -103,12 +103,20 @@ function openEventStream(index: number, url: string): Promise<void> {
   });
 }
 
-async function publish(inputs: readonly CaptureInput[]): Promise<void> {
+/**
+ * Posts one capture body. A keep-alive connection the server closed while idle (a long drain outlasts its 5 s
+ * keep-alive) fails before the request is sent: that one failure is retried on a new connection.
+ */
+async function publish(inputs: readonly CaptureInput[], retried = false): Promise<void> {
   const response = await fetch(`${baseUrl}/graphql`, {
     method: "POST",
     headers: { "content-type": "application/json", accept: "application/json" },
     body: captureEventsBody(inputs),
+  }).catch((error: Error) => {
+    if (!retried && (error.cause as NodeJS.ErrnoException | undefined)?.code === "ECONNRESET") return null;
+    throw new Error(`capture to ${baseUrl} failed: ${String((error.cause as Error | undefined)?.message ?? error.message)}`);
   });
+  if (response === null) return publish(inputs, true);
   const text = await response.text();
   if (!response.ok || text.includes('"errors"')) throw new Error(`capture failed: ${response.status} ${text.slice(0, 300)}`);
 }
@@ -172,12 +180,16 @@ serveRequests({}, {
   },
 
   /**
-   * `rounds` times: publish `events` events in batches of `batch` (each awaited), and wait for every expected
-   * frame. Deliveries/s = frames / (first capture sent → last frame received). A round that loses frames says so.
+   * `rounds` times: publish events in batches of `batch` (each awaited), and wait for every expected frame.
+   * Deliveries/s = frames / (first capture sent → last frame received). The first round (`firstEvents` events)
+   * is a warm-up that also sizes the others to last about `roundSeconds` each on this server, so a slow server
+   * does not stretch the run and a fast one is not measured on a blip. A round that loses frames says so.
    */
   async fanout(r) {
-    const { rounds, events, batch } = r as unknown as { rounds: number; events: number; batch: number };
-    const results: { deliveriesPerSecond: number; expected: number; received: number }[] = [];
+    const { rounds, firstEvents, roundSeconds, batch } = r as unknown as { rounds: number; firstEvents: number; roundSeconds: number; batch: number };
+    const results: { deliveriesPerSecond: number; expected: number; received: number; events: number }[] = [];
+    const perEvent = filtered ? counts.length / BUCKETS : counts.length;
+    let events = firstEvents;
     for (let round = 0; round < rounds; round++) {
       await quiesce();
       const before = total;
@@ -193,7 +205,9 @@ serveRequests({}, {
       }
       await drain(before + expected);
       const received = total - before;
-      results.push({ deliveriesPerSecond: received / ((lastFrameAt - started) / 1000), expected, received });
+      const deliveriesPerSecond = received / ((lastFrameAt - started) / 1000);
+      results.push({ deliveriesPerSecond, expected, received, events });
+      if (round === 0) events = Math.min(20_000, Math.max(batch, Math.ceil((deliveriesPerSecond * roundSeconds) / perEvent / batch) * batch));
     }
     return results;
   },

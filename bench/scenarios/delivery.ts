@@ -16,10 +16,11 @@ interface Session {
 }
 
 interface SessionPlan {
+  readonly mode: Mode;
   readonly transport: "ws" | "sse";
   readonly subscribers: number;
   readonly filtered: boolean;
-  readonly fanout?: { rounds: number; events: number; batch: number };
+  readonly fanout?: { rounds: number; firstEvents: number; batch: number };
   readonly latency?: { rate: number; seconds: number };
 }
 
@@ -37,7 +38,12 @@ async function session(server: ServerName, plan: SessionPlan): Promise<Session> 
     const after = await target.request<NodeJS.MemoryUsage>("memory");
     const idleBytesPerSubscriber = (after.rss - before.rss) / plan.subscribers;
     if (plan.fanout) {
-      const rounds = await load.request<Session["rounds"] & object>("fanout", { ...plan.fanout, rounds: plan.fanout.rounds + 1 });
+      const rounds = await load.request<Session["rounds"] & object>("fanout", {
+        ...plan.fanout,
+        rounds: plan.fanout.rounds + 1,
+        roundSeconds: ROUND_SECONDS[plan.mode],
+      });
+      console.error(`[bench]   ${server}: ${rounds.slice(1).map((r) => Math.round(r.deliveriesPerSecond)).join(", ")} deliveries/s`);
       return { idleBytesPerSubscriber, rounds: rounds.slice(1) };
     }
     return { idleBytesPerSubscriber, latency: await load.request<Session["latency"] & object>("latency", plan.latency!) };
@@ -53,16 +59,19 @@ function deliveries(s: Session): { rate: number; lost: number } {
 
 const small = (mode: Mode, n: number) => (mode === "smoke" ? 20 : n);
 const ROUNDS: Record<Mode, number> = { full: 5, quick: 3, smoke: 1 };
+/** How long each measured fan-out round lasts, about: the warm-up round sizes the others to it. */
+const ROUND_SECONDS: Record<Mode, number> = { full: 3, quick: 0.7, smoke: 0.05 };
 
 /** raw-ws at 1,000 subscribers, kept for fanout_sse_1k (same sockets count, same frames). */
 let rawWs1k: number | undefined;
 
 export async function fanout1k(mode: Mode): Promise<ScenarioResult> {
   const plan: SessionPlan = {
+    mode,
     transport: "ws",
     subscribers: small(mode, 1000),
     filtered: false,
-    fanout: { rounds: ROUNDS[mode], events: mode === "full" ? 500 : mode === "quick" ? 200 : 5, batch: 20 },
+    fanout: { rounds: ROUNDS[mode], firstEvents: mode === "smoke" ? 5 : 20, batch: 10 },
   };
   const pulse = deliveries(await session("pulse", plan));
   const raw = deliveries(await session("raw-ws", plan));
@@ -79,10 +88,11 @@ let memory10k: { pulse: number; raw: number } | undefined;
 
 export async function fanout10k(mode: Mode): Promise<ScenarioResult> {
   const plan: SessionPlan = {
+    mode,
     transport: "ws",
     subscribers: small(mode, 10_000),
     filtered: false,
-    fanout: { rounds: ROUNDS[mode], events: mode === "full" ? 100 : mode === "quick" ? 30 : 5, batch: 10 },
+    fanout: { rounds: ROUNDS[mode], firstEvents: 5, batch: 5 },
   };
   const pulse = await session("pulse", plan);
   const raw = await session("raw-ws", plan);
@@ -99,10 +109,11 @@ export async function memoryIdle10k(mode: Mode): Promise<ScenarioResult> {
 export async function fanoutSse1k(mode: Mode): Promise<ScenarioResult> {
   if (rawWs1k === undefined) await fanout1k(mode);
   const plan: SessionPlan = {
+    mode,
     transport: "sse",
     subscribers: small(mode, 1000),
     filtered: false,
-    fanout: { rounds: ROUNDS[mode], events: mode === "full" ? 500 : mode === "quick" ? 200 : 5, batch: 20 },
+    fanout: { rounds: ROUNDS[mode], firstEvents: mode === "smoke" ? 5 : 20, batch: 10 },
   };
   const pulse = deliveries(await session("pulse", plan));
   return result(pulse.rate, "deliveries/s", rawWs1k!, "raw-ws (fanout_1k)", { atLeast: 0.5 }, { lost: pulse.lost });
@@ -110,10 +121,11 @@ export async function fanoutSse1k(mode: Mode): Promise<ScenarioResult> {
 
 export async function filtered10k(mode: Mode): Promise<ScenarioResult> {
   const plan: SessionPlan = {
+    mode,
     transport: "ws",
     subscribers: mode === "smoke" ? 200 : 10_000,
     filtered: true,
-    fanout: { rounds: ROUNDS[mode], events: mode === "full" ? 2000 : mode === "quick" ? 600 : 10, batch: 100 },
+    fanout: { rounds: ROUNDS[mode], firstEvents: 100, batch: 100 },
   };
   const pulse = deliveries(await session("pulse", plan));
   const raw = deliveries(await session("raw-ws", plan));
@@ -125,10 +137,11 @@ export const LATENCY_RATE = 100;
 
 export async function latency1k(mode: Mode): Promise<ScenarioResult> {
   const plan: SessionPlan = {
+    mode,
     transport: "ws",
     subscribers: small(mode, 1000),
     filtered: false,
-    latency: { rate: LATENCY_RATE, seconds: mode === "full" ? 10 : mode === "quick" ? 3 : 1 },
+    latency: { rate: LATENCY_RATE, seconds: mode === "full" ? 10 : mode === "quick" ? 2 : 0.5 },
   };
   const pulse = (await session("pulse", plan)).latency!;
   const raw = (await session("raw-ws", plan)).latency!;

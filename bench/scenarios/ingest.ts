@@ -3,7 +3,7 @@ import { median } from "../lib/stats.ts";
 import { captureEventBody, captureEventsBody, pageview } from "../lib/workload.ts";
 import { result, type Mode, type ScenarioResult } from "./types.ts";
 
-const SECONDS: Record<Mode, number> = { full: 10, quick: 2, smoke: 1 };
+const SECONDS: Record<Mode, number> = { full: 10, quick: 1, smoke: 1 };
 const RUNS: Record<Mode, number> = { full: 5, quick: 3, smoke: 1 };
 
 /** Requests/s of `body` against one server: a warm-up run, then the median of the measured runs. */
