@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import type { DocumentNode, ExecutionArgs, ExecutionResult } from "graphql";
+import type { DocumentNode, ExecutionArgs, ExecutionResult, FieldNode, VariableNode } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { StoredEvent } from "../domain/event.ts";
 import type { Delivery } from "../domain/subscriber.ts";
@@ -47,8 +47,10 @@ interface ShareGroup {
 /**
  * Executes an `events` subscription's selection once per event for every group of identical subscriptions and
  * hands the same result object to each member (graphql-ws and graphql-sse then serialize it per socket). Identical
- * means same document, operation name, variables and caller (see NOT_CALLER; a WebSocket's `connectionParams`
- * are part of the caller).
+ * means same document, operation name, caller (see NOT_CALLER; a WebSocket's `connectionParams` are part of the
+ * caller) and the variables the selection uses. The `events` field's own arguments (filter, after, replay) decide
+ * which events a subscriber gets, not what executing the selection on one event gives, so subscribers that differ
+ * only in them share: 10,000 distinct filters on one selection execute it once per event.
  *
  * Only the per-event execution is shared. Everything at subscribe time runs per subscription as before: parsing,
  * validation, every envelop plugin's `onSubscribe` (auth, limits), the context, the `events` resolver (filter,
@@ -84,7 +86,7 @@ export function useSharedExecution(): Plugin<PulseContext> {
         const key = JSON.stringify([
           documentId(subscribeArgs.document),
           subscribeArgs.operationName ?? null,
-          subscribeArgs.variableValues ?? null,
+          executionVariables(subscribeArgs.document, subscribeArgs.operationName, subscribeArgs.variableValues),
           caller,
         ]);
         const group = join(groups, key);
@@ -164,11 +166,46 @@ function leave(groups: Map<string, ShareGroup>, key: string, group: ShareGroup):
 
 /** Whether the operation is a subscription whose only root selection is the `events` field (no fragments). */
 function isEventsOperation(document: DocumentNode, operationName: string | null | undefined): boolean {
+  return eventsField(document, operationName) !== undefined;
+}
+
+function eventsField(document: DocumentNode, operationName: string | null | undefined): FieldNode | undefined {
   const operations = document.definitions.filter((d) => d.kind === "OperationDefinition");
   const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
-  if (operation?.operation !== "subscription") return false;
+  if (operation?.operation !== "subscription") return undefined;
   const selections = operation.selectionSet.selections;
-  return selections.length === 1 && selections[0]!.kind === "Field" && selections[0]!.name.value === "events";
+  const field = selections.length === 1 ? selections[0] : undefined;
+  return field?.kind === "Field" && field.name.value === "events" ? field : undefined;
+}
+
+/** Per document: the variables the execution of one event can depend on; null for all of them. */
+const variablesUsed = new WeakMap<DocumentNode, Map<string, readonly string[] | null>>();
+
+/**
+ * The variables (name and value) that executing the selection on one event can depend on: those in the `events`
+ * field's directives and sub-selection, not those only in its arguments. With fragments, all of them (a fragment
+ * may use any), to stay simple and safe.
+ */
+function executionVariables(document: DocumentNode, operationName: string | null | undefined, values: unknown): unknown[][] {
+  let byOperation = variablesUsed.get(document);
+  if (!byOperation) variablesUsed.set(document, (byOperation = new Map()));
+  let names = byOperation.get(operationName ?? "");
+  if (names === undefined) {
+    const field = eventsField(document, operationName)!;
+    if (document.definitions.some((d) => d.kind === "FragmentDefinition")) {
+      names = null;
+    } else {
+      const found = new Set<string>();
+      const collect = { Variable: (node: VariableNode) => void found.add(node.name.value) };
+      for (const directive of field.directives ?? []) graphql.visit(directive, collect);
+      if (field.selectionSet) graphql.visit(field.selectionSet, collect);
+      names = [...found].sort();
+    }
+    byOperation.set(operationName ?? "", names);
+  }
+  const variables = (values ?? {}) as Record<string, unknown>;
+  // A variable left out and one given as null can execute differently (a default applies to the first only).
+  return (names ?? Object.keys(variables).sort()).map((name) => (Object.hasOwn(variables, name) ? [name, variables[name]] : [name]));
 }
 
 /**
