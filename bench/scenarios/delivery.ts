@@ -133,7 +133,7 @@ export async function filtered10k(mode: Mode): Promise<ScenarioResult> {
 }
 
 /** The event rate of latency_1k: see bench/README.md for why it is not the 1,000/s. */
-export const LATENCY_RATE = 100;
+export const LATENCY_RATE = 20;
 
 export async function latency1k(mode: Mode): Promise<ScenarioResult> {
   const plan: SessionPlan = {
