@@ -128,6 +128,9 @@ function reach(n: number, count: number): number {
   return Math.floor(count / BUCKETS) + (bucket < count % BUCKETS ? 1 : 0);
 }
 
+/** Captures a fan-out round keeps in flight at once. */
+const PUBLISHES_IN_FLIGHT = 4;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits until `total` reaches `expected`, or until nothing arrived for `idleMs`. */
@@ -195,14 +198,19 @@ serveRequests({}, {
       const before = total;
       let expected = 0;
       const started = performance.now();
+      // A few captures in flight, so the server always has the next one while it delivers the last.
+      const inFlight = new Set<Promise<void>>();
       for (let sent = 0; sent < events; sent += batch) {
         const inputs: CaptureInput[] = [];
         for (let i = 0; i < Math.min(batch, events - sent); i++) {
           expected += reach(eventNumber, counts.length);
           inputs.push(pageview(eventNumber++));
         }
-        await publish(inputs);
+        const sending: Promise<void> = publish(inputs).finally(() => inFlight.delete(sending));
+        inFlight.add(sending);
+        if (inFlight.size >= PUBLISHES_IN_FLIGHT) await Promise.race(inFlight);
       }
+      await Promise.all(inFlight);
       await drain(before + expected);
       const received = total - before;
       const deliveriesPerSecond = received / ((lastFrameAt - started) / 1000);

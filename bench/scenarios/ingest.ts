@@ -1,6 +1,7 @@
 import { startChild, stopAll } from "../lib/child.ts";
 import { median } from "../lib/stats.ts";
 import { captureEventBody, captureEventsBody, pageview } from "../lib/workload.ts";
+import { profiling } from "./delivery.ts";
 import { result, type Mode, type ScenarioResult } from "./types.ts";
 
 const SECONDS: Record<Mode, number> = { full: 10, quick: 1, smoke: 1 };
@@ -8,7 +9,7 @@ const RUNS: Record<Mode, number> = { full: 5, quick: 3, smoke: 1 };
 
 /** Requests/s of `body` against one server: a warm-up run, then the median of the measured runs. */
 async function requestsPerSecond(server: string, body: string, connections: number, mode: Mode): Promise<number[]> {
-  const target = await startChild(server);
+  const target = await startChild(server, [], { cpuProf: server === "servers/pulse.ts" ? profiling.dir : undefined });
   const load = await startChild("load/http.ts");
   try {
     const url = `http://127.0.0.1:${target.ready["port"] as number}/graphql`;
