@@ -32,6 +32,8 @@ let total = 0;
 let others = 0;
 let lastFrameAt = 0;
 let eventNumber = 0;
+/** Events per fan-out round once the first round has sized them (0 before); kept across `fanout` requests. */
+let roundEvents = 0;
 const closers: (() => void)[] = [];
 let latencies: ReturnType<typeof createHistogram> | null = null;
 
@@ -185,14 +187,16 @@ serveRequests({}, {
   /**
    * `rounds` times: publish events in batches of `batch` (each awaited), and wait for every expected frame.
    * Deliveries/s = frames / (first capture sent → last frame received). The first round (`firstEvents` events)
-   * is a warm-up that also sizes the others to last about `roundSeconds` each on this server, so a slow server
-   * does not stretch the run and a fast one is not measured on a blip. A round that loses frames says so.
+   * of the first request is a warm-up that also sizes every later round to last about `roundSeconds` on this
+   * server, so a slow server does not stretch the run and a fast one is not measured on a blip. A round that loses
+   * frames says so.
    */
   async fanout(r) {
     const { rounds, firstEvents, roundSeconds, batch } = r as unknown as { rounds: number; firstEvents: number; roundSeconds: number; batch: number };
     const results: { deliveriesPerSecond: number; expected: number; received: number; events: number }[] = [];
     const perEvent = filtered ? counts.length / BUCKETS : counts.length;
-    let events = firstEvents;
+    const sizing = roundEvents === 0;
+    let events = sizing ? firstEvents : roundEvents;
     for (let round = 0; round < rounds; round++) {
       await quiesce();
       const before = total;
@@ -215,7 +219,9 @@ serveRequests({}, {
       const received = total - before;
       const deliveriesPerSecond = received / ((lastFrameAt - started) / 1000);
       results.push({ deliveriesPerSecond, expected, received, events });
-      if (round === 0) events = Math.min(20_000, Math.max(batch, Math.ceil((deliveriesPerSecond * roundSeconds) / perEvent / batch) * batch));
+      if (sizing && round === 0) {
+        events = roundEvents = Math.min(20_000, Math.max(batch, Math.ceil((deliveriesPerSecond * roundSeconds) / perEvent / batch) * batch));
+      }
     }
     return results;
   },

@@ -1,4 +1,4 @@
-import { startChild, stopAll } from "../lib/child.ts";
+import { startChild, stopAll, type Child } from "../lib/child.ts";
 import { median } from "../lib/stats.ts";
 import { result, round, type Mode, type ScenarioResult } from "./types.ts";
 
@@ -12,7 +12,7 @@ interface Session {
   /** Server memory (RSS after GC) with every subscriber connected and idle, minus before any. */
   readonly idleBytesPerSubscriber: number;
   readonly rounds?: { deliveriesPerSecond: number; expected: number; received: number }[];
-  readonly latency?: { p50Ms: number; p99Ms: number; maxMs: number; expected: number; received: number };
+  latency?: { p50Ms: number; p99Ms: number; maxMs: number; expected: number; received: number };
 }
 
 interface SessionPlan {
@@ -25,30 +25,60 @@ interface SessionPlan {
 }
 
 /**
- * One server process, one load generator: connect every subscriber (and check each receives), measure the idle
- * memory, then the fan-out rounds (the first is a warm-up and is dropped) or the latency run.
+ * One server process and one load generator per server, all up at once: connect every subscriber (and check each
+ * receives), measure each server's idle memory, then alternate the servers round by round (after one warm-up round
+ * each), so a load change on this shared machine hits Pulse and its baselines alike rather than whichever ran then.
  */
-async function session(server: ServerName, plan: SessionPlan): Promise<Session> {
-  const target = await startChild(SERVERS[server], [], { exposeGc: true, cpuProf: server === "pulse" ? profiling.dir : undefined });
-  const load = await startChild("load/subscribers.ts");
+async function sessions<N extends ServerName>(servers: readonly N[], plan: SessionPlan): Promise<Record<N, Session>> {
+  const targets = new Map<N, Child>();
+  const loads = new Map<N, Child>();
+  const out = {} as Record<N, Session>;
   try {
-    const baseUrl = `http://127.0.0.1:${target.ready["port"] as number}`;
-    const before = await target.request<NodeJS.MemoryUsage>("memory");
-    await load.request("connect", { transport: plan.transport, baseUrl, count: plan.subscribers, filtered: plan.filtered });
-    const after = await target.request<NodeJS.MemoryUsage>("memory");
-    const idleBytesPerSubscriber = (after.rss - before.rss) / plan.subscribers;
-    if (plan.fanout) {
-      const rounds = await load.request<Session["rounds"] & object>("fanout", {
-        ...plan.fanout,
-        rounds: plan.fanout.rounds + 1,
-        roundSeconds: ROUND_SECONDS[plan.mode],
-      });
-      console.error(`[bench]   ${server}: ${rounds.slice(1).map((r) => Math.round(r.deliveriesPerSecond)).join(", ")} deliveries/s`);
-      return { idleBytesPerSubscriber, rounds: rounds.slice(1) };
+    for (const server of servers) {
+      const target = await startChild(SERVERS[server], [], { exposeGc: true, cpuProf: server === "pulse" ? profiling.dir : undefined });
+      targets.set(server, target);
+      const load = await startChild("load/subscribers.ts");
+      loads.set(server, load);
+      const baseUrl = `http://127.0.0.1:${target.ready["port"] as number}`;
+      const before = await target.request<NodeJS.MemoryUsage>("memory");
+      await load.request("connect", { transport: plan.transport, baseUrl, count: plan.subscribers, filtered: plan.filtered });
+      const after = await target.request<NodeJS.MemoryUsage>("memory");
+      out[server] = { idleBytesPerSubscriber: (after.rss - before.rss) / plan.subscribers, rounds: [] };
     }
-    return { idleBytesPerSubscriber, latency: await load.request<Session["latency"] & object>("latency", plan.latency!) };
+    if (plan.fanout) {
+      const request = { ...plan.fanout, roundSeconds: ROUND_SECONDS[plan.mode] };
+      for (const server of servers) await loads.get(server)!.request("fanout", { ...request, rounds: 1 });
+      for (let round = 0; round < plan.fanout.rounds; round++) {
+        for (const server of servers) {
+          const [measured] = await loads.get(server)!.request<NonNullable<Session["rounds"]>>("fanout", { ...request, rounds: 1 });
+          out[server].rounds!.push(measured!);
+        }
+      }
+      for (const server of servers) {
+        console.error(`[bench]   ${server}: ${out[server].rounds!.map((r) => Math.round(r.deliveriesPerSecond)).join(", ")} deliveries/s`);
+      }
+    } else {
+      const halves: Record<string, NonNullable<Session["latency"]>[]> = {};
+      for (let run = 0; run < 2; run++) {
+        for (const server of servers) {
+          const latency = await loads.get(server)!.request<NonNullable<Session["latency"]>>("latency", { ...plan.latency!, seconds: plan.latency!.seconds / 2 });
+          (halves[server] ??= []).push(latency);
+        }
+      }
+      for (const server of servers) {
+        const runs = halves[server]!;
+        out[server].latency = {
+          p50Ms: median(runs.map((r) => r.p50Ms)),
+          p99Ms: median(runs.map((r) => r.p99Ms)),
+          maxMs: Math.max(...runs.map((r) => r.maxMs)),
+          expected: runs.reduce((sum, r) => sum + r.expected, 0),
+          received: runs.reduce((sum, r) => sum + r.received, 0),
+        };
+      }
+    }
+    return out;
   } finally {
-    await stopAll(target, load);
+    for (const server of servers) await stopAll(targets.get(server), loads.get(server));
   }
 }
 
@@ -73,9 +103,8 @@ export async function fanout1k(mode: Mode): Promise<ScenarioResult> {
     filtered: false,
     fanout: { rounds: ROUNDS[mode], firstEvents: mode === "smoke" ? 5 : 20, batch: 10 },
   };
-  const pulse = deliveries(await session("pulse", plan));
-  const raw = deliveries(await session("raw-ws", plan));
-  const naive = deliveries(await session("naive", plan));
+  const measured = await sessions(["pulse", "raw-ws", "naive"], plan);
+  const [pulse, raw, naive] = [deliveries(measured.pulse), deliveries(measured["raw-ws"]), deliveries(measured.naive)];
   rawWs1k = raw.rate;
   return result(pulse.rate, "deliveries/s", raw.rate, "raw-ws", { atLeast: 0.5 }, {
     naive: round(naive.rate, 0),
@@ -94,8 +123,7 @@ export async function fanout10k(mode: Mode): Promise<ScenarioResult> {
     filtered: false,
     fanout: { rounds: ROUNDS[mode], firstEvents: 5, batch: 5 },
   };
-  const pulse = await session("pulse", plan);
-  const raw = await session("raw-ws", plan);
+  const { pulse, "raw-ws": raw } = await sessions(["pulse", "raw-ws"], plan);
   memory10k = { pulse: pulse.idleBytesPerSubscriber, raw: raw.idleBytesPerSubscriber };
   return result(deliveries(pulse).rate, "deliveries/s", deliveries(raw).rate, "raw-ws", { atLeast: 0.5 }, { lost: deliveries(pulse).lost });
 }
@@ -115,7 +143,7 @@ export async function fanoutSse1k(mode: Mode): Promise<ScenarioResult> {
     filtered: false,
     fanout: { rounds: ROUNDS[mode], firstEvents: mode === "smoke" ? 5 : 20, batch: 10 },
   };
-  const pulse = deliveries(await session("pulse", plan));
+  const pulse = deliveries((await sessions(["pulse"], plan)).pulse);
   return result(pulse.rate, "deliveries/s", rawWs1k!, "raw-ws (fanout_1k)", { atLeast: 0.5 }, { lost: pulse.lost });
 }
 
@@ -127,8 +155,8 @@ export async function filtered10k(mode: Mode): Promise<ScenarioResult> {
     filtered: true,
     fanout: { rounds: ROUNDS[mode], firstEvents: 100, batch: 100 },
   };
-  const pulse = deliveries(await session("pulse", plan));
-  const raw = deliveries(await session("raw-ws", plan));
+  const measured = await sessions(["pulse", "raw-ws"], plan);
+  const [pulse, raw] = [deliveries(measured.pulse), deliveries(measured["raw-ws"])];
   return result(pulse.rate, "deliveries/s", raw.rate, "raw-ws (same matching sockets)", { atLeast: 0.5 }, { lost: pulse.lost });
 }
 
@@ -143,8 +171,8 @@ export async function latency1k(mode: Mode): Promise<ScenarioResult> {
     filtered: false,
     latency: { rate: LATENCY_RATE, seconds: mode === "full" ? 10 : mode === "quick" ? 2 : 0.5 },
   };
-  const pulse = (await session("pulse", plan)).latency!;
-  const raw = (await session("raw-ws", plan)).latency!;
+  const latencies = await sessions(["pulse", "raw-ws"], plan);
+  const [pulse, raw] = [latencies.pulse.latency!, latencies["raw-ws"].latency!];
   const lost = pulse.expected - pulse.received;
   const measured = result(pulse.p99Ms, "ms p99", raw.p99Ms, "raw-ws", { atMost: 2 }, {
     p50Ms: round(pulse.p50Ms, 2),
