@@ -74,7 +74,7 @@ export function useSharedExecution(): Plugin<PulseContext> {
 
   return {
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
-      if (!isEventsOperation(args.document, args.operationName)) return;
+      if (!eventsField(args.document, args.operationName)) return;
       setSubscribeFn(async (subscribeArgs) => {
         // Keyed on the arguments as they reach execution: after every plugin has extended the context.
         const caller = callerKey(subscribeArgs.contextValue as Record<string, unknown>);
@@ -164,11 +164,7 @@ function leave(groups: Map<string, ShareGroup>, key: string, group: ShareGroup):
   if (group.members === 0 && groups.get(key) === group) groups.delete(key);
 }
 
-/** Whether the operation is a subscription whose only root selection is the `events` field (no fragments). */
-function isEventsOperation(document: DocumentNode, operationName: string | null | undefined): boolean {
-  return eventsField(document, operationName) !== undefined;
-}
-
+/** The `events` field, when the operation is a subscription whose only root selection is that field. */
 function eventsField(document: DocumentNode, operationName: string | null | undefined): FieldNode | undefined {
   const operations = document.definitions.filter((d) => d.kind === "OperationDefinition");
   const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
@@ -208,13 +204,13 @@ function executionVariables(document: DocumentNode, operationName: string | null
   return (names ?? Object.keys(variables).sort()).map((name) => (Object.hasOwn(variables, name) ? [name, variables[name]] : [name]));
 }
 
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+
 /**
  * The caller's part of the share key: the context without NOT_CALLER fields, plain data by value, other objects by
  * identity. Null when the context holds something that cannot be keyed (then the subscription does not share).
  */
-const objectIds = new WeakMap<object, number>();
-let nextObjectId = 1;
-
 function callerKey(context: Record<string, unknown>): string | null {
   const parts: unknown[][] = [];
   for (const name of Object.keys(context).sort()) {
