@@ -1,7 +1,9 @@
+import type { ServerResponse } from "node:http";
 import { getOperationAST, GraphQLError, type ExecutionResult } from "graphql";
 import { createHandler } from "graphql-sse/lib/use/fetch";
 import type { Plugin, YogaServerInstance } from "graphql-yoga";
 import type { PulseContext } from "../graphql/context.ts";
+import { corkUntilImmediate } from "./cork.ts";
 
 /** graphql-sse's endpoint, beside `/graphql`. */
 export const SSE_PATH = "/graphql/stream";
@@ -55,6 +57,7 @@ export function useServerSentEvents(): Plugin<PulseContext> {
     onRequest({ request, url, endResponse, serverContext }) {
       if (url.pathname !== SSE_PATH) return;
       contextByRequest.set(request, serverContext as Record<string, unknown>);
+      batchWrites((serverContext as { res?: ServerResponse }).res);
       return handler(request).then(endResponse);
     },
   };
@@ -68,4 +71,19 @@ function rejected(error: unknown): ExecutionResult {
   const graphqlError =
     error instanceof GraphQLError ? error : new GraphQLError("Could not parse the operation", { extensions: { code: "BAD_USER_INPUT" } });
   return { data: null, errors: [graphqlError] };
+}
+
+/**
+ * Writes each event stream's chunks once per turn of the event loop (see corkUntilImmediate): one `res.write` per
+ * event per subscriber was one syscall each, 18% of the fanout_sse_1k profile. Backpressure is unchanged: `write` still returns false
+ * past the high-water mark and the stream waits for `drain`.
+ */
+function batchWrites(res: ServerResponse | undefined): void {
+  if (!res?.socket) return;
+  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+  const cork = corkUntilImmediate(res.socket);
+  res.write = ((...args: unknown[]) => {
+    cork();
+    return write(...args);
+  }) as ServerResponse["write"];
 }

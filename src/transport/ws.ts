@@ -5,13 +5,14 @@ import type { YogaServerInstance } from "graphql-yoga";
 import type { Socket } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { PulseContext } from "../graphql/context.ts";
+import { corkUntilImmediate } from "./cork.ts";
 
 /** Close code for a server going away: clients reconnect elsewhere (or later) and resume with `after`. */
 export const CLOSE_GOING_AWAY = 1001;
 
 /**
  * Bytes a socket may hold unsent before a frame's write waits for the kernel (64 KiB). Below it a frame counts as
- * written at once, so a subscription sends its next queued event in the same tick; above it graphql-ws waits for
+ * written at once, so a subscription sends its next queued event in the same turn of the loop; above it graphql-ws waits for
  * each write as before, the subscriber's queue fills, and a reader that stays behind ends with LAGGED.
  */
 export const WRITE_AHEAD_BYTES = 64 * 1024;
@@ -78,26 +79,18 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<
 type SendCallback = (error?: Error) => void;
 
 /**
- * Batches the frames a socket is sent within one tick into one write (cork until the next tick): fan-out sends
+ * Batches the frames a socket is sent in one turn of the event loop into one write (corkUntilImmediate): fan-out sends
  * each socket several frames per capture, and one syscall per frame was the largest item of the fanout_1k profile.
  * graphql-ws waits for every frame's write callback before it takes the next event; below WRITE_AHEAD_BYTES the
  * callback is called at once, so that wait does not undo the batching, and above it the kernel's pace applies.
  */
 function batchWrites(socket: WebSocket, connection: Socket): void {
   const send = socket.send.bind(socket) as (data: unknown, options: object, callback?: SendCallback) => void;
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    connection.uncork();
-  };
+  const cork = corkUntilImmediate(connection);
   socket.send = ((data: unknown, options?: object | SendCallback, callback?: SendCallback) => {
     const done = typeof options === "function" ? (options as SendCallback) : callback;
     const sendOptions = typeof options === "object" && options !== null ? options : {};
-    if (!corked) {
-      corked = true;
-      connection.cork();
-      process.nextTick(uncork);
-    }
+    cork();
     if (!done || socket.bufferedAmount >= WRITE_AHEAD_BYTES) return send(data, sendOptions, done);
     send(data, sendOptions);
     done();
