@@ -75,8 +75,8 @@ function rejected(error: unknown): ExecutionResult {
 
 /**
  * Writes each event stream's chunks once per turn of the event loop (see corkUntilImmediate): one `res.write` per
- * event per subscriber was one syscall each, 18% of the fanout_sse_1k profile. Backpressure is unchanged: `write` still returns false
- * past the high-water mark and the stream waits for `drain`.
+ * event per subscriber was one syscall each, 18% of the fanout_sse_1k profile. Backpressure is unchanged: `write`
+ * still returns false past the high-water mark and the stream waits for `drain`.
  */
 function batchWrites(res: ServerResponse | undefined): void {
   if (!res?.socket) return;

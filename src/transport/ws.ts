@@ -1,8 +1,8 @@
 import type { Server } from "node:http";
+import type { Socket } from "node:net";
 import { GraphQLError, type ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
-import type { Socket } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { PulseContext } from "../graphql/context.ts";
 import { corkUntilImmediate } from "./cork.ts";
@@ -12,8 +12,8 @@ export const CLOSE_GOING_AWAY = 1001;
 
 /**
  * Bytes a socket may hold unsent before a frame's write waits for the kernel (64 KiB). Below it a frame counts as
- * written at once, so a subscription sends its next queued event in the same turn of the loop; above it graphql-ws waits for
- * each write as before, the subscriber's queue fills, and a reader that stays behind ends with LAGGED.
+ * written at once, so a subscription sends its next queued event in the same turn of the loop; above it graphql-ws
+ * waits for each write as before, the subscriber's queue fills, and a reader that stays behind ends with LAGGED.
  */
 export const WRITE_AHEAD_BYTES = 64 * 1024;
 
