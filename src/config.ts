@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseTrustEnvironment, resolveTrustConfig, TRUST_SETTINGS, type TrustConfig, type TrustConfigInput } from "./limits/settings.ts";
+import { DEFAULT_DATABASE_URL, sqlitePath } from "./store/database-url.ts";
 
 /** Log levels `LOG_LEVEL` accepts (pino's), most to least verbose, plus `silent`. */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -29,6 +30,15 @@ export interface PulseConfig {
   readonly metricsKey: string | undefined;
   /** Keys and limits (src/limits/settings.ts; the README's "Security" section). */
   readonly trust: TrustConfig;
+  /**
+   * DATABASE_URL: the SQLite file snapshots go to (`file:path`, relative to the working directory, or
+   * `file:///absolute/path`). From the environment (`npm start`) it defaults to `file:./data/pulse.db`; through
+   * `createPulseServer` it defaults to null: memory only, nothing restored or written (so test servers never share a
+   * file).
+   */
+  readonly databaseUrl: string | null;
+  /** PULSE_SNAPSHOT_INTERVAL_MS, default 2000: time between incremental snapshots (what a crash can lose). */
+  readonly snapshotIntervalMs: number;
 }
 
 /** A partial config for the programmatic API: anything left out takes its default. */
@@ -45,6 +55,8 @@ export interface Setting<K extends keyof PulseConfig = Exclude<keyof PulseConfig
   readonly parse: z.ZodType<PulseConfig[K], string>;
   /** The default, or how to derive it from the settings before it in the table. */
   readonly fallback: PulseConfig[K] | ((resolved: PulseConfig) => PulseConfig[K]);
+  /** The default when read from the environment (`npm start`), where it differs from the programmatic one. */
+  readonly environmentFallback?: PulseConfig[K];
   /** The default as people read it (`--help`, README), when `String(fallback)` would not say it. */
   readonly defaultText?: string;
   readonly meaning: string;
@@ -142,6 +154,30 @@ export const SETTINGS: readonly Setting[] = [
     meaning: "When set, GET /metrics requires `Authorization: Bearer <this key>` (and only it).",
     secret: true,
   }),
+  define({
+    env: "DATABASE_URL",
+    key: "databaseUrl",
+    // A PostgreSQL URL would carry a password: describeConfig must mask it when that engine is added.
+    parse: z.string().transform((raw, ctx) => {
+      const problem = databaseUrlProblem(raw);
+      if (problem) {
+        ctx.addIssue({ code: "custom", message: problem });
+        return z.NEVER;
+      }
+      return raw;
+    }),
+    fallback: null,
+    environmentFallback: DEFAULT_DATABASE_URL,
+    defaultText: `${DEFAULT_DATABASE_URL} (createPulseServer: none, memory only)`,
+    meaning: "The SQLite file of the snapshots (file:relative/path, file:/absolute/path); its folder is created if missing.",
+  }),
+  define({
+    env: "PULSE_SNAPSHOT_INTERVAL_MS",
+    key: "snapshotIntervalMs",
+    parse: integer("PULSE_SNAPSHOT_INTERVAL_MS", 1),
+    fallback: 2000,
+    meaning: "Time between incremental snapshots to the database: what a crash can lose.",
+  }),
 ];
 
 export class ConfigError extends Error {
@@ -157,7 +193,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
   const partial: Record<string, unknown> = {};
   for (const setting of SETTINGS) {
     const raw = env[setting.env];
-    if (raw === undefined || raw.trim() === "") continue;
+    if (raw === undefined || raw.trim() === "") {
+      if (setting.environmentFallback !== undefined) partial[setting.key] = setting.environmentFallback;
+      continue;
+    }
     const parsed = setting.parse.safeParse(raw);
     if (parsed.success) partial[setting.key] = parsed.data;
     else problems.push(...parsed.error.issues.map((issue) => issue.message));
@@ -168,8 +207,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
   return resolveConfig({ ...(partial as PulseConfigInput), trust: trust.config });
 }
 
-/** Fills defaults for a partial config (the programmatic API) and freezes it. */
+/**
+ * Fills defaults for a partial config (the programmatic API) and freezes it. Throws `ConfigError` for a
+ * `databaseUrl` that is not a SQLite file URL or a `snapshotIntervalMs` that is not a positive integer.
+ */
 export function resolveConfig(partial: PulseConfigInput = {}): PulseConfig {
+  const problems: string[] = [];
+  if (partial.databaseUrl != null) {
+    const problem = databaseUrlProblem(partial.databaseUrl, "databaseUrl");
+    if (problem) problems.push(problem);
+  }
+  const interval = partial.snapshotIntervalMs;
+  if (interval !== undefined && (!Number.isInteger(interval) || interval < 1)) {
+    problems.push(`snapshotIntervalMs must be a positive integer, got ${interval}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   const resolved: Record<string, unknown> = {};
   for (const setting of SETTINGS) {
     const given = partial[setting.key];
@@ -198,4 +250,13 @@ export function describeConfig(config: PulseConfig): Record<string, unknown> {
       return [setting.env, Array.isArray(value) ? `${value.length} configured` : value];
     }),
   ]);
+}
+
+function databaseUrlProblem(url: string, name = "DATABASE_URL"): string | null {
+  try {
+    sqlitePath(url);
+    return null;
+  } catch (error) {
+    return (error as Error).message.replace(/^DATABASE_URL/, name);
+  }
 }

@@ -12,3 +12,4 @@ export { createLogger, type Logger, type LoggerOptions } from "./telemetry/logge
 export { PulseMetrics } from "./telemetry/metrics.ts";
 export { Readiness, type CheckState, type ReadinessCheck, type ReadinessReport } from "./telemetry/readiness.ts";
 export type { ReadAccessCheck } from "./transport/ops-routes.ts";
+export { StoreUnusableError } from "./store/snapshot-store.ts";

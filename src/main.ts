@@ -1,7 +1,14 @@
 import { ConfigError, describeConfig, loadConfig, type PulseConfig } from "./config.ts";
 import { renderHelp } from "./help.ts";
 import { createPulseServer, type PulseServer } from "./server.ts";
+import { StoreUnusableError } from "./store/snapshot-store.ts";
 import { createLogger, wantsPrettyLogs } from "./telemetry/logger.ts";
+
+/**
+ * Exit codes: 0 stopped cleanly, 1 anything else (a failed final snapshot, a failed start), 2 bad settings or
+ * arguments, 3 a database Pulse must not use (restarting cannot fix it: a supervisor can stop retrying on it).
+ */
+const EXIT_UNUSABLE_DATABASE = 3;
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -57,6 +64,12 @@ async function main(): Promise<void> {
   try {
     await pulse.ready;
   } catch (error) {
+    if (error instanceof StoreUnusableError) {
+      // Said once, plainly, without a stack: the message names the file and what to do.
+      logger.fatal(`Pulse cannot start: ${error.message}`);
+      await stop("unusable database", EXIT_UNUSABLE_DATABASE);
+      return;
+    }
     logger.fatal({ err: error }, "could not start");
     await stop("startup failure", 1);
     return;

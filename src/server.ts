@@ -14,6 +14,9 @@ import { ConnectionLog, pathOf } from "./telemetry/connections.ts";
 import { silentLogger, type Logger } from "./telemetry/logger.ts";
 import { PulseMetrics } from "./telemetry/metrics.ts";
 import { Readiness } from "./telemetry/readiness.ts";
+import { startPersistence, type Persistence } from "./store/persistence.ts";
+import { StoreUnusableError } from "./store/snapshot-store.ts";
+import { NO_SNAPSHOTS } from "./store/snapshotter.ts";
 import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } from "./transport/ops-routes.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/ws.ts";
@@ -25,9 +28,9 @@ export interface PulseServerOptions extends PulseConfigInput {
   /** Where Pulse logs (pino); default silent. `npm start` passes a JSON (or pretty) stdout logger. */
   readonly logger?: Logger;
   /**
-   * Work that must finish before Pulse serves GraphQL, such as restoring the snapshot. Pulse listens first, so
-   * /healthz and /readyz answer meanwhile (readiness check `startup`: "pending"), and GraphQL requests get 503
-   * UNAVAILABLE. If it rejects, `startup` carries the error and `ready` rejects with it.
+   * Work that must finish before Pulse serves GraphQL, after restoring the snapshot (with `databaseUrl`). Pulse
+   * listens first, so /healthz and /readyz answer meanwhile (readiness check `startup`: "pending"), and GraphQL
+   * requests get 503 UNAVAILABLE. If it rejects, `startup` carries the error and `ready` rejects with it.
    */
   readonly beforeReady?: () => Promise<void>;
   /** The read-key check /metrics defers to when PULSE_METRICS_KEY is unset; default: open. */
@@ -47,15 +50,25 @@ export interface PulseServer {
   /** What /readyz evaluates: `set` a state or `register` a live check. */
   readonly readiness: Readiness;
   readonly logger: Logger;
-  /** Resolves when `beforeReady` has finished and GraphQL is served (at once without it). */
+  /**
+   * Resolves when the start-up work has finished and GraphQL is served: with `databaseUrl`, the store migrated and
+   * the snapshot restored (rejects with `StoreUnusableError` when the database cannot be used), then `beforeReady`.
+   */
   readonly ready: Promise<void>;
   /** What is served, by name, for the start-up banner: graphql, metrics, healthz, readyz. */
   readonly endpoints: Readonly<Record<string, string>>;
-  /** Stops accepting, completes every subscription, closes WebSockets with 1001, ends SSE responses. */
+  /**
+   * Stops accepting, completes every subscription, closes WebSockets with 1001, ends SSE responses, then (with a
+   * database) writes the final snapshot. Rejects if that final write fails, after closing everything else.
+   */
   close(): Promise<void>;
 }
 
-/** Starts Pulse: one HTTP server carrying GraphQL over HTTP, WebSocket and SSE. */
+/**
+ * Starts Pulse: one HTTP server carrying GraphQL over HTTP, WebSocket and SSE. With `databaseUrl`, the store is
+ * migrated and the hub restored from it before GraphQL is served (see `ready`); without it (the default here), memory
+ * only.
+ */
 export async function createPulseServer(options: PulseServerOptions = {}): Promise<PulseServer> {
   const { clock, logger = silentLogger(), beforeReady, authorizeRead, ...settings } = options;
   const config = resolveConfig(settings);
@@ -71,8 +84,20 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   });
   const metrics = new PulseMetrics({ hub });
   const readiness = new Readiness();
+  // GraphQL waits for the restore: nothing can be captured into, or read from, a hub that is not restored yet.
+  let persistence: Persistence | undefined;
+  const { databaseUrl } = config;
+  const startup =
+    databaseUrl || beforeReady
+      ? async () => {
+          if (databaseUrl) {
+            persistence = await startPersistence({ hub, databaseUrl, intervalMs: config.snapshotIntervalMs, log: logger, metrics });
+          }
+          await beforeReady?.();
+        }
+      : undefined;
   readiness.set("listening", "not listening yet");
-  readiness.set("startup", beforeReady ? "pending" : true);
+  readiness.set("startup", startup ? "pending" : true);
   const startingReason = () => {
     const state = readiness.state("startup");
     return state === true ? undefined : `startup ${state}`;
@@ -82,7 +107,12 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   const yoga = createYoga<Record<string, unknown>, PulseContext>({
     schema: createSchema(),
     graphqlEndpoint: "/graphql",
-    context: ({ transport }) => ({ hub, config, transport: (transport as PulseContext["transport"]) ?? "http" }),
+    context: ({ transport }) => ({
+      hub,
+      config,
+      snapshots: persistence?.status ?? NO_SNAPSHOTS,
+      transport: (transport as PulseContext["transport"]) ?? "http",
+    }),
     graphiql: { title: "Pulse", subscriptionsProtocol: "WS" },
     renderGraphiQL,
     landingPage: false,
@@ -123,13 +153,14 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   logger.info({ url }, "listening");
 
   const ready = (async () => {
-    if (!beforeReady) return;
+    if (!startup) return;
     try {
-      await beforeReady();
+      await startup();
       readiness.set("startup", true);
     } catch (error) {
       readiness.set("startup", `failed: ${error instanceof Error ? error.message : String(error)}`);
-      logger.error({ err: error }, "startup failed");
+      // An unusable database is explained by its message; a stack trace would bury it.
+      logger.error(error instanceof StoreUnusableError ? { reason: error.message } : { err: error }, "startup failed");
       throw error;
     }
   })();
@@ -164,7 +195,14 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
         server.closeAllConnections();
         await stopped;
         await yoga.dispose();
-        metrics.dispose();
+        try {
+          // A restore still running finishes first, so nothing it opens is left behind.
+          await ready.catch(() => {});
+          // Last: nothing can be captured any more, so the final snapshot holds everything.
+          await persistence?.close();
+        } finally {
+          metrics.dispose();
+        }
       })()),
   };
 }

@@ -13,7 +13,9 @@ describe("the settings table", () => {
     for (const setting of SETTINGS) {
       if (setting.defaultText === undefined) expect(defaultText(setting), setting.env).toBe(String(defaults[setting.key]));
     }
-    expect(loadConfig({})).toEqual(defaults);
+    // The one setting whose default differs by origin: npm start persists, createPulseServer stays memory-only.
+    expect(loadConfig({})).toEqual({ ...defaults, databaseUrl: "file:./data/pulse.db" });
+    expect(defaults.databaseUrl).toBeNull();
   });
 
   it("reads LOG_LEVEL in any case and PULSE_METRICS_KEY as given; blank means the default", () => {

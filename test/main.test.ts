@@ -4,6 +4,7 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultText, SETTINGS } from "../src/config.ts";
 import { cleanup, onCleanup } from "./support/cleanup.ts";
+import { tempDatabaseUrl } from "./support/database.ts";
 import { waitFor, within } from "./support/wait.ts";
 
 afterEach(cleanup);
@@ -12,11 +13,11 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MAIN = ["--import", "tsx", "src/main.ts"];
 const run = promisify(execFile);
 
-/** The environment a child starts with: none of this machine's Pulse settings leak in. */
+/** The environment a child starts with: none of this machine's Pulse settings leak in, and a database of its own. */
 function cleanEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const setting of SETTINGS) delete env[setting.env];
-  return { ...env, ...overrides };
+  return { ...env, DATABASE_URL: tempDatabaseUrl(onCleanup), ...overrides };
 }
 
 function expectEverySetting(help: string): void {

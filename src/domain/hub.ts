@@ -154,8 +154,12 @@ export class Hub {
   /**
    * Loads events from a snapshot (oldest first) without delivering them: the buffer, positions, live users,
    * dashboard windows and persons come back as they were. `evictedThroughSeq` is what the snapshot had dropped.
+   * `persons` (least recently seen first) are put back before the events are replayed over them, so a person whose
+   * early events left the buffer keeps their first-seen time and properties; replaying `$set`/`$set_once` of the
+   * buffered events over that state changes nothing, since the snapshot already holds their effect.
    */
-  restore(events: readonly StoredEvent[], evictedThroughSeq = 0): void {
+  restore(events: readonly StoredEvent[], evictedThroughSeq = 0, persons: readonly Person[] = []): void {
+    for (const person of persons) this.persons.restore(person);
     for (const event of events) {
       const evicted = this.buffer.push(event);
       if (evicted) {

@@ -12,7 +12,7 @@ export const Query: IResolvers<unknown, PulseContext>["Query"] = {
     environment: args.environment ?? null,
     at: hub.clock.now(),
   }),
-  realtimeMetrics: (_, __, { hub }) => {
+  realtimeMetrics: (_, __, { hub, snapshots }) => {
     const metrics = hub.metrics();
     return {
       totalConnections: metrics.totalSubscriptions,
@@ -21,6 +21,8 @@ export const Query: IResolvers<unknown, PulseContext>["Query"] = {
       eventsTotal: metrics.eventsTotal,
       bufferedEvents: hub.bufferSize,
       bufferCapacity: hub.options.bufferSize,
+      snapshotFailures: snapshots.failures,
+      lastSnapshotAt: snapshots.lastSnapshotAt,
     };
   },
 };

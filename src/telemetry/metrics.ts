@@ -210,6 +210,11 @@ export class PulseMetrics {
     this.lastGoodSnapshotAt = at;
   }
 
+  /** Nothing changed since the last snapshot: the store is current as of `at`. The age restarts; no duration is recorded. */
+  snapshotUpToDate(at = this.clock.now()): void {
+    if (this.lastGoodSnapshotAt === undefined || at > this.lastGoodSnapshotAt) this.lastGoodSnapshotAt = at;
+  }
+
   /** A snapshot write failed. */
   snapshotFailed(): void {
     this.snapshotFailures.inc();

@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { tempDatabaseUrl } from "../support/database.ts";
 import { KEYED, KEYS, onCleanup, startPulse, waitFor } from "../support/trust-harness.ts";
 
 /** Starts `npm start`'s command as a child on a free port; resolves with its output once it listens, then stops it. */
 async function startMain(env: Record<string, string>): Promise<{ stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...env },
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DATABASE_URL: tempDatabaseUrl(onCleanup), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   onCleanup(() => child.kill("SIGKILL"));

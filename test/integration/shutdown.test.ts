@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { tempDatabaseUrl } from "../support/database.ts";
 import { describeEnd, streamClient, wsClient, type Result } from "../support/clients.ts";
 import { captureEvent, pageview, waitForActive } from "../support/events.ts";
 import { RawGraphqlSocket } from "../support/raw-ws.ts";
@@ -77,7 +78,7 @@ async function startProcess(): Promise<{
 }> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: ROOT,
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", NODE_ENV: "production" },
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", NODE_ENV: "production", DATABASE_URL: tempDatabaseUrl(onCleanup) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -98,6 +99,8 @@ async function startProcess(): Promise<{
     },
     { what: () => `the start-up line (output so far: ${JSON.stringify(output)})`, timeoutMs: 20_000 },
   );
+  // Listening comes before the snapshot is restored; GraphQL is served once /readyz says so.
+  await waitFor(async () => (await fetch(`${match[1]!}/readyz`)).ok, { what: "readiness", timeoutMs: 20_000 });
   return { child, url: match[1]!, output: () => output, exited };
 }
 
