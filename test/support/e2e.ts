@@ -1,4 +1,6 @@
+import { createClient } from "graphql-ws";
 import { afterEach } from "vitest";
+import WebSocket from "ws";
 import { createPulseServer, type PulseServer, type PulseServerOptions } from "../../src/index.ts";
 
 /**
@@ -75,4 +77,41 @@ export async function capture(url: string, input: Record<string, unknown>): Prom
 export async function activeConnections(url: string): Promise<number> {
   const result = await graphql<{ realtimeMetrics: { activeConnections: number } }>(url, "{ realtimeMetrics { activeConnections } }");
   return result.data!.realtimeMetrics.activeConnections;
+}
+
+export interface LiveSubscription<T> {
+  /** Each `next` payload's data, in arrival order. */
+  readonly received: T[];
+  /** GraphQL errors and transport failures, in arrival order. */
+  readonly errors: unknown[];
+  readonly completed: () => boolean;
+}
+
+/** A graphql-ws subscription (the `ws` package as the socket), closed after the test. */
+export function subscribeWs<T = Record<string, unknown>>(
+  defer: (close: () => unknown) => void,
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): LiveSubscription<T> {
+  const client = createClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+  defer(() => client.dispose());
+  const received: T[] = [];
+  const errors: unknown[] = [];
+  let done = false;
+  const unsubscribe = client.subscribe<T>(
+    { query, variables },
+    {
+      next: (result) => {
+        if (result.errors) errors.push(...result.errors);
+        if (result.data) received.push(result.data as T);
+      },
+      error: (error) => errors.push(error),
+      complete: () => {
+        done = true;
+      },
+    },
+  );
+  defer(unsubscribe);
+  return { received, errors, completed: () => done };
 }
