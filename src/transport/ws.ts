@@ -1,15 +1,16 @@
 import type { Server } from "node:http";
-import { GraphQLError, type ExecutionArgs } from "graphql";
+import type { DocumentNode, ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import type { PulseContext } from "../graphql/context.ts";
+import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
 
 /** Close code for a server going away: clients reconnect elsewhere (or later) and resume with `after`. */
 export const CLOSE_GOING_AWAY = 1001;
 
 export interface WebSocketTransport {
-  /** Closes every socket with 1001; their operations complete first. */
+  /** Closes every socket with 1001, after the `complete` of each operation the hub has already ended (`hub.close()`). */
   close(): Promise<void>;
 }
 
@@ -35,9 +36,14 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<
           transport: "ws",
         });
         try {
-          const document = parse(payload.query);
+          let document: DocumentNode;
+          try {
+            document = parse(payload.query);
+          } catch (error) {
+            return operationErrors([error], PARSE_FAILED);
+          }
           const errors = validate(schema, document);
-          if (errors.length > 0) return errors;
+          if (errors.length > 0) return operationErrors(errors, VALIDATION_FAILED);
           const args: ExecutionArgs = {
             schema,
             operationName: payload.operationName,
@@ -48,8 +54,7 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<
           };
           return args;
         } catch (error) {
-          if (error instanceof GraphQLError) return [error];
-          return [new GraphQLError("Could not start the operation", { extensions: { code: "BAD_USER_INPUT" } })];
+          return operationErrors([error]);
         }
       },
     },
@@ -58,6 +63,9 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<
 
   return {
     async close() {
+      // The hub has just ended every operation; graphql-ws writes their `complete` a few promise turns later. A
+      // socket closed before that sends nothing more, and its clients would see an abnormal end instead of complete.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       for (const socket of wss.clients) socket.close(CLOSE_GOING_AWAY, "Pulse is shutting down");
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
