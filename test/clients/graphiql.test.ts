@@ -1,20 +1,24 @@
 import { mkdirSync } from "node:fs";
 import { chromium, type Browser } from "playwright-core";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { CHROMIUM } from "../support/browser.ts";
-import { capture, startPulse, useCleanup, waitFor } from "../support/e2e.ts";
+import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { captureEvent } from "../support/events.ts";
+import { startServer } from "../support/server.ts";
+import { waitFor } from "../support/wait.ts";
+
+afterEach(cleanup);
 
 const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url);
 
 // GraphiQL is inlined (~9 MB) and takes seconds to render on a busy 2-core machine: a generous budget, no timing asserted.
 describe("GraphiQL in headless Chromium", { timeout: 180_000 }, () => {
-  const defer = useCleanup();
 
   it("runs a subscription typed into the editor, shows a captured event, and loads nothing from outside the server", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const origin = new URL(server.url).origin;
     const browser: Browser = await chromium.launch(CHROMIUM);
-    defer(() => browser.close());
+    onCleanup(() => browser.close());
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 
     // Every request the page makes is recorded (and anything not local refused, so a regression cannot reach out).
@@ -35,14 +39,14 @@ describe("GraphiQL in headless Chromium", { timeout: 180_000 }, () => {
     await page.keyboard.type("subscription { events { id event } }");
     // Monaco closes brackets as you type and overtypes them: check what the editor really holds before running it.
     const typed = async () => (await editor.locator(".view-lines").innerText()).replace(/\s+/g, " ").trim();
-    await waitFor("the typed subscription in the editor", async () => (await typed()) === "subscription { events { id event } }");
+    await waitFor(async () => (await typed()) === "subscription { events { id event } }", { what: "the typed subscription in the editor" });
 
     await page.locator(".graphiql-execute-button").click();
-    await waitFor("GraphiQL's subscription to reach the server", () => server.hub.metrics().activeSubscriptions === 1, 60_000);
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "GraphiQL's subscription to reach the server", timeoutMs: 60_000 });
 
-    const captured = await capture(server.url, { event: "graphiql-check", distinctId: "browser-test" });
+    const captured = await captureEvent(server.url, { event: "graphiql-check", distinctId: "browser-test" });
     const response = page.locator(".graphiql-response");
-    await waitFor("the event in the result pane", async () => (await response.innerText()).includes(captured.id), 60_000);
+    await waitFor(async () => (await response.innerText()).includes(captured.id), { what: "the event in the result pane", timeoutMs: 60_000 });
     expect(await response.innerText()).toContain("graphiql-check");
 
     mkdirSync(ARTIFACTS, { recursive: true });

@@ -1,25 +1,28 @@
 import { Client, cacheExchange, fetchExchange, subscriptionExchange, type SubscriptionForwarder } from "@urql/core";
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient } from "graphql-ws";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { activeConnections, capture, startPulse, useCleanup, waitFor } from "../support/e2e.ts";
+import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { captureEvent, waitForActive } from "../support/events.ts";
+import { startServer } from "../support/server.ts";
+import { waitFor } from "../support/wait.ts";
 import { DashboardDocument, EventsDocument, type EventsSubscription } from "./generated.ts";
 
-type Defer = (close: () => unknown) => void;
+afterEach(cleanup);
 
 // urql's subscriptionExchange takes any transport: the two Pulse serves, wired as urql's docs show.
-const transports: Record<"graphql-ws" | "graphql-sse", (url: string, defer: Defer) => SubscriptionForwarder> = {
-  "graphql-ws": (url, defer) => {
+const transports: Record<"graphql-ws" | "graphql-sse", (url: string) => SubscriptionForwarder> = {
+  "graphql-ws": (url) => {
     const client = createWsClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
-    defer(() => client.dispose());
+    onCleanup(() => client.dispose());
     return (request) => ({
       subscribe: (sink) => ({ unsubscribe: client.subscribe({ ...request, query: request.query ?? "" }, sink) }),
     });
   },
-  "graphql-sse": (url, defer) => {
+  "graphql-sse": (url) => {
     const client = createSseClient({ url: `${url}/graphql/stream`, retryAttempts: 0 });
-    defer(() => client.dispose());
+    onCleanup(() => client.dispose());
     return (request) => ({
       subscribe: (sink) => ({ unsubscribe: client.subscribe({ ...request, query: request.query ?? "" }, sink) }),
     });
@@ -27,19 +30,18 @@ const transports: Record<"graphql-ws" | "graphql-sse", (url: string, defer: Defe
 };
 
 describe.each(Object.keys(transports) as (keyof typeof transports)[])("urql 6 with subscriptions over %s", (transport) => {
-  const defer = useCleanup();
 
   function urqlFor(url: string): Client {
     return new Client({
       url: `${url}/graphql`,
       requestPolicy: "network-only",
-      exchanges: [cacheExchange, fetchExchange, subscriptionExchange({ forwardSubscription: transports[transport](url, defer) })],
+      exchanges: [cacheExchange, fetchExchange, subscriptionExchange({ forwardSubscription: transports[transport](url) })],
     });
   }
 
   it("queries liveDashboard over HTTP", async () => {
-    const server = await startPulse(defer);
-    await capture(server.url, { event: "$pageview", distinctId: "ada", properties: { $current_url: "https://example.com/docs?x=1" } });
+    const server = await startServer();
+    await captureEvent(server.url, { event: "$pageview", distinctId: "ada", properties: { $current_url: "https://example.com/docs?x=1" } });
 
     const result = await urqlFor(server.url).query(DashboardDocument, {}).toPromise();
 
@@ -49,7 +51,7 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])("urql 6 wi
   });
 
   it("subscribes to events(filter) and receives only the matching captured event", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const received: EventsSubscription["events"][] = [];
     const errors: unknown[] = [];
     const subscription = urqlFor(server.url)
@@ -58,13 +60,13 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])("urql 6 wi
         if (result.error) errors.push(result.error);
         if (result.data) received.push(result.data.events);
       });
-    defer(() => subscription.unsubscribe());
-    await waitFor("the subscription to start on the server", async () => (await activeConnections(server.url)) === 1);
+    onCleanup(() => subscription.unsubscribe());
+    await waitForActive(server.url, 1);
 
-    await capture(server.url, { event: "purchase", distinctId: "bob", properties: { amount: 5 } });
-    const matching = await capture(server.url, { event: "purchase", distinctId: "ada", environment: "staging", properties: { amount: 42 } });
+    await captureEvent(server.url, { event: "purchase", distinctId: "bob", properties: { amount: 5 } });
+    const matching = await captureEvent(server.url, { event: "purchase", distinctId: "ada", environment: "staging", properties: { amount: 42 } });
 
-    await waitFor("the matching event", () => received.length > 0);
+    await waitFor(() => received.length > 0, { what: "the matching event" });
     expect(errors).toEqual([]);
     expect(received[0]).toMatchObject({
       id: matching.id,
@@ -76,6 +78,6 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])("urql 6 wi
     });
 
     subscription.unsubscribe();
-    await waitFor("the server to see the unsubscribe", async () => (await activeConnections(server.url)) === 0);
+    await waitForActive(server.url, 0);
   });
 });

@@ -3,13 +3,19 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { PostHog } from "posthog-node";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/domain/clock.ts";
 import { PulseError } from "../../src/domain/errors.ts";
 import { Hub } from "../../src/domain/hub.ts";
 import { createPostHogIngestion, POSTHOG_CAPTURE_PATHS, type AuthorizeCapture } from "../../src/transport/posthog.ts";
-import { graphql, startPulse, subscribeWs, useCleanup, waitFor } from "../support/e2e.ts";
-import { startRecordingProxy } from "../support/proxy.ts";
+import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { gql, graphqlErrors, streamClient } from "../support/clients.ts";
+import { realtimeMetrics } from "../support/events.ts";
+import { startServer } from "../support/server.ts";
+import { waitFor } from "../support/wait.ts";
+import { startRecordingProxy } from "../support/http-proxy.ts";
+
+afterEach(cleanup);
 
 interface EventView {
   id: string;
@@ -24,14 +30,11 @@ interface EventView {
 const EVENT_FIELDS = "id event distinctId timestamp properties sessionId environment cursor";
 
 async function recentEvents(url: string): Promise<EventView[]> {
-  const result = await graphql<{ recentEvents: EventView[] }>(url, `{ recentEvents(limit: 1000) { ${EVENT_FIELDS} } }`);
+  const result = await gql<{ recentEvents: EventView[] }>(url, `{ recentEvents(limit: 1000) { ${EVENT_FIELDS} } }`);
   return result.data!.recentEvents;
 }
 
-async function eventsTotal(url: string): Promise<number> {
-  const result = await graphql<{ realtimeMetrics: { eventsTotal: number } }>(url, "{ realtimeMetrics { eventsTotal } }");
-  return result.data!.realtimeMetrics.eventsTotal;
-}
+const eventsTotal = async (url: string) => (await realtimeMetrics(url)).eventsTotal;
 
 function post(url: string, path: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Response> {
   const payload = typeof body === "string" ? body : new Uint8Array(body);
@@ -39,21 +42,20 @@ function post(url: string, path: string, body: string | Buffer, headers: Record<
 }
 
 describe("PostHog ingestion with the real posthog-node client", () => {
-  const defer = useCleanup();
 
   function posthogFor(host: string, options: ConstructorParameters<typeof PostHog>[1] = {}): PostHog {
     // flushAt 1: each capture is sent at once; compression stays at its default (gzip on).
     const client = new PostHog("phc_pulse_test", { host, flushAt: 1, flushInterval: 0, fetchRetryDelay: 10, ...options });
-    defer(() => client.shutdown());
+    onCleanup(() => client.shutdown());
     return client;
   }
 
   it("stores captured events (gzip) and delivers them to a live subscription with PostHog's fields mapped", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const proxy = await startRecordingProxy(server.url);
-    defer(() => proxy.close());
-    const live = subscribeWs<{ events: EventView }>(defer, server.url, `subscription { events(filter: { events: ["signed_up"] }) { ${EVENT_FIELDS} } }`);
-    await waitFor("the subscription to start", () => server.hub.metrics().activeSubscriptions === 1);
+    onCleanup(() => proxy.close());
+    const live = streamClient("ws", server.url).subscribe(`subscription { events(filter: { events: ["signed_up"] }) { ${EVENT_FIELDS} } }`);
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "the subscription to start" });
 
     const posthog = posthogFor(proxy.url);
     const uuid = randomUUID();
@@ -74,23 +76,23 @@ describe("PostHog ingestion with the real posthog-node client", () => {
       environment: "staging",
       properties: { plan: "pro", $session_id: "session-7", $lib: "posthog-node" },
     });
-    await waitFor("the live delivery", () => live.received.length === 1);
-    expect(live.received[0]!.events).toEqual(stored);
-    expect(live.errors).toEqual([]);
+    await live.waitForResults(1);
+    expect(live.values<EventView>("events")).toEqual([stored]);
+    expect(graphqlErrors(live)).toEqual([]);
 
     // What the SDK really sent: a gzip-compressed POST /batch/.
     expect(proxy.requests.map((r) => [r.method, r.path, r.headers["content-encoding"]])).toEqual([["POST", "/batch/", "gzip"]]);
   });
 
   it("takes $set from identify into the person, and an unscoped key's events default to production", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const posthog = posthogFor(server.url);
 
     posthog.identify({ distinctId: "bob", properties: { email: "bob@example.com" } });
     posthog.capture({ distinctId: "bob", event: "$pageview", properties: { $current_url: "https://example.com/pricing" } });
     await posthog.shutdown();
 
-    const result = await graphql<{
+    const result = await gql<{
       recentEvents: { event: string; environment: string; person: { properties: Record<string, unknown> } }[];
       liveDashboard: { topPages: { path: string; count: number }[] };
     }>(server.url, "{ recentEvents { event environment person { properties } } liveDashboard { topPages { path count } } }");
@@ -101,12 +103,12 @@ describe("PostHog ingestion with the real posthog-node client", () => {
   });
 
   it("deduplicates the SDK's own retry: the same uuid sent twice is stored and delivered once", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     // The first request reaches Pulse, but the SDK never sees the answer: it retries the same batch.
     const proxy = await startRecordingProxy(server.url, { dropResponses: 1 });
-    defer(() => proxy.close());
-    const live = subscribeWs<{ events: EventView }>(defer, server.url, `subscription { events { ${EVENT_FIELDS} } }`);
-    await waitFor("the subscription to start", () => server.hub.metrics().activeSubscriptions === 1);
+    onCleanup(() => proxy.close());
+    const live = streamClient("ws", server.url).subscribe(`subscription { events { ${EVENT_FIELDS} } }`);
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "the subscription to start" });
 
     const posthog = posthogFor(proxy.url);
     posthog.capture({ distinctId: "ada", event: "purchase", properties: { amount: 42 } });
@@ -119,16 +121,15 @@ describe("PostHog ingestion with the real posthog-node client", () => {
     expect(proxy.requests[0]!.headers["content-length"]).toBe(proxy.requests[1]!.headers["content-length"]);
     expect((await recentEvents(server.url)).map((e) => e.event)).toEqual(["after-the-retry", "purchase"]);
     expect(await eventsTotal(server.url)).toBe(2);
-    await waitFor("both live deliveries", () => live.received.length === 2);
-    expect(live.received.map((r) => r.events.event)).toEqual(["purchase", "after-the-retry"]);
+    await live.waitForResults(2);
+    expect(live.values<EventView>("events").map((e) => e.event)).toEqual(["purchase", "after-the-retry"]);
   });
 });
 
 describe("PostHog endpoints", () => {
-  const defer = useCleanup();
 
   it.each(POSTHOG_CAPTURE_PATHS)("POST %s accepts a single event and answers like PostHog", async (path) => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const response = await post(server.url, path, JSON.stringify({ event: "hello", distinct_id: "u1", properties: { token: "phc" } }));
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 1 });
@@ -136,7 +137,7 @@ describe("PostHog endpoints", () => {
   });
 
   it("accepts an array of events, gzip announced only by ?compression=gzip-js, with sent_at in the _ parameter", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const body = gzipSync(
       JSON.stringify([
         { event: "a", distinct_id: 42, properties: { $environment: "staging" } },
@@ -153,7 +154,7 @@ describe("PostHog endpoints", () => {
   });
 
   it("accepts posthog-js's form body: data= base64 JSON", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const data = Buffer.from(JSON.stringify({ event: "from-form", distinct_id: "u" })).toString("base64");
     const response = await post(server.url, "/e/", `data=${encodeURIComponent(data)}&compression=base64`, {
       "content-type": "application/x-www-form-urlencoded",
@@ -163,7 +164,7 @@ describe("PostHog endpoints", () => {
   });
 
   it("corrects a skewed client clock with sent_at: timestamp + (now - sent_at)", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const hourAhead = 3_600_000;
     const before = Date.now();
     // The client's clock is an hour fast; the event happened 5 s before it was sent.
@@ -192,7 +193,7 @@ describe("PostHog endpoints", () => {
   });
 
   it("answers CORS preflights and reflects the page's origin, as PostHog's capture does", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const preflight = await fetch(`${server.url}/e/`, {
       method: "OPTIONS",
       headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
@@ -205,7 +206,7 @@ describe("PostHog endpoints", () => {
   });
 
   it("answers ?beacon=1 with 204", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const response = await post(server.url, "/e/?beacon=1", JSON.stringify({ event: "x", distinct_id: "u" }));
     expect(response.status).toBe(204);
     expect(await eventsTotal(server.url)).toBe(1);
@@ -218,7 +219,7 @@ describe("PostHog endpoints", () => {
     ["/api/surveys/", "surveys"],
     ["/array/phc_key/config", "remote config"],
   ])("refuses %s (%s) with 501 and a JSON error", async (path, feature) => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const response = await post(server.url, path, "{}");
     expect(response.status).toBe(501);
     const body = (await response.json()) as { error: { code: string; message: string } };
@@ -227,7 +228,7 @@ describe("PostHog endpoints", () => {
   });
 
   it("refuses GET on a capture endpoint with 405", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const response = await fetch(`${server.url}/batch/`);
     expect(response.status).toBe(405);
     expect(response.headers.get("allow")).toBe("POST, OPTIONS");
@@ -235,7 +236,6 @@ describe("PostHog endpoints", () => {
 });
 
 describe("PostHog ingestion refuses bad payloads with a typed error and stores nothing", () => {
-  const defer = useCleanup();
   const valid = { event: "ok", distinct_id: "u" };
   const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024, 32));
 
@@ -261,7 +261,7 @@ describe("PostHog ingestion refuses bad payloads with a typed error and stores n
     ["a body over the limit", JSON.stringify({ batch: [{ ...valid, properties: { big: "x".repeat(1_100_000) } }] }), {}, 413, /larger than 1048576 bytes/, "body"],
     ["a gzip bomb (small compressed, 8 MiB inflated)", bomb, { "content-encoding": "gzip" }, 413, /larger than 1048576 bytes/, "body"],
   ])("%s", async (_, body, headers, status, message, field) => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const response = await post(server.url, "/batch/", body, headers);
     expect(response.status).toBe(status);
     const answer = (await response.json()) as { error: { code: string; message: string; field: string } };
@@ -272,14 +272,14 @@ describe("PostHog ingestion refuses bad payloads with a typed error and stores n
   });
 
   it("lz64 named in the query string is refused", async () => {
-    const server = await startPulse(defer);
+    const server = await startServer();
     const response = await post(server.url, "/e/?compression=lz64", "N4Ig", { "content-type": "text/plain" });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/lz64" is not supported/);
   });
 
   it("more events than PULSE_MAX_BATCH", async () => {
-    const server = await startPulse(defer, { maxBatch: 2 });
+    const server = await startServer({ maxBatch: 2 });
     const response = await post(server.url, "/batch/", JSON.stringify({ batch: [valid, valid, valid] }));
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/3 events, the limit is 2/);
@@ -288,7 +288,6 @@ describe("PostHog ingestion refuses bad payloads with a typed error and stores n
 });
 
 describe("PostHog ingestion's key check (authorizeCapture)", () => {
-  const defer = useCleanup();
 
   /** The handler alone on its own HTTP server, with a key check like the one the key store will provide. */
   async function ingestionWith(authorizeCapture: AuthorizeCapture) {
@@ -296,8 +295,8 @@ describe("PostHog ingestion's key check (authorizeCapture)", () => {
     const ingestion = createPostHogIngestion({ hub, maxBatch: 100, authorizeCapture });
     const server = createServer((req, res) => void ingestion.handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    defer(() => new Promise((resolve) => server.close(resolve)));
-    defer(() => server.closeAllConnections());
+    onCleanup(() => new Promise((resolve) => server.close(resolve)));
+    onCleanup(() => server.closeAllConnections());
     return { hub, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
   }
 
@@ -311,7 +310,7 @@ describe("PostHog ingestion's key check (authorizeCapture)", () => {
   it("puts a scoped key's events into its environment, over $environment", async () => {
     const { hub, url } = await ingestionWith(keys);
     const posthog = new PostHog("phc_staging", { host: url, flushAt: 1, flushInterval: 0 });
-    defer(() => posthog.shutdown());
+    onCleanup(() => posthog.shutdown());
     posthog.capture({ distinctId: "u", event: "scoped", properties: { $environment: "production" } });
     await posthog.shutdown();
     expect(hub.recent(10).map((e) => [e.event, e.environment])).toEqual([["scoped", "staging"]]);
