@@ -1,12 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { get } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { onCleanup } from "./cleanup.ts";
 import { waitFor } from "./wait.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+// vitest runs from the repository root; import.meta.url is no file URL in a DOM test environment.
+const ROOT = process.cwd();
 
 /** A port free right now on 127.0.0.1 (for a child that must come back on the same port). */
 export async function freePort(): Promise<number> {
@@ -42,6 +44,10 @@ export async function startPulseProcess(port: number, env: Record<string, string
     env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });
+  let failure: Error | null = null;
+  child.once("error", (error) => {
+    failure = error;
+  });
   const exited = () =>
     child.exitCode !== null || child.signalCode !== null
       ? Promise.resolve(child.exitCode)
@@ -52,14 +58,21 @@ export async function startPulseProcess(port: number, env: Record<string, string
   });
   await waitFor(
     async () => {
+      if (failure) throw failure;
       if (child.exitCode !== null) throw new Error(`Pulse exited with ${child.exitCode} before it was ready`);
-      try {
-        return (await fetch(`${url}/healthz`)).ok;
-      } catch {
-        return false;
-      }
+      return healthy(url);
     },
     { what: `Pulse on ${url} to answer /healthz`, timeoutMs: 30_000 },
   );
   return { url, child, exited };
+}
+
+/** GET /healthz with node:http (a DOM environment's fetch would apply its own rules and log every refusal). */
+function healthy(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    get(`${url}/healthz`, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    }).on("error", () => resolve(false));
+  });
 }
