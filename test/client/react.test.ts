@@ -7,8 +7,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { useRealtimeEvents, type UseRealtimeEventsOptions } from "../../src/client/react.ts";
 import { cleanup, onCleanup } from "../support/cleanup.ts";
-import { captureEvent, captureEvents, waitForActive } from "../support/events.ts";
+import { captureEvent, captureEvents, realtimeMetrics, waitForActive } from "../support/events.ts";
 import { freePort, startPulseProcess, tempDir } from "../support/child.ts";
+import { waitFor } from "../support/wait.ts";
 
 afterEach(cleanup);
 
@@ -72,11 +73,14 @@ describe("useRealtimeEvents (React 19, Testing Library, happy-dom)", () => {
     await waitForActive(server.url, 1);
 
     view.rerender(createElement(LiveFeed, { names: ["b"], options }));
+    // The new subscription is up and the old one gone, not just hidden: two started, one open.
+    await waitFor(async () => {
+      const metrics = await realtimeMetrics(server.url);
+      return metrics.totalConnections === 2 && metrics.activeConnections === 1;
+    }, { what: "the resubscription on the server" });
     await captureEvent(server.url, { event: "a", distinctId: "u" });
     await captureEvent(server.url, { event: "b", distinctId: "u" });
     await waitForDom(() => expect(view.items()).toEqual(["b:u"]));
-    // The old subscription is gone, not just hidden: one open on the server.
-    expect((await waitForActive(server.url, 1)).totalConnections).toBe(2);
 
     view.unmount();
     await waitForActive(server.url, 0);
