@@ -18,6 +18,7 @@ import { startPersistence, type Persistence } from "./store/persistence.ts";
 import { StoreUnusableError } from "./store/snapshot-store.ts";
 import { NO_SNAPSHOTS } from "./store/snapshotter.ts";
 import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } from "./transport/ops-routes.ts";
+import { createPostHogIngestion } from "./transport/posthog.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/ws.ts";
 import { createTrust, type Trust } from "./trust.ts";
@@ -124,6 +125,13 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     plugins: [useStartupGate(startingReason), useTelemetry({ metrics, connections }), ...trust.plugins, useServerSentEvents(), useGapExtension()],
   });
 
+  // PostHog SDKs post here, with `api_key` checked against the same key ring as GraphQL.
+  const posthog = createPostHogIngestion({
+    hub,
+    maxBatch: config.maxBatch,
+    maxBodyBytes: config.trust.maxBodyBytes,
+    authorizeCapture: (apiKey) => trust.authorizeCapture(apiKey),
+  });
   const opsRoutes = createOpsRoutes({ metrics, readiness, metricsKey: config.metricsKey, authorizeRead: authorizeRead ?? trust.authorizeRead });
   const server = createServer((req, res) => {
     connections.request(req, res);
@@ -131,6 +139,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     if (opsRoutes(req, res, path)) return;
     const starting = startingReason();
     if (starting !== undefined) return respondStarting(req, res, starting);
+    if (posthog.handles(path)) return void posthog.handle(req, res);
     void trust.prepareBody(req, res).then((accepted) => (accepted ? yoga.handle(req, res) : undefined));
   });
 
