@@ -1,8 +1,27 @@
-import { ConfigError, loadConfig } from "./config.ts";
-import { createPulseServer } from "./server.ts";
+import { ConfigError, describeConfig, loadConfig, type PulseConfig } from "./config.ts";
+import { renderHelp } from "./help.ts";
+import { createPulseServer, type PulseServer } from "./server.ts";
+import { StoreUnusableError } from "./store/snapshot-store.ts";
+import { createLogger, wantsPrettyLogs } from "./telemetry/logger.ts";
+
+/**
+ * Exit codes: 0 stopped cleanly, 1 anything else (a failed final snapshot, a failed start), 2 bad settings or
+ * arguments, 3 a database Pulse must not use (restarting cannot fix it: a supervisor can stop retrying on it).
+ */
+const EXIT_UNUSABLE_DATABASE = 3;
 
 async function main(): Promise<void> {
-  let config;
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(renderHelp());
+    return;
+  }
+  if (args.length > 0) {
+    process.stderr.write(`Unknown argument: ${args.join(" ")}\n\n${renderHelp()}`);
+    process.exit(2);
+  }
+
+  let config: PulseConfig;
   try {
     config = loadConfig();
   } catch (error) {
@@ -12,25 +31,51 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const pulse = await createPulseServer(config);
-  console.log(`Pulse is listening on ${pulse.url}`);
-  console.log(`  GraphQL + GraphiQL  ${pulse.url}/graphql   (WebSocket on the same path, SSE on /graphql/stream)`);
+  const logger = createLogger({ level: config.logLevel, pretty: wantsPrettyLogs() });
+  logger.info({ settings: describeConfig(config) }, "settings");
 
+  // Handlers go in before the server listens: a signal that arrives as soon as the URL is printed must not find
+  // Node's default action (exit by signal, no final snapshot).
+  let pulse: PulseServer | undefined;
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: completing subscriptions and closing connections`);
+    logger.info({ signal }, "stopping: completing subscriptions and closing connections");
     try {
-      await pulse.close();
-      process.exit(0);
+      await (pulse ?? (await starting)).close();
+      logger.info("stopped");
+      process.exit(exitCode);
     } catch (error) {
-      console.error("Shutdown failed:", error);
+      logger.fatal({ err: error }, "shutdown failed");
       process.exit(1);
     }
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+
+  const starting = createPulseServer({ ...config, logger });
+  pulse = await starting;
+  if (!pulse.trust.keysRequired) {
+    logger.warn(
+      "WARNING: no API keys configured (PULSE_CAPTURE_KEYS, PULSE_READ_KEYS): anyone who can reach this port can capture, read and subscribe.",
+    );
+  }
+  try {
+    await pulse.ready;
+  } catch (error) {
+    if (error instanceof StoreUnusableError) {
+      // Said once, plainly, without a stack: the message names the file and what to do.
+      logger.fatal(`Pulse cannot start: ${error.message}`);
+      await stop("unusable database", EXIT_UNUSABLE_DATABASE);
+      return;
+    }
+    logger.fatal({ err: error }, "could not start");
+    await stop("startup failure", 1);
+    return;
+  }
+  // The banner lists what the server says it serves, so it never points at a page that does not exist.
+  logger.info({ ...pulse.endpoints }, `Pulse is ready at ${pulse.url}; open ${pulse.endpoints.graphql} for GraphiQL`);
 }
 
 void main();

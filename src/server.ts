@@ -1,8 +1,8 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { createYoga } from "graphql-yoga";
-import { resolveConfig, type PulseConfig } from "./config.ts";
+import { resolveConfig, type PulseConfig, type PulseConfigInput } from "./config.ts";
 import type { Clock } from "./domain/clock.ts";
 import { Hub } from "./domain/hub.ts";
 import type { PulseContext } from "./graphql/context.ts";
@@ -10,12 +10,33 @@ import { maskError } from "./graphql/errors.ts";
 import { useGapExtension } from "./graphql/gap.ts";
 import { createSchema } from "./graphql/schema.ts";
 import { useSharedExecution } from "./graphql/shared-execution.ts";
+import { logUnexpectedErrors, useStartupGate, useTelemetry } from "./graphql/telemetry.ts";
+import { ConnectionLog, pathOf } from "./telemetry/connections.ts";
+import { silentLogger, type Logger } from "./telemetry/logger.ts";
+import { PulseMetrics } from "./telemetry/metrics.ts";
+import { Readiness } from "./telemetry/readiness.ts";
+import { startPersistence, type Persistence } from "./store/persistence.ts";
+import { StoreUnusableError } from "./store/snapshot-store.ts";
+import { NO_SNAPSHOTS } from "./store/snapshotter.ts";
+import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } from "./transport/ops-routes.ts";
+import { createPostHogIngestion } from "./transport/posthog.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/ws.ts";
+import { createTrust, type Trust } from "./trust.ts";
 
-export interface PulseServerOptions extends Partial<PulseConfig> {
+export interface PulseServerOptions extends PulseConfigInput {
   /** Injected time source (tests); the system clock otherwise. */
   readonly clock?: Clock;
+  /** Where Pulse logs (pino); default silent. `npm start` passes a JSON (or pretty) stdout logger. */
+  readonly logger?: Logger;
+  /**
+   * Work that must finish before Pulse serves GraphQL, after restoring the snapshot (with `databaseUrl`). Pulse
+   * listens first, so /healthz and /readyz answer meanwhile (readiness check `startup`: "pending"), and GraphQL
+   * requests get 503 UNAVAILABLE. If it rejects, `startup` carries the error and `ready` rejects with it.
+   */
+  readonly beforeReady?: () => Promise<void>;
+  /** The read-key check /metrics defers to when PULSE_METRICS_KEY is unset; default: open. */
+  readonly authorizeRead?: ReadAccessCheck;
 }
 
 export interface PulseServer {
@@ -24,47 +45,110 @@ export interface PulseServer {
   readonly port: number;
   readonly config: PulseConfig;
   readonly hub: Hub;
-  /** Stops accepting, completes every subscription, closes WebSockets with 1001, ends SSE responses. */
+  /** Keys and limits: `trust.authorizeCapture(apiKey)` for capture endpoints outside GraphQL, `trust.stats()`. */
+  readonly trust: Trust;
+  /** This server's metrics, and the hooks the rest of Pulse reports to (snapshots, slow consumers, ...). */
+  readonly metrics: PulseMetrics;
+  /** What /readyz evaluates: `set` a state or `register` a live check. */
+  readonly readiness: Readiness;
+  readonly logger: Logger;
+  /**
+   * Resolves when the start-up work has finished and GraphQL is served: with `databaseUrl`, the store migrated and
+   * the snapshot restored (rejects with `StoreUnusableError` when the database cannot be used), then `beforeReady`.
+   */
+  readonly ready: Promise<void>;
+  /** What is served, by name, for the start-up banner: graphql, metrics, healthz, readyz. */
+  readonly endpoints: Readonly<Record<string, string>>;
+  /**
+   * Stops accepting, completes every subscription, closes WebSockets with 1001, ends SSE responses, then (with a
+   * database) writes the final snapshot. Rejects if that final write fails, after closing everything else.
+   */
   close(): Promise<void>;
 }
 
-/** Starts Pulse: one HTTP server carrying GraphQL over HTTP, WebSocket and SSE. */
+/**
+ * Starts Pulse: one HTTP server carrying GraphQL over HTTP, WebSocket and SSE. With `databaseUrl`, the store is
+ * migrated and the hub restored from it before GraphQL is served (see `ready`); without it (the default here), memory
+ * only.
+ */
 export async function createPulseServer(options: PulseServerOptions = {}): Promise<PulseServer> {
-  const { clock, ...settings } = options;
+  const { clock, logger = silentLogger(), beforeReady, authorizeRead, ...settings } = options;
   const config = resolveConfig(settings);
+  const trust = createTrust(config.trust, { onSlowConsumer: () => metrics.slowConsumerClosed("ws") });
   const hub = new Hub({
     bufferSize: config.bufferSize,
     liveWindowSeconds: config.liveWindowSeconds,
     dashboardWindowSeconds: config.dashboardWindowSeconds,
     subscriberQueue: config.subscriberQueue,
     personsCapacity: config.personsMax,
+    eventLimits: trust.eventLimits,
     clock,
   });
+  const metrics = new PulseMetrics({ hub });
+  const readiness = new Readiness();
+  // GraphQL waits for the restore: nothing can be captured into, or read from, a hub that is not restored yet.
+  let persistence: Persistence | undefined;
+  const { databaseUrl } = config;
+  const startup =
+    databaseUrl || beforeReady
+      ? async () => {
+          if (databaseUrl) {
+            persistence = await startPersistence({ hub, databaseUrl, intervalMs: config.snapshotIntervalMs, log: logger, metrics });
+          }
+          await beforeReady?.();
+        }
+      : undefined;
+  readiness.set("listening", "not listening yet");
+  readiness.set("startup", startup ? "pending" : true);
+  const startingReason = () => {
+    const state = readiness.state("startup");
+    return state === true ? undefined : `startup ${state}`;
+  };
+  const connections = new ConnectionLog(logger, { quietPaths: Object.values(OPS_PATHS) });
 
   const yoga = createYoga<Record<string, unknown>, PulseContext>({
     schema: createSchema(),
     graphqlEndpoint: "/graphql",
-    context: ({ transport }) => ({ hub, config, transport: (transport as PulseContext["transport"]) ?? "http" }),
+    context: ({ transport }) => ({
+      hub,
+      config,
+      snapshots: persistence?.status ?? NO_SNAPSHOTS,
+      transport: (transport as PulseContext["transport"]) ?? "http",
+    }),
     graphiql: { title: "Pulse", subscriptionsProtocol: "WS" },
     renderGraphiQL,
     landingPage: false,
-    maskedErrors: { maskError },
+    maskedErrors: { maskError: logUnexpectedErrors(maskError, logger) },
     logging: false,
-    plugins: [useServerSentEvents(), useSharedExecution(), useGapExtension()],
+    maxRequestBodySize: config.trust.maxBodyBytes,
+    // The gate first: an operation refused while starting is not a capture refusal nor a subscription. Telemetry
+    // next, ahead of any plugin that may refuse an operation (keys, limits), so its refusals are counted.
+    plugins: [useStartupGate(startingReason), useTelemetry({ metrics, connections }), ...trust.plugins, useServerSentEvents(), useSharedExecution(), useGapExtension()],
   });
 
-  const server = createServer((req, res) => route(req, res));
-  function route(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? "/").split("?")[0];
-    if (path === "/healthz") {
-      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-      res.end(JSON.stringify({ status: "ok" }));
-      return;
-    }
-    void yoga.handle(req, res);
-  }
+  // PostHog SDKs post here, with `api_key` checked against the same key ring as GraphQL.
+  const posthog = createPostHogIngestion({
+    hub,
+    maxBatch: config.maxBatch,
+    maxBodyBytes: config.trust.maxBodyBytes,
+    authorizeCapture: (apiKey) => trust.authorizeCapture(apiKey),
+  });
+  const opsRoutes = createOpsRoutes({ metrics, readiness, metricsKey: config.metricsKey, authorizeRead: authorizeRead ?? trust.authorizeRead });
+  const server = createServer((req, res) => {
+    connections.request(req, res);
+    const path = pathOf(req);
+    if (opsRoutes(req, res, path)) return;
+    const starting = startingReason();
+    if (starting !== undefined) return respondStarting(req, res, starting);
+    if (posthog.handles(path)) return void posthog.handle(req, res);
+    void trust.prepareBody(req, res).then((accepted) => (accepted ? yoga.handle(req, res) : undefined));
+  });
 
-  const ws = attachWebSocket(server, yoga);
+  const ws = attachWebSocket(server, yoga, trust.webSocket, {
+    upgrading: (request, headers) => connections.upgrading(request, headers),
+    opened: (request) => connections.socketOpened(request),
+    closed: (request, code, reason) => connections.socketClosed(request, code, reason),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, () => {
@@ -75,6 +159,23 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   const port = (server.address() as AddressInfo).port;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  readiness.set("listening", true);
+  logger.info({ url }, "listening");
+
+  const ready = (async () => {
+    if (!startup) return;
+    try {
+      await startup();
+      readiness.set("startup", true);
+    } catch (error) {
+      readiness.set("startup", `failed: ${error instanceof Error ? error.message : String(error)}`);
+      // An unusable database is explained by its message; a stack trace would bury it.
+      logger.error(error instanceof StoreUnusableError ? { reason: error.message } : { err: error }, "startup failed");
+      throw error;
+    }
+  })();
+  // Surfaced through `ready` and /readyz; an embedder that never awaits `ready` must not crash on it.
+  ready.catch(() => {});
 
   let closing: Promise<void> | undefined;
   return {
@@ -82,8 +183,20 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     port,
     config,
     hub,
+    trust,
+    metrics,
+    readiness,
+    logger,
+    ready,
+    endpoints: {
+      graphql: `${url}/graphql`,
+      metrics: `${url}${OPS_PATHS.metrics}`,
+      healthz: `${url}${OPS_PATHS.health}`,
+      readyz: `${url}${OPS_PATHS.ready}`,
+    },
     close: () =>
       (closing ??= (async () => {
+        readiness.set("listening", "shutting down");
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         hub.close();
         await ws.close();
@@ -92,6 +205,14 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
         server.closeAllConnections();
         await stopped;
         await yoga.dispose();
+        try {
+          // A restore still running finishes first, so nothing it opens is left behind.
+          await ready.catch(() => {});
+          // Last: nothing can be captured any more, so the final snapshot holds everything.
+          await persistence?.close();
+        } finally {
+          metrics.dispose();
+        }
       })()),
   };
 }

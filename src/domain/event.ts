@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { badInput } from "./errors.ts";
+import { checkEventSize, checkProperties, DEFAULT_EVENT_LIMITS, type EventLimits } from "./event-limits.ts";
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -60,9 +61,15 @@ export type CaptureInput = z.input<typeof captureInput>;
  * Validates and normalises one capture input received at `receivedAt`.
  * Throws `BAD_USER_INPUT` naming the field (and `index`, for an item of a batch).
  * Defaults: `timestamp` = receive time, `environment` = "production", `properties` = {} (null too),
- * `sessionId` = `properties.$session_id` when that is a string. A timestamp more than 23 h ahead is clamped to now.
+ * `sessionId` = `properties.$session_id` when that is a string. A timestamp more than 23 h ahead is clamped to now;
+ * one older than `limits.maxEventAgeMs` is refused, and so are properties or an event past the other `limits`.
  */
-export function validateCapture(input: unknown, receivedAt: number, index?: number): CapturedEvent {
+export function validateCapture(
+  input: unknown,
+  receivedAt: number,
+  index?: number,
+  limits: EventLimits = DEFAULT_EVENT_LIMITS,
+): CapturedEvent {
   const parsed = captureInput.safeParse(input);
   const where = (field: string) => (index === undefined ? field : `inputs[${index}].${field}`);
   if (!parsed.success) {
@@ -72,9 +79,18 @@ export function validateCapture(input: unknown, receivedAt: number, index?: numb
   }
   const value = parsed.data;
   const properties = (value.properties ?? {}) as JsonObject;
+  checkProperties(properties, limits, where("properties"));
+  checkEventSize(value, limits, index === undefined ? "input" : `inputs[${index}]`);
   const propertySession = properties["$session_id"];
   let timestamp = value.timestamp ? Date.parse(value.timestamp) : receivedAt;
   if (timestamp - receivedAt > MAX_FUTURE_SKEW_MS) timestamp = receivedAt;
+  if (receivedAt - timestamp > limits.maxEventAgeMs) {
+    throw badInput(`${where("timestamp")} ${value.timestamp} is older than ${limits.maxEventAgeMs / 1000} seconds (PULSE_MAX_EVENT_AGE_SECONDS)`, {
+      field: "timestamp",
+      ...(index === undefined ? {} : { index }),
+      limit: limits.maxEventAgeMs / 1000,
+    });
+  }
   return {
     id: value.id ? value.id.toLowerCase() : null,
     event: value.event,

@@ -47,7 +47,8 @@ const matchAll: EventPredicate = () => true;
  * throw `BAD_USER_INPUT` here, never at match time.
  */
 export function compileFilter(filter: EventFilter | null | undefined): EventPredicate {
-  if (!filter) return matchAll;
+  if (filter == null) return matchAll;
+  assertFilterShape(filter);
   const checks: EventPredicate[] = [];
   if (filter.events && filter.events.length > 0) {
     const names = new Set(filter.events);
@@ -72,6 +73,40 @@ export function compileFilter(filter: EventFilter | null | undefined): EventPred
     for (const check of checks) if (!check(e)) return false;
     return true;
   };
+}
+
+/**
+ * GraphQL's input coercion already guarantees this shape; the hub is also called directly (PostHog endpoints,
+ * other transports), and a wrong shape must be a BAD_USER_INPUT there too, never a TypeError.
+ */
+function assertFilterShape(filter: unknown): asserts filter is EventFilter {
+  const fail = (field: string, expected: string) => {
+    throw badInput(`${field} must be ${expected}`, { field });
+  };
+  if (typeof filter !== "object" || Array.isArray(filter)) fail("filter", "an object");
+  const { events, environment, distinctId, properties } = filter as Record<string, unknown>;
+  if (events != null && !(Array.isArray(events) && events.every((name) => typeof name === "string"))) {
+    fail("filter.events", "a list of strings");
+  }
+  if (environment != null && typeof environment !== "string") fail("filter.environment", "a string");
+  if (distinctId != null && typeof distinctId !== "string") fail("filter.distinctId", "a string");
+  if (properties != null) {
+    if (!Array.isArray(properties)) fail("filter.properties", "a list");
+    (properties as unknown[]).forEach((condition, index) => {
+      if (condition === null || typeof condition !== "object" || Array.isArray(condition)) {
+        fail(`filter.properties[${index}]`, "an object");
+      }
+    });
+  }
+}
+
+/** A bad value as it goes into a message: JSON where it can be, never a throw. */
+function show(value: unknown): string {
+  try {
+    return JSON.stringify(value ?? null) ?? String(value);
+  } catch {
+    return String(typeof value);
+  }
 }
 
 /** A test of one property: `isSet` says whether the key is present (a null value is present). */
@@ -121,7 +156,7 @@ function compileCondition(condition: PropertyFilter, where: string): ValueTest {
     case "LTE": {
       const bound = toNumber(value as JsonValue | undefined);
       if (bound === null) {
-        throw badInput(`${where}.value must be a number or a numeric string for ${operator}, got ${JSON.stringify(value ?? null)}`, {
+        throw badInput(`${where}.value must be a number or a numeric string for ${operator}, got ${show(value)}`, {
           field: `${where}.value`,
         });
       }
@@ -138,7 +173,7 @@ function compileCondition(condition: PropertyFilter, where: string): ValueTest {
 
 function requireString(value: JsonValue | undefined, operator: FilterOperator, where: string): string {
   if (typeof value !== "string") {
-    throw badInput(`${where}.value must be a string for ${operator}, got ${JSON.stringify(value ?? null)}`, { field: `${where}.value` });
+    throw badInput(`${where}.value must be a string for ${operator}, got ${show(value)}`, { field: `${where}.value` });
   }
   return value;
 }
@@ -154,7 +189,14 @@ function compileSafeRegex(pattern: string, where: string): RegExp {
     throw badInput(`${where}.value: invalid regex ${JSON.stringify(pattern)}: ${(error as Error).message}`, { field: `${where}.value` });
   }
   // safe-regex2 flags patterns with nested quantifiers (star height > 1), the source of catastrophic backtracking.
-  if (!safeRegex(regex)) {
+  // Its parser does not know every modern JavaScript construct: a pattern it cannot judge is refused as well.
+  let safe: boolean;
+  try {
+    safe = safeRegex(regex);
+  } catch {
+    safe = false;
+  }
+  if (!safe) {
     throw badInput(`${where}.value: regex ${JSON.stringify(pattern)} may backtrack catastrophically`, { field: `${where}.value` });
   }
   return regex;

@@ -4,6 +4,7 @@ import { decodeCursor } from "./cursor.ts";
 import { DashboardWindows } from "./dashboard.ts";
 import { badInput } from "./errors.ts";
 import { currentUrl, validateCapture, type CapturedEvent, type StoredEvent } from "./event.ts";
+import type { EventLimits } from "./event-limits.ts";
 import { compileFilter, type EventFilter } from "./filter.ts";
 import { LiveUsers, type LiveUser } from "./live-users.ts";
 import { Persons, type Person } from "./persons.ts";
@@ -24,6 +25,8 @@ export interface HubOptions {
   readonly subscriberQueue: number;
   /** Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX, default 100000). */
   readonly personsCapacity: number;
+  /** Size, shape and age bounds on each captured event (defaults: DEFAULT_EVENT_LIMITS). */
+  readonly eventLimits?: EventLimits;
   readonly clock?: Clock;
 }
 
@@ -47,6 +50,9 @@ export interface BufferObserver {
   appended(event: StoredEvent): void;
   evicted(event: StoredEvent): void;
 }
+
+/** Told after every capture (all capture paths go through `store`): what it stored and what it found duplicate. */
+export type CaptureListener = (outcome: { readonly accepted: number; readonly duplicates: number }) => void;
 
 export interface HubMetrics {
   readonly totalSubscriptions: number;
@@ -75,6 +81,7 @@ export class Hub {
   private readonly subscribers = new SubscriberIndex();
   private readonly tickers = new Set<Ticker<unknown>>();
   private readonly observers = new Set<BufferObserver>();
+  private readonly captureListeners = new Set<CaptureListener>();
   private lastSeq = 0;
   /** The highest position ever evicted (or never restored): a resume at or before it has lost events. */
   private evictedThroughSeq = 0;
@@ -99,7 +106,9 @@ export class Hub {
    */
   async capture(inputs: readonly unknown[], options: { batch: boolean } = { batch: true }): Promise<CaptureOutcome> {
     const receivedAt = this.clock.now();
-    const captured = inputs.map((input, index) => validateCapture(input, receivedAt, options.batch ? index : undefined));
+    const captured = inputs.map((input, index) =>
+      validateCapture(input, receivedAt, options.batch ? index : undefined, this.options.eventLimits),
+    );
     return this.store(captured);
   }
 
@@ -119,7 +128,9 @@ export class Hub {
       inBatch.set(event.id, event);
       events.push(event);
     }
-    return { events, accepted: events.length - duplicates, duplicates };
+    const outcome = { events, accepted: events.length - duplicates, duplicates };
+    for (const listener of this.captureListeners) listener(outcome);
+    return outcome;
   }
 
   /** Puts one positioned event into every structure and offers it to the subscribers. */
@@ -144,8 +155,12 @@ export class Hub {
   /**
    * Loads events from a snapshot (oldest first) without delivering them: the buffer, positions, live users,
    * dashboard windows and persons come back as they were. `evictedThroughSeq` is what the snapshot had dropped.
+   * `persons` (least recently seen first) are put back before the events are replayed over them, so a person whose
+   * early events left the buffer keeps their first-seen time and properties; replaying `$set`/`$set_once` of the
+   * buffered events over that state changes nothing, since the snapshot already holds their effect.
    */
-  restore(events: readonly StoredEvent[], evictedThroughSeq = 0): void {
+  restore(events: readonly StoredEvent[], evictedThroughSeq = 0, persons: readonly Person[] = []): void {
+    for (const person of persons) this.persons.restore(person);
     for (const event of events) {
       const evicted = this.buffer.push(event);
       if (evicted) {
@@ -295,6 +310,12 @@ export class Hub {
   observe(observer: BufferObserver): () => void {
     this.observers.add(observer);
     return () => this.observers.delete(observer);
+  }
+
+  /** Calls `listener` after every capture (metrics); returns the function that stops it. */
+  observeCaptures(listener: CaptureListener): () => void {
+    this.captureListeners.add(listener);
+    return () => this.captureListeners.delete(listener);
   }
 
   /** Ends every subscription normally; later subscriptions end at once. */

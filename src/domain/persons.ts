@@ -40,13 +40,22 @@ export class Persons {
       firstSeen: Math.min(previous?.firstSeen ?? at, at),
       lastSeen: Math.max(previous?.lastSeen ?? at, at),
     };
-    this.people.delete(distinctId);
-    this.people.set(distinctId, person);
+    this.remember(person);
+    return person;
+  }
+
+  /** Puts back a person from a snapshot as it was (no merge). Restore the least recently seen first. */
+  restore(person: Person): void {
+    this.remember(person);
+  }
+
+  private remember(person: Person): void {
+    this.people.delete(person.distinctId);
+    this.people.set(person.distinctId, person);
     if (this.people.size > this.capacity) {
       const oldest = this.people.keys().next().value as string;
       this.people.delete(oldest);
     }
-    return person;
   }
 }
 

@@ -5,7 +5,12 @@ import { RingBuffer } from "./ring-buffer.ts";
 /** What a subscriber's iterator yields: an event (flagged `gap` when events before it were lost), or its end by lag. */
 export type Delivery =
   | { readonly kind: "event"; readonly event: StoredEvent; readonly gap: boolean }
-  | { readonly kind: "lagged"; readonly lastDeliveredSeq: number | null };
+  | {
+      readonly kind: "lagged";
+      readonly lastDeliveredSeq: number | null;
+      /** Matching events this subscriber threw away when it fell behind: its queue, unsent backlog and the overflow. */
+      readonly dropped: number;
+    };
 
 export interface SubscriberOptions {
   readonly predicate: EventPredicate;
@@ -35,6 +40,7 @@ export class EventSubscriber implements AsyncIterableIterator<Delivery> {
   private state: "open" | "lagged" | "done" = "open";
   private waiting: ((result: IteratorResult<Delivery>) => void) | null = null;
   private lastDeliveredSeq: number | null;
+  private dropped = 0;
   private gapPending: boolean;
   private readonly onClose: (subscriber: EventSubscriber) => void;
 
@@ -58,6 +64,7 @@ export class EventSubscriber implements AsyncIterableIterator<Delivery> {
     }
     if (this.queue.isFull) {
       this.state = "lagged";
+      this.dropped = this.queue.size + (this.backlog.length - this.backlogIndex) + 1;
       this.queue.clear();
       this.backlog = [];
       return;
@@ -69,7 +76,7 @@ export class EventSubscriber implements AsyncIterableIterator<Delivery> {
     if (this.state === "done") return Promise.resolve({ done: true, value: undefined });
     if (this.state === "lagged") {
       this.finish();
-      return Promise.resolve({ done: false, value: { kind: "lagged", lastDeliveredSeq: this.lastDeliveredSeq } });
+      return Promise.resolve({ done: false, value: { kind: "lagged", lastDeliveredSeq: this.lastDeliveredSeq, dropped: this.dropped } });
     }
     if (this.backlogIndex < this.backlog.length) {
       return Promise.resolve({ done: false, value: this.deliver(this.backlog[this.backlogIndex++]!) });

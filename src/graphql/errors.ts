@@ -1,12 +1,13 @@
 import { GraphQLError } from "graphql";
-import { maskError as yogaMaskError } from "graphql-yoga";
+import { createGraphQLError, maskError as yogaMaskError } from "graphql-yoga";
 import { PulseError } from "../domain/errors.ts";
 
 /**
  * Yoga's error mask, taught Pulse's errors: a PulseError anywhere in the chain becomes a GraphQL error with its
- * code and extensions; any other unexpected error is masked ("Unexpected error.", no stack, no internals).
+ * code and extensions; any other unexpected error is masked ("Unexpected error.", no stack, no internals), even
+ * with NODE_ENV=development: a message can hold a database URL or a file path.
  */
-export function maskError(error: unknown, message: string, isDev?: boolean): Error {
+export function maskError(error: unknown, message: string): Error {
   const pulse = findPulseError(error);
   if (pulse) {
     const located = error instanceof GraphQLError ? error : undefined;
@@ -18,7 +19,7 @@ export function maskError(error: unknown, message: string, isDev?: boolean): Err
       extensions: { ...pulse.extensions, code: pulse.code },
     });
   }
-  return yogaMaskError(error, message, isDev);
+  return yogaMaskError(error, message, false);
 }
 
 function findPulseError(error: unknown): PulseError | undefined {
@@ -28,4 +29,36 @@ function findPulseError(error: unknown): PulseError | undefined {
     current = (current as { originalError?: unknown; cause?: unknown }).originalError ?? (current as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+export const PARSE_FAILED = "GRAPHQL_PARSE_FAILED";
+export const VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED";
+
+/**
+ * The errors of an operation rejected before it runs (syntax, validation, a failed context), as a WebSocket or SSE
+ * client receives them: message, locations and `extensions.code` as over HTTP (`code` where the error has none:
+ * Yoga adds GRAPHQL_PARSE_FAILED only on its HTTP path), without Yoga's internal `extensions.http` (an HTTP
+ * status means nothing inside a stream); any other error goes through `maskError`.
+ * Rebuilt with Yoga's own `GraphQLError`: graphql-ws accepts only instances of the class from the `graphql` it
+ * imports, and a second copy of graphql may be loaded beside it (vitest loads graphql's ESM build for `src/` and
+ * its CommonJS build for `node_modules/`), so neither `instanceof` here nor the caller's class can be trusted.
+ */
+export function operationErrors(errors: readonly unknown[], code?: string): GraphQLError[] {
+  return errors.map((error) => {
+    const original = (isGraphQLError(error) ? error : maskError(error, "Unexpected error.")) as Error & Partial<GraphQLError>;
+    const { http: _http, ...extensions } = original.extensions ?? {};
+    if (extensions["code"] === undefined && code !== undefined) extensions["code"] = code;
+    return createGraphQLError(original.message, {
+      nodes: original.nodes,
+      source: original.source,
+      positions: original.positions,
+      path: original.path,
+      extensions,
+    });
+  });
+}
+
+/** `instanceof` across copies of graphql: GraphQLError tags itself. */
+function isGraphQLError(error: unknown): error is GraphQLError {
+  return Object.prototype.toString.call(error) === "[object GraphQLError]";
 }

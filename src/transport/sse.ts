@@ -1,9 +1,10 @@
-import type { ServerResponse } from "node:http";
-import { getOperationAST, GraphQLError, type ExecutionResult } from "graphql";
+import { getOperationAST, type ExecutionResult } from "graphql";
 import { createHandler } from "graphql-sse/lib/use/fetch";
 import type { Plugin, YogaServerInstance } from "graphql-yoga";
 import type { PulseContext } from "../graphql/context.ts";
+import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
 import { corkUntilImmediate } from "./cork.ts";
+import type { ServerResponse } from "node:http";
 
 /** graphql-sse's endpoint, beside `/graphql`. */
 export const SSE_PATH = "/graphql/stream";
@@ -33,10 +34,17 @@ export function useServerSentEvents(): Plugin<PulseContext> {
             try {
               document = parse(params.query);
             } catch (error) {
-              return rejected(error);
+              return { data: null, errors: operationErrors([error], PARSE_FAILED) };
             }
-            const errors = validate(schema, document);
-            if (errors.length > 0) return { data: null, errors };
+            let errors;
+            // Validation rules may throw rather than report (GraphQL Armor's limits do): still this operation's
+            // error, never graphql-sse's 500 with a stack trace.
+            try {
+              errors = validate(schema, document);
+            } catch (error) {
+              return { data: null, errors: operationErrors([error], VALIDATION_FAILED) };
+            }
+            if (errors.length > 0) return { data: null, errors: operationErrors(errors, VALIDATION_FAILED) };
             const contextValue = await contextFactory();
             const operation = getOperationAST(document, params.operationName);
             const run = operation?.operation === "subscription" ? subscribe : execute;
@@ -65,12 +73,6 @@ export function useServerSentEvents(): Plugin<PulseContext> {
 
 function isResult(value: unknown): value is ExecutionResult {
   return value !== null && typeof value === "object" && !(Symbol.asyncIterator in value);
-}
-
-function rejected(error: unknown): ExecutionResult {
-  const graphqlError =
-    error instanceof GraphQLError ? error : new GraphQLError("Could not parse the operation", { extensions: { code: "BAD_USER_INPUT" } });
-  return { data: null, errors: [graphqlError] };
 }
 
 /**

@@ -1,11 +1,13 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { Socket } from "node:net";
-import { GraphQLError, type ExecutionArgs } from "graphql";
+import type { DocumentNode, ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { PulseContext } from "../graphql/context.ts";
 import { corkUntilImmediate } from "./cork.ts";
+import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
+import type { WebSocketGuard } from "./ws-guard.ts";
 
 /** Close code for a server going away: clients reconnect elsewhere (or later) and resume with `after`. */
 export const CLOSE_GOING_AWAY = 1001;
@@ -18,8 +20,17 @@ export const CLOSE_GOING_AWAY = 1001;
 export const WRITE_AHEAD_BYTES = 64 * 1024;
 
 export interface WebSocketTransport {
-  /** Closes every socket with 1001; their operations complete first. */
+  /** Closes every socket with 1001, after the `complete` of each operation the hub has already ended (`hub.close()`). */
   close(): Promise<void>;
+}
+
+/** Connection lifecycle hooks (logging); `request` is the upgrade request, the same object for the whole connection. */
+export interface WebSocketHooks {
+  /** Before the 101 response goes out: `headers` may be added to (the request id is echoed there). */
+  upgrading?(request: IncomingMessage, headers: string[]): void;
+  opened?(request: IncomingMessage): void;
+  /** After the connection's subscriptions have ended. */
+  closed?(request: IncomingMessage, code: number, reason: string): void;
 }
 
 type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
@@ -29,15 +40,28 @@ type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (ar
  * envelop, so the plugins (error masking, limits, auth) apply exactly as on HTTP. A malformed operation is answered
  * with an `error` message for that operation alone: throwing from onSubscribe would close the socket with 4500.
  */
-export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<string, unknown>, PulseContext>): WebSocketTransport {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+export function attachWebSocket(
+  server: Server,
+  yoga: YogaServerInstance<Record<string, unknown>, PulseContext>,
+  guard?: WebSocketGuard,
+  hooks: WebSocketHooks = {},
+): WebSocketTransport {
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, ...guard?.serverOptions });
+  const stopWatching = guard?.watch(wss);
+  wss.on("headers", (headers, request) => hooks.upgrading?.(request, headers));
   // Registered before graphql-ws's own listener, so its adapter only ever sees the batching send.
   wss.on("connection", (socket, request) => batchWrites(socket, request.socket));
+  wss.on("connection", (_socket, request) => hooks.opened?.(request));
   const disposable = useServer(
     {
+      connectionInitWaitTimeout: guard?.connectionInitWaitTimeout,
+      onConnect: guard ? (ctx) => guard.onConnect(ctx) : undefined,
+      onClose: (ctx, code, reason) => hooks.closed?.(ctx.extra.request, code ?? 1005, reason ?? ""),
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onSubscribe: async (ctx, _id, payload) => {
+        const refusal = guard?.admit(ctx);
+        if (refusal) return operationErrors(refusal);
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -46,9 +70,14 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<
           transport: "ws",
         });
         try {
-          const document = parse(payload.query);
+          let document: DocumentNode;
+          try {
+            document = parse(payload.query);
+          } catch (error) {
+            return operationErrors([error], PARSE_FAILED);
+          }
           const errors = validate(schema, document);
-          if (errors.length > 0) return errors;
+          if (errors.length > 0) return operationErrors(errors, VALIDATION_FAILED);
           const args: ExecutionArgs = {
             schema,
             operationName: payload.operationName,
@@ -59,8 +88,7 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<
           };
           return args;
         } catch (error) {
-          if (error instanceof GraphQLError) return [error];
-          return [new GraphQLError("Could not start the operation", { extensions: { code: "BAD_USER_INPUT" } })];
+          return operationErrors([error]);
         }
       },
     },
@@ -69,6 +97,10 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<
 
   return {
     async close() {
+      stopWatching?.();
+      // The hub has just ended every operation; graphql-ws writes their `complete` a few promise turns later. A
+      // socket closed before that sends nothing more, and its clients would see an abnormal end instead of complete.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       for (const socket of wss.clients) socket.close(CLOSE_GOING_AWAY, "Pulse is shutting down");
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

@@ -1,0 +1,173 @@
+import type { IncomingMessage } from "node:http";
+import {
+  getArgumentValues,
+  getOperationAST,
+  getVariableValues,
+  GraphQLError,
+  Kind,
+  type DocumentNode,
+  type ExecutionArgs,
+  type FieldNode,
+  type GraphQLObjectType,
+  type SelectionSetNode,
+} from "graphql";
+import type { Plugin } from "graphql-yoga";
+import type { KeyRing, Principal } from "../auth/keys.ts";
+import { forbiddenEnvironment, hubFor } from "../auth/scope.ts";
+import { PulseError } from "../domain/errors.ts";
+import type { CaptureRateLimiter } from "../limits/capture-rate.ts";
+import type { PulseContext } from "./context.ts";
+
+export interface AuthPluginOptions {
+  readonly keys: KeyRing;
+  readonly rateLimiter: CaptureRateLimiter;
+}
+
+/** What the auth plugin adds to every operation's context. */
+export interface AuthContext {
+  readonly principal: Principal;
+}
+
+/** The context as the transports hand it to Yoga's envelop, before the plugins extend it. */
+interface InitialContext {
+  readonly transport?: string;
+  readonly request?: Request;
+  /** HTTP and SSE: the Node request; WebSocket: the upgrade request. */
+  readonly req?: IncomingMessage;
+  readonly connectionParams?: Readonly<Record<string, unknown>>;
+  readonly hub: PulseContext["hub"];
+}
+
+/** A PulseError as the GraphQL error the client sees (error masking passes PulseErrors through unchanged). */
+export function toGraphQLError(error: PulseError): GraphQLError {
+  return new GraphQLError(error.message, { originalError: error, extensions: { ...error.extensions, code: error.code } });
+}
+
+/**
+ * API keys on every transport.
+ * - HTTP and SSE: `Authorization: Bearer <key>` is checked when the request arrives, before its body is parsed;
+ *   a missing or unknown key is answered 401 UNAUTHENTICATED. (WebSocket keys are checked at `connection_init`,
+ *   in src/transport/ws-guard.ts.)
+ * - Every operation's context gets `principal` and, as `hub`, the principal's view of the hub (src/auth/scope.ts):
+ *   scoped reads and captures, capture rate limits, no reads for capture keys.
+ * - When an operation starts: a capture key may only run mutations (anything else is FORBIDDEN), and a scoped key
+ *   naming another environment in a root field's arguments is FORBIDDEN, before any resolver runs.
+ */
+export function useApiKeys({ keys, rateLimiter }: AuthPluginOptions): Plugin<PulseContext> {
+  const principals = new WeakMap<Request, Principal>();
+
+  const principalOf = (context: InitialContext): Principal => {
+    if (context.transport === "ws") {
+      const params = context.connectionParams ?? {};
+      return keys.authenticate(params["authorization"] ?? params["Authorization"]);
+    }
+    const known = context.request ? principals.get(context.request) : undefined;
+    return known ?? keys.authenticate(context.request?.headers.get("authorization"));
+  };
+
+  const refuse = (error: PulseError) => ({ errors: [toGraphQLError(error)] });
+
+  return {
+    onRequest({ request, endResponse, fetchAPI }) {
+      if (!keys.enabled) return;
+      try {
+        principals.set(request, keys.authenticate(request.headers.get("authorization")));
+      } catch (error) {
+        if (!(error instanceof PulseError)) throw error;
+        endResponse(
+          new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] }), {
+            status: 401,
+            headers: { "content-type": "application/json; charset=utf-8", "www-authenticate": 'Bearer realm="pulse"' },
+          }),
+        );
+      }
+    },
+    onContextBuilding({ context, extendContext }) {
+      const initial = context as unknown as InitialContext;
+      const principal = principalOf(initial);
+      const address = initial.req?.socket?.remoteAddress ?? "unknown";
+      extendContext({
+        principal,
+        hub: hubFor(initial.hub, { principal, rateKey: principal.keyId ?? `address:${address}`, rateLimiter }),
+      } as Partial<PulseContext>);
+    },
+    onExecute({ args, setResultAndStopExecution }) {
+      const refusal = checkOperation(args);
+      if (refusal) setResultAndStopExecution(refuse(refusal));
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const refusal = checkOperation(args);
+      if (refusal) setResultAndStopExecution(refuse(refusal));
+    },
+  };
+}
+
+function checkOperation(args: ExecutionArgs): PulseError | null {
+  const principal = (args.contextValue as Partial<AuthContext>).principal;
+  if (!principal) return new PulseError("UNAUTHENTICATED", "No principal for this operation");
+  const operation = getOperationAST(args.document, args.operationName);
+  if (!operation) return null; // execution reports it
+  if (principal.role === "capture" && operation.operation !== "mutation") {
+    return new PulseError("FORBIDDEN", `This key may only capture events; a ${operation.operation} needs a read key (PULSE_READ_KEYS)`);
+  }
+  if (principal.environment === null) return null;
+  const root = args.schema.getRootType(operation.operation);
+  if (!root) return null;
+  const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
+  if (variables.errors) return null; // execution reports them
+  for (const field of rootFields(operation.selectionSet, args.document)) {
+    const refusal = environmentRefusal(principal, root, field, variables.coerced);
+    if (refusal) return refusal;
+  }
+  return null;
+}
+
+/** The root fields of a selection, through fragments (validation has already refused fragment cycles). */
+function* rootFields(selectionSet: SelectionSetNode, document: DocumentNode): Generator<FieldNode> {
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) yield selection;
+    else if (selection.kind === Kind.INLINE_FRAGMENT) yield* rootFields(selection.selectionSet, document);
+    else {
+      const fragment = document.definitions.find(
+        (d) => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === selection.name.value,
+      );
+      if (fragment?.kind === Kind.FRAGMENT_DEFINITION) yield* rootFields(fragment.selectionSet, document);
+    }
+  }
+}
+
+/** `environment` as an argument, inside an input object argument, or inside a list of them. */
+function environmentRefusal(
+  principal: Principal,
+  root: GraphQLObjectType,
+  node: FieldNode,
+  variables: Record<string, unknown>,
+): PulseError | null {
+  const definition = root.getFields()[node.name.value];
+  if (!definition) return null;
+  let values: Record<string, unknown>;
+  try {
+    values = getArgumentValues(definition, node, variables);
+  } catch {
+    return null; // execution reports it
+  }
+  for (const [name, value] of Object.entries(values)) {
+    if (name === "environment") {
+      const refusal = forbiddenEnvironment(principal, value, "environment");
+      if (refusal) return refusal;
+    } else if (Array.isArray(value)) {
+      for (const [index, item] of value.entries()) {
+        const refusal = forbiddenEnvironment(principal, environmentIn(item), `${name}[${index}].environment`);
+        if (refusal) return refusal;
+      }
+    } else {
+      const refusal = forbiddenEnvironment(principal, environmentIn(value), `${name}.environment`);
+      if (refusal) return refusal;
+    }
+  }
+  return null;
+}
+
+function environmentIn(value: unknown): unknown {
+  return value !== null && typeof value === "object" ? (value as { environment?: unknown }).environment : undefined;
+}

@@ -1,0 +1,150 @@
+import { getOperationAST, Kind, type DocumentNode, type ExecutionResult, type OperationDefinitionNode } from "graphql";
+import { createGraphQLError, type Plugin } from "graphql-yoga";
+import { PulseError } from "../domain/errors.ts";
+import type { ConnectionLog } from "../telemetry/connections.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import type { PulseMetrics } from "../telemetry/metrics.ts";
+import type { PulseContext } from "./context.ts";
+
+/** The mutation fields that capture events; a failed one is a refused capture. */
+const CAPTURE_FIELDS = new Set(["captureEvent", "captureEvents"]);
+
+export interface TelemetryOptions {
+  readonly metrics: PulseMetrics;
+  readonly connections: ConnectionLog;
+}
+
+/**
+ * Counts what happens to operations on every transport (they all run through Yoga's envelop): capture mutations
+ * refused (by `extensions.code`), subscriptions started and ended, `events` payloads delivered, LAGGED endings and
+ * the events they dropped; and adds deliveries to the connection the operation came in on, for its log line.
+ */
+export function useTelemetry({ metrics, connections }: TelemetryOptions): Plugin<PulseContext> {
+  return {
+    onExecute({ args }) {
+      const operation = getOperationAST(args.document, args.operationName);
+      if (operation?.operation !== "mutation") return;
+      const captures = rootFields(operation).filter((field) => CAPTURE_FIELDS.has(field.name));
+      if (captures.length === 0) return;
+      return {
+        onExecuteDone({ result }) {
+          if (Symbol.asyncIterator in result) return;
+          for (const field of captures) {
+            const code = refusal(result, field.key);
+            if (code) metrics.captureRejected(code);
+          }
+        },
+      };
+    },
+    onSubscribe({ args }) {
+      const context = args.contextValue as PulseContext & { req?: unknown };
+      const { transport } = context;
+      const connection = connections.of(context.req);
+      // Deliveries are `events` payloads, under whatever alias the client gave the field.
+      const eventsKey = rootFieldsOf(args.document, args.operationName).find((field) => field.name === "events")?.key;
+      return {
+        onSubscribeResult({ result }) {
+          // An operation refused when it starts (a bad filter) returns a result, not a stream: never active.
+          if (!(Symbol.asyncIterator in result)) return;
+          metrics.subscriptionStarted(transport);
+          if (connection) connection.subscriptions++;
+          return {
+            onNext({ result: payload }) {
+              if (eventsKey === undefined) return;
+              if (payload.data?.[eventsKey] != null) {
+                metrics.delivered(transport);
+                if (connection) connection.deliveries++;
+              } else if (payload.errors?.some((error) => errorCode(error) === "LAGGED")) {
+                metrics.lagged(transport, context.laggedDropped ?? 0);
+              }
+            },
+            onEnd() {
+              metrics.subscriptionEnded(transport);
+            },
+          };
+        },
+      };
+    },
+  };
+}
+
+/**
+ * While Pulse is starting (restoring its snapshot), operations that reach the envelop (WebSocket ones: plain HTTP
+ * and SSE are turned away before Yoga with a 503) fail with UNAVAILABLE instead of touching a half-restored hub.
+ * `startingReason()` says why Pulse is not started, or undefined once it is.
+ */
+export function useStartupGate(startingReason: () => string | undefined): Plugin<PulseContext> {
+  const refuse = (setResultAndStopExecution: (result: ExecutionResult) => void) => {
+    const reason = startingReason();
+    if (reason === undefined) return;
+    setResultAndStopExecution({
+      errors: [createGraphQLError(`Pulse is starting (${reason}); retry shortly`, { extensions: { code: "UNAVAILABLE" } })],
+    });
+  };
+  return {
+    onExecute: ({ setResultAndStopExecution }) => refuse(setResultAndStopExecution),
+    onSubscribe: ({ setResultAndStopExecution }) => refuse(setResultAndStopExecution),
+  };
+}
+
+/**
+ * The code a capture field was refused with: its own error, or an error of the whole operation (variables,
+ * authentication) that kept every field from running. Undefined when the field succeeded.
+ */
+function refusal(result: ExecutionResult, key: string): string | undefined {
+  const errors = result.errors ?? [];
+  const own = errors.find((error) => error.path?.[0] === key);
+  if (own) return errorCode(own);
+  const whole = errors.find((error) => error.path === undefined);
+  if (whole && (result.data == null || !(key in result.data))) return errorCode(whole);
+  return undefined;
+}
+
+/**
+ * The code of a refused operation, as the client knows it: `extensions.code` when there is one. Masking may not
+ * have run yet when the hooks see the error, so a PulseError in the chain is read directly. An error thrown by
+ * anything else is INTERNAL_SERVER_ERROR; a chain of GraphQL errors alone is a request graphql-js refused
+ * (variables that do not fit the schema, reported without a code), which is BAD_USER_INPUT.
+ */
+function errorCode(error: { extensions?: Record<string, unknown>; originalError?: unknown }): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current; depth++) {
+    if (current instanceof PulseError) return current.code;
+    const link = current as { extensions?: Record<string, unknown>; originalError?: unknown };
+    if (typeof link.extensions?.code === "string") return link.extensions.code;
+    // Tagged rather than `instanceof`: a second copy of graphql may be loaded (see errors.ts).
+    if (Object.prototype.toString.call(current) !== "[object GraphQLError]") return "INTERNAL_SERVER_ERROR";
+    current = link.originalError;
+  }
+  return "BAD_USER_INPUT";
+}
+
+function rootFields(operation: OperationDefinitionNode): { name: string; key: string }[] {
+  return operation.selectionSet.selections.flatMap((selection) =>
+    selection.kind === Kind.FIELD ? [{ name: selection.name.value, key: selection.alias?.value ?? selection.name.value }] : [],
+  );
+}
+
+function rootFieldsOf(document: DocumentNode, operationName?: string | null): { name: string; key: string }[] {
+  const operation = getOperationAST(document, operationName);
+  return operation ? rootFields(operation) : [];
+}
+
+/**
+ * Wraps the error mask so an unexpected error (a bug, a dependency failing) is logged with its stack before the
+ * client gets "Unexpected error.". Errors meant for the user (BAD_USER_INPUT, ...) are not logged: they are the
+ * client's business and would drown the real ones.
+ */
+export function logUnexpectedErrors(
+  mask: (error: unknown, message: string, isDev?: boolean) => Error,
+  logger: Logger,
+): (error: unknown, message: string, isDev?: boolean) => Error {
+  return (error, message, isDev) => {
+    const masked = mask(error, message, isDev);
+    if ((masked as { extensions?: Record<string, unknown> }).extensions?.unexpected === true) {
+      const original = (error as { originalError?: unknown }).originalError ?? error;
+      logger.error({ err: original }, "unexpected error");
+    }
+    return masked;
+  };
+}

@@ -1,0 +1,61 @@
+import type { StoredEvent } from "../domain/event.ts";
+import type { Person } from "../domain/persons.ts";
+
+/** What a restart loads from the store. */
+export interface Snapshot {
+  /** The newest stored events (at most the `events` limit), oldest first. */
+  readonly events: StoredEvent[];
+  /**
+   * Every position at or below this has left the buffer: the stored value, raised to the newest stored event left
+   * out by the `events` limit (when PULSE_BUFFER_SIZE shrank since the snapshot was written).
+   */
+  readonly evictedThroughSeq: number;
+  /** The most recently seen persons (at most the `persons` limit), least recently seen first. */
+  readonly persons: Person[];
+  /** The in-memory time the snapshot reflects (epoch ms); null for a store never written. */
+  readonly takenAt: number | null;
+}
+
+/** What changed in memory since the previous snapshot: the store applies it atomically. */
+export interface SnapshotDelta {
+  /** Events appended since, oldest first, every one above `evictedThroughSeq`. May repeat events of a failed earlier write. */
+  readonly appended: readonly StoredEvent[];
+  /** Remove every stored event at or below this position. */
+  readonly evictedThroughSeq: number;
+  /** The current state of every person touched since. */
+  readonly persons: readonly Person[];
+  /** Persons to keep at most (PULSE_PERSONS_MAX): the least recently seen beyond it may be dropped. */
+  readonly personsMax: number;
+  /** The in-memory time this delta reflects (epoch ms). */
+  readonly takenAt: number;
+}
+
+/**
+ * Where snapshots live: one implementation per engine (`sqlite.ts`; PostgreSQL later), all passing the same
+ * contract tests (test/store/snapshot-store.test.ts). A store is opened migrated and ready; one write at a time
+ * (the snapshotter guarantees it).
+ */
+export interface SnapshotStore {
+  /** For logs and errors: the engine and where the data is, never a password. */
+  readonly description: string;
+  /** Reads the snapshot: the newest `events` events and the `persons` most recently seen persons. */
+  load(limits: { readonly events: number; readonly persons: number }): Promise<Snapshot>;
+  /**
+   * Applies a delta in one transaction: after a crash the store holds either the previous snapshot or this one,
+   * never a mix. Writes in chunks and yields to the event loop between them, so a large delta does not stall live
+   * delivery. Rejects (and stores nothing) when the database fails; the caller keeps the delta and retries.
+   */
+  write(delta: SnapshotDelta): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The database cannot be used at all (a schema from a newer Pulse, a failed migration, a file that is not a Pulse
+ * database, a file that cannot be opened): Pulse refuses to start rather than serve without its snapshot.
+ */
+export class StoreUnusableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StoreUnusableError";
+  }
+}

@@ -1,0 +1,301 @@
+import { randomUUID } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { dirname, extname, resolve } from "node:path";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
+import Database from "better-sqlite3";
+import type { JsonObject, StoredEvent } from "../domain/event.ts";
+import type { Person } from "../domain/persons.ts";
+import { PrismaClient } from "../generated/prisma/client.ts";
+import { silentLogger, type Logger } from "../telemetry/logger.ts";
+import { sqlitePath } from "./database-url.ts";
+import { migrationTimestamp, planMigrations, readMigrations, type AppliedMigration, type Migration } from "./migrations.ts";
+import { StoreUnusableError, type Snapshot, type SnapshotDelta, type SnapshotStore } from "./snapshot-store.ts";
+import type { CommitRequest, EventRow, PersonRow, WriterOptions, WriterReply, WriterRequest } from "./sqlite-writer.ts";
+
+/** The committed migrations of the SQLite schema (prisma/schema.prisma). */
+export const SQLITE_MIGRATIONS = new URL("../../prisma/migrations/", import.meta.url);
+
+/** Rows per message to the writer thread: the main thread serializes them, and yields between messages. */
+const ROWS_PER_MESSAGE = 500;
+/**
+ * How long a writer statement waits for a lock held by another connection (a `sqlite3` shell in a write
+ * transaction) before the snapshot fails and is retried with backoff. It waits in the writer thread, not in the
+ * event loop.
+ */
+const BUSY_TIMEOUT_MS = 250;
+/** At start, before serving, waiting is harmless: another Pulse may be migrating the same file. */
+const MIGRATION_BUSY_TIMEOUT_MS = 5_000;
+
+export interface SqliteStoreOptions {
+  readonly log?: Logger;
+  /** Migrations to apply (tests); default the committed ones. */
+  readonly migrations?: readonly Migration[];
+}
+
+/**
+ * Opens (creating the file and its folder if missing) and migrates a SQLite snapshot store. Throws
+ * `StoreUnusableError` for a database Pulse must not use (newer schema, failed migration, not a Pulse database,
+ * cannot be opened or written).
+ */
+export async function openSqliteStore(url: string, options: SqliteStoreOptions = {}): Promise<SnapshotStore> {
+  const log = options.log ?? silentLogger();
+  const path = sqlitePath(url);
+  const description = `SQLite ${resolve(path)}`;
+  migrateSqlite(path, options.migrations ?? readMigrations(SQLITE_MIGRATIONS), description, log);
+  const prisma = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: path }) });
+  try {
+    await prisma.$connect();
+  } catch (error) {
+    await prisma.$disconnect();
+    throw new StoreUnusableError(`Cannot open the database ${description}: ${messageOf(error)}`, { cause: error });
+  }
+  // A worker thread takes ~0.3 s to start on a busy 2-core machine: let it start while the snapshot is loaded rather
+  // than before. The migration has just written to the file; a writer that still fails shows as a failed snapshot.
+  const writer = new SqliteWriter({ path, busyTimeoutMs: BUSY_TIMEOUT_MS });
+  writer.start().catch(() => {});
+  return new SqliteSnapshotStore(prisma, writer, description);
+}
+
+/**
+ * Puts the file in WAL mode (readers, such as a backup, never block the snapshot writer, and a crash mid-write
+ * leaves the last commit intact) and applies the pending migrations, each in the same transaction as its
+ * `_prisma_migrations` row. Synchronous: it runs once, before the server serves.
+ */
+export function migrateSqlite(path: string, migrations: readonly Migration[], description: string, log: Logger = silentLogger()): void {
+  let db: Database.Database | undefined;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path, { timeout: MIGRATION_BUSY_TIMEOUT_MS });
+    // journal_mode cannot change inside a transaction; it is stored in the file, so it holds for every connection.
+    const mode = db.pragma("journal_mode = WAL", { simple: true });
+    if (mode !== "wal") log.warn({ store: description, journalMode: mode }, "the database is not in WAL mode (an in-memory database?)");
+    const database = db;
+    const plan = database
+      .transaction(() => {
+        const tables = database
+          .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+          .pluck()
+          .all() as string[];
+        if (tables.length > 0 && !tables.includes("_prisma_migrations")) {
+          throw new StoreUnusableError(
+            `The database ${description} has tables (${tables.slice(0, 5).join(", ")}) but no migration history: ` +
+              `it is not a Pulse database. Set DATABASE_URL to a new or empty file.`,
+          );
+        }
+        database.exec(PRISMA_MIGRATIONS_TABLE);
+        const applied = database
+          .prepare(
+            `SELECT migration_name AS name, checksum, finished_at AS finishedAt, rolled_back_at AS rolledBackAt
+             FROM "_prisma_migrations" ORDER BY started_at`,
+          )
+          .all() as AppliedMigration[];
+        const plan = planMigrations(migrations, applied, description);
+        const record = database.prepare(
+          `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
+           VALUES (?, ?, ?, ?, NULL, NULL, ?, 1)`,
+        );
+        for (const migration of plan.pending) {
+          const startedAt = migrationTimestamp();
+          database.exec(migration.sql);
+          record.run(randomUUID(), migration.checksum, migrationTimestamp(), migration.name, startedAt);
+        }
+        return plan;
+      })
+      // IMMEDIATE takes the write lock first: two processes starting on one file apply each migration once.
+      .immediate();
+    for (const warning of plan.warnings) log.warn({ store: description }, warning);
+    if (plan.pending.length > 0) log.info({ store: description, migrations: plan.pending.map((m) => m.name) }, "migrations applied");
+  } catch (error) {
+    if (error instanceof StoreUnusableError) throw error;
+    throw new StoreUnusableError(`Cannot open or migrate the database ${description}: ${messageOf(error)}`, { cause: error });
+  } finally {
+    db?.close();
+  }
+}
+
+/** Prisma's own definition (what `prisma migrate deploy` creates on SQLite), so the CLI reads our rows. */
+const PRISMA_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+    "id"                    TEXT PRIMARY KEY NOT NULL,
+    "checksum"              TEXT NOT NULL,
+    "finished_at"           DATETIME,
+    "migration_name"        TEXT NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        DATETIME,
+    "started_at"            DATETIME NOT NULL DEFAULT current_timestamp,
+    "applied_steps_count"   INTEGER UNSIGNED NOT NULL DEFAULT 0
+)`;
+
+/**
+ * Reads through the Prisma client; writes through a worker thread. better-sqlite3 is synchronous, and on the main
+ * thread a snapshot of 10,000 new events stalled the event loop well past the 50 ms target on this 2-core machine:
+ * 100-row inserts issued through Prisma took 5-16 ms each (up to 230 ms under load, 1-2 s in all), and the WAL
+ * checkpoint at commit 50-140 ms, neither of which chunking can split. In the writer thread the whole delta is one
+ * plain transaction of prepared statements; the main thread only serializes rows, a few hundred at a time.
+ */
+class SqliteSnapshotStore implements SnapshotStore {
+  /** Persons upserted since the table was last trimmed to PULSE_PERSONS_MAX. */
+  private personsSincePrune = 0;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly writer: SqliteWriter,
+    readonly description: string,
+  ) {}
+
+  async load(limits: { readonly events: number; readonly persons: number }): Promise<Snapshot> {
+    const [state, rows, people] = await this.prisma.$transaction([
+      this.prisma.snapshotState.findUnique({ where: { id: 1 } }),
+      // One more than the limit: its position tells how far a smaller buffer has evicted.
+      this.prisma.event.findMany({ orderBy: { seq: "desc" }, take: limits.events + 1 }),
+      this.prisma.person.findMany({ orderBy: { lastSeen: "desc" }, take: limits.persons }),
+    ]);
+    const left = rows.length > limits.events ? Number(rows[limits.events]!.seq) : 0;
+    const events: StoredEvent[] = [];
+    for (let i = Math.min(rows.length, limits.events) - 1; i >= 0; i--) {
+      const row = rows[i]!;
+      events.push({
+        id: row.id,
+        event: row.event,
+        distinctId: row.distinctId,
+        timestamp: row.timestamp.getTime(),
+        receivedAt: row.receivedAt.getTime(),
+        properties: JSON.parse(row.properties) as JsonObject,
+        sessionId: row.sessionId,
+        environment: row.environment,
+        seq: Number(row.seq),
+      });
+    }
+    const persons: Person[] = people.reverse().map((row) => ({
+      distinctId: row.distinctId,
+      properties: JSON.parse(row.properties) as JsonObject,
+      firstSeen: row.firstSeen.getTime(),
+      lastSeen: row.lastSeen.getTime(),
+    }));
+    return {
+      events,
+      evictedThroughSeq: Math.max(Number(state?.evictedThroughSeq ?? 0), left),
+      persons,
+      takenAt: state ? state.takenAt.getTime() : null,
+    };
+  }
+
+  async write(delta: SnapshotDelta): Promise<void> {
+    // The hub drops the least recently seen persons past PULSE_PERSONS_MAX without telling; trim the table to match
+    // now and then rather than at every snapshot (walking 100,000 index entries is not free).
+    const prune = this.personsSincePrune + delta.persons.length >= Math.max(1000, delta.personsMax / 10);
+    await this.writer.write(async (send) => {
+      for (let i = 0; i < delta.appended.length; i += ROWS_PER_MESSAGE) {
+        const rows = delta.appended
+          .slice(i, i + ROWS_PER_MESSAGE)
+          .map((e): EventRow => [e.seq, e.id, e.event, e.distinctId, sqliteTime(e.timestamp), sqliteTime(e.receivedAt), JSON.stringify(e.properties), e.sessionId, e.environment]);
+        send({ type: "events", rows });
+        await yieldToEventLoop();
+      }
+      for (let i = 0; i < delta.persons.length; i += ROWS_PER_MESSAGE) {
+        const rows = delta.persons
+          .slice(i, i + ROWS_PER_MESSAGE)
+          .map((p): PersonRow => [p.distinctId, JSON.stringify(p.properties), sqliteTime(p.firstSeen), sqliteTime(p.lastSeen)]);
+        send({ type: "persons", rows });
+        await yieldToEventLoop();
+      }
+      return { evictedThroughSeq: delta.evictedThroughSeq, takenAt: sqliteTime(delta.takenAt), keepPersons: prune ? delta.personsMax : null };
+    });
+    this.personsSincePrune = prune ? 0 : this.personsSincePrune + delta.persons.length;
+  }
+
+  async close(): Promise<void> {
+    await this.writer.close();
+    await this.prisma.$disconnect();
+  }
+}
+
+/**
+ * The main-thread side of the writer thread (sqlite-writer.ts). One write at a time (the snapshotter's rule). A
+ * thread that died (it should not) fails what it was doing and is started again at the next write.
+ */
+class SqliteWriter {
+  private worker: Worker | undefined;
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve(): void; reject(error: Error): void }>();
+  private closing = false;
+
+  constructor(private readonly options: WriterOptions) {}
+
+  /** Starts the thread; resolves once its connection is open. */
+  start(): Promise<void> {
+    return this.request((id) => ({ type: "ping", id }));
+  }
+
+  /** Sends a delta: `stage` sends its rows and returns the commit. Resolves once the thread committed. */
+  async write(stage: (send: (request: WriterRequest) => void) => Promise<Omit<CommitRequest, "type" | "id">>): Promise<void> {
+    const worker = this.running();
+    worker.postMessage({ type: "begin" } satisfies WriterRequest);
+    const commit = await stage((request) => worker.postMessage(request));
+    await this.request((id) => ({ type: "commit", id, ...commit }));
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+    this.closing = true;
+    worker.ref();
+    worker.postMessage({ type: "close" } satisfies WriterRequest);
+    await exited;
+  }
+
+  private request(make: (id: number) => WriterRequest): Promise<void> {
+    const id = ++this.nextId;
+    const worker = this.running();
+    const done = new Promise<void>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    // An idle writer does not keep the process alive; one with a reply due does (the final snapshot runs after the
+    // server has stopped listening, when nothing else may be left).
+    worker.ref();
+    worker.postMessage(make(id));
+    return done;
+  }
+
+  private running(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(WRITER_BOOTSTRAP, { eval: true, workerData: this.options });
+    worker.unref();
+    worker.on("message", (reply: WriterReply) => {
+      const waiter = this.waiting.get(reply.id);
+      this.waiting.delete(reply.id);
+      if (this.waiting.size === 0 && !this.closing) worker.unref();
+      if (reply.ok) waiter?.resolve();
+      else waiter?.reject(Object.assign(new Error(reply.message), reply.code ? { code: reply.code } : {}));
+    });
+    const fail = (error: Error) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      for (const waiter of this.waiting.values()) waiter.reject(error);
+      this.waiting.clear();
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => fail(new Error(`the SQLite writer thread exited (code ${code})`)));
+    this.worker = worker;
+    return worker;
+  }
+}
+
+/**
+ * The writer thread's entry. Pulse runs from TypeScript sources through tsx, and a worker does not inherit the
+ * loader hooks of `--import tsx`: register tsx in the thread, then load the module (a `.js` build loads it as is).
+ */
+const WRITER_MODULE = new URL(`./sqlite-writer${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
+const WRITER_BOOTSTRAP = WRITER_MODULE.endsWith(".ts")
+  ? `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then(({ register }) => { register(); return import(${JSON.stringify(WRITER_MODULE)}); })`
+  : `import(${JSON.stringify(WRITER_MODULE)})`;
+
+/** The DATETIME text Prisma writes and reads on SQLite (`2026-01-01T12:00:00.000+00:00`). */
+function sqliteTime(ms: number): string {
+  return new Date(ms).toISOString().replace("Z", "+00:00");
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,255 @@
+import { readFileSync } from "node:fs";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Clock } from "../domain/clock.ts";
+import type { ErrorCode } from "../domain/errors.ts";
+import type { Hub } from "../domain/hub.ts";
+import type { Transport } from "../graphql/context.ts";
+
+const TRANSPORTS: readonly Transport[] = ["http", "ws", "sse"];
+/** Codes a capture can be refused with; pre-created at 0 so `rate()` works before the first refusal. */
+const REJECTION_CODES: readonly ErrorCode[] = ["BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED", "UNAVAILABLE"];
+const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+export interface PulseMetricsOptions {
+  /** The hub whose captures are counted and whose buffer and live users are reported at each scrape. */
+  readonly hub: Hub;
+  /** Time source of the snapshot age (the hub's clock by default). */
+  readonly clock?: Clock;
+}
+
+/**
+ * Pulse's Prometheus metrics for one server, in its own prom-client `Registry` (never the global one: tests run
+ * many servers in one process). The methods are the hooks the rest of Pulse calls, named for what happened;
+ * none throws. Captures are counted from the hub itself, subscriptions and deliveries by the GraphQL plugin
+ * (`useTelemetry`); snapshot and slow-consumer hooks are for the persistence and trust code.
+ * The process's default metrics (CPU, memory, event-loop delay, GC) live in one registry per process, since
+ * they describe the process, and are appended at each scrape.
+ */
+export class PulseMetrics {
+  /** This server's metrics (not the process defaults, see `exposition()`). */
+  readonly registry = new Registry();
+  private readonly clock: Clock;
+  private readonly stopCounting: () => void;
+  private lastGoodSnapshotAt: number | undefined;
+
+  private readonly captured: Counter;
+  private readonly duplicates: Counter;
+  private readonly rejected: Counter<"code">;
+  private readonly deliveredTotal: Counter<"transport">;
+  /** `deliveredTotal` bound to each transport once: `delivered()` runs for every payload to every subscriber. */
+  private readonly deliveredBy: Record<Transport, { inc(count?: number): void }>;
+  private readonly droppedTotal: Counter<"transport">;
+  private readonly subscriptionsStarted: Counter<"transport">;
+  private readonly subscriptionsActive: Gauge<"transport">;
+  private readonly laggedTotal: Counter<"transport">;
+  private readonly slowConsumerCloses: Counter<"transport">;
+  private readonly snapshotDuration: Histogram;
+  private readonly snapshotFailures: Counter;
+
+  constructor(options: PulseMetricsOptions) {
+    const { hub } = options;
+    this.clock = options.clock ?? hub.clock;
+    const registers = [this.registry];
+
+    this.captured = new Counter({
+      name: "pulse_events_captured_total",
+      help: "Events stored by any capture path (duplicates not included).",
+      registers,
+    });
+    this.duplicates = new Counter({
+      name: "pulse_events_duplicates_total",
+      help: "Captured inputs whose id was already buffered (or repeated in their batch): acknowledged, not stored again.",
+      registers,
+    });
+    this.rejected = new Counter({
+      name: "pulse_capture_rejected_total",
+      help: "Capture requests refused, by error code; a refused batch counts once (it stores nothing).",
+      labelNames: ["code"],
+      registers,
+    });
+    this.deliveredTotal = new Counter({
+      name: "pulse_events_delivered_total",
+      help: "Event payloads pushed to events subscriptions, by transport.",
+      labelNames: ["transport"],
+      registers,
+    });
+    this.droppedTotal = new Counter({
+      name: "pulse_events_dropped_total",
+      help: "Matching events discarded for subscribers that fell behind (ended LAGGED), by transport.",
+      labelNames: ["transport"],
+      registers,
+    });
+    this.subscriptionsStarted = new Counter({
+      name: "pulse_subscriptions_started_total",
+      help: "Subscriptions started (events and liveDashboard), by transport; those refused at start are not counted.",
+      labelNames: ["transport"],
+      registers,
+    });
+    this.subscriptionsActive = new Gauge({
+      name: "pulse_subscriptions_active",
+      help: "Subscriptions open now, by transport.",
+      labelNames: ["transport"],
+      registers,
+    });
+    this.laggedTotal = new Counter({
+      name: "pulse_subscriptions_lagged_total",
+      help: "events subscriptions ended with LAGGED because the subscriber fell behind its queue, by transport.",
+      labelNames: ["transport"],
+      registers,
+    });
+    this.slowConsumerCloses = new Counter({
+      name: "pulse_slow_consumer_closes_total",
+      help: "Connections closed because the client stopped reading (WebSocket close 1013), by transport.",
+      labelNames: ["transport"],
+      registers,
+    });
+    new Gauge({
+      name: "pulse_buffer_events",
+      help: "Events in the in-memory ring buffer now.",
+      registers,
+      collect() {
+        this.set(hub.bufferSize);
+      },
+    });
+    new Gauge({
+      name: "pulse_buffer_capacity_events",
+      help: "Capacity of the ring buffer (PULSE_BUFFER_SIZE).",
+      registers,
+      collect() {
+        this.set(hub.options.bufferSize);
+      },
+    });
+    new Gauge({
+      name: "pulse_live_users",
+      help: "Users live now, all environments together (PULSE_LIVE_WINDOW_SECONDS).",
+      registers,
+      collect() {
+        this.set(hub.liveUserCount());
+      },
+    });
+    this.snapshotDuration = new Histogram({
+      name: "pulse_snapshot_duration_seconds",
+      help: "Time to write one snapshot that succeeded.",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.snapshotFailures = new Counter({
+      name: "pulse_snapshot_failures_total",
+      help: "Snapshot writes that failed (Pulse keeps serving from memory and retries).",
+      registers,
+    });
+    const snapshotAge = () => this.snapshotAgeSeconds();
+    new Gauge({
+      name: "pulse_snapshot_age_seconds",
+      help: "Seconds since the last good snapshot was written (or restored from); NaN before there is one.",
+      registers,
+      collect() {
+        this.set(snapshotAge());
+      },
+    });
+    new Gauge({
+      name: "pulse_build_info",
+      help: "Always 1; the version label says which Pulse is running.",
+      labelNames: ["version"],
+      registers,
+    }).set({ version: VERSION }, 1);
+
+    // Every label value exists from the start, at 0, so dashboards and rate() see a series before the first event.
+    for (const transport of TRANSPORTS) {
+      for (const metric of [this.deliveredTotal, this.droppedTotal, this.subscriptionsStarted, this.laggedTotal, this.slowConsumerCloses]) {
+        metric.inc({ transport }, 0);
+      }
+      this.subscriptionsActive.set({ transport }, 0);
+    }
+    for (const code of REJECTION_CODES) this.rejected.inc({ code }, 0);
+    this.deliveredBy = {
+      http: this.deliveredTotal.labels({ transport: "http" }),
+      ws: this.deliveredTotal.labels({ transport: "ws" }),
+      sse: this.deliveredTotal.labels({ transport: "sse" }),
+    };
+
+    this.stopCounting = hub.observeCaptures(({ accepted, duplicates }) => {
+      this.captured.inc(accepted);
+      this.duplicates.inc(duplicates);
+    });
+  }
+
+  /** A capture request was refused with this `extensions.code` (call once per request, whatever its size). */
+  captureRejected(code: string): void {
+    this.rejected.inc({ code });
+  }
+
+  /** `count` event payloads were pushed to subscribers over `transport`. */
+  delivered(transport: Transport, count = 1): void {
+    this.deliveredBy[transport].inc(count);
+  }
+
+  /** An events subscription ended LAGGED, discarding `dropped` matching events. */
+  lagged(transport: Transport, dropped: number): void {
+    this.laggedTotal.inc({ transport });
+    if (dropped > 0) this.droppedTotal.inc({ transport }, dropped);
+  }
+
+  subscriptionStarted(transport: Transport): void {
+    this.subscriptionsStarted.inc({ transport });
+    this.subscriptionsActive.inc({ transport });
+  }
+
+  subscriptionEnded(transport: Transport): void {
+    this.subscriptionsActive.dec({ transport });
+  }
+
+  /** A connection was closed because its client stopped reading (the trust code's WebSocket close 1013). */
+  slowConsumerClosed(transport: Transport): void {
+    this.slowConsumerCloses.inc({ transport });
+  }
+
+  /** A snapshot was written in `seconds`; it is now the last good one (`at`, default now by the metrics clock). */
+  snapshotWritten(seconds: number, at = this.clock.now()): void {
+    this.snapshotDuration.observe(seconds);
+    this.lastGoodSnapshotAt = at;
+  }
+
+  /** Nothing changed since the last snapshot: the store is current as of `at`. The age restarts; no duration is recorded. */
+  snapshotUpToDate(at = this.clock.now()): void {
+    if (this.lastGoodSnapshotAt === undefined || at > this.lastGoodSnapshotAt) this.lastGoodSnapshotAt = at;
+  }
+
+  /** A snapshot write failed. */
+  snapshotFailed(): void {
+    this.snapshotFailures.inc();
+  }
+
+  /** The state was restored from a snapshot written at `takenAt` (epoch ms): the age counts from there until the next write. */
+  snapshotRestored(takenAt: number): void {
+    if (this.lastGoodSnapshotAt === undefined || takenAt > this.lastGoodSnapshotAt) this.lastGoodSnapshotAt = takenAt;
+  }
+
+  /** Seconds since the last good snapshot, NaN when there is none. */
+  snapshotAgeSeconds(): number {
+    if (this.lastGoodSnapshotAt === undefined) return Number.NaN;
+    return Math.max(0, this.clock.now() - this.lastGoodSnapshotAt) / 1000;
+  }
+
+  /** The Prometheus text exposition: this server's metrics, then the process's. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    const merged = Registry.merge([this.registry, processRegistry()]);
+    return { contentType: merged.contentType, body: await merged.metrics() };
+  }
+
+  /** Stops counting the hub's captures. */
+  dispose(): void {
+    this.stopCounting();
+  }
+}
+
+let processMetrics: Registry | undefined;
+
+/** prom-client's default metrics, collected once per process into a registry of Pulse's own. */
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}

@@ -1,0 +1,102 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { PulseMetrics } from "../telemetry/metrics.ts";
+import type { Readiness } from "../telemetry/readiness.ts";
+
+/** The operations endpoints, beside GraphQL on the same port. */
+export const OPS_PATHS = { health: "/healthz", ready: "/readyz", metrics: "/metrics" } as const;
+
+/**
+ * Whether an `Authorization` header value may read (the trust code's read-key check). Receives the raw header,
+ * `undefined` when absent. The default, with no keys configured, lets everyone in.
+ */
+export type ReadAccessCheck = (authorization: string | undefined) => boolean | Promise<boolean>;
+
+export interface OpsRoutesOptions {
+  readonly metrics: PulseMetrics;
+  readonly readiness: Readiness;
+  /** PULSE_METRICS_KEY: when set, /metrics requires exactly `Bearer <it>`. */
+  readonly metricsKey?: string;
+  /** Consulted for /metrics when no metrics key is set; default: open. */
+  readonly authorizeRead?: ReadAccessCheck;
+}
+
+/**
+ * The rule for /metrics: with a metrics key, that key and only it (compared in constant time); otherwise whatever
+ * the read-key check says (open when no keys are configured).
+ */
+export function metricsAuthorizer(metricsKey: string | undefined, authorizeRead?: ReadAccessCheck): ReadAccessCheck {
+  if (metricsKey !== undefined) {
+    const expected = digest(metricsKey);
+    return (authorization) => {
+      const presented = bearerToken(authorization);
+      // Hashing first makes the comparison constant-time whatever the lengths.
+      return presented !== undefined && timingSafeEqual(digest(presented), expected);
+    };
+  }
+  return authorizeRead ?? (() => true);
+}
+
+/**
+ * Handles GET/HEAD `/healthz` (the process is up), `/readyz` (every readiness check passes, else 503 with the
+ * reasons) and `/metrics` (Prometheus text, behind `metricsAuthorizer`). Returns false for any other path.
+ */
+export function createOpsRoutes(options: OpsRoutesOptions): (req: IncomingMessage, res: ServerResponse, path: string) => boolean {
+  const authorizeMetrics = metricsAuthorizer(options.metricsKey, options.authorizeRead);
+  const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>> = {
+    [OPS_PATHS.health]: async (req, res) => sendJson(req, res, 200, { status: "ok" }),
+    [OPS_PATHS.ready]: async (req, res) => {
+      const report = await options.readiness.evaluate();
+      sendJson(req, res, report.ready ? 200 : 503, { status: report.ready ? "ready" : "not ready", checks: report.checks });
+    },
+    [OPS_PATHS.metrics]: async (req, res) => {
+      if (!(await authorizeMetrics(req.headers.authorization))) {
+        res.setHeader("www-authenticate", 'Bearer realm="pulse-metrics"');
+        sendJson(req, res, 401, {
+          error: { code: "UNAUTHENTICATED", message: "GET /metrics needs Authorization: Bearer <PULSE_METRICS_KEY, or a read key>" },
+        });
+        return;
+      }
+      const { contentType, body } = await options.metrics.exposition();
+      send(req, res, 200, contentType, body);
+    },
+  };
+  return (req, res, path) => {
+    const route = routes[path];
+    if (!route) return false;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.setHeader("allow", "GET, HEAD");
+      sendJson(req, res, 405, { error: { code: "METHOD_NOT_ALLOWED", message: `${path} answers GET and HEAD, not ${req.method}` } });
+      return true;
+    }
+    route(req, res).catch((error: unknown) => {
+      if (res.headersSent) return res.destroy();
+      sendJson(req, res, 500, { error: { code: "INTERNAL_SERVER_ERROR", message: error instanceof Error ? error.message : String(error) } });
+    });
+    return true;
+  };
+}
+
+/** The answer to a GraphQL request while Pulse is starting (restoring its snapshot): retry shortly. */
+export function respondStarting(req: IncomingMessage, res: ServerResponse, reason: string): void {
+  res.setHeader("retry-after", "1");
+  sendJson(req, res, 503, { errors: [{ message: `Pulse is starting (${reason}); retry shortly`, extensions: { code: "UNAVAILABLE" } }] });
+}
+
+function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+  send(req, res, status, "application/json; charset=utf-8", JSON.stringify(body));
+}
+
+function send(req: IncomingMessage, res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { "content-type": contentType, "cache-control": "no-store", "content-length": Buffer.byteLength(body) });
+  res.end(req.method === "HEAD" ? undefined : body);
+}
+
+function bearerToken(authorization: string | undefined): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+  return match?.[1];
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
+}

@@ -1,0 +1,50 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Plugin } from "graphql-yoga";
+import type { ConnectionCounter } from "../limits/connections.ts";
+import { SSE_PATH } from "./sse.ts";
+
+/** The header Yoga's CSRF prevention accepts from clients that cannot set a non-simple content type. */
+export const CSRF_HEADER = "x-graphql-yoga-csrf";
+
+const SIMPLE_CONTENT_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"];
+
+/**
+ * Limits on `/graphql/stream`, which graphql-sse answers before Yoga's own request checks run:
+ * - CSRF, as Yoga's useCSRFPrevention does on `/graphql`: a body sent with a content type a browser form can
+ *   send without a CORS preflight (or none), and without the `x-graphql-yoga-csrf` header, is refused with 403
+ *   FORBIDDEN. graphql-sse's clients send `application/json`.
+ * - Event streams open at once per address (shared with WebSockets), refused with 429 RATE_LIMITED.
+ * Must come before the SSE plugin in Yoga's plugin list.
+ */
+export function useSseGuard(connections: ConnectionCounter): Plugin {
+  return {
+    onRequest({ request, url, endResponse, serverContext, fetchAPI }) {
+      if (url.pathname !== SSE_PATH) return;
+      const refuse = (status: number, code: string, message: string) =>
+        endResponse(
+          new fetchAPI.Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), {
+            status,
+            headers: { "content-type": "application/json; charset=utf-8" },
+          }),
+        );
+      if (request.method !== "GET" && request.method !== "HEAD" && request.method !== "OPTIONS") {
+        const type = (request.headers.get("content-type") ?? "").toLowerCase();
+        const simple = type === "" || SIMPLE_CONTENT_TYPES.some((t) => type.startsWith(t));
+        if (simple && !request.headers.has(CSRF_HEADER)) {
+          refuse(403, "FORBIDDEN", `Required CSRF header(s) not present: send Content-Type: application/json or ${CSRF_HEADER}`);
+          return;
+        }
+      }
+      if (!(request.headers.get("accept") ?? "").includes("text/event-stream")) return;
+      const node = serverContext as { req?: IncomingMessage; res?: ServerResponse };
+      const address = node.req?.socket?.remoteAddress ?? "unknown";
+      const release = connections.acquire(address);
+      if (!release) {
+        refuse(429, "RATE_LIMITED", `Too many connections from ${address} (PULSE_MAX_CONNECTIONS_PER_ADDRESS=${connections.max})`);
+        return;
+      }
+      if (node.res) node.res.once("close", release);
+      else release();
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
+import type { Plugin } from "graphql-yoga";
+import { authorizeCapture, KeyRing, type CaptureGrant } from "./auth/keys.ts";
+import type { EventLimits } from "./domain/event-limits.ts";
+import { useApiKeys } from "./graphql/auth-plugin.ts";
+import type { PulseContext } from "./graphql/context.ts";
+import { useHttpStatusForCodes } from "./graphql/http-status.ts";
+import { useQueryLimits } from "./graphql/query-limits.ts";
+import { CaptureRateLimiter } from "./limits/capture-rate.ts";
+import { ConnectionCounter } from "./limits/connections.ts";
+import type { TrustConfig } from "./limits/settings.ts";
+import { prepareBody } from "./transport/body.ts";
+import { useSseGuard } from "./transport/sse-guard.ts";
+import { createWebSocketGuard, type WebSocketGuard } from "./transport/ws-guard.ts";
+
+export interface TrustStats {
+  /** WebSockets closed with 1013 for not reading. */
+  readonly slowConsumerCloses: number;
+}
+
+/** Keys and limits, built once per server from `config.trust`; server.ts wires each part to its transport. */
+export interface Trust {
+  /** False when no keys are configured: the server is open (main.ts warns). */
+  readonly keysRequired: boolean;
+  readonly keys: KeyRing;
+  readonly rateLimiter: CaptureRateLimiter;
+  /** Yoga plugins; they must come before the SSE plugin. */
+  readonly plugins: Plugin<PulseContext>[];
+  readonly webSocket: WebSocketGuard;
+  readonly eventLimits: EventLimits;
+  /** Pre-reads a request body within PULSE_MAX_BODY_BYTES (gzip inflated); false when it has answered the request. */
+  prepareBody(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** For capture endpoints outside GraphQL (PostHog's `api_key`); see authorizeCapture in src/auth/keys.ts. */
+  authorizeCapture(apiKey: string | null | undefined): CaptureGrant;
+  /** For GET /metrics: true for an open server or an `Authorization: Bearer <read key>` (any scope). */
+  authorizeRead(authorization: string | undefined): boolean;
+  stats(): TrustStats;
+}
+
+/** `onSlowConsumer` is told of every WebSocket closed with 1013 (metrics). */
+export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () => void } = {}): Trust {
+  const keys = new KeyRing(config.captureKeys, config.readKeys);
+  const rateLimiter = new CaptureRateLimiter({ ratePerSecond: config.captureRatePerSecond, burst: config.captureBurst });
+  const connections = new ConnectionCounter(config.maxConnectionsPerAddress);
+  let slowConsumerCloses = 0;
+  return {
+    keysRequired: keys.enabled,
+    keys,
+    rateLimiter,
+    plugins: [
+      useApiKeys({ keys, rateLimiter }),
+      useSseGuard(connections) as Plugin<PulseContext>,
+      useCSRFPrevention() as Plugin<PulseContext>,
+      ...(useQueryLimits(config) as Plugin<PulseContext>[]),
+      useHttpStatusForCodes() as Plugin<PulseContext>,
+    ],
+    webSocket: createWebSocketGuard({ config, keys, connections, onSlowConsumer: () => {
+        slowConsumerCloses++;
+        hooks.onSlowConsumer?.();
+      } }),
+    eventLimits: {
+      maxEventBytes: config.maxEventBytes,
+      maxPropertyKeyLength: config.maxPropertyKeyLength,
+      maxPropertyDepth: config.maxPropertyDepth,
+      maxPropertyCount: config.maxPropertyCount,
+      maxEventAgeMs: config.maxEventAgeSeconds * 1000,
+    },
+    prepareBody: (req, res) => prepareBody(req, res, config.maxBodyBytes),
+    authorizeCapture: (apiKey) => authorizeCapture(keys, apiKey),
+    authorizeRead: (authorization) => {
+      try {
+        return keys.authenticate(authorization).role === "read";
+      } catch {
+        return false;
+      }
+    },
+    stats: () => ({ slowConsumerCloses }),
+  };
+}

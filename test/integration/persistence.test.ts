@@ -1,0 +1,147 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { migrationTimestamp } from "../../src/store/migrations.ts";
+import { openSqliteStore } from "../../src/store/sqlite.ts";
+import {
+  capture,
+  closeAll,
+  collect,
+  gql,
+  holdWriteLock,
+  LIVE_VIEW,
+  pageview,
+  recordingLogger,
+  spawnProcess,
+  startProcess,
+  tempDir,
+  waitForSnapshotAfter,
+  waitUntil,
+  within,
+  wsClient,
+} from "../support/persistence.ts";
+
+afterEach(closeAll);
+
+/** Wide windows: everything captured in the test stays live and counted across the restart on a slow machine. */
+const WINDOWS = { PULSE_LIVE_WINDOW_SECONDS: "3600", PULSE_DASHBOARD_WINDOW_SECONDS: "3600" };
+
+type Recent = { recentEvents: { id: string; cursor: string }[] };
+type Active = { realtimeMetrics: { activeConnections: number } };
+
+// Each test starts one or two real processes (about 1.5 s each on an idle 2-core machine, more under a parallel suite).
+describe("the server process with a SQLite file", { timeout: 90_000 }, () => {
+  it("comes back after SIGTERM exactly as it was: events, order, cursors, live users, dashboard; resumes from an old cursor", async () => {
+    const dir = tempDir();
+    // No interval snapshot during the test: the final snapshot alone must hold everything.
+    const env = { DATABASE_URL: `file:${join(dir, "pulse.db")}`, PULSE_SNAPSHOT_INTERVAL_MS: "3600000", ...WINDOWS };
+    const first = await startProcess(env);
+    const ids: string[] = [];
+    for (let batch = 0; batch < 5; batch++) {
+      const inputs = Array.from({ length: 100 }, (_, i) => pageview(batch * 100 + i, i % 3 === 0 ? "staging" : "production"));
+      ids.push(...(await capture(first.url, inputs)).ids);
+    }
+    const before = await gql<Recent>(first.url, LIVE_VIEW);
+    expect(before.recentEvents.map((e) => e.id)).toEqual([...ids].reverse());
+
+    first.child.kill("SIGTERM");
+    expect(await within(first.exited, "the first process to exit"), first.output()).toEqual({ code: 0, signal: null });
+
+    const second = await startProcess(env);
+    expect(second.output()).toMatch(/"restored 500 event\(s\) and 7 person\(s\) in \d+ ms"/);
+    expect(await gql(second.url, LIVE_VIEW)).toEqual(before);
+
+    // A client that had read up to the 400th event resumes over graphql-ws: the 100 after it, then live ones.
+    const cursor = before.recentEvents[100]!.cursor;
+    const resumed = collect<{ events: { id: string; cursor: string } }>(
+      wsClient(second.url),
+      "subscription ($after: String) { events(after: $after) { id cursor } }",
+      { after: cursor },
+      103,
+    );
+    // The backlog is taken when the subscription starts; live events follow it.
+    await waitUntil(async () => (await gql<Active>(second.url, "{ realtimeMetrics { activeConnections } }")).realtimeMetrics.activeConnections === 1, "the subscription");
+    const live = (await capture(second.url, [pageview(1000), pageview(1001), pageview(1002)])).ids;
+    const events = (await within(resumed, "the resumed subscription")).map((r) => r.data.events);
+    expect(events.slice(0, 100)).toEqual(before.recentEvents.slice(0, 100).map(({ id, cursor }) => ({ id, cursor })).reverse());
+    expect(events.slice(100).map((e) => e.id)).toEqual(live);
+    const positions = events.map((e) => parseInt(e.cursor.slice(3), 36));
+    expect(positions).toEqual(Array.from({ length: 103 }, (_, i) => 401 + i));
+  });
+
+  it("after kill -9 has everything captured before the last completed snapshot", async () => {
+    const dir = tempDir();
+    const env = { DATABASE_URL: `file:${join(dir, "pulse.db")}`, PULSE_SNAPSHOT_INTERVAL_MS: "200", ...WINDOWS };
+    const first = await startProcess(env);
+    const saved: string[] = [];
+    for (let batch = 0; batch < 3; batch++) saved.push(...(await capture(first.url, Array.from({ length: 50 }, (_, i) => pageview(batch * 50 + i)))).ids);
+    await waitForSnapshotAfter(first.url, Date.now());
+    // Captured after the last snapshot we know of: may or may not be in the next one when the process dies.
+    const unsure = (await capture(first.url, Array.from({ length: 50 }, (_, i) => pageview(150 + i)))).ids;
+
+    first.child.kill("SIGKILL");
+    expect(await within(first.exited, "the killed process")).toEqual({ code: null, signal: "SIGKILL" });
+
+    const second = await startProcess(env);
+    const restored = (await gql<Recent>(second.url, "{ recentEvents(limit: 1000) { id cursor } }")).recentEvents.map((e) => e.id).reverse();
+    // Everything saved, in order, followed by a prefix of the rest (a snapshot is all or nothing), never a hole.
+    const captured = [...saved, ...unsure];
+    expect(restored.length).toBeGreaterThanOrEqual(saved.length);
+    expect(restored).toEqual(captured.slice(0, restored.length));
+  });
+
+  it("creates ./data/pulse.db in the working directory when DATABASE_URL is not set", async () => {
+    const dir = tempDir();
+    const server = await startProcess({ DATABASE_URL: "" }, { cwd: dir });
+    await capture(server.url, [pageview(1)]);
+    server.child.kill("SIGTERM");
+    expect((await within(server.exited, "the process to exit")).code).toBe(0);
+    const path = join(dir, "data", "pulse.db");
+    expect(existsSync(path)).toBe(true);
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+      expect(db.prepare("SELECT COUNT(*) FROM events").pluck().get()).toBe(1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("refuses a database from a newer Pulse with a clear message and exit code 3", async () => {
+    const dir = tempDir();
+    const path = join(dir, "pulse.db");
+    await (await openSqliteStore(`file:${path}`, { log: recordingLogger() })).close();
+    const db = new Database(path);
+    db.prepare(
+      "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, started_at, applied_steps_count) VALUES ('x', 'y', ?, '29990101000000_future', ?, 1)",
+    ).run(migrationTimestamp(), migrationTimestamp());
+    db.close();
+
+    const server = spawnProcess({ DATABASE_URL: `file:${path}` });
+    expect(await within(server.exited, "the refused start")).toEqual({ code: 3, signal: null });
+    const lines = server
+      .output()
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as { level: string; msg: string });
+    const fatal = lines.filter((line) => line.level === "fatal");
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]!.msg).toMatch(/^Pulse cannot start: The database SQLite .*pulse\.db was migrated by a newer version of Pulse/);
+    expect(fatal[0]!.msg).toContain('it has migration "29990101000000_future", which this version does not know');
+    // Said plainly: no stack trace anywhere.
+    expect(server.output()).not.toContain('"stack"');
+  });
+
+  it("exits non-zero and says so loudly when the final snapshot cannot be written", async () => {
+    const dir = tempDir();
+    const path = join(dir, "pulse.db");
+    const server = await startProcess({ DATABASE_URL: `file:${path}`, PULSE_SNAPSHOT_INTERVAL_MS: "3600000" });
+    await capture(server.url, [pageview(1), pageview(2)]);
+    await holdWriteLock(path);
+
+    server.child.kill("SIGTERM");
+    expect(await within(server.exited, "the process to exit")).toEqual({ code: 1, signal: null });
+    expect(server.output()).toMatch(/"FINAL SNAPSHOT FAILED: 2 event\(s\) captured since the last good snapshot.* are lost: database is locked"/);
+  });
+});

@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { tempDatabaseUrl } from "../support/database.ts";
+import { describeEnd, streamClient, wsClient, type Result } from "../support/clients.ts";
+import { captureEvent, pageview, waitForActive } from "../support/events.ts";
+import { RawGraphqlSocket } from "../support/raw-ws.ts";
+import { startServer } from "../support/server.ts";
+import { deferred, waitFor, within } from "../support/wait.ts";
+
+afterEach(cleanup);
+
+const EVENTS = "subscription { events { id } }";
+const DASHBOARD = "subscription { liveDashboard(intervalMs: 250) { liveUsers } }";
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+describe("close()", () => {
+  it("completes every open subscription on both transports and closes WebSockets with 1001", async () => {
+    const server = await startServer();
+    const ws = streamClient("ws", server.url);
+    const sse = streamClient("sse", server.url);
+    const recordings = [ws.subscribe(EVENTS), ws.subscribe(DASHBOARD), sse.subscribe(EVENTS), sse.subscribe(DASHBOARD)];
+    const raw = await RawGraphqlSocket.open(server.url);
+    raw.subscribe("events", EVENTS);
+    raw.subscribe("dashboard", DASHBOARD);
+    await waitForActive(server.url, 6);
+    const event = await captureEvent(server.url, pageview(1));
+    await recordings[0]!.waitForResults(1);
+    await recordings[2]!.waitForResults(1);
+
+    await within(server.close(), "server.close()");
+
+    for (const recording of recordings) {
+      const end = await within(recording.ended, "the end of a subscription");
+      expect(end, describeEnd(end)).toEqual({ kind: "complete" });
+    }
+    expect(recordings[0]!.values("events")).toEqual([{ id: event.id }]);
+    const closed = await within(raw.whenClosed(), "the raw socket's close");
+    expect(closed.code).toBe(1001);
+    // Each operation got its `complete` before the socket went.
+    expect(raw.messagesFor("events").at(-1)?.type).toBe("complete");
+    expect(raw.messagesFor("dashboard").at(-1)?.type).toBe("complete");
+    expect(raw.messages.filter((m) => m.type === "error")).toEqual([]);
+  });
+
+  it("tells a graphql-ws client the server is going away (1001)", async () => {
+    const server = await startServer();
+    const client = wsClient(server.url);
+    const closed = deferred<number>();
+    client.on("closed", (event) => closed.resolve((event as { code: number }).code));
+    const completed = deferred<void>();
+    client.subscribe(
+      { query: EVENTS },
+      { next: () => {}, error: (e) => completed.reject(e), complete: () => completed.resolve() },
+    );
+    await waitForActive(server.url, 1);
+
+    await server.close();
+    await within(completed.promise, "complete");
+    expect(await within(closed.promise, "the close event")).toBe(1001);
+  });
+
+  it("rejects connections afterwards, and a second close() is harmless", async () => {
+    const server = await startServer();
+    await server.close();
+    await server.close();
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+  });
+});
+
+/** Starts `npm start`'s command on a free port (PORT=0; the URL is read from its output). Killed by `cleanup()` if still running. */
+async function startProcess(): Promise<{
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", NODE_ENV: "production", DATABASE_URL: tempDatabaseUrl(onCleanup) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  onCleanup(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+  });
+  const match = await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}: ${output}`);
+      // The JSON "listening" line (the first with a url field).
+      return /"url":"(http:\/\/[^"]+)"/.exec(output);
+    },
+    { what: () => `the start-up line (output so far: ${JSON.stringify(output)})`, timeoutMs: 20_000 },
+  );
+  // Listening comes before the snapshot is restored; GraphQL is served once /readyz says so.
+  await waitFor(async () => (await fetch(`${match[1]!}/readyz`)).ok, { what: "readiness", timeoutMs: 20_000 });
+  return { child, url: match[1]!, output: () => output, exited };
+}
+
+describe("the server process", () => {
+  it("exits 0 on SIGTERM with subscribers connected, after completing them and closing WebSockets with 1001", async () => {
+    const { child, url, output, exited } = await startProcess();
+    const health = await fetch(`${url}/healthz`);
+    expect(health.status).toBe(200);
+
+    const raw = await RawGraphqlSocket.open(url);
+    raw.subscribe("1", EVENTS);
+    const sse = streamClient("sse", url).subscribe(EVENTS);
+    await waitForActive(url, 2);
+    const event = await captureEvent(url, pageview(1));
+    await sse.waitForResults(1);
+    await raw.waitForMessage((m) => m.id === "1" && m.type === "next", "the event on the WebSocket");
+
+    child.kill("SIGTERM");
+    expect(await within(exited, "the process to exit", 20_000), output()).toBe(0);
+    expect((await within(raw.whenClosed(), "the socket's close")).code).toBe(1001);
+    expect(raw.messagesFor("1").map((m) => m.type)).toEqual(["next", "complete"]);
+    expect((raw.messagesFor("1")[0]!.payload as Result).data).toEqual({ events: { id: event.id } });
+    expect(await within(sse.ended, "the SSE subscription's end")).toEqual({ kind: "complete" });
+    expect(output()).toContain("SIGTERM");
+  }, 60_000);
+});

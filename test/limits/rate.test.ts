@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import {
+  anEvent,
+  CAPTURE_MANY,
+  codeOf,
+  collect,
+  gql,
+  KEYED,
+  KEYS,
+  once,
+  sseClient,
+  startPulse,
+  SUBSCRIBE,
+  waitFor,
+  wsClient,
+} from "../support/trust-harness.ts";
+import type { PulseServer } from "../../src/server.ts";
+
+const batch = (n: number, tag: string) => Array.from({ length: n }, (_, i) => anEvent({ event: tag, distinctId: `u${i}` }));
+
+async function captureOn(server: PulseServer, transport: "http" | "ws" | "sse", inputs: unknown[], key?: string) {
+  if (transport === "http") return gql(server, CAPTURE_MANY, { inputs }, key);
+  const client = transport === "ws" ? wsClient(server, key) : sseClient(server, key);
+  return { status: 0, headers: new Headers(), body: await once(client, CAPTURE_MANY, { inputs }) };
+}
+
+describe("capture rate per key (token bucket)", () => {
+  // 5 events/s sustained plus a burst of 10 refilled over 10 s: a batch of 10 passes on the burst, and the next 6
+  // cannot pass on either budget however slowly the test runs (the burst window outlasts it).
+  const trust = { captureRatePerSecond: 5, captureBurst: 10 };
+
+  for (const transport of ["http", "ws", "sse"] as const) {
+    it(`refuses a capture over the budget with RATE_LIMITED over ${transport}, storing and delivering nothing of it`, async () => {
+      const server = await startPulse({ trust });
+      const watcher = collect(wsClient(server), SUBSCRIBE);
+      await waitFor(() => server.hub.metrics().activeSubscriptions === 1, 10_000, "watcher");
+      const allowed = await captureOn(server, transport, batch(10, "allowed"));
+      expect(allowed.body.errors).toBeUndefined();
+      const refused = await captureOn(server, transport, batch(6, "refused"));
+      expect(codeOf(refused.body)).toBe("RATE_LIMITED");
+      expect(refused.body.errors![0]!.extensions?.["retryAfterSeconds"]).toBeGreaterThanOrEqual(1);
+      if (transport === "http") {
+        expect(refused.status).toBe(429);
+        expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      }
+      expect(server.hub.recent(100).map((e) => e.event)).toEqual(Array(10).fill("allowed"));
+      await waitFor(() => watcher.results.length === 10, 10_000, "10 deliveries");
+      // a refused request is refunded: it does not push the next allowed moment further out
+      expect(watcher.results.every((r) => (r.data?.["events"] as { event: string }).event === "allowed")).toBe(true);
+    });
+  }
+
+  it("refuses a single batch larger than rate plus burst", async () => {
+    const server = await startPulse({ trust });
+    const answer = await gql(server, CAPTURE_MANY, { inputs: batch(16, "huge") });
+    expect(answer.status).toBe(429);
+    expect(server.hub.bufferSize).toBe(0);
+  });
+
+  it("keeps a separate budget per key", async () => {
+    const server = await startPulse({ trust: { ...KEYED, ...trust } });
+    expect((await gql(server, CAPTURE_MANY, { inputs: batch(10, "a") }, KEYS.capture)).status).toBe(200);
+    expect((await gql(server, CAPTURE_MANY, { inputs: batch(6, "a") }, KEYS.capture)).status).toBe(429);
+    expect((await gql(server, CAPTURE_MANY, { inputs: batch(6, "b") }, KEYS.read)).status).toBe(200);
+    expect(server.hub.bufferSize).toBe(16);
+  });
+});

@@ -1,0 +1,111 @@
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterEach, describe, expect, it } from "vitest";
+import { defaultText, SETTINGS } from "../src/config.ts";
+import { cleanup, onCleanup } from "./support/cleanup.ts";
+import { tempDatabaseUrl } from "./support/database.ts";
+import { waitFor, within } from "./support/wait.ts";
+
+afterEach(cleanup);
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const MAIN = ["--import", "tsx", "src/main.ts"];
+const run = promisify(execFile);
+
+/** The environment a child starts with: none of this machine's Pulse settings leak in, and a database of its own. */
+function cleanEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const setting of SETTINGS) delete env[setting.env];
+  return { ...env, DATABASE_URL: tempDatabaseUrl(onCleanup), ...overrides };
+}
+
+function expectEverySetting(help: string): void {
+  for (const setting of SETTINGS) {
+    const line = help.split("\n").find((l) => l.trimStart().startsWith(`${setting.env} `));
+    expect(line, setting.env).toBeDefined();
+    expect(line).toContain(`default: ${defaultText(setting)}`);
+    expect(help).toContain(setting.meaning);
+  }
+}
+
+describe("--help", () => {
+  it("lists every setting with its default and meaning (node --import tsx src/main.ts --help)", async () => {
+    const { stdout } = await run(process.execPath, [...MAIN, "--help"], { cwd: ROOT, env: cleanEnv({}) });
+    expectEverySetting(stdout);
+    expect(stdout).toContain("/metrics");
+  });
+
+  it("works through npm start -- --help", async () => {
+    const { stdout } = await run("npm", ["start", "--silent", "--", "--help"], { cwd: ROOT, env: cleanEnv({}) });
+    expectEverySetting(stdout);
+  });
+
+  it("an unknown argument exits 2 with the help", async () => {
+    const failure = await run(process.execPath, [...MAIN, "--bogus"], { cwd: ROOT, env: cleanEnv({}) }).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 2 });
+    expect((failure as { stderr: string }).stderr).toContain("Unknown argument: --bogus");
+    expect((failure as { stderr: string }).stderr).toContain("PULSE_METRICS_KEY");
+  });
+});
+
+describe("npm start", () => {
+  it("a bad setting stops the start with exit code 2, naming the setting and the value", async () => {
+    const failure = await run(process.execPath, MAIN, { cwd: ROOT, env: cleanEnv({ LOG_LEVEL: "loud", PORT: "http" }) }).catch(
+      (error: unknown) => error,
+    );
+    expect(failure).toMatchObject({ code: 2 });
+    const { stderr } = failure as { stderr: string };
+    expect(stderr).toContain('LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got "loud"');
+    expect(stderr).toContain('PORT must be an integer from 0 to 65535, got "http"');
+  });
+
+  it("logs JSON lines and a banner with the URLs of what it serves, then stops on SIGTERM with exit 0", async () => {
+    const metricsKey = "metrics-key-in-the-env-31337";
+    const child = spawn(process.execPath, MAIN, {
+      cwd: ROOT,
+      env: cleanEnv({ PORT: "0", HOST: "127.0.0.1", NODE_ENV: "production", PULSE_METRICS_KEY: metricsKey }),
+    }) as ChildProcessWithoutNullStreams;
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    onCleanup(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const lines = () =>
+      stdout
+        .split("\n")
+        .filter((line) => line !== "")
+        .map((line) => JSON.parse(line) as Record<string, string>);
+
+    const banner = await waitFor(() => lines().find((line) => line.msg?.startsWith("Pulse is ready")), {
+      timeoutMs: 20_000,
+      what: () => `the banner (stdout: ${stdout}, stderr: ${stderr})`,
+    });
+    const base = banner.msg!.match(/ready at (http:\/\/127\.0\.0\.1:\d+)/)?.[1];
+    expect(base).toBeDefined();
+    expect(banner).toMatchObject({
+      level: "info",
+      graphql: `${base}/graphql`,
+      metrics: `${base}/metrics`,
+      healthz: `${base}/healthz`,
+      readyz: `${base}/readyz`,
+    });
+    // Nothing is served at / yet, so the banner names no dashboard.
+    expect(banner).not.toHaveProperty("dashboard");
+    expect((await fetch(`${base}/`)).status).toBe(404);
+    const scrape = await fetch(banner.metrics!, { headers: { authorization: `Bearer ${metricsKey}` } });
+    expect(scrape.status).toBe(200);
+    expect((await fetch(banner.readyz!)).status).toBe(200);
+
+    child.kill("SIGTERM");
+    expect(await within(exited, "the process to exit after SIGTERM")).toBe(0);
+    expect(lines().map((line) => line.msg)).toEqual(expect.arrayContaining(["settings", "listening", "stopped"]));
+    expect(lines().find((line) => line.msg === "settings")).toMatchObject({ settings: { PORT: 0, PULSE_METRICS_KEY: "set" } });
+    expect(stdout).not.toContain(metricsKey);
+    expect(stderr).toBe("");
+  });
+});

@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, resolveConfig } from "../../src/config.ts";
+
+function problems(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("persistence settings", () => {
+  it("default to a SQLite file under ./data and a 2 s interval when read from the environment", () => {
+    const config = loadConfig({});
+    expect(config.databaseUrl).toBe("file:./data/pulse.db");
+    expect(config.snapshotIntervalMs).toBe(2000);
+    expect(loadConfig({ DATABASE_URL: " ", PULSE_SNAPSHOT_INTERVAL_MS: "" }).databaseUrl).toBe("file:./data/pulse.db");
+  });
+
+  it("default to memory only through the programmatic API", () => {
+    expect(resolveConfig({}).databaseUrl).toBeNull();
+  });
+
+  it("accept relative, absolute and file:/// URLs", () => {
+    for (const url of ["file:pulse.db", "file:/var/lib/pulse/pulse.db", "file:///var/lib/pulse/pulse.db"]) {
+      expect(loadConfig({ DATABASE_URL: url, PULSE_SNAPSHOT_INTERVAL_MS: "500" })).toMatchObject({ databaseUrl: url, snapshotIntervalMs: 500 });
+    }
+  });
+
+  it("reject an unsupported DATABASE_URL, naming the setting and the value", () => {
+    expect(problems(() => loadConfig({ DATABASE_URL: "mysql://localhost/pulse" }))).toEqual([
+      'DATABASE_URL must start with "file:" (a SQLite file), got "mysql://localhost/pulse"',
+    ]);
+    expect(problems(() => loadConfig({ DATABASE_URL: "file:./pulse.db?mode=ro" }))).toEqual([
+      'DATABASE_URL must not carry query parameters, got "file:./pulse.db?mode=ro"',
+    ]);
+    expect(problems(() => loadConfig({ DATABASE_URL: "file:" }))).toEqual(['DATABASE_URL has no file path, got "file:"']);
+    expect(problems(() => resolveConfig({ databaseUrl: "pulse.db" }))).toEqual([
+      'databaseUrl must start with "file:" (a SQLite file), got "pulse.db"',
+    ]);
+  });
+
+  it("reject a snapshot interval that is not a positive integer", () => {
+    for (const raw of ["0", "-5", "1.5", "soon"]) {
+      expect(problems(() => loadConfig({ PULSE_SNAPSHOT_INTERVAL_MS: raw }))).toEqual([
+        `PULSE_SNAPSHOT_INTERVAL_MS must be a positive integer, got "${raw}"`,
+      ]);
+    }
+    expect(problems(() => resolveConfig({ snapshotIntervalMs: 0 }))).toEqual(["snapshotIntervalMs must be a positive integer, got 0"]);
+  });
+});

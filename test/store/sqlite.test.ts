@@ -1,0 +1,147 @@
+import { execFile } from "node:child_process";
+import { createHash, randomUUID } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { migrationTimestamp, readMigrations } from "../../src/store/migrations.ts";
+import { StoreUnusableError } from "../../src/store/snapshot-store.ts";
+import { openSqliteStore, SQLITE_MIGRATIONS } from "../../src/store/sqlite.ts";
+import { closeAll, onClose, recordingLogger, ROOT, tempDir } from "../support/persistence.ts";
+
+afterEach(closeAll);
+
+const run = promisify(execFile);
+
+async function open(path: string, log = recordingLogger()) {
+  const store = await openSqliteStore(`file:${path}`, { log });
+  onClose(() => store.close());
+  return store;
+}
+
+function inspect(path: string): Database.Database {
+  const db = new Database(path, { readonly: true });
+  onClose(() => db.close());
+  return db;
+}
+
+function tables(path: string): string[] {
+  return inspect(path)
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+    .pluck()
+    .all() as string[];
+}
+
+describe("migrations", () => {
+  it("apply to a new file in a new folder, recorded as prisma migrate deploy records them", async () => {
+    const path = join(tempDir(), "nested", "folder", "pulse.db");
+    const log = recordingLogger();
+    await open(path, log);
+
+    expect(tables(path)).toEqual(["_prisma_migrations", "events", "persons", "snapshot_state"]);
+    const committed = readMigrations(SQLITE_MIGRATIONS);
+    expect(committed.length).toBeGreaterThan(0);
+    const rows = inspect(path)
+      .prepare("SELECT migration_name, checksum, finished_at, rolled_back_at, applied_steps_count FROM _prisma_migrations ORDER BY migration_name")
+      .all() as { migration_name: string; checksum: string; finished_at: string | null; rolled_back_at: string | null; applied_steps_count: number }[];
+    expect(rows.map((r) => r.migration_name)).toEqual(committed.map((m) => m.name));
+    for (const row of rows) {
+      const file = readFileSync(new URL(`${row.migration_name}/migration.sql`, SQLITE_MIGRATIONS));
+      expect(row.checksum).toBe(createHash("sha256").update(file).digest("hex"));
+      expect(row.finished_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$/);
+      expect(row.rolled_back_at).toBeNull();
+      expect(row.applied_steps_count).toBe(1);
+    }
+    expect(log.lines).toContainEqual({ level: "info", message: "migrations applied", fields: expect.objectContaining({ migrations: committed.map((m) => m.name) }) });
+  });
+
+  it("apply to an existing empty file", async () => {
+    const path = join(tempDir(), "empty.db");
+    writeFileSync(path, "");
+    await open(path);
+    expect(tables(path)).toContain("events");
+  });
+
+  it("are applied once: a second start applies nothing", async () => {
+    const path = join(tempDir(), "pulse.db");
+    await (await open(path)).close();
+    const log = recordingLogger();
+    await open(path, log);
+    expect(inspect(path).prepare("SELECT COUNT(*) FROM _prisma_migrations").pluck().get()).toBe(readMigrations(SQLITE_MIGRATIONS).length);
+    expect(log.lines).toEqual([]);
+  });
+
+  it("leave a database that `prisma migrate status` calls up to date", async () => {
+    const path = join(tempDir(), "pulse.db");
+    await (await open(path)).close();
+    const { stdout } = await run(process.execPath, [join(ROOT, "node_modules/prisma/build/index.js"), "migrate", "status"], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: `file:${path}` },
+    });
+    expect(stdout).toContain("Database schema is up to date!");
+  });
+
+  it("put the file in WAL mode, as a second connection sees", async () => {
+    const path = join(tempDir(), "pulse.db");
+    await open(path);
+    expect(inspect(path).pragma("journal_mode", { simple: true })).toBe("wal");
+  });
+
+  it("refuse a database migrated by a newer Pulse, and leave it untouched", async () => {
+    const path = join(tempDir(), "pulse.db");
+    await (await open(path)).close();
+    const db = new Database(path);
+    db.prepare(
+      `INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, started_at, applied_steps_count) VALUES (?, ?, ?, ?, ?, 1)`,
+    ).run(randomUUID(), "0".repeat(64), migrationTimestamp(), "29990101000000_from_the_future", migrationTimestamp());
+    db.close();
+    const before = readFileSync(path);
+
+    const error = await openSqliteStore(`file:${path}`, { log: recordingLogger() }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnusableError);
+    expect((error as Error).message).toContain('"29990101000000_from_the_future"');
+    expect((error as Error).message).toContain("newer version of Pulse");
+    expect(readFileSync(path).equals(before)).toBe(true);
+  });
+
+  it("refuse a database whose migration failed half-way", async () => {
+    const path = join(tempDir(), "pulse.db");
+    await (await open(path)).close();
+    const db = new Database(path);
+    db.prepare("UPDATE _prisma_migrations SET finished_at = NULL").run();
+    db.close();
+    await expect(openSqliteStore(`file:${path}`, { log: recordingLogger() })).rejects.toThrow(/failed migration "\d+_\w+"/);
+  });
+
+  it("refuse a database that is not Pulse's", async () => {
+    const path = join(tempDir(), "other.db");
+    const db = new Database(path);
+    db.exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)");
+    db.close();
+    const error = await openSqliteStore(`file:${path}`, { log: recordingLogger() }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnusableError);
+    expect((error as Error).message).toMatch(/has tables \(invoices\) but no migration history/);
+    expect(tables(path)).toEqual(["invoices"]);
+  });
+
+  it("refuse a file that is not a SQLite database, naming it", async () => {
+    const path = join(tempDir(), "notes.txt");
+    writeFileSync(path, "these are not the pages you are looking for ".repeat(100));
+    const error = await openSqliteStore(`file:${path}`, { log: recordingLogger() }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnusableError);
+    expect((error as Error).message).toContain(path);
+    expect((error as Error).message).toMatch(/not a database/);
+  });
+
+  it("warn about a migration changed after it was applied, and carry on", async () => {
+    const path = join(tempDir(), "pulse.db");
+    await (await open(path)).close();
+    const db = new Database(path);
+    db.prepare("UPDATE _prisma_migrations SET checksum = ?").run("f".repeat(64));
+    db.close();
+    const log = recordingLogger();
+    await open(path, log);
+    expect(log.lines.map((l) => [l.level, l.message])).toEqual([["warn", expect.stringMatching(/was changed after it was applied/)]]);
+  });
+});
