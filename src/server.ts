@@ -9,6 +9,7 @@ import type { PulseContext } from "./graphql/context.ts";
 import { maskError } from "./graphql/errors.ts";
 import { useGapExtension } from "./graphql/gap.ts";
 import { createSchema } from "./graphql/schema.ts";
+import { useSharedExecution } from "./graphql/shared-execution.ts";
 import { logUnexpectedErrors, useStartupGate, useTelemetry } from "./graphql/telemetry.ts";
 import { ConnectionLog, pathOf } from "./telemetry/connections.ts";
 import { silentLogger, type Logger } from "./telemetry/logger.ts";
@@ -18,6 +19,7 @@ import { startPersistence, type Persistence } from "./store/persistence.ts";
 import { StoreUnusableError } from "./store/snapshot-store.ts";
 import { NO_SNAPSHOTS } from "./store/snapshotter.ts";
 import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } from "./transport/ops-routes.ts";
+import { createPostHogIngestion } from "./transport/posthog.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/ws.ts";
 import { RedisEventStream } from "./stream/redis.ts";
@@ -134,9 +136,16 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     maxRequestBodySize: config.trust.maxBodyBytes,
     // The gate first: an operation refused while starting is not a capture refusal nor a subscription. Telemetry
     // next, ahead of any plugin that may refuse an operation (keys, limits), so its refusals are counted.
-    plugins: [useStartupGate(startingReason), useTelemetry({ metrics, connections }), ...trust.plugins, useServerSentEvents(), useGapExtension()],
+    plugins: [useStartupGate(startingReason), useTelemetry({ metrics, connections }), ...trust.plugins, useServerSentEvents(), useSharedExecution(), useGapExtension()],
   });
 
+  // PostHog SDKs post here, with `api_key` checked against the same key ring as GraphQL.
+  const posthog = createPostHogIngestion({
+    hub,
+    maxBatch: config.maxBatch,
+    maxBodyBytes: config.trust.maxBodyBytes,
+    authorizeCapture: (apiKey) => trust.authorizeCapture(apiKey),
+  });
   const opsRoutes = createOpsRoutes({
     metrics,
     readiness,
@@ -150,6 +159,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     if (opsRoutes(req, res, path)) return;
     const starting = startingReason();
     if (starting !== undefined) return respondStarting(req, res, starting);
+    if (posthog.handles(path)) return void posthog.handle(req, res);
     void trust.prepareBody(req, res).then((accepted) => (accepted ? yoga.handle(req, res) : undefined));
   });
 

@@ -12,6 +12,7 @@ import { Persons, type Person } from "./persons.ts";
 import { RingBuffer } from "./ring-buffer.ts";
 import { SlidingCounts } from "./sliding-counts.ts";
 import { EventSubscriber } from "./subscriber.ts";
+import { SubscriberIndex } from "./subscriber-index.ts";
 import { Ticker } from "./ticker.ts";
 
 export interface HubOptions {
@@ -78,7 +79,7 @@ export class Hub {
   private readonly dashboard: DashboardWindows;
   private readonly persons: Persons;
   private readonly rate = new SlidingCounts(RATE_WINDOW_SECONDS);
-  private readonly subscribers = new Set<EventSubscriber>();
+  private readonly subscribers = new SubscriberIndex();
   private readonly tickers = new Set<Ticker<unknown>>();
   private readonly observers = new Set<BufferObserver>();
   private readonly captureListeners = new Set<CaptureListener>();
@@ -209,7 +210,7 @@ export class Hub {
     this.eventsTotal++;
     this.rate.record("*", event.receivedAt);
     for (const observer of this.observers) observer.appended(event);
-    for (const subscriber of this.subscribers) subscriber.offer(event);
+    this.subscribers.offer(event);
     this.sweepNow(event.receivedAt);
     if (this.positionWaiters.length > 0) {
       const due = this.positionWaiters.filter((w) => w.seq <= event.seq);
@@ -303,14 +304,14 @@ export class Hub {
       afterSeq,
       queueSize: this.options.subscriberQueue,
       onClose: (s) => {
-        this.subscribers.delete(s);
+        this.subscribers.remove(s);
       },
     });
     if (this.closed) {
       subscriber.end();
       return subscriber;
     }
-    this.subscribers.add(subscriber);
+    this.subscribers.add(subscriber, options.filter);
     this.totalSubscriptions++;
     return subscriber;
   }
@@ -388,7 +389,7 @@ export class Hub {
   /** Ends every subscription normally; later subscriptions end at once. */
   close(): void {
     this.closed = true;
-    for (const subscriber of [...this.subscribers]) subscriber.end();
+    for (const subscriber of this.subscribers.all()) subscriber.end();
     for (const ticker of [...this.tickers]) ticker.end();
   }
 

@@ -26,6 +26,9 @@ class RecencyIndex {
   constructor(private readonly windowMs: number) {}
 
   touch(activity: Activity): void {
+    // Forget first: a user past twice the window must not lend an old session or URL to their next event, whether
+    // or not anyone counted in between; it also keeps an index nobody queries (e.g. all environments) bounded.
+    this.expire(activity.at);
     const previous = this.live.get(activity.distinctId) ?? this.recent.get(activity.distinctId);
     this.live.delete(activity.distinctId);
     this.recent.delete(activity.distinctId);

@@ -3,6 +3,8 @@ import { createHandler } from "graphql-sse/lib/use/fetch";
 import type { Plugin, YogaServerInstance } from "graphql-yoga";
 import type { PulseContext } from "../graphql/context.ts";
 import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
+import { corkUntilImmediate } from "./cork.ts";
+import type { ServerResponse } from "node:http";
 
 /** graphql-sse's endpoint, beside `/graphql`. */
 export const SSE_PATH = "/graphql/stream";
@@ -63,6 +65,7 @@ export function useServerSentEvents(): Plugin<PulseContext> {
     onRequest({ request, url, endResponse, serverContext }) {
       if (url.pathname !== SSE_PATH) return;
       contextByRequest.set(request, serverContext as Record<string, unknown>);
+      batchWrites((serverContext as { res?: ServerResponse }).res);
       return handler(request).then(endResponse);
     },
   };
@@ -70,4 +73,19 @@ export function useServerSentEvents(): Plugin<PulseContext> {
 
 function isResult(value: unknown): value is ExecutionResult {
   return value !== null && typeof value === "object" && !(Symbol.asyncIterator in value);
+}
+
+/**
+ * Writes each event stream's chunks once per turn of the event loop (see corkUntilImmediate): one `res.write` per
+ * event per subscriber was one syscall each, 18% of the fanout_sse_1k profile. Backpressure is unchanged: `write`
+ * still returns false past the high-water mark and the stream waits for `drain`.
+ */
+function batchWrites(res: ServerResponse | undefined): void {
+  if (!res?.socket) return;
+  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+  const cork = corkUntilImmediate(res.socket);
+  res.write = ((...args: unknown[]) => {
+    cork();
+    return write(...args);
+  }) as ServerResponse["write"];
 }

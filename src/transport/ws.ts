@@ -1,14 +1,23 @@
 import type { IncomingMessage, Server } from "node:http";
+import type { Socket } from "node:net";
 import type { DocumentNode, ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
-import { WebSocketServer } from "ws";
+import { WebSocketServer, type WebSocket } from "ws";
 import type { PulseContext } from "../graphql/context.ts";
+import { corkUntilImmediate } from "./cork.ts";
 import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
 import type { WebSocketGuard } from "./ws-guard.ts";
 
 /** Close code for a server going away: clients reconnect elsewhere (or later) and resume with `after`. */
 export const CLOSE_GOING_AWAY = 1001;
+
+/**
+ * Bytes a socket may hold unsent before a frame's write waits for the kernel (64 KiB). Below it a frame counts as
+ * written at once, so a subscription sends its next queued event in the same turn of the loop; above it graphql-ws
+ * waits for each write as before, the subscriber's queue fills, and a reader that stays behind ends with LAGGED.
+ */
+export const WRITE_AHEAD_BYTES = 64 * 1024;
 
 export interface WebSocketTransport {
   /** Closes every socket with 1001, after the `complete` of each operation the hub has already ended (`hub.close()`). */
@@ -40,6 +49,8 @@ export function attachWebSocket(
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, ...guard?.serverOptions });
   const stopWatching = guard?.watch(wss);
   wss.on("headers", (headers, request) => hooks.upgrading?.(request, headers));
+  // Registered before graphql-ws's own listener, so its adapter only ever sees the batching send.
+  wss.on("connection", (socket, request) => batchWrites(socket, request.socket));
   wss.on("connection", (_socket, request) => hooks.opened?.(request));
   const disposable = useServer(
     {
@@ -95,4 +106,25 @@ export function attachWebSocket(
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+type SendCallback = (error?: Error) => void;
+
+/**
+ * Batches the frames a socket is sent in one turn of the event loop into one write (corkUntilImmediate): fan-out sends
+ * each socket several frames per capture, and one syscall per frame was the largest item of the fanout_1k profile.
+ * graphql-ws waits for every frame's write callback before it takes the next event; below WRITE_AHEAD_BYTES the
+ * callback is called at once, so that wait does not undo the batching, and above it the kernel's pace applies.
+ */
+function batchWrites(socket: WebSocket, connection: Socket): void {
+  const send = socket.send.bind(socket) as (data: unknown, options: object, callback?: SendCallback) => void;
+  const cork = corkUntilImmediate(connection);
+  socket.send = ((data: unknown, options?: object | SendCallback, callback?: SendCallback) => {
+    const done = typeof options === "function" ? (options as SendCallback) : callback;
+    const sendOptions = typeof options === "object" && options !== null ? options : {};
+    cork();
+    if (!done || socket.bufferedAmount >= WRITE_AHEAD_BYTES) return send(data, sendOptions, done);
+    send(data, sendOptions);
+    done();
+  }) as WebSocket["send"];
 }

@@ -1,0 +1,64 @@
+/**
+ * The workload every server sees: the same capture bodies, the same subscription, the same frames.
+ * Pulse and the naive server answer the GraphQL bodies; raw-ws and raw-http only parse them.
+ */
+
+/** The selection every fan-out subscriber asks for (what a live event feed shows). */
+export const EVENT_SELECTION = "id event distinctId timestamp properties cursor";
+
+export const SUBSCRIPTION = `subscription ($filter: EventFilter) { events(filter: $filter) { ${EVENT_SELECTION} } }`;
+
+export const CAPTURE_EVENTS = "mutation ($inputs: [CaptureEventInput!]!) { captureEvents(inputs: $inputs) { accepted } }";
+export const CAPTURE_EVENT = "mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id cursor } }";
+
+/** Subscribers of `filtered_10k` are spread over this many buckets: an event matches 1 % of them. */
+export const BUCKETS = 100;
+
+export interface CaptureInput {
+  event: string;
+  distinctId: string;
+  properties: Record<string, unknown>;
+}
+
+/**
+ * A `$pageview` of ordinary size (~250 bytes of properties). `bucket` routes it in `filtered_10k`; `t` carries the
+ * load generator's send time in `latency_1k` (a number, so it is found in a frame without parsing it).
+ */
+export function pageview(n: number, bucket = n % BUCKETS, t = 0): CaptureInput {
+  return {
+    event: "$pageview",
+    distinctId: `user-${n % 997}`,
+    properties: {
+      t,
+      bucket,
+      tag: `e${n}`,
+      $current_url: `https://shop.example/products/${n % 50}?ref=bench`,
+      $pathname: `/products/${n % 50}`,
+      $browser: "Firefox",
+      $os: "Linux",
+      $screen_width: 1920,
+      plan: "pro",
+    },
+  };
+}
+
+export function captureEventsBody(inputs: readonly CaptureInput[]): string {
+  return JSON.stringify({ query: CAPTURE_EVENTS, variables: { inputs } });
+}
+
+export function captureEventBody(input: CaptureInput): string {
+  return JSON.stringify({ query: CAPTURE_EVENT, variables: { input } });
+}
+
+/**
+ * Subscriber `i`'s filter in `filtered_10k`: its bucket, and a condition on `tag` that every event passes but that
+ * makes each of the 10,000 filters distinct (no two subscribers can share a compiled predicate or a result).
+ */
+export function distinctFilter(i: number): Record<string, unknown> {
+  return {
+    properties: [
+      { property: "bucket", operator: "EQUALS", value: i % BUCKETS },
+      { property: "tag", operator: "NOT_EQUALS", value: `s${i}` },
+    ],
+  };
+}

@@ -1,0 +1,270 @@
+import { request as httpRequest, type ClientRequest } from "node:http";
+import { createHistogram, performance } from "node:perf_hooks";
+import WebSocket from "ws";
+import { serveRequests } from "../lib/serve.ts";
+import { BUCKETS, captureEventsBody, distinctFilter, pageview, SUBSCRIPTION, type CaptureInput } from "../lib/workload.ts";
+
+/**
+ * The load generator for delivery scenarios, the same against Pulse and every baseline: raw sockets that speak
+ * graphql-transport-ws (or graphql-sse) by hand and count `next` frames without parsing them (a client library
+ * per socket would cost more CPU than the server under test). Events are published with the captureEvents body
+ * over HTTP, from this process, so "first capture → last frame" is timed on one clock.
+ */
+type Transport = "ws" | "sse";
+
+interface ConnectRequest {
+  transport: Transport;
+  baseUrl: string;
+  count: number;
+  /** Give subscriber i the distinct filter of bucket i % BUCKETS (filtered_10k); otherwise no filter. */
+  filtered: boolean;
+}
+
+const NEXT_WS = Buffer.from('"type":"next"');
+const NEXT_SSE = Buffer.from("event: next");
+const T_KEY = Buffer.from('"t":');
+
+let baseUrl = "";
+let filtered = false;
+let counts = new Uint32Array(0);
+let reached = 0;
+let total = 0;
+let others = 0;
+let lastFrameAt = 0;
+let eventNumber = 0;
+/** Events per fan-out round once the first round has sized them (0 before); kept across `fanout` requests. */
+let roundEvents = 0;
+const closers: (() => void)[] = [];
+let latencies: ReturnType<typeof createHistogram> | null = null;
+
+function onFrame(index: number, data: Buffer): void {
+  if (counts[index] === 0) reached++;
+  counts[index] = counts[index]! + 1;
+  total++;
+  lastFrameAt = performance.now();
+  if (latencies) {
+    const at = data.indexOf(T_KEY);
+    if (at >= 0) {
+      const sentAt = parseFloat(data.subarray(at + T_KEY.length, at + T_KEY.length + 24).toString("latin1"));
+      latencies.record(Math.max(1, Math.round((lastFrameAt - sentAt) * 1000)));
+    }
+  }
+}
+
+function openWebSocket(index: number, url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, "graphql-transport-ws", { perMessageDeflate: false });
+    closers.push(() => socket.terminate());
+    socket.once("error", reject);
+    socket.once("open", () => socket.send('{"type":"connection_init"}'));
+    let acknowledged = false;
+    socket.on("message", (data: Buffer) => {
+      const next = data.indexOf(NEXT_WS);
+      if (next >= 0 && next < 32) return onFrame(index, data);
+      if (!acknowledged && data.includes("connection_ack")) {
+        acknowledged = true;
+        const variables = filtered ? { filter: distinctFilter(index) } : {};
+        socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: SUBSCRIPTION, variables } }));
+        resolve();
+        return;
+      }
+      others++;
+      if (others <= 3) console.error(`load: unexpected frame ${data.toString().slice(0, 300)}`);
+    });
+  });
+}
+
+function openEventStream(index: number, url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const variables = filtered ? { filter: distinctFilter(index) } : {};
+    const req: ClientRequest = httpRequest(url, {
+      method: "POST",
+      agent: false,
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+    });
+    closers.push(() => req.destroy());
+    req.once("error", reject);
+    req.once("response", (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`SSE subscribe answered ${res.statusCode}`));
+      resolve();
+      // A marker split across two chunks is found in the carried tail of the previous one.
+      let tail: Buffer = Buffer.alloc(0);
+      res.on("data", (chunk: Buffer) => {
+        const data = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
+        let from = 0;
+        for (;;) {
+          const at = data.indexOf(NEXT_SSE, from);
+          if (at < 0) break;
+          onFrame(index, data);
+          from = at + NEXT_SSE.length;
+        }
+        tail = data.subarray(Math.max(from, data.length - NEXT_SSE.length + 1));
+      });
+    });
+    req.end(JSON.stringify({ query: SUBSCRIPTION, variables }));
+  });
+}
+
+/**
+ * Posts one capture body. A keep-alive connection the server closed while idle (a long drain outlasts its 5 s
+ * keep-alive) fails before the request is sent: that one failure is retried on a new connection.
+ */
+async function publish(inputs: readonly CaptureInput[], retried = false): Promise<void> {
+  const response = await fetch(`${baseUrl}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: captureEventsBody(inputs),
+  }).catch((error: Error) => {
+    if (!retried && (error.cause as NodeJS.ErrnoException | undefined)?.code === "ECONNRESET") return null;
+    throw new Error(`capture to ${baseUrl} failed: ${String((error.cause as Error | undefined)?.message ?? error.message)}`);
+  });
+  if (response === null) return publish(inputs, true);
+  const text = await response.text();
+  if (!response.ok || text.includes('"errors"')) throw new Error(`capture failed: ${response.status} ${text.slice(0, 300)}`);
+}
+
+/** How many subscribers event n reaches. */
+function reach(n: number, count: number): number {
+  if (!filtered) return count;
+  const bucket = n % BUCKETS;
+  return Math.floor(count / BUCKETS) + (bucket < count % BUCKETS ? 1 : 0);
+}
+
+/** Captures a fan-out round keeps in flight at once. */
+const PUBLISHES_IN_FLIGHT = 4;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until `total` reaches `expected`, or until nothing arrived for `idleMs`. */
+async function drain(expected: number, idleMs = 10_000): Promise<void> {
+  let seen = total;
+  let since = performance.now();
+  while (total < expected) {
+    await sleep(2);
+    if (total !== seen) {
+      seen = total;
+      since = performance.now();
+    } else if (performance.now() - since > idleMs) {
+      return;
+    }
+  }
+}
+
+async function quiesce(): Promise<void> {
+  let seen = -1;
+  while (seen !== total) {
+    seen = total;
+    await sleep(300);
+  }
+}
+
+serveRequests({}, {
+  /** Opens `count` subscribers (200 handshakes at a time), then publishes until every one has received a frame. */
+  async connect(r) {
+    const { transport, count } = r as unknown as ConnectRequest;
+    baseUrl = (r as unknown as ConnectRequest).baseUrl;
+    filtered = (r as unknown as ConnectRequest).filtered;
+    counts = new Uint32Array(count);
+    const url = transport === "ws" ? `${baseUrl.replace(/^http/, "ws")}/graphql` : `${baseUrl}/graphql/stream`;
+    const open = transport === "ws" ? openWebSocket : openEventStream;
+    const started = performance.now();
+    for (let from = 0; from < count; from += 200) {
+      const opening: Promise<void>[] = [];
+      for (let i = from; i < Math.min(count, from + 200); i++) opening.push(open(i, url));
+      await Promise.all(opening);
+    }
+    const deadline = performance.now() + 120_000;
+    while (reached < count) {
+      if (performance.now() > deadline) throw new Error(`only ${reached} of ${count} subscribers received a frame within 120 s`);
+      const probe = filtered ? Array.from({ length: BUCKETS }, (_, b) => pageview(eventNumber++, b)) : [pageview(eventNumber++)];
+      await publish(probe);
+      await sleep(200);
+    }
+    await quiesce();
+    return { connected: count, ms: Math.round(performance.now() - started), unexpected: others };
+  },
+
+  /**
+   * `rounds` times: publish events in batches of `batch` (each awaited), and wait for every expected frame.
+   * Deliveries/s = frames / (first capture sent → last frame received). The first round (`firstEvents` events)
+   * of the first request is a warm-up that also sizes every later round to last about `roundSeconds` on this
+   * server, so a slow server does not stretch the run and a fast one is not measured on a blip. A round that loses
+   * frames says so.
+   */
+  async fanout(r) {
+    const { rounds, firstEvents, roundSeconds, batch } = r as unknown as { rounds: number; firstEvents: number; roundSeconds: number; batch: number };
+    const results: { deliveriesPerSecond: number; expected: number; received: number; events: number }[] = [];
+    const perEvent = filtered ? counts.length / BUCKETS : counts.length;
+    const sizing = roundEvents === 0;
+    let events = sizing ? firstEvents : roundEvents;
+    for (let round = 0; round < rounds; round++) {
+      await quiesce();
+      const before = total;
+      let expected = 0;
+      const started = performance.now();
+      // A few captures in flight, so the server always has the next one while it delivers the last.
+      const inFlight = new Set<Promise<void>>();
+      for (let sent = 0; sent < events; sent += batch) {
+        const inputs: CaptureInput[] = [];
+        for (let i = 0; i < Math.min(batch, events - sent); i++) {
+          expected += reach(eventNumber, counts.length);
+          inputs.push(pageview(eventNumber++));
+        }
+        const sending: Promise<void> = publish(inputs).finally(() => inFlight.delete(sending));
+        inFlight.add(sending);
+        if (inFlight.size >= PUBLISHES_IN_FLIGHT) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+      await drain(before + expected);
+      const received = total - before;
+      const deliveriesPerSecond = received / ((lastFrameAt - started) / 1000);
+      results.push({ deliveriesPerSecond, expected, received, events });
+      if (sizing && round === 0) {
+        events = roundEvents = Math.min(20_000, Math.max(batch, Math.ceil((deliveriesPerSecond * roundSeconds) / perEvent / batch) * batch));
+      }
+    }
+    return results;
+  },
+
+  /**
+   * Publishes `rate` events/s (a batch every 10 ms) for `seconds`, each stamped with its send time, and measures
+   * send → receipt for every frame. Loss = frames expected but never received.
+   */
+  async latency(r) {
+    const { rate, seconds } = r as unknown as { rate: number; seconds: number };
+    await quiesce();
+    latencies = createHistogram();
+    const before = total;
+    let expected = 0;
+    const perTick = Math.max(1, Math.round(rate / 100));
+    const ticks = Math.round((seconds * rate) / perTick);
+    const started = performance.now();
+    const sends: Promise<void>[] = [];
+    for (let tick = 0; tick < ticks; tick++) {
+      const due = started + (tick * perTick * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const inputs: CaptureInput[] = [];
+      for (let i = 0; i < perTick; i++) {
+        expected += reach(eventNumber, counts.length);
+        inputs.push(pageview(eventNumber, eventNumber % BUCKETS, performance.now()));
+        eventNumber++;
+      }
+      sends.push(publish(inputs));
+    }
+    await Promise.all(sends);
+    await drain(before + expected);
+    const histogram = latencies;
+    latencies = null;
+    return {
+      p50Ms: histogram.percentile(50) / 1000,
+      p99Ms: histogram.percentile(99) / 1000,
+      maxMs: histogram.max / 1000,
+      expected,
+      received: total - before,
+      unexpected: others,
+    };
+  },
+}, () => {
+  for (const close of closers) close();
+});

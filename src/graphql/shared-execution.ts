@@ -1,0 +1,245 @@
+import { createRequire } from "node:module";
+import type { DocumentNode, ExecutionArgs, ExecutionResult, FieldNode, VariableNode } from "graphql";
+import type { Plugin } from "graphql-yoga";
+import type { StoredEvent } from "../domain/event.ts";
+import type { Delivery } from "../domain/subscriber.ts";
+import type { PulseContext } from "./context.ts";
+
+/**
+ * graphql-js from the copy the schema was built with. `@graphql-tools/schema` (in node_modules) loads graphql's
+ * CommonJS build; a plain `import` from src/ may get its ESM build under vitest, and graphql-js refuses a schema
+ * from another copy. `require` resolves to the schema's copy everywhere.
+ */
+const graphql = createRequire(import.meta.url)("graphql") as typeof import("graphql");
+
+/** Results kept per share group: enough for members a few events apart to still find theirs. */
+const RESULTS_PER_GROUP = 32;
+
+/**
+ * Context fields that are transport plumbing or server-wide singletons, never who the caller is: they are left out
+ * of the share key, so two connections with the same caller can share. Everything else on the context is part of
+ * the key: plain data by value (an auth plugin's `{ key, role }` separates callers with different keys), any other
+ * object by identity (no sharing beyond it). Resolvers must learn about the caller from context fields, not from
+ * these: a resolver reading `request.headers` directly would defeat the key.
+ */
+const NOT_CALLER = new Set([
+  "hub",
+  "config",
+  "gapPending",
+  "req",
+  "res",
+  "request",
+  "socket",
+  "extra",
+  "params",
+  "subscriptions",
+  "acknowledged",
+  "connectionInitReceived",
+  "waitUntil",
+]);
+
+interface ShareGroup {
+  members: number;
+  /** The newest events' results, oldest first (a Map keeps insertion order). */
+  readonly results: Map<StoredEvent, ExecutionResult | Promise<ExecutionResult>>;
+}
+
+/**
+ * Executes an `events` subscription's selection once per event for every group of identical subscriptions and
+ * hands the same result object to each member (graphql-ws and graphql-sse then serialize it per socket). Identical
+ * means same document, operation name, caller (see NOT_CALLER; a WebSocket's `connectionParams` are part of the
+ * caller) and the variables the selection uses. The `events` field's own arguments (filter, after, replay) decide
+ * which events a subscriber gets, not what executing the selection on one event gives, so subscribers that differ
+ * only in them share: 10,000 distinct filters on one selection execute it once per event.
+ *
+ * Only the per-event execution is shared. Everything at subscribe time runs per subscription as before: parsing,
+ * validation, every envelop plugin's `onSubscribe` (auth, limits), the context, the `events` resolver (filter,
+ * `after`, `replay`, the subscriber's own bounded queue), and every `onSubscribeResult`/`onNext` hook on each
+ * member's results. Deliveries that are not the same for every member run alone: the first one after a gap (the
+ * resolver marks that member's context) and the end by LAGGED. A group of one executes without caching.
+ * Other subscriptions (`liveDashboard`) and operations that fail to start take Yoga's own path unchanged.
+ *
+ * Shared results are read-only: a plugin that changes a result must `setResult` a copy (as Yoga's do).
+ */
+export function useSharedExecution(): Plugin<PulseContext> {
+  const groups = new Map<string, ShareGroup>();
+  const documentIds = new WeakMap<DocumentNode, number>();
+  let nextDocumentId = 1;
+
+  const documentId = (document: DocumentNode): number => {
+    let id = documentIds.get(document);
+    if (id === undefined) documentIds.set(document, (id = nextDocumentId++));
+    return id;
+  };
+
+  return {
+    onSubscribe({ args, subscribeFn, setSubscribeFn }) {
+      if (!eventsField(args.document, args.operationName)) return;
+      setSubscribeFn(async (subscribeArgs) => {
+        // Keyed on the arguments as they reach execution: after every plugin has extended the context.
+        const caller = callerKey(subscribeArgs.contextValue as Record<string, unknown>);
+        if (caller === null) return subscribeFn(subscribeArgs);
+        const source = await graphql.createSourceEventStream(subscribeArgs as ExecutionArgs);
+        // A subscription that does not start (bad variables, a BAD_USER_INPUT filter...) registered nothing:
+        // Yoga's own path runs it again and reports the error exactly as it always has.
+        if (!isAsyncIterable(source)) return subscribeFn(subscribeArgs);
+        const key = JSON.stringify([
+          documentId(subscribeArgs.document),
+          subscribeArgs.operationName ?? null,
+          executionVariables(subscribeArgs.document, subscribeArgs.operationName, subscribeArgs.variableValues),
+          caller,
+        ]);
+        const group = join(groups, key);
+        return new SharedResults(source[Symbol.asyncIterator]() as AsyncIterator<Delivery>, subscribeArgs as ExecutionArgs, group, () => leave(groups, key, group));
+      });
+    },
+  };
+}
+
+/** The results of one member: its own deliveries, executed once per group where they are the same for all. */
+class SharedResults implements AsyncIterableIterator<ExecutionResult> {
+  private left = false;
+
+  constructor(
+    private readonly source: AsyncIterator<Delivery>,
+    private readonly args: ExecutionArgs,
+    private readonly group: ShareGroup,
+    private readonly onLeave: () => void,
+  ) {}
+
+  async next(): Promise<IteratorResult<ExecutionResult>> {
+    const delivery = await this.source.next();
+    if (delivery.done) {
+      this.leave();
+      return { done: true, value: undefined };
+    }
+    return { done: false, value: await this.execute(delivery.value) };
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult>> {
+    this.leave();
+    await this.source.return?.();
+    return { done: true, value: undefined };
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<ExecutionResult>> {
+    this.leave();
+    await this.source.return?.();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private execute(delivery: Delivery): ExecutionResult | Promise<ExecutionResult> {
+    const alone = delivery.kind !== "event" || delivery.gap || this.group.members < 2;
+    if (alone) return graphql.execute({ ...this.args, rootValue: delivery });
+    const results = this.group.results;
+    let result = results.get(delivery.event);
+    if (result === undefined) {
+      result = graphql.execute({ ...this.args, rootValue: delivery });
+      results.set(delivery.event, result);
+      if (results.size > RESULTS_PER_GROUP) results.delete(results.keys().next().value!);
+    }
+    return result;
+  }
+
+  private leave(): void {
+    if (this.left) return;
+    this.left = true;
+    this.onLeave();
+  }
+}
+
+function join(groups: Map<string, ShareGroup>, key: string): ShareGroup {
+  let group = groups.get(key);
+  if (!group) groups.set(key, (group = { members: 0, results: new Map() }));
+  group.members++;
+  return group;
+}
+
+function leave(groups: Map<string, ShareGroup>, key: string, group: ShareGroup): void {
+  group.members--;
+  if (group.members === 0 && groups.get(key) === group) groups.delete(key);
+}
+
+/** The `events` field, when the operation is a subscription whose only root selection is that field. */
+function eventsField(document: DocumentNode, operationName: string | null | undefined): FieldNode | undefined {
+  const operations = document.definitions.filter((d) => d.kind === "OperationDefinition");
+  const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
+  if (operation?.operation !== "subscription") return undefined;
+  const selections = operation.selectionSet.selections;
+  const field = selections.length === 1 ? selections[0] : undefined;
+  return field?.kind === "Field" && field.name.value === "events" ? field : undefined;
+}
+
+/** Per document: the variables the execution of one event can depend on; null for all of them. */
+const variablesUsed = new WeakMap<DocumentNode, Map<string, readonly string[] | null>>();
+
+/**
+ * The variables (name and value) that executing the selection on one event can depend on: those in the `events`
+ * field's directives and sub-selection, not those only in its arguments. With fragments, all of them (a fragment
+ * may use any), to stay simple and safe.
+ */
+function executionVariables(document: DocumentNode, operationName: string | null | undefined, values: unknown): unknown[][] {
+  let byOperation = variablesUsed.get(document);
+  if (!byOperation) variablesUsed.set(document, (byOperation = new Map()));
+  let names = byOperation.get(operationName ?? "");
+  if (names === undefined) {
+    const field = eventsField(document, operationName)!;
+    if (document.definitions.some((d) => d.kind === "FragmentDefinition")) {
+      names = null;
+    } else {
+      const found = new Set<string>();
+      const collect = { Variable: (node: VariableNode) => void found.add(node.name.value) };
+      for (const directive of field.directives ?? []) graphql.visit(directive, collect);
+      if (field.selectionSet) graphql.visit(field.selectionSet, collect);
+      names = [...found].sort();
+    }
+    byOperation.set(operationName ?? "", names);
+  }
+  const variables = (values ?? {}) as Record<string, unknown>;
+  // A variable left out and one given as null can execute differently (a default applies to the first only).
+  return (names ?? Object.keys(variables).sort()).map((name) => (Object.hasOwn(variables, name) ? [name, variables[name]] : [name]));
+}
+
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+
+/**
+ * The caller's part of the share key: the context without NOT_CALLER fields, plain data by value, other objects by
+ * identity. Null when the context holds something that cannot be keyed (then the subscription does not share).
+ */
+function callerKey(context: Record<string, unknown>): string | null {
+  const parts: unknown[][] = [];
+  for (const name of Object.keys(context).sort()) {
+    if (NOT_CALLER.has(name)) continue;
+    const value = context[name];
+    if (typeof value === "function" || typeof value === "symbol" || typeof value === "bigint") return null;
+    parts.push(isPlainData(value, 0) ? [name, "value", value] : [name, "object", identity(value as object)]);
+  }
+  return JSON.stringify(parts);
+}
+
+function identity(value: object): number {
+  let id = objectIds.get(value);
+  if (id === undefined) objectIds.set(value, (id = nextObjectId++));
+  return id;
+}
+
+/** JSON-like data (primitives, arrays, objects whose prototype is Object's or null), a few levels deep. */
+function isPlainData(value: unknown, depth: number): boolean {
+  if (value === null || value === undefined) return true;
+  const type = typeof value;
+  if (type === "string" || type === "boolean" || (type === "number" && Number.isFinite(value))) return true;
+  if (type !== "object" || depth > 4) return false;
+  if (Array.isArray(value)) return value.every((item) => isPlainData(item, depth + 1));
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return false;
+  return Object.values(value as object).every((item) => isPlainData(item, depth + 1));
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
+}

@@ -1,0 +1,375 @@
+import { describe, expect, it } from "vitest";
+import type { JsonValue, StoredEvent } from "../../src/domain/event.ts";
+import { compileFilter, MAX_REGEX_LENGTH, toNumber, type FilterOperator, type PropertyFilter } from "../../src/domain/filter.ts";
+import { expectBadInput, storedEvent, withProperties } from "./helpers.ts";
+
+/** One event holding a property of every JSON kind; `missing` is never set. */
+const sample = withProperties({
+  text: "Hello World",
+  number: 42,
+  numericString: "42",
+  decimalString: " 3.5 ",
+  nothing: null,
+  yes: true,
+  object: { a: 1, b: [1, 2] },
+  list: [1, 2],
+  empty: "",
+});
+
+const matches = (condition: PropertyFilter, event: StoredEvent = sample) => compileFilter({ properties: [condition] })(event);
+const test = (property: string, operator: FilterOperator, value?: JsonValue) =>
+  matches(value === undefined ? { property, operator } : { property, operator, value });
+
+describe("compileFilter: top-level parts", () => {
+  const pageview = storedEvent({ event: "$pageview", environment: "production", distinctId: "alice" });
+  const click = storedEvent({ event: "click", environment: "staging", distinctId: "bob" });
+
+  it("matches every event for a null, undefined or empty filter", () => {
+    for (const filter of [null, undefined, {}, { events: [], properties: [] }, { events: null, environment: null, distinctId: null, properties: null }]) {
+      const predicate = compileFilter(filter);
+      expect([predicate(pageview), predicate(click)]).toEqual([true, true]);
+    }
+  });
+
+  it("events: the event name must be in the list", () => {
+    const predicate = compileFilter({ events: ["click", "signup"] });
+    expect([predicate(pageview), predicate(click)]).toEqual([false, true]);
+    expect(compileFilter({ events: ["$PAGEVIEW"] })(pageview)).toBe(false);
+  });
+
+  it("environment: exact and case-sensitive", () => {
+    expect(compileFilter({ environment: "staging" })(click)).toBe(true);
+    expect(compileFilter({ environment: "staging" })(pageview)).toBe(false);
+    expect(compileFilter({ environment: "Staging" })(click)).toBe(false);
+    expect(compileFilter({ environment: "stag" })(click)).toBe(false);
+  });
+
+  it("distinctId: exact", () => {
+    expect(compileFilter({ distinctId: "alice" })(pageview)).toBe(true);
+    expect(compileFilter({ distinctId: "alice" })(click)).toBe(false);
+    expect(compileFilter({ distinctId: "alic" })(pageview)).toBe(false);
+  });
+
+  it("every given part must hold", () => {
+    const event = storedEvent({ event: "click", environment: "staging", distinctId: "bob", properties: { plan: "pro", seats: 5 } });
+    const filter = {
+      events: ["click"],
+      environment: "staging",
+      distinctId: "bob",
+      properties: [
+        { property: "plan", operator: "EQUALS", value: "pro" },
+        { property: "seats", operator: "GTE", value: 5 },
+      ],
+    } as const;
+    expect(compileFilter(filter)(event)).toBe(true);
+    expect(compileFilter({ ...filter, events: ["other"] })(event)).toBe(false);
+    expect(compileFilter({ ...filter, environment: "production" })(event)).toBe(false);
+    expect(compileFilter({ ...filter, distinctId: "alice" })(event)).toBe(false);
+    expect(compileFilter({ ...filter, properties: [...filter.properties, { property: "seats", operator: "GT", value: 5 }] })(event)).toBe(false);
+  });
+});
+
+describe("compileFilter: IS_SET / IS_NOT_SET", () => {
+  it("a present property is set, whatever its value (null included)", () => {
+    for (const property of ["text", "number", "nothing", "yes", "object", "list", "empty"]) {
+      expect([property, test(property, "IS_SET"), test(property, "IS_NOT_SET")]).toEqual([property, true, false]);
+    }
+  });
+
+  it("an absent property is not set, including keys inherited from Object.prototype", () => {
+    for (const property of ["missing", "toString", "constructor", "__proto__", "hasOwnProperty"]) {
+      expect([property, test(property, "IS_SET"), test(property, "IS_NOT_SET")]).toEqual([property, false, true]);
+    }
+  });
+});
+
+describe("compileFilter: an absent property satisfies only IS_NOT_SET", () => {
+  const cases: [FilterOperator, JsonValue][] = [
+    ["EQUALS", null],
+    ["NOT_EQUALS", "x"],
+    ["NOT_EQUALS", null],
+    ["CONTAINS", ""],
+    ["NOT_CONTAINS", "x"],
+    ["ICONTAINS", ""],
+    ["NOT_ICONTAINS", "x"],
+    ["REGEX", ".*"],
+    ["NOT_REGEX", "x"],
+    ["GT", -1e9],
+    ["GTE", 0],
+    ["LT", 1e9],
+    ["LTE", 0],
+    ["IS_SET", null],
+  ];
+  it.each(cases)("%s %j is false on an absent property", (operator, value) => {
+    expect(test("missing", operator, value)).toBe(false);
+  });
+  it("IS_NOT_SET is true on it", () => {
+    expect(test("missing", "IS_NOT_SET")).toBe(true);
+  });
+});
+
+describe("compileFilter: EQUALS / NOT_EQUALS (deep JSON equality)", () => {
+  it("compares scalars by type and value", () => {
+    expect(test("text", "EQUALS", "Hello World")).toBe(true);
+    expect(test("text", "EQUALS", "hello world")).toBe(false);
+    expect(test("number", "EQUALS", 42)).toBe(true);
+    expect(test("number", "EQUALS", "42")).toBe(false);
+    expect(test("numericString", "EQUALS", 42)).toBe(false);
+    expect(test("yes", "EQUALS", true)).toBe(true);
+    expect(test("yes", "EQUALS", "true")).toBe(false);
+  });
+
+  it("compares objects and arrays deeply (key order does not matter, item order does)", () => {
+    expect(test("object", "EQUALS", { b: [1, 2], a: 1 })).toBe(true);
+    expect(test("object", "EQUALS", { a: 1, b: [2, 1] })).toBe(false);
+    expect(test("object", "EQUALS", { a: 1 })).toBe(false);
+    expect(test("list", "EQUALS", [1, 2])).toBe(true);
+    expect(test("list", "EQUALS", [2, 1])).toBe(false);
+  });
+
+  it("EQUALS null matches a property set to null, and nothing else", () => {
+    expect(test("nothing", "EQUALS", null)).toBe(true);
+    expect(test("empty", "EQUALS", null)).toBe(false);
+    expect(test("nothing", "NOT_EQUALS", null)).toBe(false);
+    expect(test("nothing", "NOT_EQUALS", "x")).toBe(true);
+  });
+
+  it("NOT_EQUALS is true on a set property with another value", () => {
+    expect(test("text", "NOT_EQUALS", "Hello World")).toBe(false);
+    expect(test("text", "NOT_EQUALS", "Bye")).toBe(true);
+    expect(test("number", "NOT_EQUALS", "42")).toBe(true);
+    expect(test("object", "NOT_EQUALS", { a: 1 })).toBe(true);
+  });
+
+  it.each(["EQUALS", "NOT_EQUALS"] as const)("%s without a value is BAD_USER_INPUT", (operator) => {
+    const error = expectBadInput(() => compileFilter({ properties: [{ property: "text", operator }] }), "filter.properties[0].value");
+    expect(error.message).toContain(operator);
+  });
+});
+
+describe("compileFilter: CONTAINS / ICONTAINS and their negations", () => {
+  it("CONTAINS is a case-sensitive substring test on string values", () => {
+    expect(test("text", "CONTAINS", "lo Wo")).toBe(true);
+    expect(test("text", "CONTAINS", "")).toBe(true);
+    expect(test("text", "CONTAINS", "hello")).toBe(false);
+    expect(test("text", "CONTAINS", "Hello World!")).toBe(false);
+  });
+
+  it("ICONTAINS ignores case on both sides", () => {
+    expect(test("text", "ICONTAINS", "hello")).toBe(true);
+    expect(test("text", "ICONTAINS", "WORLD")).toBe(true);
+    expect(test("text", "ICONTAINS", "planet")).toBe(false);
+  });
+
+  it("a non-string value never matches CONTAINS or ICONTAINS, and always matches their negations", () => {
+    for (const property of ["number", "nothing", "yes", "object", "list"]) {
+      expect([property, test(property, "CONTAINS", "4"), test(property, "ICONTAINS", "")]).toEqual([property, false, false]);
+      expect([property, test(property, "NOT_CONTAINS", "4"), test(property, "NOT_ICONTAINS", "")]).toEqual([property, true, true]);
+    }
+  });
+
+  it("NOT_CONTAINS / NOT_ICONTAINS on string values", () => {
+    expect(test("text", "NOT_CONTAINS", "hello")).toBe(true);
+    expect(test("text", "NOT_CONTAINS", "Hello")).toBe(false);
+    expect(test("text", "NOT_ICONTAINS", "hello")).toBe(false);
+    expect(test("text", "NOT_ICONTAINS", "planet")).toBe(true);
+  });
+
+  it.each(["CONTAINS", "NOT_CONTAINS", "ICONTAINS", "NOT_ICONTAINS", "REGEX", "NOT_REGEX"] as const)(
+    "%s with a non-string or missing value is BAD_USER_INPUT",
+    (operator) => {
+      for (const value of [42, null, true, ["a"], undefined] as (JsonValue | undefined)[]) {
+        const condition = value === undefined ? { property: "text", operator } : { property: "text", operator, value };
+        const error = expectBadInput(() => compileFilter({ properties: [condition] }), "filter.properties[0].value");
+        expect(error.message).toContain(`must be a string for ${operator}`);
+      }
+    },
+  );
+});
+
+describe("compileFilter: REGEX / NOT_REGEX", () => {
+  it("tests JavaScript regexes against string values", () => {
+    expect(test("text", "REGEX", "^Hello\\s+W")).toBe(true);
+    expect(test("text", "REGEX", "^World")).toBe(false);
+    expect(test("text", "REGEX", "world")).toBe(false);
+    expect(test("numericString", "REGEX", "^\\d+$")).toBe(true);
+    expect(test("text", "NOT_REGEX", "^World")).toBe(true);
+    expect(test("text", "NOT_REGEX", "World$")).toBe(false);
+  });
+
+  it("a non-string value does not match REGEX, even when its JSON form would", () => {
+    expect(test("number", "REGEX", "^\\d+$")).toBe(false);
+    expect(test("nothing", "REGEX", "null")).toBe(false);
+    expect(test("yes", "REGEX", "true")).toBe(false);
+    expect(test("number", "NOT_REGEX", "^\\d+$")).toBe(true);
+  });
+
+  it("gives the same answer on repeated matches (no stateful lastIndex)", () => {
+    const predicate = compileFilter({ properties: [{ property: "text", operator: "REGEX", value: "o" }] });
+    expect([predicate(sample), predicate(sample), predicate(sample)]).toEqual([true, true, true]);
+  });
+
+  it("rejects an invalid pattern at compile time", () => {
+    const error = expectBadInput(
+      () => compileFilter({ properties: [{ property: "text", operator: "REGEX", value: "([a-z" }] }),
+      "filter.properties[0].value",
+    );
+    expect(error.message).toContain("invalid regex");
+    expect(error.message).toContain('"([a-z"');
+  });
+
+  it.each(["(a+)+$", "(a*)*b", "(x+x+)+y", "^(\\w+\\s?)*$"])("rejects the catastrophic-backtracking pattern %s at compile time", (pattern) => {
+    for (const operator of ["REGEX", "NOT_REGEX"] as const) {
+      const error = expectBadInput(
+        () => compileFilter({ properties: [{ property: "text", operator, value: pattern }] }),
+        "filter.properties[0].value",
+      );
+      expect(error.message).toContain("backtrack");
+    }
+  });
+
+  it(`accepts ${MAX_REGEX_LENGTH} characters and rejects ${MAX_REGEX_LENGTH + 1}`, () => {
+    expect(MAX_REGEX_LENGTH).toBe(256);
+    const longest = "a".repeat(256);
+    expect(compileFilter({ properties: [{ property: "text", operator: "REGEX", value: longest }] })(sample)).toBe(false);
+    expect(matches({ property: "p", operator: "REGEX", value: longest }, withProperties({ p: `x${longest}y` }))).toBe(true);
+    const error = expectBadInput(
+      () => compileFilter({ properties: [{ property: "text", operator: "REGEX", value: "a".repeat(257) }] }),
+      "filter.properties[0].value",
+    );
+    expect(error.message).toContain("257 characters");
+  });
+});
+
+describe("compileFilter: negated operators are exact complements among set properties", () => {
+  const pairs: [FilterOperator, FilterOperator, JsonValue][] = [
+    ["EQUALS", "NOT_EQUALS", "Hello World"],
+    ["EQUALS", "NOT_EQUALS", null],
+    ["EQUALS", "NOT_EQUALS", 42],
+    ["CONTAINS", "NOT_CONTAINS", "o"],
+    ["ICONTAINS", "NOT_ICONTAINS", "HELLO"],
+    ["REGEX", "NOT_REGEX", "^4"],
+  ];
+  const setProperties = Object.keys(sample.properties);
+
+  it.each(pairs)("%s / %s with %j", (positive, negative, value) => {
+    const results = setProperties.map((property) => [property, test(property, positive, value), test(property, negative, value)] as const);
+    for (const [property, yes, no] of results) expect([property, no]).toEqual([property, !yes]);
+    // The pair is not trivially constant over the sample: each side holds somewhere.
+    expect(results.some(([, yes]) => yes)).toBe(true);
+    expect(results.some(([, , no]) => no)).toBe(true);
+  });
+});
+
+describe("compileFilter: GT / GTE / LT / LTE", () => {
+  it("compare numbers, including at the bound", () => {
+    expect([test("number", "GT", 41), test("number", "GT", 42), test("number", "GT", 43)]).toEqual([true, false, false]);
+    expect([test("number", "GTE", 41), test("number", "GTE", 42), test("number", "GTE", 43)]).toEqual([true, true, false]);
+    expect([test("number", "LT", 41), test("number", "LT", 42), test("number", "LT", 43)]).toEqual([false, false, true]);
+    expect([test("number", "LTE", 41), test("number", "LTE", 42), test("number", "LTE", 43)]).toEqual([false, true, true]);
+  });
+
+  it("compare numeric string values as numbers, not as text", () => {
+    // As text, "42" < "9"; as numbers it is not.
+    expect(test("numericString", "GT", 9)).toBe(true);
+    expect(test("numericString", "LT", 9)).toBe(false);
+    expect(test("numericString", "GTE", 42)).toBe(true);
+    expect(test("decimalString", "GT", 3.4)).toBe(true);
+    expect(test("decimalString", "LT", 3.6)).toBe(true);
+    expect(test("decimalString", "GT", 3.5)).toBe(false);
+  });
+
+  it("accept a numeric string bound", () => {
+    expect(test("number", "GT", "9")).toBe(true);
+    expect(test("number", "LTE", "42.0")).toBe(true);
+    expect(test("number", "LT", " 42 ")).toBe(false);
+    expect(test("numericString", "GTE", "1e1")).toBe(true);
+  });
+
+  it("handle negative numbers and decimals", () => {
+    const event = withProperties({ t: -2.5 });
+    expect(matches({ property: "t", operator: "LT", value: -2 }, event)).toBe(true);
+    expect(matches({ property: "t", operator: "GT", value: "-3" }, event)).toBe(true);
+    expect(matches({ property: "t", operator: "GTE", value: -2.5 }, event)).toBe(true);
+    expect(matches({ property: "t", operator: "GT", value: -2.5 }, event)).toBe(false);
+  });
+
+  it("a non-numeric property value never matches", () => {
+    const event = withProperties({ word: "abc", blank: "", spaces: "  ", yes: true, nothing: null, object: { n: 1 }, list: [1], mixed: "12abc" });
+    for (const property of Object.keys(event.properties)) {
+      for (const operator of ["GT", "GTE", "LT", "LTE"] as const) {
+        // A bound of 0 with GTE and LTE would match anything numeric-ish (false, "", null → 0 in JavaScript).
+        expect([property, operator, matches({ property, operator, value: 0 }, event)]).toEqual([property, operator, false]);
+      }
+    }
+  });
+
+  it.each(["GT", "GTE", "LT", "LTE"] as const)("%s with a non-numeric bound is BAD_USER_INPUT naming the value", (operator) => {
+    const bounds: [JsonValue | undefined, string][] = [
+      ["abc", '"abc"'],
+      ["", '""'],
+      [true, "true"],
+      [null, "null"],
+      [{ n: 1 }, '{"n":1}'],
+      [[1], "[1]"],
+      [undefined, "null"],
+    ];
+    for (const [value, shown] of bounds) {
+      const condition = value === undefined ? { property: "number", operator } : { property: "number", operator, value };
+      const error = expectBadInput(() => compileFilter({ properties: [condition] }), "filter.properties[0].value");
+      expect(error.message).toBe(`filter.properties[0].value must be a number or a numeric string for ${operator}, got ${shown}`);
+    }
+  });
+});
+
+describe("compileFilter: malformed conditions are BAD_USER_INPUT at compile time", () => {
+  it("names the index of the bad condition", () => {
+    expectBadInput(
+      () =>
+        compileFilter({
+          properties: [
+            { property: "a", operator: "IS_SET" },
+            { property: "b", operator: "GT", value: "ten" },
+          ],
+        }),
+      "filter.properties[1].value",
+    );
+  });
+
+  it("an unknown operator", () => {
+    const error = expectBadInput(
+      () => compileFilter({ properties: [{ property: "a", operator: "STARTS_WITH" as FilterOperator, value: "x" }] }),
+      "filter.properties[0].operator",
+    );
+    expect(error.message).toContain('"STARTS_WITH"');
+  });
+
+  it("an empty or non-string property name", () => {
+    expectBadInput(() => compileFilter({ properties: [{ property: "", operator: "IS_SET" }] }), "filter.properties[0].property");
+    expectBadInput(
+      () => compileFilter({ properties: [{ property: 7 as unknown as string, operator: "IS_SET" }] }),
+      "filter.properties[0].property",
+    );
+  });
+
+  it("a wrong shape for a part", () => {
+    expectBadInput(() => compileFilter({ events: "click" as unknown as string[] }), "filter.events");
+    expectBadInput(() => compileFilter({ events: ["a", 1] as unknown as string[] }), "filter.events");
+    expectBadInput(() => compileFilter({ environment: 1 as unknown as string }), "filter.environment");
+    expectBadInput(() => compileFilter({ distinctId: {} as unknown as string }), "filter.distinctId");
+    expectBadInput(() => compileFilter({ properties: {} as unknown as PropertyFilter[] }), "filter.properties");
+    expectBadInput(() => compileFilter({ properties: [null as unknown as PropertyFilter] }), "filter.properties[0]");
+    expectBadInput(() => compileFilter([] as never), "filter");
+  });
+});
+
+describe("toNumber", () => {
+  it("reads finite numbers and numeric strings, and nothing else", () => {
+    expect([toNumber(3), toNumber(-0.5), toNumber("7"), toNumber(" 7 "), toNumber("1e3"), toNumber("-2.5")]).toEqual([3, -0.5, 7, 7, 1000, -2.5]);
+    for (const value of ["", "  ", "abc", "12abc", "Infinity", true, false, null, [], {}, undefined] as (JsonValue | undefined)[]) {
+      expect(toNumber(value)).toBeNull();
+    }
+    expect(toNumber(Number.NaN)).toBeNull();
+    expect(toNumber(Number.POSITIVE_INFINITY)).toBeNull();
+  });
+});
