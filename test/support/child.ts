@@ -35,13 +35,14 @@ export interface PulseProcess {
 
 /**
  * Pulse as `npm start` runs it (`node --import tsx src/main.ts`, one process to signal) on `port`, with its own
- * DATABASE_URL so runs never share state; resolves once /healthz answers. Killed (SIGKILL) after the test if still up.
+ * DATABASE_URL so runs never share state; resolves once /readyz says ready. Killed (SIGKILL) after the test if still up.
  */
 export async function startPulseProcess(port: number, env: Record<string, string> = {}): Promise<PulseProcess> {
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", ...env },
+    // REDIS_URL cleared: a child must not join the fleet CI runs the scale-out tests on.
+    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", REDIS_URL: "", ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });
   let failure: Error | null = null;
@@ -62,15 +63,15 @@ export async function startPulseProcess(port: number, env: Record<string, string
       if (child.exitCode !== null) throw new Error(`Pulse exited with ${child.exitCode} before it was ready`);
       return healthy(url);
     },
-    { what: `Pulse on ${url} to answer /healthz`, timeoutMs: 30_000 },
+    { what: `Pulse on ${url} to answer /readyz`, timeoutMs: 30_000 },
   );
   return { url, child, exited };
 }
 
-/** GET /healthz with node:http (a DOM environment's fetch would apply its own rules and log every refusal). */
+/** GET /readyz (snapshot restored, GraphQL served) with node:http (a DOM environment's fetch would apply its own rules and log every refusal). */
 function healthy(url: string): Promise<boolean> {
   return new Promise((resolve) => {
-    get(`${url}/healthz`, (res) => {
+    get(`${url}/readyz`, (res) => {
       res.resume();
       resolve(res.statusCode === 200);
     }).on("error", () => resolve(false));
