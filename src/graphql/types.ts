@@ -26,5 +26,6 @@ export const LiveDashboard: Resolvers["LiveDashboard"] = {
   recentEvents: (view: LiveView, args: { limit: number }, { hub }) =>
     hub.recent(args.limit, view.environment === null ? null : { environment: view.environment }),
   topPages: (view: LiveView, args: { limit: number }, { hub }) => hub.topPages(args.limit, view.environment),
+  timeline: (view: LiveView, args: { minutes: number }, { hub }) => hub.timeline(args.minutes, view.environment),
   timestamp: (view: LiveView) => view.at,
 };
