@@ -9,6 +9,7 @@ import type { PulseContext } from "./graphql/context.ts";
 import { maskError } from "./graphql/errors.ts";
 import { useGapExtension } from "./graphql/gap.ts";
 import { createSchema } from "./graphql/schema.ts";
+import { createPostHogIngestion } from "./transport/posthog.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/ws.ts";
 
@@ -52,12 +53,19 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     plugins: [useServerSentEvents(), useGapExtension()],
   });
 
+  // PostHog SDKs post here; the key check is open until the key store is wired in (authorizeCapture).
+  const posthog = createPostHogIngestion({ hub, maxBatch: config.maxBatch });
+
   const server = createServer((req, res) => route(req, res));
   function route(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz") {
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
       res.end(JSON.stringify({ status: "ok" }));
+      return;
+    }
+    if (path !== undefined && posthog.handles(path)) {
+      void posthog.handle(req, res);
       return;
     }
     void yoga.handle(req, res);

@@ -1,13 +1,12 @@
-import type { IResolvers } from "@graphql-tools/utils";
 import { badInput } from "../domain/errors.ts";
-import type { PulseContext } from "./context.ts";
+import type { MutationResolvers } from "./generated/resolvers.ts";
 
-export const Mutation: IResolvers<unknown, PulseContext>["Mutation"] = {
-  captureEvent: async (_, args: { input: unknown }, { hub }) => {
+export const Mutation: MutationResolvers = {
+  captureEvent: async (_, args, { hub }) => {
     const outcome = await hub.capture([args.input], { batch: false });
-    return outcome.events[0];
+    return outcome.events[0]!;
   },
-  captureEvents: async (_, args: { inputs: unknown[] }, { hub, config }) => {
+  captureEvents: async (_, args, { hub, config }) => {
     if (args.inputs.length > config.maxBatch) {
       throw badInput(`inputs has ${args.inputs.length} events, the limit is ${config.maxBatch} (PULSE_MAX_BATCH)`, {
         field: "inputs",

@@ -1,17 +1,10 @@
-import type { IResolvers } from "@graphql-tools/utils";
-import type { EventFilter } from "../domain/filter.ts";
-import type { LiveView, PulseContext } from "./context.ts";
+import type { LiveView } from "./context.ts";
+import type { QueryResolvers } from "./generated/resolvers.ts";
 
-export const Query: IResolvers<unknown, PulseContext>["Query"] = {
-  recentEvents: (_, args: { limit: number; filter?: EventFilter | null }, { hub }) => hub.recent(args.limit, args.filter),
-  liveUsers: (_, args: { environment?: string | null }, { hub }): LiveView => ({
-    environment: args.environment ?? null,
-    at: hub.clock.now(),
-  }),
-  liveDashboard: (_, args: { environment?: string | null }, { hub }): LiveView => ({
-    environment: args.environment ?? null,
-    at: hub.clock.now(),
-  }),
+export const Query: QueryResolvers = {
+  recentEvents: (_, args, { hub }) => hub.recent(args.limit, args.filter),
+  liveUsers: (_, args, { hub }): LiveView => ({ environment: args.environment ?? null, at: hub.clock.now() }),
+  liveDashboard: (_, args, { hub }): LiveView => ({ environment: args.environment ?? null, at: hub.clock.now() }),
   realtimeMetrics: (_, __, { hub }) => {
     const metrics = hub.metrics();
     return {

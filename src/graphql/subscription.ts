@@ -1,17 +1,16 @@
-import type { IResolvers } from "@graphql-tools/utils";
 import { encodeCursor } from "../domain/cursor.ts";
 import { PulseError } from "../domain/errors.ts";
-import type { EventFilter } from "../domain/filter.ts";
+import type { StoredEvent } from "../domain/event.ts";
 import type { Delivery } from "../domain/subscriber.ts";
 import type { LiveView, PulseContext } from "./context.ts";
+import type { SubscriptionResolvers } from "./generated/resolvers.ts";
 
-export const Subscription: IResolvers<unknown, PulseContext>["Subscription"] = {
+export const Subscription: SubscriptionResolvers = {
   events: {
-    subscribe: (_, args: { filter?: EventFilter | null; after?: string | null; replay?: number | null }, { hub }) =>
-      hub.subscribe(args),
+    subscribe: (_, args, { hub }) => hub.subscribe(args),
     // The end by lag is a field error, so it reaches the client as one last result, never as a thrown iterator
     // (which graphql-ws would answer by closing the whole socket).
-    resolve: (delivery: Delivery, _, context) => {
+    resolve: (delivery: Delivery, _: unknown, context: PulseContext): StoredEvent => {
       if (delivery.kind === "lagged") {
         const cursor = delivery.lastDeliveredSeq === null ? null : encodeCursor(delivery.lastDeliveredSeq);
         throw new PulseError("LAGGED", "This subscriber fell behind and was ended; resume with events(after: extensions.cursor)", {
@@ -23,8 +22,8 @@ export const Subscription: IResolvers<unknown, PulseContext>["Subscription"] = {
     },
   },
   liveDashboard: {
-    subscribe: (_, args: { environment?: string | null; intervalMs: number }, { hub }) =>
+    subscribe: (_, args, { hub }) =>
       hub.tick<LiveView>(args.intervalMs, () => ({ environment: args.environment ?? null, at: hub.clock.now() })),
-    resolve: (view: LiveView) => view,
+    resolve: (view: LiveView): LiveView => view,
   },
 };

@@ -1,0 +1,19 @@
+import type { LaunchOptions } from "playwright-core";
+
+/**
+ * Debian's chromium (`apt-get install chromium`; .ci/run installs it when missing), never a Playwright download
+ * (those fail offline). Flags keep it from reaching out on its own: no QUIC, no component or sync traffic.
+ */
+export const CHROMIUM: LaunchOptions = {
+  executablePath: "/usr/bin/chromium",
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+};

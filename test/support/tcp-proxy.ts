@@ -1,0 +1,57 @@
+import { connect, createServer, type Socket } from "node:net";
+import type { AddressInfo } from "node:net";
+
+export interface TcpProxy {
+  /** `http://127.0.0.1:<port>`: point clients here. */
+  readonly url: string;
+  /** Destroys every open connection (both sides), as a network failure would; new connections are still accepted. */
+  cut(): void;
+  /** While blocked, new connections are reset at once (the server is unreachable); existing ones are untouched. */
+  block(blocked: boolean): void;
+  /** Sends new connections to another port from now on. */
+  retarget(port: number): void;
+  close(): Promise<void>;
+}
+
+/** A loopback TCP relay in front of a server, so a test can drop a client's WebSocket or SSE stream for real. */
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  let target = targetPort;
+  let blocked = false;
+  const open = new Set<Socket>();
+  const server = createServer((downstream) => {
+    if (blocked) {
+      downstream.resetAndDestroy();
+      return;
+    }
+    const upstream = connect(target, "127.0.0.1");
+    for (const socket of [downstream, upstream]) {
+      open.add(socket);
+      socket.on("close", () => open.delete(socket));
+      socket.on("error", () => {
+        downstream.destroy();
+        upstream.destroy();
+      });
+    }
+    downstream.pipe(upstream).pipe(downstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const cut = () => {
+    for (const socket of open) socket.destroy();
+    open.clear();
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cut,
+    block: (value) => {
+      blocked = value;
+    },
+    retarget: (next) => {
+      target = next;
+    },
+    close: async () => {
+      cut();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
