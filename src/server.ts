@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { isDashboardPath, serveDashboard } from "./transport/dashboard.ts";
 import type { AddressInfo } from "node:net";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { createYoga } from "graphql-yoga";
@@ -62,6 +63,10 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     if (path === "/healthz") {
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
       res.end(JSON.stringify({ status: "ok" }));
+      return;
+    }
+    if (path !== undefined && isDashboardPath(path)) {
+      void serveDashboard(req, res, path);
       return;
     }
     if (path !== undefined && posthog.handles(path)) {
