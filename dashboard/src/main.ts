@@ -91,7 +91,7 @@ function bars(list: HTMLElement, rows: [string, number][]): void {
 }
 
 function chart(points: Dashboard["timeline"]): void {
-  const w = 600, h = 160, pad = 18;
+  const w = 600, h = 160, pad = 2;
   const max = Math.max(1, ...points.map((p) => p.events));
   const bw = w / points.length;
   const ns = "http://www.w3.org/2000/svg";
@@ -113,12 +113,10 @@ function chart(points: Dashboard["timeline"]): void {
     rect.append(title);
     svg.append(rect);
   });
-  const label = document.createElementNS(ns, "text");
-  label.setAttribute("x", "0");
-  label.setAttribute("y", String(h - 4));
-  label.textContent = `max ${max}/min`;
-  svg.append(label);
-  $("chart").replaceChildren(svg);
+  // The caption stays HTML: text inside a stretched (preserveAspectRatio=none) SVG would be distorted.
+  const caption = document.createElement("p");
+  caption.textContent = `${total} events in ${points.length} minutes · peak ${max}/min · newest on the right`;
+  $("chart").replaceChildren(svg, caption);
 }
 
 function addToStream(event: PulseEvent): void {
