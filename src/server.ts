@@ -1,4 +1,5 @@
 import { createServer } from "node:http";
+import { isDashboardPath, serveDashboard } from "./transport/dashboard.ts";
 import type { AddressInfo } from "node:net";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { createYoga } from "graphql-yoga";
@@ -157,6 +158,8 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     connections.request(req, res);
     const path = pathOf(req);
     if (opsRoutes(req, res, path)) return;
+    // The page is static: it loads while the snapshot restores and shows "reconnecting" until GraphQL answers.
+    if (isDashboardPath(path)) return void serveDashboard(req, res, path);
     const starting = startingReason();
     if (starting !== undefined) return respondStarting(req, res, starting);
     if (posthog.handles(path)) return void posthog.handle(req, res);
@@ -208,6 +211,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     logger,
     ready,
     endpoints: {
+      dashboard: `${url}/`,
       graphql: `${url}/graphql`,
       metrics: `${url}${OPS_PATHS.metrics}`,
       healthz: `${url}${OPS_PATHS.health}`,

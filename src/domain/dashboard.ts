@@ -1,9 +1,11 @@
 import { pagePath, type StoredEvent } from "./event.ts";
 import { SlidingCounts } from "./sliding-counts.ts";
+import { Timeline, type TimelinePoint } from "./timeline.ts";
 
 class Windows {
   readonly byEvent: SlidingCounts;
   readonly byPage: SlidingCounts;
+  readonly timeline = new Timeline();
   constructor(seconds: number) {
     this.byEvent = new SlidingCounts(seconds);
     this.byPage = new SlidingCounts(seconds);
@@ -29,6 +31,7 @@ export class DashboardWindows {
     for (const windows of [this.all, env]) {
       windows.byEvent.record(event.event, event.receivedAt);
       if (path !== null) windows.byPage.record(path, event.receivedAt);
+      windows.timeline.record(event.distinctId, event.receivedAt);
     }
   }
 
@@ -40,12 +43,18 @@ export class DashboardWindows {
     return (this.windows(environment)?.byPage.ranked(now, limit) ?? []).map(({ key, count }) => ({ path: key, count }));
   }
 
+  /** Per-minute events and distinct users, oldest first; `minutes` from 1 to 60 else BAD_USER_INPUT. */
+  timeline(now: number, minutes: number, environment?: string | null): TimelinePoint[] {
+    const windows = this.windows(environment);
+    return (windows?.timeline ?? new Timeline()).points(now, minutes);
+  }
+
   /** Drops environments whose windows emptied, so one-off environment names do not grow memory. */
   sweep(now: number): void {
     for (const [environment, windows] of this.byEnvironment) {
       windows.byEvent.total(now);
       windows.byPage.total(now);
-      if (windows.byEvent.isEmpty && windows.byPage.isEmpty) this.byEnvironment.delete(environment);
+      if (windows.byEvent.isEmpty && windows.byPage.isEmpty && windows.timeline.isEmptyAt(now)) this.byEnvironment.delete(environment);
     }
   }
 

@@ -10,6 +10,7 @@ import { compileFilter, type EventFilter } from "./filter.ts";
 import { LiveUsers, type LiveUser } from "./live-users.ts";
 import { Persons, type Person } from "./persons.ts";
 import { RingBuffer } from "./ring-buffer.ts";
+import type { TimelinePoint } from "./timeline.ts";
 import { SlidingCounts } from "./sliding-counts.ts";
 import { EventSubscriber } from "./subscriber.ts";
 import { SubscriberIndex } from "./subscriber-index.ts";
@@ -346,6 +347,11 @@ export class Hub {
   topPages(limit: number, environment?: string | null): { path: string; count: number }[] {
     if (!Number.isInteger(limit) || limit < 0) throw badInput(`limit must be zero or more, got ${limit}`, { field: "limit" });
     return this.dashboard.topPages(this.clock.now(), limit, environment);
+  }
+
+  /** Per-minute events and distinct users over the last `minutes` (1..60, else BAD_USER_INPUT), oldest first. */
+  timeline(minutes: number, environment?: string | null): TimelinePoint[] {
+    return this.dashboard.timeline(this.clock.now(), minutes, environment);
   }
 
   person(distinctId: string): Person | undefined {

@@ -21,5 +21,6 @@ export const LiveDashboard: LiveDashboardResolvers = {
   eventsPerMinute: (view, _, { hub }) => hub.eventCounts(view.environment),
   recentEvents: (view, args, { hub }) => hub.recent(args.limit, view.environment === null ? null : { environment: view.environment }),
   topPages: (view, args, { hub }) => hub.topPages(args.limit, view.environment),
+  timeline: (view, args, { hub }) => hub.timeline(args.minutes, view.environment),
   timestamp: (view) => view.at,
 };

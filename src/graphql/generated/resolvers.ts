@@ -104,6 +104,8 @@ export type LiveDashboard = {
   eventsPerMinute: Array<EventCount>;
   liveUsers: Scalars['Int']['output'];
   recentEvents: Array<Event>;
+  /** Events and distinct users per minute by receive time, oldest first, the current minute last; minutes 1..60 else BAD_USER_INPUT. */
+  timeline: Array<TimelinePoint>;
   timestamp: Scalars['DateTime']['output'];
   /** $pageview counts by path over the dashboard window, most first, ties by path. */
   topPages: Array<PageCount>;
@@ -112,6 +114,11 @@ export type LiveDashboard = {
 
 export type LiveDashboardRecentEventsArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type LiveDashboardTimelineArgs = {
+  minutes?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -255,6 +262,16 @@ export type SubscriptionLiveDashboardArgs = {
   intervalMs?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** One minute of the dashboard timeline. */
+export type TimelinePoint = {
+  __typename?: 'TimelinePoint';
+  events: Scalars['Int']['output'];
+  /** Start of the minute. */
+  minute: Scalars['DateTime']['output'];
+  /** Distinct ids seen in the minute (a floor past 50,000 per minute). */
+  uniqueUsers: Scalars['Int']['output'];
+};
+
 
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
@@ -352,6 +369,7 @@ export type ResolversTypes = {
   RealtimeMetrics: ResolverTypeWrapper<RealtimeMetrics>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  TimelinePoint: ResolverTypeWrapper<TimelinePoint>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -379,6 +397,7 @@ export type ResolversParentTypes = {
   RealtimeMetrics: RealtimeMetrics;
   String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
+  TimelinePoint: TimelinePoint;
 };
 
 export type CaptureResultResolvers<ContextType = PulseContext, ParentType extends ResolversParentTypes['CaptureResult'] = ResolversParentTypes['CaptureResult']> = {
@@ -420,6 +439,7 @@ export type LiveDashboardResolvers<ContextType = PulseContext, ParentType extend
   eventsPerMinute?: Resolver<Array<ResolversTypes['EventCount']>, ParentType, ContextType>;
   liveUsers?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   recentEvents?: Resolver<Array<ResolversTypes['Event']>, ParentType, ContextType, RequireFields<LiveDashboardRecentEventsArgs, 'limit'>>;
+  timeline?: Resolver<Array<ResolversTypes['TimelinePoint']>, ParentType, ContextType, RequireFields<LiveDashboardTimelineArgs, 'minutes'>>;
   timestamp?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   topPages?: Resolver<Array<ResolversTypes['PageCount']>, ParentType, ContextType, RequireFields<LiveDashboardTopPagesArgs, 'limit'>>;
 };
@@ -477,6 +497,12 @@ export type SubscriptionResolvers<ContextType = PulseContext, ParentType extends
   liveDashboard?: SubscriptionResolver<ResolversTypes['LiveDashboard'], "liveDashboard", ParentType, ContextType, RequireFields<SubscriptionLiveDashboardArgs, 'intervalMs'>>;
 };
 
+export type TimelinePointResolvers<ContextType = PulseContext, ParentType extends ResolversParentTypes['TimelinePoint'] = ResolversParentTypes['TimelinePoint']> = {
+  events?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  minute?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  uniqueUsers?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = PulseContext> = {
   CaptureResult?: CaptureResultResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
@@ -493,5 +519,6 @@ export type Resolvers<ContextType = PulseContext> = {
   Query?: QueryResolvers<ContextType>;
   RealtimeMetrics?: RealtimeMetricsResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
+  TimelinePoint?: TimelinePointResolvers<ContextType>;
 };
 

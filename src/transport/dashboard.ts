@@ -1,0 +1,51 @@
+import { readFile } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { extname, join, normalize, sep } from "node:path";
+
+/** Where `npm run build:dashboard` puts the page (index.html, hashed files under dashboard/assets/). */
+const ROOT = join(import.meta.dirname, "../../dist/dashboard");
+const ASSETS = "/dashboard/assets/";
+const TYPES: Record<string, string> = {
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+};
+
+/** True for the paths the dashboard serves: `/` (and `/index.html`) and `/dashboard/assets/*`. */
+export function isDashboardPath(path: string): boolean {
+  return path === "/" || path === "/index.html" || path.startsWith(ASSETS);
+}
+
+/**
+ * Serves the built page: index.html with `no-cache` (so a new build shows at once), hashed assets `immutable` for a
+ * year. GET and HEAD only; a missing file is 404, a page never built is 503 naming the command that builds it.
+ */
+export async function serveDashboard(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" });
+    res.end("method not allowed\n");
+    return;
+  }
+  const isAsset = path.startsWith(ASSETS);
+  const file = normalize(join(ROOT, isAsset ? decodeURIComponent(path) : "index.html"));
+  if (!file.startsWith(ROOT + sep)) {
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+    return;
+  }
+  let body: Buffer;
+  try {
+    body = await readFile(file);
+  } catch {
+    if (isAsset) res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+    else res.writeHead(503, { "content-type": "text/plain" }).end("dashboard not built: run npm run build:dashboard\n");
+    return;
+  }
+  res.writeHead(200, {
+    "content-type": isAsset ? (TYPES[extname(file)] ?? "application/octet-stream") : "text/html; charset=utf-8",
+    "content-length": body.length,
+    "cache-control": isAsset ? "public, max-age=31536000, immutable" : "no-cache",
+    "x-content-type-options": "nosniff",
+  });
+  res.end(req.method === "HEAD" ? undefined : body);
+}
