@@ -94,9 +94,9 @@ describe("npm start", () => {
       healthz: `${base}/healthz`,
       readyz: `${base}/readyz`,
     });
-    // Nothing is served at / yet, so the banner names no dashboard.
-    expect(banner).not.toHaveProperty("dashboard");
-    expect((await fetch(`${base}/`)).status).toBe(404);
+    // The live dashboard is served at /.
+    expect(banner).toHaveProperty("dashboard", `${base}/`);
+    expect((await fetch(`${base}/`)).status).toBe(200);
     const scrape = await fetch(banner.metrics!, { headers: { authorization: `Bearer ${metricsKey}` } });
     expect(scrape.status).toBe(200);
     expect((await fetch(banner.readyz!)).status).toBe(200);

@@ -11,7 +11,7 @@ import { pending, result, round, type Mode, type ScenarioResult } from "./types.
 
 /**
  * The seam with the persistence issue, by its contract rather than its code: `DATABASE_URL` names the SQLite
- * snapshot, `PULSE_SNAPSHOT_INTERVAL_MS` its interval, a graceful stop writes a final snapshot, and `/healthz`
+ * snapshot, `PULSE_SNAPSHOT_INTERVAL_MS` its interval, a graceful stop writes a final snapshot, and `/readyz`
  * answers 200 once restored. Where no database file appears after a graceful stop, persistence is not merged on
  * this branch and both scenarios report "pending persistence merge" instead of a number.
  */
@@ -27,12 +27,21 @@ function databaseExists(file: string): boolean {
   }
 }
 
-/** Starts `npm start`'s process on `file`; resolves with the ms from spawn to the first 200 of /healthz, and a stop. */
+/** Starts `npm start`'s process on `file`; resolves with the ms from spawn to the first 200 of /readyz (restored and serving), and a stop. */
 async function startMain(file: string, port: number): Promise<{ readyMs: number; stop(): Promise<void> }> {
   const started = performance.now();
   const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
     stdio: "ignore",
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: `file:${file}` },
+    // One process on its own file: out of any Redis fleet the environment names, and without the per-address rate limit.
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATABASE_URL: `file:${file}`,
+      REDIS_URL: "",
+      PULSE_CAPTURE_RATE: "1000000000",
+      PULSE_CAPTURE_BURST: "1000000000",
+    },
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const stop = async () => {
@@ -41,7 +50,7 @@ async function startMain(file: string, port: number): Promise<{ readyMs: number;
   };
   for (const deadline = started + 60_000; performance.now() < deadline; ) {
     if (child.exitCode !== null) throw new Error(`src/main.ts exited (${child.exitCode}) before it was ready`);
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
     if (ok) return { readyMs: performance.now() - started, stop };
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -6,7 +6,13 @@ import { serveRequests, serverHandlers } from "../lib/serve.ts";
  * Pulse as users run it (settings from the environment, as `npm start` reads them), on a free loopback port.
  * `loopDelay` samples this process's event-loop delay for `ms` (the snapshot_lag scenario).
  */
-const pulse = await createPulseServer(loadConfig({ ...process.env, PORT: "0", HOST: "127.0.0.1" }));
+// The load comes from one loopback address: lift the per-address connection cap and the capture rate limit, which
+// exist for the open internet and would otherwise refuse the benchmark's own traffic (the environment may override).
+// One process: never join a Redis fleet the environment (CI) names for the scale-out tests.
+const benchDefaults = { PULSE_CAPTURE_RATE: "1000000000", PULSE_CAPTURE_BURST: "1000000000", PULSE_MAX_CONNECTIONS_PER_ADDRESS: "0" };
+const pulse = await createPulseServer(loadConfig({ ...benchDefaults, ...process.env, REDIS_URL: "", PORT: "0", HOST: "127.0.0.1" }));
+// Report the port only once the snapshot is restored and GraphQL is served (before that it answers 503).
+await pulse.ready;
 serveRequests(
   { port: pulse.port },
   {
