@@ -12,21 +12,14 @@ import { cleanup, onCleanup } from "../support/cleanup.ts";
 import { gql, graphqlErrors, streamClient } from "../support/clients.ts";
 import { realtimeMetrics } from "../support/events.ts";
 import { startServer } from "../support/server.ts";
+import type { EventPayload } from "../support/events.ts";
 import { waitFor } from "../support/wait.ts";
 import { startRecordingProxy } from "../support/http-proxy.ts";
 
 afterEach(cleanup);
 
-interface EventView {
-  id: string;
-  event: string;
-  distinctId: string;
-  timestamp: string;
-  properties: Record<string, unknown>;
-  sessionId: string | null;
-  environment: string;
-  cursor: string;
-}
+/** The shared event payload, without the person these tests do not select. */
+type EventView = Omit<EventPayload, "person">;
 const EVENT_FIELDS = "id event distinctId timestamp properties sessionId environment cursor";
 
 async function recentEvents(url: string): Promise<EventView[]> {
