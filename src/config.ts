@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseTrustEnvironment, resolveTrustConfig, TRUST_SETTINGS, type TrustConfig, type TrustConfigInput } from "./limits/settings.ts";
-import { DEFAULT_DATABASE_URL, sqlitePath } from "./store/database-url.ts";
+import { DEFAULT_DATABASE_URL, databaseEngine, redactDatabaseUrl } from "./store/database-url.ts";
 
 /** Log levels `LOG_LEVEL` accepts (pino's), most to least verbose, plus `silent`. */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -31,8 +31,8 @@ export interface PulseConfig {
   /** Keys and limits (src/limits/settings.ts; the README's "Security" section). */
   readonly trust: TrustConfig;
   /**
-   * DATABASE_URL: the SQLite file snapshots go to (`file:path`, relative to the working directory, or
-   * `file:///absolute/path`). From the environment (`npm start`) it defaults to `file:./data/pulse.db`; through
+   * DATABASE_URL: where snapshots go: a SQLite file (`file:path`, relative to the working directory, or
+   * `file:///absolute/path`) or a PostgreSQL database (`postgresql://...`, for a fleet). From the environment (`npm start`) it defaults to `file:./data/pulse.db`; through
    * `createPulseServer` it defaults to null: memory only, nothing restored or written (so test servers never share a
    * file).
    */
@@ -66,6 +66,8 @@ export interface Setting<K extends keyof PulseConfig = Exclude<keyof PulseConfig
   readonly meaning: string;
   /** Never printed or logged (keys). */
   readonly secret?: boolean;
+  /** How the value appears in the start-up log when it is partly secret (a password inside a URL). */
+  readonly show?: (value: unknown) => unknown;
 }
 
 function integer(env: string, min: number, max = Number.MAX_SAFE_INTEGER, what = "a positive integer") {
@@ -161,7 +163,6 @@ export const SETTINGS: readonly Setting[] = [
   define({
     env: "DATABASE_URL",
     key: "databaseUrl",
-    // A PostgreSQL URL would carry a password: describeConfig must mask it when that engine is added.
     parse: z.string().transform((raw, ctx) => {
       const problem = databaseUrlProblem(raw);
       if (problem) {
@@ -173,7 +174,10 @@ export const SETTINGS: readonly Setting[] = [
     fallback: null,
     environmentFallback: DEFAULT_DATABASE_URL,
     defaultText: `${DEFAULT_DATABASE_URL} (createPulseServer: none, memory only)`,
-    meaning: "The SQLite file of the snapshots (file:relative/path, file:/absolute/path); its folder is created if missing.",
+    meaning:
+      "Where snapshots go: a SQLite file (file:relative/path, file:/absolute/path; its folder is created if missing) or a " +
+      "PostgreSQL database shared by a fleet (postgresql://user:password@host:5432/db?schema=public; the schema is created if missing).",
+    show: (value) => (typeof value === "string" ? redactDatabaseUrl(value) : value),
   }),
   define({
     env: "PULSE_SNAPSHOT_INTERVAL_MS",
@@ -263,7 +267,7 @@ export function describeConfig(config: PulseConfig): Record<string, unknown> {
   return Object.fromEntries([
     ...SETTINGS.map((setting) => {
       const value = config[setting.key];
-      return [setting.env, setting.secret ? (value === undefined ? "unset" : "set") : value];
+      return [setting.env, setting.secret ? (value === undefined ? "unset" : "set") : setting.show ? setting.show(value) : value];
     }),
     ...TRUST_SETTINGS.map((setting) => {
       const value = config.trust[setting.key];
@@ -274,7 +278,7 @@ export function describeConfig(config: PulseConfig): Record<string, unknown> {
 
 function databaseUrlProblem(url: string, name = "DATABASE_URL"): string | null {
   try {
-    sqlitePath(url);
+    databaseEngine(url);
     return null;
   } catch (error) {
     return (error as Error).message.replace(/^DATABASE_URL/, name);

@@ -96,7 +96,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     databaseUrl || beforeReady || redisUrl
       ? async () => {
           if (databaseUrl) {
-            persistence = await startPersistence({ hub, databaseUrl, intervalMs: config.snapshotIntervalMs, log: logger, metrics });
+            persistence = await startPersistence({ hub, databaseUrl, intervalMs: config.snapshotIntervalMs, log: logger, metrics, fleet: Boolean(redisUrl) });
           }
           if (redisUrl) {
             // After the restore: the reader continues the stream from the snapshot's last position.

@@ -32,11 +32,20 @@ export const MAX_FUTURE_SKEW_MS = 23 * 60 * 60 * 1000;
 /** UUIDs of any version, case-insensitive: what PostHog SDKs and `crypto.randomUUID()` produce. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * U+0000 is refused in the fields stored as text columns: PostgreSQL's text cannot hold it, and an event the
+ * snapshot store cannot write would fail every snapshot after it. (Inside `properties` it is fine: they are stored
+ * as JSON text, where it is escaped.)
+ */
+const NO_NUL = { message: "must not contain the NUL character (U+0000)" };
+const hasNoNul = (s: string) => !s.includes("\u0000");
+
 const nonEmpty = (max: number) =>
   z
     .string({ error: "must be a string" })
     .refine((s) => s.trim().length > 0, { message: "must not be empty" })
-    .refine((s) => s.length <= max, { message: `must be at most ${max} characters` });
+    .refine((s) => s.length <= max, { message: `must be at most ${max} characters` })
+    .refine(hasNoNul, NO_NUL);
 
 const captureInput = z.object({
   id: z
@@ -51,7 +60,7 @@ const captureInput = z.object({
   properties: z
     .custom<JsonObject>((v) => v !== null && typeof v === "object" && !Array.isArray(v), { message: "must be a JSON object" })
     .nullish(),
-  sessionId: z.string({ error: "must be a string" }).max(200, { message: "must be at most 200 characters" }).nullish(),
+  sessionId: z.string({ error: "must be a string" }).max(200, { message: "must be at most 200 characters" }).refine(hasNoNul, NO_NUL).nullish(),
   environment: nonEmpty(100).nullish(),
 });
 
@@ -98,7 +107,7 @@ export function validateCapture(
     timestamp,
     receivedAt,
     properties,
-    sessionId: value.sessionId ?? (typeof propertySession === "string" ? propertySession : null),
+    sessionId: value.sessionId ?? (typeof propertySession === "string" && hasNoNul(propertySession) ? propertySession : null),
     environment: value.environment ?? DEFAULT_ENVIRONMENT,
   };
 }

@@ -358,6 +358,11 @@ export class Hub {
     return this.persons.get(distinctId);
   }
 
+  /** Every person the hub holds, least recently seen first (for a full snapshot). */
+  allPersons(): Person[] {
+    return this.persons.all();
+  }
+
   metrics(): HubMetrics {
     return {
       totalSubscriptions: this.totalSubscriptions,

@@ -44,6 +44,11 @@ export class Persons {
     return person;
   }
 
+  /** Every person, least recently seen first (a full snapshot). */
+  all(): Person[] {
+    return [...this.people.values()];
+  }
+
   /** Puts back a person from a snapshot as it was (no merge). Restore the least recently seen first. */
   restore(person: Person): void {
     this.remember(person);

@@ -1,6 +1,8 @@
 import type { Hub } from "../domain/hub.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import type { SnapshotStore } from "./snapshot-store.ts";
+import { databaseEngine } from "./database-url.ts";
+import { openPostgresStore } from "./postgres.ts";
+import { StoreUnusableError, type SnapshotStore } from "./snapshot-store.ts";
 import { openSqliteStore } from "./sqlite.ts";
 import { Snapshotter, type SnapshotMetrics, type SnapshotStatus } from "./snapshotter.ts";
 
@@ -11,9 +13,9 @@ export interface Persistence {
   close(): Promise<void>;
 }
 
-/** Opens the snapshot store of `databaseUrl` (migrated, ready). One place to add engines (PostgreSQL). */
+/** Opens the snapshot store of `databaseUrl` (migrated, ready): `file:` is SQLite, `postgresql://` PostgreSQL. */
 export function openSnapshotStore(databaseUrl: string, log: Logger): Promise<SnapshotStore> {
-  return openSqliteStore(databaseUrl, { log });
+  return databaseEngine(databaseUrl) === "postgresql" ? openPostgresStore(databaseUrl, { log }) : openSqliteStore(databaseUrl, { log });
 }
 
 /**
@@ -26,12 +28,24 @@ export async function startPersistence(options: {
   readonly intervalMs: number;
   readonly log: Logger;
   readonly metrics?: SnapshotMetrics & { snapshotRestored(takenAt: number): void };
+  /**
+   * This instance is one of a fleet sharing a stream (REDIS_URL): any instance may write the snapshot. Without one,
+   * instances hold different events, so one whose database has another writer refuses to start rather than have
+   * its events never stored.
+   */
+  readonly fleet?: boolean;
 }): Promise<Persistence> {
   const { hub, databaseUrl, intervalMs, log, metrics } = options;
   const started = performance.now();
   const store = await openSnapshotStore(databaseUrl, log);
   let snapshotter: Snapshotter;
   try {
+    if (!options.fleet && !(await store.claimWriter()).writer) {
+      throw new StoreUnusableError(
+        `Another Pulse instance writes snapshots to ${store.description}. Without REDIS_URL instances do not share ` +
+          `their events, so each needs its own database; set REDIS_URL (the same for all) to run them as one fleet.`,
+      );
+    }
     const snapshot = await store.load({ events: hub.options.bufferSize, persons: hub.options.personsCapacity });
     hub.restore(snapshot.events, snapshot.evictedThroughSeq, snapshot.persons);
     if (snapshot.takenAt !== null) metrics?.snapshotRestored(snapshot.takenAt);

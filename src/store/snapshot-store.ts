@@ -30,14 +30,28 @@ export interface SnapshotDelta {
   readonly takenAt: number;
 }
 
+/** Whether this instance writes the snapshots (see `SnapshotStore.claimWriter`). */
+export type WriterClaim =
+  | { readonly writer: true }
+  /** Another instance writes; `storedAt` is the in-memory time its newest snapshot reflects (null: none yet). */
+  | { readonly writer: false; readonly storedAt: number | null };
+
 /**
- * Where snapshots live: one implementation per engine (`sqlite.ts`; PostgreSQL later), all passing the same
- * contract tests (test/store/snapshot-store.test.ts). A store is opened migrated and ready; one write at a time
- * (the snapshotter guarantees it).
+ * Where snapshots live: one implementation per engine (`sqlite.ts`, `postgres.ts`), all passing the same contract
+ * tests (test/store/snapshot-store.test.ts). A store is opened migrated and ready; one write at a time (the
+ * snapshotter guarantees it).
  */
 export interface SnapshotStore {
   /** For logs and errors: the engine and where the data is, never a password. */
   readonly description: string;
+  /**
+   * Asks to be the instance that writes snapshots, and answers whether this one is. Instances of a fleet share one
+   * stream (Redis), so they hold the same events: one of them writing is enough, and several would write every
+   * event several times. SQLite: always this instance (a file belongs to one process). PostgreSQL: the holder of an
+   * advisory lock; when its connection ends (the process stopped or died), another instance gets it at its next
+   * claim. Rejects when the database cannot be reached.
+   */
+  claimWriter(): Promise<WriterClaim>;
   /** Reads the snapshot: the newest `events` events and the `persons` most recently seen persons. */
   load(limits: { readonly events: number; readonly persons: number }): Promise<Snapshot>;
   /**

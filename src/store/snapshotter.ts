@@ -2,7 +2,7 @@ import type { StoredEvent } from "../domain/event.ts";
 import type { Hub } from "../domain/hub.ts";
 import type { Person } from "../domain/persons.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import type { SnapshotDelta, SnapshotStore } from "./snapshot-store.ts";
+import type { SnapshotDelta, SnapshotStore, WriterClaim } from "./snapshot-store.ts";
 
 /** What `realtimeMetrics` shows about snapshots. */
 export interface SnapshotStatus {
@@ -22,6 +22,8 @@ export interface SnapshotMetrics {
   /** Nothing had changed: the store is current as of `at` without a write. */
   snapshotUpToDate(at: number): void;
   snapshotFailed(): void;
+  /** Whether this instance writes the snapshots (false: another instance of the fleet does). */
+  snapshotWriter?(writer: boolean): void;
 }
 
 export interface SnapshotterOptions {
@@ -51,6 +53,10 @@ const FINAL_RETRY_DELAY_MS = 250;
  *
  * A failed write keeps the delta for the next attempt (retried with backoff) and never disturbs the hub: Pulse serves
  * from memory while the database is in trouble. `close()` writes a final snapshot and rejects if it fails.
+ *
+ * In a fleet sharing one PostgreSQL database, only the instance the store names the writer (`claimWriter`, asked
+ * before every write) writes; the others follow, and the first to claim the role after the writer is gone writes a
+ * full snapshot.
  */
 export class Snapshotter implements SnapshotStatus {
   private readonly hub: Hub;
@@ -69,6 +75,10 @@ export class Snapshotter implements SnapshotStatus {
    */
   private storedEvictedThroughSeq: number;
   private failuresInRow = 0;
+  /** Another instance of the fleet writes the snapshots (see `follow`). */
+  private following = false;
+  /** The next write holds the whole buffer and every person (after following). */
+  private fullPending = false;
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -174,10 +184,30 @@ export class Snapshotter implements SnapshotStatus {
 
   private async writeDelta(): Promise<void> {
     const takenAt = this.hub.clock.now();
-    const appended = this.head === 0 ? this.pending : this.pending.slice(this.head);
-    const personIds = [...this.touchedPersons];
+    let claim: WriterClaim;
+    try {
+      claim = await this.store.claimWriter();
+    } catch (error) {
+      this.failed(error);
+      throw error;
+    }
+    this.metrics?.snapshotWriter?.(claim.writer);
+    if (!claim.writer) {
+      this.follow(claim.storedAt);
+      return;
+    }
+    if (this.following) {
+      this.log.info({ store: this.store.description }, "this instance now writes the snapshots (it holds the writer lock)");
+      this.following = false;
+      // While following, this instance dropped what it captured (the writer stored it); what the previous writer
+      // stored last is unknown, so the first snapshot holds the whole buffer and every person.
+      this.fullPending = true;
+    }
+    const full = this.fullPending;
+    const appended = full ? this.hub.bufferedEvents() : this.head === 0 ? this.pending : this.pending.slice(this.head);
+    const personIds = full ? null : [...this.touchedPersons];
     const evictedThroughSeq = this.evictedThroughSeq;
-    if (appended.length === 0 && personIds.length === 0 && evictedThroughSeq === this.storedEvictedThroughSeq) {
+    if (!full && appended.length === 0 && personIds!.length === 0 && evictedThroughSeq === this.storedEvictedThroughSeq) {
       // Nothing to write: the store is current as of now.
       this.lastSnapshotAt = takenAt;
       this.metrics?.snapshotUpToDate(takenAt);
@@ -187,34 +217,28 @@ export class Snapshotter implements SnapshotStatus {
     this.pending = [];
     this.head = 0;
     this.touchedPersons.clear();
-    const persons: Person[] = [];
-    for (const id of personIds) {
-      const person = this.hub.person(id);
-      // A person the hub has dropped since (PULSE_PERSONS_MAX) is trimmed from the store by its own rule.
-      if (person) persons.push(person);
+    let persons: Person[];
+    if (personIds === null) {
+      persons = this.hub.allPersons();
+    } else {
+      persons = [];
+      for (const id of personIds) {
+        const person = this.hub.person(id);
+        // A person the hub has dropped since (PULSE_PERSONS_MAX) is trimmed from the store by its own rule.
+        if (person) persons.push(person);
+      }
     }
     const delta: SnapshotDelta = { appended, evictedThroughSeq, persons, personsMax: this.hub.options.personsCapacity, takenAt };
     const started = performance.now();
     try {
       await this.store.write(delta);
     } catch (error) {
-      this.restorePending(appended, personIds);
-      this.failures++;
-      this.failuresInRow++;
-      this.metrics?.snapshotFailed();
-      this.log.warn(
-        {
-          store: this.store.description,
-          failuresInRow: this.failuresInRow,
-          failures: this.failures,
-          keptEvents: this.pending.length - this.head,
-          retryInMs: this.backoffMs(),
-          reason: messageOf(error),
-        },
-        `snapshot failed (${this.failuresInRow} in a row); serving from memory, retrying: ${messageOf(error)}`,
-      );
+      // A full snapshot is simply tried again in full; a delta is put back in front of what arrived meanwhile.
+      if (!full) this.restorePending(appended, personIds!);
+      this.failed(error);
       throw error;
     }
+    this.fullPending = false;
     const seconds = (performance.now() - started) / 1000;
     this.storedEvictedThroughSeq = evictedThroughSeq;
     this.lastSnapshotAt = takenAt;
@@ -226,6 +250,43 @@ export class Snapshotter implements SnapshotStatus {
       );
     }
     this.failuresInRow = 0;
+  }
+
+  /**
+   * Another instance of the fleet writes the snapshots: what this one holds is the same stream, stored by that
+   * writer, so it is dropped rather than kept (memory stays bounded however long this instance follows). The age
+   * of the snapshot is the writer's.
+   */
+  private follow(storedAt: number | null): void {
+    if (!this.following) {
+      this.log.info({ store: this.store.description }, "another instance writes the snapshots (it holds the writer lock); this one follows");
+      this.following = true;
+    }
+    this.pending = [];
+    this.head = 0;
+    this.touchedPersons.clear();
+    this.failuresInRow = 0;
+    if (storedAt !== null) {
+      this.lastSnapshotAt = storedAt;
+      this.metrics?.snapshotUpToDate(storedAt);
+    }
+  }
+
+  private failed(error: unknown): void {
+    this.failures++;
+    this.failuresInRow++;
+    this.metrics?.snapshotFailed();
+    this.log.warn(
+      {
+        store: this.store.description,
+        failuresInRow: this.failuresInRow,
+        failures: this.failures,
+        keptEvents: this.fullPending ? this.hub.bufferSize : this.pending.length - this.head,
+        retryInMs: this.backoffMs(),
+        reason: messageOf(error),
+      },
+      `snapshot failed (${this.failuresInRow} in a row); serving from memory, retrying: ${messageOf(error)}`,
+    );
   }
 
   /** Puts a failed delta back in front of what arrived meanwhile, minus what the hub has evicted since. */

@@ -6,13 +6,12 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import Database from "better-sqlite3";
-import type { JsonObject, StoredEvent } from "../domain/event.ts";
-import type { Person } from "../domain/persons.ts";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { silentLogger, type Logger } from "../telemetry/logger.ts";
 import { sqlitePath } from "./database-url.ts";
 import { migrationTimestamp, planMigrations, readMigrations, type AppliedMigration, type Migration } from "./migrations.ts";
-import { StoreUnusableError, type Snapshot, type SnapshotDelta, type SnapshotStore } from "./snapshot-store.ts";
+import { PersonsTrim, snapshotFromRecords } from "./rows.ts";
+import { StoreUnusableError, type Snapshot, type SnapshotDelta, type SnapshotStore, type WriterClaim } from "./snapshot-store.ts";
 import type { CommitRequest, EventRow, PersonRow, WriterOptions, WriterReply, WriterRequest } from "./sqlite-writer.ts";
 
 /** The committed migrations of the SQLite schema (prisma/schema.prisma). */
@@ -136,8 +135,7 @@ const PRISMA_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations"
  * plain transaction of prepared statements; the main thread only serializes rows, a few hundred at a time.
  */
 class SqliteSnapshotStore implements SnapshotStore {
-  /** Persons upserted since the table was last trimmed to PULSE_PERSONS_MAX. */
-  private personsSincePrune = 0;
+  private readonly personsTrim = new PersonsTrim();
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -146,46 +144,21 @@ class SqliteSnapshotStore implements SnapshotStore {
   ) {}
 
   async load(limits: { readonly events: number; readonly persons: number }): Promise<Snapshot> {
-    const [state, rows, people] = await this.prisma.$transaction([
+    const [state, events, persons] = await this.prisma.$transaction([
       this.prisma.snapshotState.findUnique({ where: { id: 1 } }),
-      // One more than the limit: its position tells how far a smaller buffer has evicted.
       this.prisma.event.findMany({ orderBy: { seq: "desc" }, take: limits.events + 1 }),
       this.prisma.person.findMany({ orderBy: { lastSeen: "desc" }, take: limits.persons }),
     ]);
-    const left = rows.length > limits.events ? Number(rows[limits.events]!.seq) : 0;
-    const events: StoredEvent[] = [];
-    for (let i = Math.min(rows.length, limits.events) - 1; i >= 0; i--) {
-      const row = rows[i]!;
-      events.push({
-        id: row.id,
-        event: row.event,
-        distinctId: row.distinctId,
-        timestamp: row.timestamp.getTime(),
-        receivedAt: row.receivedAt.getTime(),
-        properties: JSON.parse(row.properties) as JsonObject,
-        sessionId: row.sessionId,
-        environment: row.environment,
-        seq: Number(row.seq),
-      });
-    }
-    const persons: Person[] = people.reverse().map((row) => ({
-      distinctId: row.distinctId,
-      properties: JSON.parse(row.properties) as JsonObject,
-      firstSeen: row.firstSeen.getTime(),
-      lastSeen: row.lastSeen.getTime(),
-    }));
-    return {
-      events,
-      evictedThroughSeq: Math.max(Number(state?.evictedThroughSeq ?? 0), left),
-      persons,
-      takenAt: state ? state.takenAt.getTime() : null,
-    };
+    return snapshotFromRecords(state, events, persons, limits);
+  }
+
+  /** A SQLite file belongs to one Pulse process: it always writes. */
+  async claimWriter(): Promise<WriterClaim> {
+    return { writer: true };
   }
 
   async write(delta: SnapshotDelta): Promise<void> {
-    // The hub drops the least recently seen persons past PULSE_PERSONS_MAX without telling; trim the table to match
-    // now and then rather than at every snapshot (walking 100,000 index entries is not free).
-    const prune = this.personsSincePrune + delta.persons.length >= Math.max(1000, delta.personsMax / 10);
+    const prune = this.personsTrim.due(delta.persons.length, delta.personsMax);
     await this.writer.write(async (send) => {
       for (let i = 0; i < delta.appended.length; i += ROWS_PER_MESSAGE) {
         const rows = delta.appended
@@ -203,7 +176,7 @@ class SqliteSnapshotStore implements SnapshotStore {
       }
       return { evictedThroughSeq: delta.evictedThroughSeq, takenAt: sqliteTime(delta.takenAt), keepPersons: prune ? delta.personsMax : null };
     });
-    this.personsSincePrune = prune ? 0 : this.personsSincePrune + delta.persons.length;
+    this.personsTrim.written(delta.persons.length, prune);
   }
 
   async close(): Promise<void> {

@@ -45,6 +45,7 @@ export class PulseMetrics {
   private readonly slowConsumerCloses: Counter<"transport">;
   private readonly snapshotDuration: Histogram;
   private readonly snapshotFailures: Counter;
+  private readonly snapshotWriterGauge: Gauge;
 
   constructor(options: PulseMetricsOptions) {
     const { hub } = options;
@@ -138,6 +139,11 @@ export class PulseMetrics {
       help: "Snapshot writes that failed (Pulse keeps serving from memory and retries).",
       registers,
     });
+    this.snapshotWriterGauge = new Gauge({
+      name: "pulse_snapshot_writer",
+      help: "1 while this instance writes the snapshots; 0 while another instance of the fleet does (PostgreSQL), or before the first snapshot.",
+      registers,
+    });
     const snapshotAge = () => this.snapshotAgeSeconds();
     new Gauge({
       name: "pulse_snapshot_age_seconds",
@@ -218,6 +224,11 @@ export class PulseMetrics {
   /** A snapshot write failed. */
   snapshotFailed(): void {
     this.snapshotFailures.inc();
+  }
+
+  /** Whether this instance writes the snapshots now (a fleet on PostgreSQL has one writer). */
+  snapshotWriter(writer: boolean): void {
+    this.snapshotWriterGauge.set(writer ? 1 : 0);
   }
 
   /** The state was restored from a snapshot written at `takenAt` (epoch ms): the age counts from there until the next write. */

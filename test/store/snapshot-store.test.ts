@@ -4,15 +4,22 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { JsonObject, StoredEvent } from "../../src/domain/event.ts";
 import type { Person } from "../../src/domain/persons.ts";
 import type { SnapshotDelta, SnapshotStore } from "../../src/store/snapshot-store.ts";
+import { openPostgresStore } from "../../src/store/postgres.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import { closeAll, onClose, recordingLogger, tempDir } from "../support/persistence.ts";
+import { POSTGRES_URL, tempPostgresUrl, warnSkipped } from "../support/services.ts";
+
+warnSkipped("test/store/snapshot-store.test.ts (PostgreSQL leg)", "PULSE_TEST_POSTGRES_URL");
 
 /**
- * The contract every snapshot store passes. A new engine (PostgreSQL) adds one line here: a function that opens a
- * fresh, empty, migrated store of that engine.
+ * The contract every snapshot store passes: each engine is a function that opens a fresh, empty, migrated store.
+ * PostgreSQL runs when PULSE_TEST_POSTGRES_URL names a server (.ci/run sets it); each test gets its own schema.
  */
 const engines: [name: string, open: () => Promise<SnapshotStore>][] = [
   ["SQLite", () => openSqliteStore(`file:${join(tempDir(), "pulse.db")}`, { log: recordingLogger() })],
+  ...(POSTGRES_URL
+    ? [["PostgreSQL", () => openPostgresStore(tempPostgresUrl(onClose), { log: recordingLogger() })] as [string, () => Promise<SnapshotStore>]]
+    : []),
 ];
 
 afterEach(closeAll);
@@ -51,6 +58,12 @@ describe.each(engines)("%s snapshot store", (_name, openStore) => {
   it("loads an empty snapshot from a new store", async () => {
     const store = await open();
     expect(await store.load(ALL)).toEqual({ events: [], evictedThroughSeq: 0, persons: [], takenAt: null });
+  });
+
+  it("makes the only instance on it the writer", async () => {
+    const store = await open();
+    expect(await store.claimWriter()).toEqual({ writer: true });
+    expect(await store.claimWriter()).toEqual({ writer: true });
   });
 
   it("round-trips every field of an event exactly", async () => {

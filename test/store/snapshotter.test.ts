@@ -50,6 +50,7 @@ function recording(store: SnapshotStore): SnapshotStore & { deltas: SnapshotDelt
     deltas,
     description: store.description,
     load: (limits) => store.load(limits),
+    claimWriter: () => store.claimWriter(),
     write: async (delta) => {
       deltas.push(delta);
       await store.write(delta);
