@@ -12,8 +12,10 @@ if (!/^postgres(ql)?:\/\//.test(process.env.DATABASE_URL ?? "")) process.env.DAT
 // 1003) that the migration engine reads (prisma/prisma#27403): `Column type 'name' could not be deserialized`. Read
 // them as text / text[] instead. Only the CLI needs this; Pulse's own queries never select those types.
 const CATALOG_TYPES: Record<number, number> = { 18: 25, 19: 25, 1002: 1009, 1003: 1009 };
-const addFields = pg.Result.prototype.addFields;
-pg.Result.prototype.addFields = function (fields) {
+// `addFields` is internal to pg (not in its types): it receives each result's column descriptions.
+const result = pg.Result.prototype as unknown as { addFields(fields: pg.FieldDef[]): void };
+const addFields = result.addFields;
+result.addFields = function (this: unknown, fields: pg.FieldDef[]) {
   for (const field of fields) field.dataTypeID = CATALOG_TYPES[field.dataTypeID] ?? field.dataTypeID;
   return addFields.call(this, fields);
 };

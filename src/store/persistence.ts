@@ -9,6 +9,8 @@ import { Snapshotter, type SnapshotMetrics, type SnapshotStatus } from "./snapsh
 /** A running persistence: the store and its snapshotter. */
 export interface Persistence {
   readonly status: SnapshotStatus;
+  /** Writes a snapshot now (if this instance is the writer); rejects if the store fails. */
+  snapshotNow(): Promise<void>;
   /** Writes the final snapshot and closes the store; rejects (after closing the store) if the final write fails. */
   close(): Promise<void>;
 }
@@ -61,6 +63,7 @@ export async function startPersistence(options: {
   }
   return {
     status: snapshotter,
+    snapshotNow: () => snapshotter.snapshotNow(),
     async close() {
       try {
         await snapshotter.close();

@@ -49,7 +49,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const log = options.log ?? silentLogger();
   const target = postgresTarget(url);
   const connection = connectionConfig(target);
-  const lock = new WriterLock(connection, lockKey(target.schema, "writer"));
+  const lock = new WriterLock(connection, writerLockKey(target.schema));
   try {
     await migratePostgres(connection, target, options.migrations ?? readMigrations(POSTGRES_MIGRATIONS), log);
   } catch (error) {
@@ -307,6 +307,15 @@ function connectionConfig(target: PostgresTarget): pg.ClientConfig {
     // A lock connection cut by the network (not closed) is noticed by keepalive rather than never.
     keepAlive: true,
   };
+}
+
+/**
+ * The advisory lock (`pg_try_advisory_lock(LOCK_CLASS, key)`) whose holder writes the snapshots of `schema`: for
+ * operators, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1347767379 AND objid = <key>`
+ * finds the writer's connection.
+ */
+export function writerLockKey(schema: string): number {
+  return lockKey(schema, "writer");
 }
 
 /** The second advisory-lock key of a schema and a purpose: a positive int4 (FNV-1a). */

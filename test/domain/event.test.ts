@@ -64,6 +64,10 @@ describe("validateCapture: defaults and normalisation", () => {
     expect(validateCapture({ ...valid, sessionId: "explicit", properties: { $session_id: "from-props" } }, NOW).sessionId).toBe("explicit");
     expect(validateCapture({ ...valid, properties: { $session_id: 42 } }, NOW).sessionId).toBeNull();
     expect(validateCapture({ ...valid, properties: { $session_id: null } }, NOW).sessionId).toBeNull();
+    // Not a usable session id (the snapshot stores it as text), but the properties themselves are fine.
+    const nul = validateCapture({ ...valid, properties: { $session_id: "s\u0000" } }, NOW);
+    expect(nul.sessionId).toBeNull();
+    expect(nul.properties).toEqual({ $session_id: "s\u0000" });
   });
 });
 
@@ -121,6 +125,10 @@ describe("validateCapture: invalid input", () => {
     [{ ...valid, id: 12 }, "id", "must be a string"],
     [{ ...valid, environment: "" }, "environment", "must not be empty"],
     [{ ...valid, sessionId: 5 }, "sessionId", "must be a string"],
+    [{ event: "sign\u0000up", distinctId: "alice" }, "event", "must not contain the NUL character (U+0000)"],
+    [{ event: "e", distinctId: "\u0000" }, "distinctId", "must not contain the NUL character (U+0000)"],
+    [{ ...valid, environment: "prod\u0000" }, "environment", "must not contain the NUL character (U+0000)"],
+    [{ ...valid, sessionId: "s\u0000" }, "sessionId", "must not contain the NUL character (U+0000)"],
   ])("%j → %s %s", (input, field, reason) => {
     const error = expectBadInput(() => validateCapture(input, NOW), field);
     expect(error.message).toBe(`${field} ${reason}`);
