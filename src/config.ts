@@ -43,6 +43,8 @@ export interface PulseConfig {
   readonly redisUrl: string | null;
   /** PULSE_REDIS_PREFIX, default "pulse:": the keys of one fleet; fleets (or test runs) sharing a Redis differ here. */
   readonly redisPrefix: string;
+  /** PULSE_REDIS_STREAM_LENGTH, default 100000: events the Redis stream keeps (MAXLEN ~). */
+  readonly redisStreamLength: number;
 }
 
 /** A partial config for the programmatic API: anything left out takes its default. */
@@ -201,6 +203,16 @@ export const SETTINGS: readonly Setting[] = [
     parse: z.string().min(1),
     fallback: "pulse:",
     meaning: "Prefix of every Redis key of this fleet (stream, position counter, de-duplicated ids).",
+  }),
+  define({
+    env: "PULSE_REDIS_STREAM_LENGTH",
+    key: "redisStreamLength",
+    // At least 1,000: one capture batch (PULSE_MAX_BATCH, up to 1,000) must never trim events no instance read yet.
+    parse: integer("PULSE_REDIS_STREAM_LENGTH", 1000, Number.MAX_SAFE_INTEGER, "an integer of at least 1000"),
+    fallback: 100_000,
+    meaning:
+      "Events the Redis stream keeps (at least 1000; approximately: Redis trims whole blocks): how far behind an instance " +
+      "(one without a database, one restarted from an older snapshot, one cut off from Redis for a while) can catch up from.",
   }),
 ];
 

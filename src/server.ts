@@ -103,7 +103,13 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
             stream = new RedisEventStream(hub, {
               url: redisUrl,
               prefix: config.redisPrefix,
+              maxLength: config.redisStreamLength,
               onState: (connected) => logger[connected ? "info" : "warn"]({ connected }, "redis stream"),
+              onGap: (from, to) =>
+                logger.error(
+                  { from, to, missed: to - from + 1 },
+                  `events ${from}..${to} left the Redis stream before this instance read them (it was behind by more than PULSE_REDIS_STREAM_LENGTH); this instance does not have them`,
+                ),
             });
             hub.useLog(stream);
             readiness.register("redis", () => (stream?.connected ? true : "redis unreachable"));

@@ -42,6 +42,11 @@ export interface RedisStreamOptions {
   /** Per-command timeout, default 2000 ms: a hung Redis answers UNAVAILABLE rather than holding captures. */
   readonly commandTimeoutMs?: number;
   readonly onState?: (connected: boolean, error?: unknown) => void;
+  /**
+   * Events `from`..`to` (positions) had left the stream (MAXLEN) before this instance read them: it was behind by
+   * more than the stream keeps. They are lost to this instance (the others, and the snapshot, may have them).
+   */
+  readonly onGap?: (from: number, to: number) => void;
 }
 
 /**
@@ -115,6 +120,8 @@ export class RedisEventStream implements EventLog {
           for (const [id, fields] of entries) {
             const seq = Number(id.split("-")[0]);
             if (seq <= this.hub.lastPosition) continue;
+            // Positions are consecutive in the stream (one INCR per XADD, in one script): a jump means trimmed entries.
+            if (seq > this.hub.lastPosition + 1 && this.hub.lastPosition > 0) this.options.onGap?.(this.hub.lastPosition + 1, seq - 1);
             const payload = JSON.parse(fields[1]!) as CapturedEvent & { id: string };
             this.hub.apply({ ...payload, seq });
           }
