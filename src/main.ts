@@ -1,7 +1,7 @@
 import { ConfigError, describeConfig, loadConfig, type PulseConfig } from "./config.ts";
 import { renderHelp } from "./help.ts";
 import { createPulseServer, type PulseServer } from "./server.ts";
-import { StoreUnusableError } from "./store/snapshot-store.ts";
+import { StoreUnreachableError, StoreUnusableError } from "./store/snapshot-store.ts";
 import { createLogger, wantsPrettyLogs } from "./telemetry/logger.ts";
 
 /**
@@ -68,6 +68,12 @@ async function main(): Promise<void> {
       // Said once, plainly, without a stack: the message names the file and what to do.
       logger.fatal(`Pulse cannot start: ${error.message}`);
       await stop("unusable database", EXIT_UNUSABLE_DATABASE);
+      return;
+    }
+    if (error instanceof StoreUnreachableError) {
+      // May pass (the database is starting, the network is back): exit 1, so a supervisor restarts Pulse.
+      logger.fatal(`Pulse cannot start: ${error.message}`);
+      await stop("database unreachable", 1);
       return;
     }
     logger.fatal({ err: error }, "could not start");

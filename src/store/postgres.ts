@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from "../telemetry/logger.ts";
 import { postgresTarget, type PostgresTarget } from "./database-url.ts";
 import { planMigrations, readMigrations, type AppliedMigration, type Migration } from "./migrations.ts";
 import { PersonsTrim, snapshotFromRecords } from "./rows.ts";
-import { StoreUnusableError, type Snapshot, type SnapshotDelta, type SnapshotStore, type WriterClaim } from "./snapshot-store.ts";
+import { StoreUnreachableError, StoreUnusableError, type Snapshot, type SnapshotDelta, type SnapshotStore, type WriterClaim } from "./snapshot-store.ts";
 
 /** The committed migrations of the PostgreSQL schema (prisma/postgresql/schema.prisma). */
 export const POSTGRES_MIGRATIONS = new URL("../../prisma/postgresql/migrations/", import.meta.url);
@@ -54,6 +54,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     await migratePostgres(connection, target, options.migrations ?? readMigrations(POSTGRES_MIGRATIONS), log);
   } catch (error) {
     if (error instanceof StoreUnusableError) throw error;
+    if (isUnreachable(error)) {
+      throw new StoreUnreachableError(`Cannot reach the database ${target.description}: ${messageOf(error)}`, { cause: error });
+    }
     throw new StoreUnusableError(`Cannot open or migrate the database ${target.description}: ${messageOf(error)}`, { cause: error });
   }
   const prisma = new PrismaClient({
@@ -331,6 +334,16 @@ function quoteIdentifier(name: string): string {
 
 function isoTime(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/**
+ * A failure to reach the server rather than one of the database itself: network errors, a connect timeout, and
+ * PostgreSQL's "cannot connect now" / "too many connections" / admin shutdown (SQLSTATE 57P01-57P03, 53300).
+ */
+function isUnreachable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === "string" && (/^E[A-Z]+$/.test(code) || ["57P01", "57P02", "57P03", "53300"].includes(code))) return true;
+  return typeof message === "string" && /timeout|terminated unexpectedly|Connection terminated/i.test(message);
 }
 
 function messageOf(error: unknown): string {

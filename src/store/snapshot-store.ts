@@ -73,3 +73,14 @@ export class StoreUnusableError extends Error {
     this.name = "StoreUnusableError";
   }
 }
+
+/**
+ * The database server cannot be reached at start (refused, timed out, unknown host, starting up): unlike
+ * `StoreUnusableError` this may pass, so Pulse exits 1 and a supervisor's restart can succeed.
+ */
+export class StoreUnreachableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StoreUnreachableError";
+  }
+}

@@ -10,7 +10,7 @@ import { ManualClock } from "../../src/domain/clock.ts";
 import { startPersistence } from "../../src/store/persistence.ts";
 import { openPostgresStore, POSTGRES_MIGRATIONS, writerLockKey } from "../../src/store/postgres.ts";
 import { readMigrations } from "../../src/store/migrations.ts";
-import { StoreUnusableError, type SnapshotStore } from "../../src/store/snapshot-store.ts";
+import { StoreUnreachableError, StoreUnusableError, type SnapshotStore } from "../../src/store/snapshot-store.ts";
 import { closeAll, onClose, recordingLogger, ROOT, waitUntil } from "../support/persistence.ts";
 import { POSTGRES_URL, queryPostgres, tempPostgresUrl, warnSkipped } from "../support/services.ts";
 
@@ -122,7 +122,9 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
     const unreachable = new URL(url);
     unreachable.port = "1";
     const error = await openPostgresStore(unreachable.toString()).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(StoreUnusableError);
+    // Not "unusable" (exit 3, do not retry): a server that is down may come back (exit 1, a supervisor restarts).
+    expect(error).toBeInstanceOf(StoreUnreachableError);
+    expect((error as Error).message).toMatch(/^Cannot reach the database PostgreSQL /);
     expect((error as Error).message).toContain(`${unreachable.hostname}:1/`);
     expect((error as Error).message).not.toContain("hunter2");
   });
