@@ -119,10 +119,10 @@ export class Hub {
 
   /**
    * Stores already-validated events through the shared stream when there is one (`useLog`), else in memory.
-   * Every capture path must come through here (not `store`), or a fleet would miss its events.
+   * Every capture path comes through here, so none can skip the fleet's stream.
    */
   async storeValidated(captured: readonly CapturedEvent[]): Promise<CaptureOutcome> {
-    if (!this.log) return this.store(captured);
+    if (!this.log) return this.storeInMemory(captured);
     const withIds = captured.map((input) => ({ ...input, id: input.id ?? uuidv7() }));
     const appended = await this.log.append(withIds);
     // Read our own writes: answer once this instance has applied what it appended, so `recentEvents` shows it.
@@ -173,11 +173,8 @@ export class Hub {
     if (seq !== null && this.log) await this.reachPosition(seq, timeoutMs);
   }
 
-  /**
-   * Stores already-validated events in this hub only, synchronously: the single-instance stream. With a shared
-   * stream, use `storeValidated` (the PostHog endpoints validate their own payload shape first, then call it).
-   */
-  store(captured: readonly CapturedEvent[]): CaptureOutcome {
+  /** Stores already-validated events in this hub only, synchronously: the single-instance stream. */
+  private storeInMemory(captured: readonly CapturedEvent[]): CaptureOutcome {
     const events: StoredEvent[] = [];
     const inBatch = new Map<string, StoredEvent>();
     let duplicates = 0;

@@ -68,6 +68,8 @@ describe("dashboard page", () => {
     await page.screenshot({ path: "test-artifacts/dashboard-phone.png", fullPage: true });
 
     expect(foreign).toEqual([]);
-    expect(consoleErrors.filter((e) => !/ERR_CONNECTION_REFUSED|WebSocket connection/.test(e))).toEqual([]);
+    // While the server is down or restoring (it listens, answering 503 UNAVAILABLE until restored), the page's
+    // reconnect attempts fail; Chromium logs each failed load, which is not an error of the page.
+    expect(consoleErrors.filter((e) => !/ERR_CONNECTION_REFUSED|WebSocket connection|status of 503/.test(e))).toEqual([]);
   }, 90_000);
 });

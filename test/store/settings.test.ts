@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, resolveConfig } from "../../src/config.ts";
+import { ConfigError, describeConfig, loadConfig, resolveConfig } from "../../src/config.ts";
 
 function problems(run: () => unknown): string[] {
   try {
@@ -29,16 +29,30 @@ describe("persistence settings", () => {
     }
   });
 
-  it("reject an unsupported DATABASE_URL, naming the setting and the value", () => {
+  it("accept PostgreSQL URLs, and never log their password", () => {
+    for (const url of ["postgresql://pulse:s3cret@db.internal:5432/pulse?schema=fleet_a&sslmode=require", "postgres://postgres@127.0.0.1/test"]) {
+      expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+    }
+    const config = loadConfig({ DATABASE_URL: "postgresql://pulse:s3cret@db.internal:5432/pulse?schema=fleet_a" });
+    expect(describeConfig(config)["DATABASE_URL"]).toBe("postgresql://pulse:***@db.internal:5432/pulse?schema=fleet_a");
+  });
+
+  it("reject an unsupported DATABASE_URL, naming the setting and the value (its password masked)", () => {
     expect(problems(() => loadConfig({ DATABASE_URL: "mysql://localhost/pulse" }))).toEqual([
-      'DATABASE_URL must start with "file:" (a SQLite file), got "mysql://localhost/pulse"',
+      'DATABASE_URL must be a SQLite file (file:path) or a PostgreSQL URL (postgresql://user@host:5432/db), got "mysql://localhost/pulse"',
+    ]);
+    expect(problems(() => loadConfig({ DATABASE_URL: "postgresql://pulse:s3cret@db.internal:5432" }))).toEqual([
+      'DATABASE_URL must name a host and a database (postgresql://user@host:5432/db), got "postgresql://pulse:***@db.internal:5432"',
+    ]);
+    expect(problems(() => loadConfig({ DATABASE_URL: "postgresql://h/db?schema=a;drop" }))).toEqual([
+      `DATABASE_URL's schema must be a plain identifier (letters, digits, _), got "a;drop"`,
     ]);
     expect(problems(() => loadConfig({ DATABASE_URL: "file:./pulse.db?mode=ro" }))).toEqual([
       'DATABASE_URL must not carry query parameters, got "file:./pulse.db?mode=ro"',
     ]);
     expect(problems(() => loadConfig({ DATABASE_URL: "file:" }))).toEqual(['DATABASE_URL has no file path, got "file:"']);
     expect(problems(() => resolveConfig({ databaseUrl: "pulse.db" }))).toEqual([
-      'databaseUrl must start with "file:" (a SQLite file), got "pulse.db"',
+      'databaseUrl must be a SQLite file (file:path) or a PostgreSQL URL (postgresql://user@host:5432/db), got "pulse.db"',
     ]);
   });
 

@@ -195,6 +195,7 @@ const DOCUMENTED: Record<string, "COUNTER" | "GAUGE" | "HISTOGRAM"> = {
   pulse_snapshot_duration_seconds: "HISTOGRAM",
   pulse_snapshot_failures_total: "COUNTER",
   pulse_snapshot_age_seconds: "GAUGE",
+  pulse_snapshot_writer: "GAUGE",
   pulse_build_info: "GAUGE",
   // prom-client's defaults: the process, and the event-loop delay.
   process_cpu_user_seconds_total: "COUNTER",
