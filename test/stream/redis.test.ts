@@ -9,12 +9,15 @@ import { cleanup, onCleanup } from "../support/cleanup.ts";
 import { gql, streamClient } from "../support/clients.ts";
 import { captureEvent, captureEvents, pageview, recentEvents, waitForActive } from "../support/events.ts";
 import { startServer } from "../support/server.ts";
+import { REDIS_URL, warnSkipped } from "../support/services.ts";
+import { Hub } from "../../src/domain/hub.ts";
+import { RedisEventStream } from "../../src/stream/redis.ts";
+import { Redis } from "ioredis";
 import { waitFor } from "../support/wait.ts";
 
 afterEach(cleanup);
 
-const REDIS_URL = process.env.REDIS_URL ?? process.env.PULSE_TEST_REDIS_URL;
-if (!REDIS_URL) console.warn("test/stream/redis.test.ts skipped: set REDIS_URL (e.g. redis://127.0.0.1:6379) to run it");
+warnSkipped("test/stream/redis.test.ts", "REDIS_URL");
 
 const EVENTS = `subscription ($after: String) { events(after: $after) { id cursor } }`;
 
@@ -68,6 +71,36 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
     const got = (await resumed.waitForResults(3)).map((r) => (r.data!.events as { cursor: string }).cursor);
     expect(got.slice(0, 2)).toEqual([events[1]!.cursor, events[2]!.cursor]);
     expect(new Set(got).size).toBe(got.length);
+  });
+
+  it("tells when events left the stream (MAXLEN) before this instance read them, and goes on after them", async () => {
+    const prefix = `pulse-test:${randomUUID()}:`;
+    const hub = () => new Hub({ bufferSize: 5000, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 100 });
+    const writerHub = hub();
+    const writer = new RedisEventStream(writerHub, { url: REDIS_URL!, prefix, maxLength: 1000 });
+    writerHub.useLog(writer);
+    await writer.start();
+    onCleanup(() => writer.close());
+    for (let batch = 0; batch < 3; batch++) {
+      await writerHub.capture(Array.from({ length: 1000 }, (_, i) => ({ event: "$pageview", distinctId: `u${batch}-${i}` })));
+    }
+    const redis = new Redis(REDIS_URL!);
+    onCleanup(() => redis.disconnect());
+    const [first] = await redis.xrange(`${prefix}events`, "-", "+", "COUNT", 1);
+    const oldest = Number(first![0].split("-")[0]);
+    expect(oldest).toBeGreaterThan(2);
+
+    // An instance that read only the first event (it was cut off from Redis since).
+    const lateHub = hub();
+    lateHub.restore([writerHub.bufferedEvents()[0]!]);
+    const gaps: [number, number][] = [];
+    const late = new RedisEventStream(lateHub, { url: REDIS_URL!, prefix, onGap: (from, to) => gaps.push([from, to]) });
+    lateHub.useLog(late);
+    await late.start();
+    onCleanup(() => late.close());
+    await waitFor(() => lateHub.lastPosition === 3000);
+    expect(gaps).toEqual([[2, oldest - 1]]);
+    expect(lateHub.bufferedEvents().map((e) => e.seq)).toEqual([1, ...Array.from({ length: 3001 - oldest }, (_, i) => oldest + i)]);
   });
 
   it("answers UNAVAILABLE while its Redis is down, loses nothing acknowledged, and resumes subscribers after", async () => {
