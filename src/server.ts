@@ -151,7 +151,12 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     hub,
     maxBatch: config.maxBatch,
     maxBodyBytes: config.trust.maxBodyBytes,
-    authorizeCapture: (apiKey) => trust.authorizeCapture(apiKey),
+    // The same key ring and the same rate budget as GraphQL's captures (a key's budget is shared by both paths).
+    authorizeCapture: async (apiKey, { events, address }) => {
+      const grant = trust.authorizeCapture(apiKey);
+      await trust.rateLimiter.consume(grant.principal.keyId ?? `address:${address}`, events);
+      return grant;
+    },
   });
   const opsRoutes = createOpsRoutes({
     metrics,

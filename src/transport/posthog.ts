@@ -5,12 +5,14 @@ import type { Hub } from "../domain/hub.ts";
 import { parseQuerySentAt, readPayload, requestKey, toCaptures } from "./posthog-payload.ts";
 
 /**
- * Decides whether a capture key may send events, and into which environment.
- * Returns the key's environment scope (null: unscoped); throws a PulseError UNAUTHENTICATED (no or unknown key) or
- * FORBIDDEN, which the endpoint answers with 401 / 403 and stores nothing.
+ * Decides whether a capture key may send `request.events` events now, and into which environment, charging them to
+ * the capture rate limit as the GraphQL mutations are (per key, or per `request.address` on an open server).
+ * Returns the key's environment scope (null: unscoped); throws a PulseError UNAUTHENTICATED (no or unknown key),
+ * FORBIDDEN or RATE_LIMITED, which the endpoint answers with 401 / 403 / 429 and stores nothing.
  */
 export type AuthorizeCapture = (
   apiKey: string | undefined,
+  request: { readonly events: number; readonly address: string },
 ) => { readonly environment: string | null } | Promise<{ readonly environment: string | null }>;
 
 /** An open server: every request may capture, into any environment. */
@@ -84,7 +86,10 @@ export function createPostHogIngestion(options: PostHogIngestionOptions): PostHo
         limit: maxBatch,
       });
     }
-    const { environment } = await authorizeCapture(requestKey(payload) ?? bearerToken(req));
+    const { environment } = await authorizeCapture(requestKey(payload) ?? bearerToken(req), {
+      events: payload.events.length,
+      address: req.socket.remoteAddress ?? "unknown",
+    });
     const captured = toCaptures(payload, {
       now: hub.clock.now(),
       environment,
@@ -222,6 +227,8 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): v
   const status = error instanceof PayloadTooLarge ? 413 : STATUS[error.code];
   // An unread remainder of a refused body is not worth reading: close the connection after answering.
   if (!req.complete) res.setHeader("connection", "close");
+  const retryAfter = error.extensions["retryAfterSeconds"];
+  if (error.code === "RATE_LIMITED" && typeof retryAfter === "number") res.setHeader("retry-after", String(retryAfter));
   sendJson(res, status, { error: { code: error.code, message: error.message, ...error.extensions } });
 }
 

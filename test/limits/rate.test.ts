@@ -64,4 +64,21 @@ describe("capture rate per key (token bucket)", () => {
     expect((await gql(server, CAPTURE_MANY, { inputs: batch(6, "b") }, KEYS.read)).status).toBe(200);
     expect(server.hub.bufferSize).toBe(16);
   });
+
+  it("charges the PostHog endpoints to the same budget: 429 with Retry-After, nothing stored", async () => {
+    const server = await startPulse({ trust });
+    const posthogBatch = (n: number, tag: string) => ({ batch: Array.from({ length: n }, (_, i) => ({ event: tag, distinct_id: `u${i}` })) });
+    const post = (body: unknown) =>
+      fetch(`${server.url}/batch/`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await post(posthogBatch(6, "posthog"))).status).toBe(200);
+    // 6 of the 15 are spent: 10 more through GraphQL are refused, 4 pass.
+    expect((await gql(server, CAPTURE_MANY, { inputs: batch(10, "graphql") })).status).toBe(429);
+    expect((await gql(server, CAPTURE_MANY, { inputs: batch(4, "graphql") })).status).toBe(200);
+    const refused = await post(posthogBatch(6, "refused"));
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("RATE_LIMITED");
+    expect(server.hub.recent(100).filter((e) => e.event === "refused")).toEqual([]);
+    expect(server.hub.bufferSize).toBe(10);
+  });
 });
