@@ -4,6 +4,13 @@ import "./style.css";
 /** Events kept in the stream list; older ones fall off so a busy server cannot grow the page. */
 const STREAM_LIMIT = 200;
 const KEY_STORAGE = "pulse.readKey";
+const TRANSPORT_STORAGE = "pulse.transport";
+/**
+ * How long the WebSocket may take to go live, while plain HTTP requests are answered, before the page switches to
+ * SSE for this tab: a proxy that does not pass WebSocket upgrades (a common reverse-proxy setup) otherwise leaves the
+ * stream dead though everything else works. SSE is plain HTTP.
+ */
+const WEBSOCKET_FALLBACK_MS = 5000;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const origin = location.origin;
@@ -11,6 +18,10 @@ let apiKey = localStorage.getItem(KEY_STORAGE) ?? undefined;
 let paused = false;
 let held: PulseEvent[] = [];
 let client: RealtimeAnalytics | null = null;
+let transport: "ws" | "sse" = typeof WebSocket === "function" && sessionStorage.getItem(TRANSPORT_STORAGE) !== "sse" ? "ws" : "sse";
+/** When a dashboard query last got data back over plain HTTP (epoch ms). */
+let httpAnsweredAt = 0;
+let fallbackTimer: ReturnType<typeof setTimeout> | undefined;
 
 // The filter lives in the query string so a view can be shared; the key never does.
 function readFilter(): EventFilter {
@@ -63,7 +74,10 @@ async function refresh(): Promise<void> {
     });
     const body = (await res.json()) as { data?: { liveDashboard: Dashboard }; errors?: { extensions?: { code?: string } }[] };
     if (body.errors?.some((e) => e.extensions?.code === "UNAUTHENTICATED")) return askForKey();
-    if (body.data) render(body.data.liveDashboard);
+    if (body.data) {
+      httpAnsweredAt = Date.now();
+      render(body.data.liveDashboard);
+    }
   } catch {
     // The server is away: the status pill already says so, the next tick retries.
   }
@@ -159,14 +173,26 @@ function connect(): void {
   const previous = client;
   const after = previous?.lastCursor ?? undefined;
   void previous?.disconnect();
-  const transport = typeof WebSocket === "function" ? "ws" : "sse";
-  client = new RealtimeAnalytics(origin, { apiKey, transport, includePerson: true });
-  client.onStatus((s) => setStatus(s));
-  client.onError((e) => {
+  const started = new RealtimeAnalytics(origin, { apiKey, transport, includePerson: true });
+  client = started;
+  $("status").dataset.transport = transport;
+  $("status").title = transport === "ws" ? "live over WebSocket" : "live over Server-Sent Events";
+  clearTimeout(fallbackTimer);
+  if (transport === "ws") {
+    const since = Date.now();
+    fallbackTimer = setTimeout(() => {
+      if (client !== started || started.status === "live" || httpAnsweredAt <= since) return;
+      transport = "sse";
+      sessionStorage.setItem(TRANSPORT_STORAGE, "sse");
+      connect();
+    }, WEBSOCKET_FALLBACK_MS);
+  }
+  started.onStatus((s) => setStatus(s));
+  started.onError((e) => {
     if (e.code === "UNAUTHENTICATED") askForKey();
   });
-  client.on("*", addToStream);
-  client.connect(readFilter(), after ? { after } : {});
+  started.on("*", addToStream);
+  started.connect(readFilter(), after ? { after } : {});
 }
 
 $<HTMLFormElement>("filters").addEventListener("submit", (e) => {
