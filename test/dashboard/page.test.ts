@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { chromium, type Browser } from "playwright-core";
 import { afterEach, describe, expect, it } from "vitest";
 import { CHROMIUM } from "../support/browser.ts";
-import { freePort, startPulseProcess } from "../support/child.ts";
+import { freePort, startPulseProcess, tempDir } from "../support/child.ts";
 import { cleanup, onCleanup } from "../support/cleanup.ts";
 import { captureEvent } from "../support/events.ts";
 
@@ -14,7 +14,8 @@ const WAIT = { timeout: 8000, interval: 100 };
 describe("dashboard page", () => {
   it("shows live users, chart, top pages and stream; filters; recovers after a restart; stays on its origin", async () => {
     const port = await freePort();
-    let pulse = await startPulseProcess(port);
+    const database = { DATABASE_URL: `file:${tempDir()}/pulse.db` };
+    let pulse = await startPulseProcess(port, database);
     const browser: Browser = await chromium.launch(CHROMIUM);
     onCleanup(() => browser.close());
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
@@ -58,7 +59,7 @@ describe("dashboard page", () => {
     pulse.child.kill("SIGTERM");
     await pulse.exited();
     await expect.poll(() => page.locator("#status").textContent(), WAIT).not.toBe("live");
-    pulse = await startPulseProcess(port);
+    pulse = await startPulseProcess(port, database);
     await expect.poll(() => page.locator("#status").textContent(), { timeout: 20_000 }).toBe("live");
     await captureEvent(pulse.url, { event: "$pageview", distinctId: "eve", properties: { $pathname: "/back" } });
     await expect.poll(() => page.locator("#stream li").first().textContent(), WAIT).toContain("eve");

@@ -42,7 +42,9 @@ export async function startPulseProcess(port: number, env: Record<string, string
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: ROOT,
     // REDIS_URL cleared: a child must not join the fleet CI runs the scale-out tests on.
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", REDIS_URL: "", ...env },
+    // A database of its own unless the test gives one (to share it across a restart): never the repository's
+    // ./data/pulse.db, which other tests and benchmark runs would share.
+    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", REDIS_URL: "", DATABASE_URL: `file:${join(tempDir("pulse-child-"), "pulse.db")}`, ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });
   let failure: Error | null = null;
