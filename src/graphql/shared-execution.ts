@@ -39,6 +39,9 @@ const NOT_CALLER = new Set([
 ]);
 
 interface ShareGroup {
+  /** Its key in the groups map: held once here rather than as a string per member. */
+  readonly key: string;
+  readonly groups: Map<string, ShareGroup>;
   members: number;
   /** The newest events' results, oldest first (a Map keeps insertion order). */
   readonly results: Map<StoredEvent, ExecutionResult | Promise<ExecutionResult>>;
@@ -89,8 +92,7 @@ export function useSharedExecution(): Plugin<PulseContext> {
           executionVariables(subscribeArgs.document, subscribeArgs.operationName, subscribeArgs.variableValues),
           caller,
         ]);
-        const group = join(groups, key);
-        return new SharedResults(source[Symbol.asyncIterator]() as AsyncIterator<Delivery>, subscribeArgs as ExecutionArgs, group, () => leave(groups, key, group));
+        return new SharedResults(source[Symbol.asyncIterator]() as AsyncIterator<Delivery>, subscribeArgs as ExecutionArgs, join(groups, key));
       });
     },
   };
@@ -104,7 +106,6 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult> {
     private readonly source: AsyncIterator<Delivery>,
     private readonly args: ExecutionArgs,
     private readonly group: ShareGroup,
-    private readonly onLeave: () => void,
   ) {}
 
   async next(): Promise<IteratorResult<ExecutionResult>> {
@@ -148,20 +149,20 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult> {
   private leave(): void {
     if (this.left) return;
     this.left = true;
-    this.onLeave();
+    leave(this.group);
   }
 }
 
 function join(groups: Map<string, ShareGroup>, key: string): ShareGroup {
   let group = groups.get(key);
-  if (!group) groups.set(key, (group = { members: 0, results: new Map() }));
+  if (!group) groups.set(key, (group = { key, groups, members: 0, results: new Map() }));
   group.members++;
   return group;
 }
 
-function leave(groups: Map<string, ShareGroup>, key: string, group: ShareGroup): void {
+function leave(group: ShareGroup): void {
   group.members--;
-  if (group.members === 0 && groups.get(key) === group) groups.delete(key);
+  if (group.members === 0 && group.groups.get(group.key) === group) group.groups.delete(group.key);
 }
 
 /** The `events` field, when the operation is a subscription whose only root selection is that field. */
