@@ -34,14 +34,20 @@ if (process.argv[2] === "client") {
   process.send!("connected");
 } else {
   const { createPulseServer, loadConfig } = await import("../../src/index.ts");
+  const { createServer } = await import("node:http");
+  const { WebSocketServer } = await import("ws");
   const count = Number(process.argv[2] ?? 10_000);
   const dir = process.argv[3] ?? ".";
   const snapshots = process.env["SNAPSHOT"] !== "0";
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error("run with --expose-gc");
-  const pulse = await createPulseServer(
-    loadConfig({ ...process.env, PULSE_CAPTURE_RATE: "1000000000", PULSE_CAPTURE_BURST: "1000000000", PULSE_MAX_CONNECTIONS_PER_ADDRESS: "0", REDIS_URL: "", PORT: "0", HOST: "127.0.0.1" }),
-  );
+  // RAW=1: a plain `ws` server that acks and files each socket in a Set (the raw-ws baseline's idle state).
+  const pulse =
+    process.env["RAW"] === "1"
+      ? await rawServer()
+      : await createPulseServer(
+          loadConfig({ ...process.env, PULSE_CAPTURE_RATE: "1000000000", PULSE_CAPTURE_BURST: "1000000000", PULSE_MAX_CONNECTIONS_PER_ADDRESS: "0", REDIS_URL: "", PORT: "0", HOST: "127.0.0.1" }),
+        );
   await pulse.ready;
   const settle = async () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -61,4 +67,19 @@ if (process.argv[2] === "client") {
   child.kill();
   await pulse.close();
   process.exit(0);
+
+  async function rawServer() {
+    const server = createServer();
+    const wss = new WebSocketServer({ server, path: "/graphql" });
+    const subscribed = new Set<unknown>();
+    wss.on("connection", (socket) => {
+      socket.on("message", (data) => {
+        if (data.toString().includes("connection_init")) socket.send('{"type":"connection_ack"}');
+        else subscribed.add(socket);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}`, ready: Promise.resolve(), close: async () => void server.closeAllConnections() };
+  }
 }

@@ -108,13 +108,22 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult> {
     private readonly group: ShareGroup,
   ) {}
 
-  async next(): Promise<IteratorResult<ExecutionResult>> {
-    const delivery = await this.source.next();
+  /**
+   * A promise chain rather than an `async` method: an idle subscription waits here, and a suspended async function
+   * keeps a generator with its registers alive per subscription (memory_idle_10k); it is also one hop less per
+   * delivery. (An anonymous arrow per call, not a bound field: under tsx a named closure per member costs 256 bytes.)
+   */
+  next(): Promise<IteratorResult<ExecutionResult>> {
+    return this.source.next().then((delivery) => this.deliver(delivery));
+  }
+
+  private deliver(delivery: IteratorResult<Delivery>): IteratorResult<ExecutionResult> | Promise<IteratorResult<ExecutionResult>> {
     if (delivery.done) {
       this.leave();
       return { done: true, value: undefined };
     }
-    return { done: false, value: await this.execute(delivery.value) };
+    const result = this.execute(delivery.value);
+    return isPromise(result) ? result.then(wrapDone) : { done: false, value: result };
   }
 
   async return(): Promise<IteratorResult<ExecutionResult>> {
@@ -151,6 +160,14 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult> {
     this.left = true;
     leave(this.group);
   }
+}
+
+function wrapDone(value: ExecutionResult): IteratorResult<ExecutionResult> {
+  return { done: false, value };
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
 function join(groups: Map<string, ShareGroup>, key: string): ShareGroup {
