@@ -42,10 +42,14 @@ if (process.argv[2] === "client") {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error("run with --expose-gc");
   // RAW=1: a plain `ws` server that acks and files each socket in a Set (the raw-ws baseline's idle state).
+  // GRAPHQL_WS=1: graphql-ws's own `useServer` with graphql-js's subscribe on a one-field schema whose iterator
+  // never yields: the floor for any design that keeps graphql-ws and one async iterator per subscription.
   const pulse =
     process.env["RAW"] === "1"
       ? await rawServer()
-      : await createPulseServer(
+      : process.env["GRAPHQL_WS"] === "1"
+        ? await graphqlWsServer()
+        : await createPulseServer(
           loadConfig({ ...process.env, PULSE_CAPTURE_RATE: "1000000000", PULSE_CAPTURE_BURST: "1000000000", PULSE_MAX_CONNECTIONS_PER_ADDRESS: "0", REDIS_URL: "", PORT: "0", HOST: "127.0.0.1" }),
         );
   await pulse.ready;
@@ -67,6 +71,21 @@ if (process.argv[2] === "client") {
   child.kill();
   await pulse.close();
   process.exit(0);
+
+  async function graphqlWsServer() {
+    const { makeExecutableSchema } = await import("@graphql-tools/schema");
+    const { useServer } = await import("graphql-ws/use/ws");
+    const schema = makeExecutableSchema({
+      typeDefs: "type Query { ok: Boolean } type Event { id: ID, event: String, distinctId: String, timestamp: String, properties: String, cursor: String } input EventFilter { x: Int } type Subscription { events(filter: EventFilter): Event }",
+      resolvers: { Subscription: { events: { subscribe: () => ({ [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => {}) }) }) } } },
+    });
+    const server = createServer();
+    const wss = new WebSocketServer({ server, path: "/graphql" });
+    useServer({ schema }, wss);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}`, ready: Promise.resolve(), close: async () => void server.closeAllConnections() };
+  }
 
   async function rawServer() {
     const server = createServer();
