@@ -49,9 +49,11 @@ if (process.argv[2] === "client") {
       ? await rawServer()
       : process.env["GRAPHQL_WS"] === "1"
         ? await graphqlWsServer()
-        : await createPulseServer(
-          loadConfig({ ...process.env, PULSE_CAPTURE_RATE: "1000000000", PULSE_CAPTURE_BURST: "1000000000", PULSE_MAX_CONNECTIONS_PER_ADDRESS: "0", REDIS_URL: "", PORT: "0", HOST: "127.0.0.1" }),
-        );
+        : await createPulseServer({
+          ...loadConfig({ ...process.env, PULSE_CAPTURE_RATE: "1000000000", PULSE_CAPTURE_BURST: "1000000000", PULSE_MAX_CONNECTIONS_PER_ADDRESS: "0", REDIS_URL: "", PORT: "0", HOST: "127.0.0.1" }),
+          // Memory only: idle subscriptions do not depend on snapshots, and the default file is the one `npm start` restores.
+          databaseUrl: null,
+        });
   await pulse.ready;
   const settle = async () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
