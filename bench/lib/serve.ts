@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
 import type { Request } from "./child.ts";
 
 /** Handlers a bench child answers, by request type. `stop` is built in. */
@@ -45,7 +47,30 @@ export function memoryAfterGc(): NodeJS.MemoryUsage {
   return process.memoryUsage();
 }
 
+let profiler: Session | undefined;
+
 /** Handlers every server under test answers. */
 export const serverHandlers: Handlers = {
   memory: () => memoryAfterGc(),
+  /** Starts a CPU profile of this process (`--profile`: the measured rounds only, without start-up and connects). */
+  async profileStart() {
+    profiler = new Session();
+    profiler.connect();
+    await post(profiler, "Profiler.enable");
+    await post(profiler, "Profiler.start");
+    return {};
+  },
+  /** Stops the profile started by profileStart and writes it to `file` (a .cpuprofile, as `--cpu-prof` writes). */
+  async profileStop(request) {
+    if (!profiler) throw new Error("no profile started");
+    const { profile } = (await post(profiler, "Profiler.stop")) as { profile: unknown };
+    profiler.disconnect();
+    profiler = undefined;
+    writeFileSync(request["file"] as string, JSON.stringify(profile));
+    return {};
+  },
 };
+
+function post(session: Session, method: string): Promise<unknown> {
+  return new Promise((resolve, reject) => session.post(method, (error, result) => (error ? reject(error) : resolve(result))));
+}

@@ -48,12 +48,17 @@ async function sessions<N extends ServerName>(servers: readonly N[], plan: Sessi
     if (plan.fanout) {
       const request = { ...plan.fanout, roundSeconds: ROUND_SECONDS[plan.mode] };
       for (const server of servers) await loads.get(server)!.request("fanout", { ...request, rounds: 1 });
+      // `--profile`: besides the whole process (--cpu-prof), a profile of Pulse over the measured rounds alone.
+      const profiled = profiling.dir && servers.includes("pulse" as N) ? targets.get("pulse" as N) : undefined;
+      await profiled?.request("profileStart");
       for (let round = 0; round < plan.fanout.rounds; round++) {
         for (const server of servers) {
           const [measured] = await loads.get(server)!.request<NonNullable<Session["rounds"]>>("fanout", { ...request, rounds: 1 });
           out[server].rounds!.push(measured!);
         }
       }
+      const label = `${plan.transport}-${plan.subscribers}${plan.filtered ? "-filtered" : ""}`;
+      await profiled?.request("profileStop", { file: `${profiling.dir}rounds-${label}-${Date.now()}.cpuprofile` });
       for (const server of servers) {
         console.error(`[bench]   ${server}: ${out[server].rounds!.map((r) => Math.round(r.deliveriesPerSecond)).join(", ")} deliveries/s`);
       }

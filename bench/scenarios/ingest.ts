@@ -19,12 +19,15 @@ async function requestsPerSecond(baseline: string, body: string, connections: nu
     const urls = [pulse, other].map((server) => `http://127.0.0.1:${server.ready["port"] as number}/graphql`);
     const runs: number[][] = [[], []];
     for (const url of urls) await load.request("run", { url, body, connections, seconds: 1 });
+    // `--profile`: also a profile of Pulse over the measured runs alone (without start-up).
+    if (profiling.dir) await pulse.request("profileStart");
     for (let i = 0; i < RUNS[mode]; i++) {
       for (const [index, url] of urls.entries()) {
         const { requestsPerSecond } = await load.request<{ requestsPerSecond: number }>("run", { url, body, connections, seconds: SECONDS[mode] });
         runs[index]!.push(requestsPerSecond);
       }
     }
+    if (profiling.dir) await pulse.request("profileStop", { file: `${profiling.dir}rounds-ingest-${connections}-${Date.now()}.cpuprofile` });
     return { pulse: median(runs[0]!), baseline: median(runs[1]!) };
   } finally {
     await stopAll(pulse, other, load);

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createPulseServer, loadConfig } from "../../src/index.ts";
 import { serveRequests, serverHandlers } from "../lib/serve.ts";
@@ -10,7 +13,12 @@ import { serveRequests, serverHandlers } from "../lib/serve.ts";
 // exist for the open internet and would otherwise refuse the benchmark's own traffic (the environment may override).
 // One process: never join a Redis fleet the environment (CI) names for the scale-out tests.
 const benchDefaults = { PULSE_CAPTURE_RATE: "1000000000", PULSE_CAPTURE_BURST: "1000000000", PULSE_MAX_CONNECTIONS_PER_ADDRESS: "0" };
-const pulse = await createPulseServer(loadConfig({ ...benchDefaults, ...process.env, REDIS_URL: "", PORT: "0", HOST: "127.0.0.1" }));
+// Snapshots go to a file of this run's own unless DATABASE_URL names one (the persistence scenarios do): with the
+// default (data/pulse.db in the working directory) a bench run left thousands of recent events there, which the next
+// `npm start` or test child restored (a dashboard test then counted 402 live users instead of 2).
+const ownDatabase = process.env["DATABASE_URL"] ? undefined : mkdtempSync(join(tmpdir(), "pulse-bench-"));
+const databaseDefaults = ownDatabase ? { DATABASE_URL: `file:${join(ownDatabase, "pulse.db")}` } : {};
+const pulse = await createPulseServer(loadConfig({ ...benchDefaults, ...databaseDefaults, ...process.env, REDIS_URL: "", PORT: "0", HOST: "127.0.0.1" }));
 // Report the port only once the snapshot is restored and GraphQL is served (before that it answers 503).
 await pulse.ready;
 serveRequests(
@@ -25,5 +33,5 @@ serveRequests(
       return { p99Ms: histogram.percentile(99) / 1e6, maxMs: histogram.max / 1e6 };
     },
   },
-  () => pulse.close(),
+  () => pulse.close().finally(() => ownDatabase && rmSync(ownDatabase, { recursive: true, force: true })),
 );

@@ -8,15 +8,23 @@ import type { Socket } from "node:net";
  * whose chunks hop through several ticks (SSE), and the check phase comes before the loop waits for I/O again.
  */
 export function corkUntilImmediate(socket: Socket): () => void {
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    socket.uncork();
-  };
+  const state: CorkState = { socket, corked: false };
+  // Anonymous on purpose: under tsx (esbuild keepNames) a named closure gets a 256-byte property dictionary from
+  // `__name`, per socket. The uncork callback is shared by every socket (setImmediate passes it the state).
   return () => {
-    if (corked) return;
-    corked = true;
+    if (state.corked) return;
+    state.corked = true;
     socket.cork();
-    setImmediate(uncork);
+    setImmediate(uncork, state);
   };
+}
+
+interface CorkState {
+  readonly socket: Socket;
+  corked: boolean;
+}
+
+function uncork(state: CorkState): void {
+  state.corked = false;
+  state.socket.uncork();
 }
