@@ -95,6 +95,11 @@ export class Hub {
   private lastSeq = 0;
   /** The highest position ever evicted (or never restored): a resume at or before it has lost events. */
   private evictedThroughSeq = 0;
+  /**
+   * After a crash: positions the previous run may have handed out to events lost with it (`from` is the newest
+   * restored one). New positions start after `through`; a resume from within is told of a gap.
+   */
+  private lost: { readonly from: number; readonly through: number } | null = null;
   private eventsTotal = 0;
   private totalSubscriptions = 0;
   private lastSweep = 0;
@@ -232,8 +237,17 @@ export class Hub {
    * `persons` (least recently seen first) are put back before the events are replayed over them, so a person whose
    * early events left the buffer keeps their first-seen time and properties; replaying `$set`/`$set_once` of the
    * buffered events over that state changes nothing, since the snapshot already holds their effect.
+   * `lostPositions`: the run that wrote the snapshot crashed, and may have handed out positions past it to events
+   * lost with it. New positions start that many further on, so a cursor a client holds from a lost event never
+   * points at a new one (it would skip new events up to it); a resume from the newest restored position or from
+   * within the skipped stretch gets `gap`.
    */
-  restore(events: readonly StoredEvent[], evictedThroughSeq = 0, persons: readonly Person[] = []): void {
+  restore(
+    events: readonly StoredEvent[],
+    evictedThroughSeq = 0,
+    persons: readonly Person[] = [],
+    options: { readonly lostPositions?: number } = {},
+  ): void {
     for (const person of persons) this.persons.restore(person);
     for (const event of events) {
       const evicted = this.buffer.push(event);
@@ -248,6 +262,10 @@ export class Hub {
     }
     this.evictedThroughSeq = Math.max(this.evictedThroughSeq, evictedThroughSeq);
     this.lastSeq = Math.max(this.lastSeq, this.evictedThroughSeq);
+    if (options.lostPositions) {
+      this.lost = { from: this.lastSeq, through: this.lastSeq + options.lostPositions };
+      this.lastSeq = this.lost.through;
+    }
   }
 
   private index(event: StoredEvent): void {
@@ -290,7 +308,7 @@ export class Hub {
     let afterSeq: number | null = null;
     if (options.after != null) {
       afterSeq = decodeCursor(options.after, this.lastSeq);
-      gap = afterSeq < this.evictedThroughSeq;
+      gap = afterSeq < this.evictedThroughSeq || (this.lost !== null && afterSeq >= this.lost.from && afterSeq <= this.lost.through);
       const from = this.buffer.firstIndexWhere((e) => e.seq > afterSeq!);
       for (let i = from; i < this.buffer.size; i++) {
         const event = this.buffer.at(i)!;

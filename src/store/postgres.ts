@@ -224,10 +224,12 @@ class PostgresSnapshotStore implements SnapshotStore {
         );
       }
       await tx.$executeRawUnsafe(
-        `INSERT INTO snapshot_state (id, "evictedThroughSeq", "takenAt") VALUES (1, $1::bigint, $2::timestamptz)
-         ON CONFLICT (id) DO UPDATE SET "evictedThroughSeq" = excluded."evictedThroughSeq", "takenAt" = excluded."takenAt"`,
+        `INSERT INTO snapshot_state (id, "evictedThroughSeq", "takenAt", "cleanStop") VALUES (1, $1::bigint, $2::timestamptz, $3)
+         ON CONFLICT (id) DO UPDATE SET "evictedThroughSeq" = excluded."evictedThroughSeq", "takenAt" = excluded."takenAt",
+           "cleanStop" = excluded."cleanStop"`,
         String(delta.evictedThroughSeq),
         isoTime(delta.takenAt),
+        delta.cleanStop,
       );
     });
     this.personsTrim.written(delta.persons.length, trim);

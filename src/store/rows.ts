@@ -28,6 +28,7 @@ export interface PersonRecord {
 export interface StateRecord {
   readonly evictedThroughSeq: bigint;
   readonly takenAt: Date;
+  readonly cleanStop: boolean;
 }
 
 /**
@@ -71,6 +72,7 @@ export function snapshotFromRecords(
     evictedThroughSeq: Math.max(Number(state?.evictedThroughSeq ?? 0), left),
     persons,
     takenAt: state ? state.takenAt.getTime() : null,
+    cleanStop: state ? state.cleanStop : null,
   };
 }
 

@@ -14,6 +14,11 @@ export interface Snapshot {
   readonly persons: Person[];
   /** The in-memory time the snapshot reflects (epoch ms); null for a store never written. */
   readonly takenAt: number | null;
+  /**
+   * Whether the run that wrote it stopped cleanly (its final snapshot); false after a crash, `kill -9` or power cut:
+   * positions handed out after `takenAt` may have been lost. Null for a store never written.
+   */
+  readonly cleanStop: boolean | null;
 }
 
 /** What changed in memory since the previous snapshot: the store applies it atomically. */
@@ -28,6 +33,8 @@ export interface SnapshotDelta {
   readonly personsMax: number;
   /** The in-memory time this delta reflects (epoch ms). */
   readonly takenAt: number;
+  /** The final snapshot of a clean stop; every other write records that a Pulse is running on the store. */
+  readonly cleanStop: boolean;
 }
 
 /** Whether this instance writes the snapshots (see `SnapshotStore.claimWriter`). */

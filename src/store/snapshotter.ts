@@ -79,6 +79,8 @@ export class Snapshotter implements SnapshotStatus {
   private following = false;
   /** The next write holds the whole buffer and every person (after following). */
   private fullPending = false;
+  /** A write of this run has recorded in the store that a Pulse runs on it (`cleanStop` false). */
+  private markedRunning = false;
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -116,9 +118,9 @@ export class Snapshotter implements SnapshotStatus {
    * Writes what changed now (waiting for a write in progress first). Resolves when it is stored; rejects if the
    * store fails, keeping the delta for the next attempt.
    */
-  async snapshotNow(): Promise<void> {
+  async snapshotNow(final = false): Promise<void> {
     while (this.inFlight) await this.inFlight.catch(() => {});
-    const write = this.writeDelta();
+    const write = this.writeDelta(final);
     this.inFlight = write;
     try {
       await write;
@@ -139,11 +141,20 @@ export class Snapshotter implements SnapshotStatus {
       try {
         for (let attempt = 1; ; attempt++) {
           try {
-            await this.snapshotNow();
+            await this.snapshotNow(true);
             return;
           } catch (error) {
             if (attempt >= FINAL_ATTEMPTS) {
               const lost = this.pending.length - this.head;
+              if (lost === 0 && this.touchedPersons.size === 0 && !this.fullPending) {
+                // Only the clean stop itself was left to record: nothing is lost, but the next start will take this
+                // stop for a crash and skip positions (harmless to clients, who are told of a gap).
+                this.log.warn(
+                  { store: this.store.description, reason: messageOf(error) },
+                  `could not record the clean stop in the store (nothing else was left to write); the next start will treat it as a crash: ${messageOf(error)}`,
+                );
+                return;
+              }
               const since = this.lastSnapshotAt === null ? "" : ` (${new Date(this.lastSnapshotAt).toISOString()})`;
               this.log.error(
                 { store: this.store.description, lostEvents: lost, reason: messageOf(error) },
@@ -182,7 +193,11 @@ export class Snapshotter implements SnapshotStatus {
     return Math.min(this.intervalMs * 2 ** this.failuresInRow, cap);
   }
 
-  private async writeDelta(): Promise<void> {
+  /**
+   * `final`: the last snapshot of a clean stop, recorded as such. Every other write records that a Pulse runs on
+   * the store, the first one (right after the restore) included, even with nothing new to write.
+   */
+  private async writeDelta(final: boolean): Promise<void> {
     const takenAt = this.hub.clock.now();
     let claim: WriterClaim;
     try {
@@ -207,7 +222,8 @@ export class Snapshotter implements SnapshotStatus {
     const appended = full ? this.hub.bufferedEvents() : this.head === 0 ? this.pending : this.pending.slice(this.head);
     const personIds = full ? null : [...this.touchedPersons];
     const evictedThroughSeq = this.evictedThroughSeq;
-    if (!full && appended.length === 0 && personIds!.length === 0 && evictedThroughSeq === this.storedEvictedThroughSeq) {
+    const unchanged = !full && appended.length === 0 && personIds!.length === 0 && evictedThroughSeq === this.storedEvictedThroughSeq;
+    if (unchanged && !final && this.markedRunning) {
       // Nothing to write: the store is current as of now.
       this.lastSnapshotAt = takenAt;
       this.metrics?.snapshotUpToDate(takenAt);
@@ -228,7 +244,7 @@ export class Snapshotter implements SnapshotStatus {
         if (person) persons.push(person);
       }
     }
-    const delta: SnapshotDelta = { appended, evictedThroughSeq, persons, personsMax: this.hub.options.personsCapacity, takenAt };
+    const delta: SnapshotDelta = { appended, evictedThroughSeq, persons, personsMax: this.hub.options.personsCapacity, takenAt, cleanStop: final };
     const started = performance.now();
     try {
       await this.store.write(delta);
@@ -239,6 +255,7 @@ export class Snapshotter implements SnapshotStatus {
       throw error;
     }
     this.fullPending = false;
+    this.markedRunning = true;
     const seconds = (performance.now() - started) / 1000;
     this.storedEvictedThroughSeq = evictedThroughSeq;
     this.lastSnapshotAt = takenAt;

@@ -23,6 +23,7 @@ export interface CommitRequest {
   readonly id: number;
   readonly evictedThroughSeq: number;
   readonly takenAt: string;
+  readonly cleanStop: boolean;
   /** Trim persons to this many most recently seen, or null to skip. */
   readonly keepPersons: number | null;
 }
@@ -64,8 +65,9 @@ if (port) {
     `DELETE FROM persons WHERE "lastSeen" < (SELECT "lastSeen" FROM persons ORDER BY "lastSeen" DESC LIMIT 1 OFFSET ?)`,
   );
   const saveState = db.prepare(
-    `INSERT INTO snapshot_state (id, "evictedThroughSeq", "takenAt") VALUES (1, ?, ?)
-     ON CONFLICT (id) DO UPDATE SET "evictedThroughSeq" = excluded."evictedThroughSeq", "takenAt" = excluded."takenAt"`,
+    `INSERT INTO snapshot_state (id, "evictedThroughSeq", "takenAt", "cleanStop") VALUES (1, ?, ?, ?)
+     ON CONFLICT (id) DO UPDATE SET "evictedThroughSeq" = excluded."evictedThroughSeq", "takenAt" = excluded."takenAt",
+       "cleanStop" = excluded."cleanStop"`,
   );
 
   let events: EventRow[][] = [];
@@ -75,7 +77,7 @@ if (port) {
     evict.run(BigInt(commit.evictedThroughSeq));
     for (const rows of persons) for (const row of rows) upsertPerson.run(row);
     if (commit.keepPersons !== null) trimPersons.run(commit.keepPersons - 1);
-    saveState.run(BigInt(commit.evictedThroughSeq), commit.takenAt);
+    saveState.run(BigInt(commit.evictedThroughSeq), commit.takenAt, commit.cleanStop ? 1 : 0);
   });
 
   port.on("message", (request: WriterRequest) => {

@@ -174,7 +174,12 @@ class SqliteSnapshotStore implements SnapshotStore {
         send({ type: "persons", rows });
         await yieldToEventLoop();
       }
-      return { evictedThroughSeq: delta.evictedThroughSeq, takenAt: sqliteTime(delta.takenAt), keepPersons: prune ? delta.personsMax : null };
+      return {
+        evictedThroughSeq: delta.evictedThroughSeq,
+        takenAt: sqliteTime(delta.takenAt),
+        cleanStop: delta.cleanStop,
+        keepPersons: prune ? delta.personsMax : null,
+      };
     });
     this.personsTrim.written(delta.persons.length, prune);
   }

@@ -570,6 +570,22 @@ describe("Hub.restore", () => {
     await Promise.all([lost.return(), edge.return()]);
   });
 
+  it("after a crash, skips the positions lost events may hold: their cursors resume at the new events, with a gap", async () => {
+    const { hub } = createHub();
+    hub.restore(restored, 10, [], { lostPositions: 1000 });
+    expect(hub.lastPosition).toBe(1012);
+    const { events } = await captureNames(hub, ["new"]);
+    expect(events[0]!.seq).toBe(1013);
+    // A client that had received a lost event (position 14), one at the newest restored event, one from before it.
+    const fromLost = hub.subscribe({ after: encodeCursor(14) });
+    const fromNewest = hub.subscribe({ after: encodeCursor(12) });
+    const fromBefore = hub.subscribe({ after: encodeCursor(11) });
+    expect(await take(fromLost, 1)).toEqual(["new!"]);
+    expect(await take(fromNewest, 1)).toEqual(["new!"]);
+    expect(await take(fromBefore, 2)).toEqual(["r2", "new"]);
+    await Promise.all([fromLost.return(), fromNewest.return(), fromBefore.return()]);
+  });
+
   it("restoring more than the buffer holds keeps the newest and records the evicted positions", async () => {
     const { hub } = createHub({ bufferSize: 2 });
     hub.restore([1, 2, 3, 4].map((seq) => storedEvent({ seq, event: `s${seq}` })));

@@ -40,7 +40,7 @@ function event(seq: number): StoredEvent {
 }
 
 const ALL = { events: 1_000_000, persons: 1_000_000 };
-const delta = (appended: StoredEvent[], takenAt = 1_790_000_000_000) => ({ appended, evictedThroughSeq: 0, persons: [], personsMax: 1000, takenAt });
+const delta = (appended: StoredEvent[], takenAt = 1_790_000_000_000) => ({ appended, evictedThroughSeq: 0, persons: [], personsMax: 1000, takenAt, cleanStop: false });
 
 describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
   describe("migrations", () => {

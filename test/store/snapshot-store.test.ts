@@ -42,7 +42,7 @@ function event(seq: number, overrides: Partial<StoredEvent> = {}): StoredEvent {
 }
 
 function delta(appended: StoredEvent[], overrides: Partial<SnapshotDelta> = {}): SnapshotDelta {
-  return { appended, evictedThroughSeq: 0, persons: [], personsMax: 100_000, takenAt: T0, ...overrides };
+  return { appended, evictedThroughSeq: 0, persons: [], personsMax: 100_000, takenAt: T0, cleanStop: false, ...overrides };
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -57,7 +57,17 @@ describe.each(engines)("%s snapshot store", (_name, openStore) => {
 
   it("loads an empty snapshot from a new store", async () => {
     const store = await open();
-    expect(await store.load(ALL)).toEqual({ events: [], evictedThroughSeq: 0, persons: [], takenAt: null });
+    expect(await store.load(ALL)).toEqual({ events: [], evictedThroughSeq: 0, persons: [], takenAt: null, cleanStop: null });
+  });
+
+  it("records whether the last snapshot was the final one of a clean stop", async () => {
+    const store = await open();
+    await store.write(delta([event(1)]));
+    expect((await store.load(ALL)).cleanStop).toBe(false);
+    await store.write(delta([], { cleanStop: true }));
+    expect((await store.load(ALL)).cleanStop).toBe(true);
+    await store.write(delta([event(2)]));
+    expect((await store.load(ALL)).cleanStop).toBe(false);
   });
 
   it("makes the only instance on it the writer", async () => {

@@ -138,7 +138,7 @@ describe("migrations", () => {
     const path = join(tempDir(), "pulse.db");
     await (await open(path)).close();
     const db = new Database(path);
-    db.prepare("UPDATE _prisma_migrations SET checksum = ?").run("f".repeat(64));
+    db.prepare("UPDATE _prisma_migrations SET checksum = ? WHERE migration_name = ?").run("f".repeat(64), readMigrations(SQLITE_MIGRATIONS)[0]!.name);
     db.close();
     const log = recordingLogger();
     await open(path, log);

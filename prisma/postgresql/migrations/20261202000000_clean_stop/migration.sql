@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "snapshot_state" ADD COLUMN     "cleanStop" BOOLEAN NOT NULL DEFAULT false;
+
