@@ -85,6 +85,15 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
       expect(Number(row!.count)).toBe(readMigrations(POSTGRES_MIGRATIONS).length);
     });
 
+    it("upgrade a database written before the clean-stop record: its snapshot counts as a clean stop", async () => {
+      const url = tempPostgresUrl(onClose);
+      const [first] = readMigrations(POSTGRES_MIGRATIONS);
+      await (await openPostgresStore(url, { migrations: [first!] })).close();
+      await queryPostgres(url, `INSERT INTO snapshot_state (id, "evictedThroughSeq", "takenAt") VALUES (1, 7, now())`);
+      const store = await open(url);
+      expect(await store.load(ALL)).toMatchObject({ evictedThroughSeq: 7, cleanStop: true });
+    });
+
     it("refuse a database migrated by a newer Pulse", async () => {
       const url = tempPostgresUrl(onClose);
       await (await open(url)).close();

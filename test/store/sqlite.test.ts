@@ -134,6 +134,17 @@ describe("migrations", () => {
     expect((error as Error).message).toMatch(/not a database/);
   });
 
+  it("upgrade a database written before the clean-stop record: its snapshot counts as a clean stop", async () => {
+    const path = join(tempDir(), "pulse.db");
+    const [first] = readMigrations(SQLITE_MIGRATIONS);
+    await (await openSqliteStore(`file:${path}`, { log: recordingLogger(), migrations: [first!] })).close();
+    const db = new Database(path);
+    db.prepare(`INSERT INTO snapshot_state (id, "evictedThroughSeq", "takenAt") VALUES (1, 7, ?)`).run(migrationTimestamp());
+    db.close();
+    const store = await open(path);
+    expect(await store.load({ events: 10, persons: 10 })).toMatchObject({ evictedThroughSeq: 7, cleanStop: true });
+  });
+
   it("warn about a migration changed after it was applied, and carry on", async () => {
     const path = join(tempDir(), "pulse.db");
     await (await open(path)).close();
