@@ -47,7 +47,7 @@ export interface PulseServer {
   readonly port: number;
   readonly config: PulseConfig;
   readonly hub: Hub;
-  /** Keys and limits: `trust.authorizeCapture(apiKey)` for capture endpoints outside GraphQL, `trust.stats()`. */
+  /** Keys and limits: `trust.authorizeCapture(apiKey, request)` for capture endpoints outside GraphQL, `trust.stats()`. */
   readonly trust: Trust;
   /** This server's metrics, and the hooks the rest of Pulse reports to (snapshots, slow consumers, ...). */
   readonly metrics: PulseMetrics;
@@ -154,12 +154,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     hub,
     maxBatch: config.maxBatch,
     maxBodyBytes: config.trust.maxBodyBytes,
-    // The same key ring and the same rate budget as GraphQL's captures (a key's budget is shared by both paths).
-    authorizeCapture: async (apiKey, { events, address }) => {
-      const grant = trust.authorizeCapture(apiKey);
-      await trust.rateLimiter.consume(grant.principal.keyId ?? `address:${address}`, events);
-      return grant;
-    },
+    authorizeCapture: (apiKey, request) => trust.authorizeCapture(apiKey, request),
   });
   const opsRoutes = createOpsRoutes({
     metrics,

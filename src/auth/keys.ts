@@ -89,7 +89,15 @@ export class KeyRing {
   }
 }
 
-/** What an authorized capture may do: store into `environment` (null: any), counted against `rateKey`. */
+/**
+ * Whom a capture is charged to in the capture rate limit: the key, or on an open server the client's address. One
+ * rule for every capture path (GraphQL, PostHog's endpoints), so a key has one budget whichever way it sends.
+ */
+export function captureRateKey(principal: Principal, address: string): string {
+  return principal.keyId ?? `address:${address}`;
+}
+
+/** What an authorized capture may do: store into `environment` (null: any). */
 export interface CaptureGrant {
   readonly principal: Principal;
   /** The environment every event of this capture must be in, or null when the key is not scoped. */
@@ -99,8 +107,8 @@ export interface CaptureGrant {
 /**
  * Authorizes a capture by a bare key, as PostHog's SDKs send it (`api_key` in the body). Both capture and read keys
  * may capture. Open server: always granted, unscoped. Throws UNAUTHENTICATED for a missing or unknown key.
- * The caller sets each event's environment to `grant.environment` when it is not null, and takes its rate from
- * `CaptureRateLimiter.consume(grant.principal.keyId ?? address, count)` before storing.
+ * The caller sets each event's environment to `grant.environment` when it is not null, and charges the capture rate
+ * limit (`captureRateKey`) before storing: `Trust.authorizeCapture` does both checks.
  */
 export function authorizeCapture(keys: KeyRing, apiKey: string | null | undefined): CaptureGrant {
   if (!keys.enabled) return { principal: OPEN_PRINCIPAL, environment: null };

@@ -12,7 +12,7 @@ import {
   type SelectionSetNode,
 } from "graphql";
 import type { Plugin } from "graphql-yoga";
-import type { KeyRing, Principal } from "../auth/keys.ts";
+import { captureRateKey, type KeyRing, type Principal } from "../auth/keys.ts";
 import { forbiddenEnvironment, hubFor } from "../auth/scope.ts";
 import { PulseError } from "../domain/errors.ts";
 import type { CaptureRateLimiter } from "../limits/capture-rate.ts";
@@ -108,7 +108,7 @@ export function useApiKeys({ keys, rateLimiter }: AuthPluginOptions): Plugin<Pul
       const address = initial.req?.socket?.remoteAddress ?? "unknown";
       extendContext({
         principal,
-        hub: viewOf(initial.hub, principal, principal.keyId ?? `address:${address}`),
+        hub: viewOf(initial.hub, principal, captureRateKey(principal, address)),
       } as Partial<PulseContext>);
     },
     onExecute({ args, setResultAndStopExecution }) {
