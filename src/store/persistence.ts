@@ -54,10 +54,12 @@ export async function startPersistence(options: {
     const crashed = snapshot.cleanStop === false && !options.fleet;
     hub.restore(snapshot.events, snapshot.evictedThroughSeq, snapshot.persons, crashed ? { lostPositions: lostPositionsFor(intervalMs) } : {});
     if (crashed) {
+      const lastSnapshotAt = new Date(snapshot.takenAt!).toISOString();
+      const nextPosition = hub.lastPosition + 1;
       log.warn(
-        { store: store.description, lastSnapshotAt: new Date(snapshot.takenAt!).toISOString(), nextPosition: hub.lastPosition + 1 },
-        `the previous run did not stop cleanly: what it captured after its last snapshot (${new Date(snapshot.takenAt!).toISOString()}) ` +
-          `is lost; new positions start at ${hub.lastPosition + 1}, so cursors of lost events never point at new ones`,
+        { store: store.description, lastSnapshotAt, nextPosition },
+        `the previous run did not stop cleanly: what it captured after its last snapshot (${lastSnapshotAt}) is lost; ` +
+          `new positions start at ${nextPosition}, so cursors of lost events never point at new ones`,
       );
     }
     if (snapshot.takenAt !== null) metrics?.snapshotRestored(snapshot.takenAt);

@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from "../telemetry/logger.ts";
 import { postgresTarget, type PostgresTarget } from "./database-url.ts";
 import { planMigrations, readMigrations, type AppliedMigration, type Migration } from "./migrations.ts";
 import { PersonsTrim, snapshotFromRecords } from "./rows.ts";
-import { StoreUnreachableError, StoreUnusableError, type Snapshot, type SnapshotDelta, type SnapshotStore, type WriterClaim } from "./snapshot-store.ts";
+import { StoreUnreachableError, StoreUnusableError, type Snapshot, type StoreOptions, type SnapshotDelta, type SnapshotStore, type WriterClaim } from "./snapshot-store.ts";
 
 /** The committed migrations of the PostgreSQL schema (prisma/postgresql/schema.prisma). */
 export const POSTGRES_MIGRATIONS = new URL("../../prisma/postgresql/migrations/", import.meta.url);
@@ -34,18 +34,12 @@ const CONNECT_TIMEOUT_MS = 5_000;
 /** The first key of Pulse's advisory locks ("PULS"); the second is derived from the schema, so fleets in different schemas of one database do not contend. */
 const LOCK_CLASS = 0x50554c53;
 
-export interface PostgresStoreOptions {
-  readonly log?: Logger;
-  /** Migrations to apply (tests); default the committed ones. */
-  readonly migrations?: readonly Migration[];
-}
-
 /**
  * Opens and migrates a PostgreSQL snapshot store (creating the schema of `?schema=` if missing). Throws
  * `StoreUnusableError` for a database Pulse must not use (newer schema, failed migration, tables that are not
- * Pulse's, cannot connect).
+ * Pulse's), `StoreUnreachableError` when the server cannot be reached.
  */
-export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<SnapshotStore> {
+export async function openPostgresStore(url: string, options: StoreOptions = {}): Promise<SnapshotStore> {
   const log = options.log ?? silentLogger();
   const target = postgresTarget(url);
   const connection = connectionConfig(target);

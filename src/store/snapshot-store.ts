@@ -1,5 +1,7 @@
 import type { StoredEvent } from "../domain/event.ts";
 import type { Person } from "../domain/persons.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import type { Migration } from "./migrations.ts";
 
 /** What a restart loads from the store. */
 export interface Snapshot {
@@ -35,6 +37,13 @@ export interface SnapshotDelta {
   readonly takenAt: number;
   /** The final snapshot of a clean stop; every other write records that a Pulse is running on the store. */
   readonly cleanStop: boolean;
+}
+
+/** What every engine's `open…Store` takes. */
+export interface StoreOptions {
+  readonly log?: Logger;
+  /** Migrations to apply (tests); default the engine's committed ones. */
+  readonly migrations?: readonly Migration[];
 }
 
 /** Whether this instance writes the snapshots (see `SnapshotStore.claimWriter`). */

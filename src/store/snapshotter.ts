@@ -230,9 +230,7 @@ export class Snapshotter implements SnapshotStatus {
       return;
     }
     // Cut: what arrives from now on goes to the next snapshot.
-    this.pending = [];
-    this.head = 0;
-    this.touchedPersons.clear();
+    this.dropPending();
     let persons: Person[];
     if (personIds === null) {
       persons = this.hub.allPersons();
@@ -279,14 +277,19 @@ export class Snapshotter implements SnapshotStatus {
       this.log.info({ store: this.store.description }, "another instance writes the snapshots (it holds the writer lock); this one follows");
       this.following = true;
     }
-    this.pending = [];
-    this.head = 0;
-    this.touchedPersons.clear();
+    this.dropPending();
     this.failuresInRow = 0;
     if (storedAt !== null) {
       this.lastSnapshotAt = storedAt;
       this.metrics?.snapshotUpToDate(storedAt);
     }
+  }
+
+  /** Forgets the events and persons waiting for the next snapshot (taken into a delta, or stored by another writer). */
+  private dropPending(): void {
+    this.pending = [];
+    this.head = 0;
+    this.touchedPersons.clear();
   }
 
   private failed(error: unknown): void {

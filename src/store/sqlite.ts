@@ -11,7 +11,7 @@ import { silentLogger, type Logger } from "../telemetry/logger.ts";
 import { sqlitePath } from "./database-url.ts";
 import { migrationTimestamp, planMigrations, readMigrations, type AppliedMigration, type Migration } from "./migrations.ts";
 import { PersonsTrim, snapshotFromRecords } from "./rows.ts";
-import { StoreUnusableError, type Snapshot, type SnapshotDelta, type SnapshotStore, type WriterClaim } from "./snapshot-store.ts";
+import { StoreUnusableError, type Snapshot, type SnapshotDelta, type SnapshotStore, type StoreOptions, type WriterClaim } from "./snapshot-store.ts";
 import type { CommitRequest, EventRow, PersonRow, WriterOptions, WriterReply, WriterRequest } from "./sqlite-writer.ts";
 
 /** The committed migrations of the SQLite schema (prisma/schema.prisma). */
@@ -28,18 +28,12 @@ const BUSY_TIMEOUT_MS = 250;
 /** At start, before serving, waiting is harmless: another Pulse may be migrating the same file. */
 const MIGRATION_BUSY_TIMEOUT_MS = 5_000;
 
-export interface SqliteStoreOptions {
-  readonly log?: Logger;
-  /** Migrations to apply (tests); default the committed ones. */
-  readonly migrations?: readonly Migration[];
-}
-
 /**
  * Opens (creating the file and its folder if missing) and migrates a SQLite snapshot store. Throws
  * `StoreUnusableError` for a database Pulse must not use (newer schema, failed migration, not a Pulse database,
  * cannot be opened or written).
  */
-export async function openSqliteStore(url: string, options: SqliteStoreOptions = {}): Promise<SnapshotStore> {
+export async function openSqliteStore(url: string, options: StoreOptions = {}): Promise<SnapshotStore> {
   const log = options.log ?? silentLogger();
   const path = sqlitePath(url);
   const description = `SQLite ${resolve(path)}`;
