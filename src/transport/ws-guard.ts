@@ -1,15 +1,14 @@
 import { GraphQLError } from "graphql";
-import type { Context } from "graphql-ws";
-import type { Extra } from "graphql-ws/use/ws";
 import type { ServerOptions, WebSocket, WebSocketServer } from "ws";
 import type { KeyRing } from "../auth/keys.ts";
 import { PulseError } from "../domain/errors.ts";
 import type { ConnectionCounter } from "../limits/connections.ts";
 import type { TrustConfig } from "../limits/settings.ts";
+import type { WebSocketConnection } from "./ws.ts";
 
 /**
- * Close codes Pulse uses on WebSockets besides graphql-ws's own (4400 bad message, 4408 no `connection_init` in
- * time, 4409 duplicate operation id, 4429 second `connection_init`, 1009 message over the size limit).
+ * Close codes the guard uses on WebSockets besides the protocol's own (4400 bad message, 4408 no `connection_init`
+ * in time, 4409 duplicate operation id, 4429 second `connection_init`, 1009 message over the size limit; ws.ts).
  */
 export const CloseCodes = {
   /** Missing, malformed or unknown key at `connection_init`: fix the key; clients do not retry. */
@@ -23,9 +22,9 @@ export interface WebSocketGuard {
   readonly serverOptions: Pick<ServerOptions, "maxPayload" | "verifyClient">;
   readonly connectionInitWaitTimeout: number;
   /** Authenticates `connection_init`; false after closing the socket with 4401. */
-  onConnect(ctx: Context<Record<string, unknown>, Extra>): boolean;
+  onConnect(connection: WebSocketConnection): boolean;
   /** Refuses an operation over the per-connection limit (errors for that operation only; the socket stays up). */
-  admit(ctx: Context<Record<string, unknown>, Extra>): readonly GraphQLError[] | null;
+  admit(connection: WebSocketConnection): readonly GraphQLError[] | null;
   /** Starts watching the server's sockets for stalled readers; returns the stop function. */
   watch(wss: WebSocketServer): () => void;
 }
@@ -60,21 +59,21 @@ export function createWebSocketGuard({ config, keys, connections, onSlowConsumer
       },
     },
     connectionInitWaitTimeout: config.connectionInitTimeoutMs,
-    onConnect(ctx) {
+    onConnect(connection) {
       try {
-        const params = ctx.connectionParams ?? {};
+        const params = connection.connectionParams ?? {};
         keys.authenticate(params["authorization"] ?? params["Authorization"]);
         return true;
       } catch (error) {
         if (!(error instanceof PulseError)) throw error;
-        // graphql-ws would close with 4403 on `false`; 4401 says "authenticate" and graphql-ws clients do not retry it.
-        ctx.extra.socket.close(CloseCodes.Unauthorized, `Unauthorized: ${error.message}`.slice(0, 120));
+        // 4401 says "authenticate" (rather than 4403 "forbidden"); graphql-ws clients do not retry it.
+        connection.socket.close(CloseCodes.Unauthorized, `Unauthorized: ${error.message}`.slice(0, 120));
         return false;
       }
     },
-    admit(ctx) {
-      // graphql-ws has registered this operation's id already; the others are the ones still open.
-      const open = Object.keys(ctx.subscriptions).length - 1;
+    admit(connection) {
+      // The operation being admitted has its id registered already; the others are the ones still open.
+      const open = connection.openOperations - 1;
       if (open < config.maxSubscriptionsPerConnection) return null;
       return [
         new GraphQLError(

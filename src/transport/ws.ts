@@ -1,23 +1,26 @@
 import type { IncomingMessage, Server } from "node:http";
-import type { Socket } from "node:net";
-import type { DocumentNode, ExecutionArgs } from "graphql";
-import { useServer } from "graphql-ws/use/ws";
+import type { DocumentNode, ExecutionArgs, ExecutionResult, GraphQLError } from "graphql";
+import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, handleProtocols, MessageType, parseMessage, type SubscribePayload } from "graphql-ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { PulseContext } from "../graphql/context.ts";
-import { corkUntilImmediate } from "./cork.ts";
 import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
+import { corkUntilImmediate } from "./cork.ts";
 import type { WebSocketGuard } from "./ws-guard.ts";
 
 /** Close code for a server going away: clients reconnect elsewhere (or later) and resume with `after`. */
 export const CLOSE_GOING_AWAY = 1001;
 
 /**
- * Bytes a socket may hold unsent before a frame's write waits for the kernel (64 KiB). Below it a frame counts as
- * written at once, so a subscription sends its next queued event in the same turn of the loop; above it graphql-ws
- * waits for each write as before, the subscriber's queue fills, and a reader that stays behind ends with LAGGED.
+ * Bytes a socket may hold unsent before an operation waits for the kernel (64 KiB). Below it the next result is
+ * taken as soon as a frame is written, so a subscription sends its queued events in the same turn of the loop;
+ * above it the operation waits for its frame's write callback, the subscriber's queue fills, and a reader that
+ * stays behind ends with LAGGED.
  */
 export const WRITE_AHEAD_BYTES = 64 * 1024;
+
+/** Server pings each socket this often; one that has not answered the previous ping by then is dropped (as graphql-ws). */
+export const KEEP_ALIVE_MS = 12_000;
 
 export interface WebSocketTransport {
   /** Closes every socket with 1001, after the `complete` of each operation the hub has already ended (`hub.close()`). */
@@ -29,16 +32,35 @@ export interface WebSocketHooks {
   /** Before the 101 response goes out: `headers` may be added to (the request id is echoed there). */
   upgrading?(request: IncomingMessage, headers: string[]): void;
   opened?(request: IncomingMessage): void;
-  /** After the connection's subscriptions have ended. */
+  /** After the connection's operations have ended. */
   closed?(request: IncomingMessage, code: number, reason: string): void;
 }
 
-type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
+/** One `graphql-transport-ws` connection, as the guard sees it. */
+export interface WebSocketConnection {
+  readonly socket: WebSocket;
+  readonly request: IncomingMessage;
+  /** The `connection_init` payload, once received (`authorization` carries the key). */
+  readonly connectionParams: Readonly<Record<string, unknown>> | undefined;
+  /** Operations open on this connection, the one being started included. */
+  readonly openOperations: number;
+}
+
+type Enveloped = ReturnType<YogaServerInstance<Record<string, unknown>, PulseContext>["getEnveloped"]>;
 
 /**
- * graphql-ws (`graphql-transport-ws`) on the same port and path as Yoga. Every operation runs through Yoga's
- * envelop, so the plugins (error masking, limits, auth) apply exactly as on HTTP. A malformed operation is answered
- * with an `error` message for that operation alone: throwing from onSubscribe would close the socket with 4500.
+ * Pulse's `graphql-transport-ws` server on the same port and path as Yoga. The protocol's messages, close codes and
+ * message validation are graphql-ws's own (`parseMessage`, `CloseCode`); the server loop is Pulse's, for what
+ * graphql-ws's `useServer` cannot do: serialize a result shared by many subscriptions once (see `frameOf`), and
+ * hold little per idle subscription (one keep-alive timer for all sockets, no suspended `for await` per operation,
+ * no closures per message). Every operation runs through Yoga's envelop, so the plugins (error masking, limits,
+ * auth, shared execution) apply exactly as on HTTP. A malformed or failing operation is answered with an `error`
+ * message for that operation alone; the socket stays up.
+ *
+ * Close codes: 4400 invalid message, 4401 `subscribe` before `connection_init` or a refused key (the guard),
+ * 4406 no `graphql-transport-ws` subprotocol, 4408 no `connection_init` within the guard's timeout, 4409 an
+ * operation id already open, 4429 a second `connection_init`, 1009 a message over the size limit (ws), 1013 a stalled
+ * reader (the guard), 1001 shutdown.
  */
 export function attachWebSocket(
   server: Server,
@@ -46,85 +68,291 @@ export function attachWebSocket(
   guard?: WebSocketGuard,
   hooks: WebSocketHooks = {},
 ): WebSocketTransport {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, ...guard?.serverOptions });
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, handleProtocols, ...guard?.serverOptions });
+  // ws re-emits a listening server's errors here; without a listener one would end the process.
+  wss.on("error", () => {});
   const stopWatching = guard?.watch(wss);
+  const connections = new Set<Connection>();
   wss.on("headers", (headers, request) => hooks.upgrading?.(request, headers));
-  // Registered before graphql-ws's own listener, so its adapter only ever sees the batching send.
-  wss.on("connection", (socket, request) => batchWrites(socket, request.socket));
-  wss.on("connection", (_socket, request) => hooks.opened?.(request));
-  const disposable = useServer(
-    {
-      connectionInitWaitTimeout: guard?.connectionInitWaitTimeout,
-      onConnect: guard ? (ctx) => guard.onConnect(ctx) : undefined,
-      onClose: (ctx, code, reason) => hooks.closed?.(ctx.extra.request, code ?? 1005, reason ?? ""),
-      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
-      onSubscribe: async (ctx, _id, payload) => {
-        const refusal = guard?.admit(ctx);
-        if (refusal) return operationErrors(refusal);
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params: payload,
-          transport: "ws",
-        });
-        try {
-          let document: DocumentNode;
-          try {
-            document = parse(payload.query);
-          } catch (error) {
-            return operationErrors([error], PARSE_FAILED);
-          }
-          const errors = validate(schema, document);
-          if (errors.length > 0) return operationErrors(errors, VALIDATION_FAILED);
-          const args: ExecutionArgs = {
-            schema,
-            operationName: payload.operationName,
-            document,
-            variableValues: payload.variables,
-            contextValue: await contextFactory(),
-            rootValue: { execute, subscribe } satisfies EnvelopedRoot,
-          };
-          return args;
-        } catch (error) {
-          return operationErrors([error]);
-        }
-      },
-    },
-    wss,
-  );
+  wss.on("connection", (socket, request) => {
+    const connection = new Connection(socket, request, yoga, guard, hooks, connections);
+    connections.add(connection);
+    hooks.opened?.(request);
+    connection.start(guard?.connectionInitWaitTimeout ?? 3000);
+  });
+  const keepAlive = setInterval(() => {
+    for (const connection of connections) connection.ping();
+  }, KEEP_ALIVE_MS);
+  keepAlive.unref();
 
   return {
     async close() {
       stopWatching?.();
-      // The hub has just ended every operation; graphql-ws writes their `complete` a few promise turns later. A
-      // socket closed before that sends nothing more, and its clients would see an abnormal end instead of complete.
+      clearInterval(keepAlive);
+      // The hub has just ended every operation; their `complete` is written a few promise turns later. A socket
+      // closed before that sends nothing more, and its clients would see an abnormal end instead of complete.
       await new Promise<void>((resolve) => setImmediate(resolve));
       for (const socket of wss.clients) socket.close(CLOSE_GOING_AWAY, "Pulse is shutting down");
-      await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
 }
 
-type SendCallback = (error?: Error) => void;
+/** The state of one socket: owned here, read by the guard through WebSocketConnection. */
+class Connection implements WebSocketConnection {
+  connectionParams: Readonly<Record<string, unknown>> | undefined;
+  private initReceived = false;
+  private acknowledged = false;
+  private awaitingPong = false;
+  private initTimer: NodeJS.Timeout | undefined;
+  /** Open operations by id, those still starting included (their id is taken). */
+  private readonly operations = new Map<string, Operation>();
+  private readonly cork: () => void;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly request: IncomingMessage,
+    private readonly yoga: YogaServerInstance<Record<string, unknown>, PulseContext>,
+    private readonly guard: WebSocketGuard | undefined,
+    private readonly hooks: WebSocketHooks,
+    private readonly registry: Set<Connection>,
+  ) {
+    this.cork = corkUntilImmediate(request.socket);
+    socket.once("close", (code: number, reason: Buffer) => void this.closed(code, reason.toString()));
+  }
+
+  get openOperations(): number {
+    return this.operations.size;
+  }
+
+  start(initTimeoutMs: number): void {
+    const { socket } = this;
+    // A failed socket (a message over the size limit: ws closes with 1009 itself) ends in `close`; nothing to add.
+    socket.on("error", () => {});
+    if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
+      socket.close(CloseCode.SubprotocolNotAcceptable, "Subprotocol not acceptable");
+      return;
+    }
+    socket.on("pong", () => {
+      this.awaitingPong = false;
+    });
+    socket.on("message", (data: Buffer) => this.receive(String(data)));
+    if (initTimeoutMs > 0 && Number.isFinite(initTimeoutMs)) {
+      this.initTimer = setTimeout(() => {
+        if (!this.initReceived) socket.close(CloseCode.ConnectionInitialisationTimeout, "Connection initialisation timeout");
+      }, initTimeoutMs);
+    }
+  }
+
+  /** The keep-alive round: a socket that did not answer the last ping is dropped, the others pinged again. */
+  ping(): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (this.awaitingPong) return void this.socket.terminate();
+    this.awaitingPong = true;
+    this.socket.ping();
+  }
+
+  /** Writes one frame, batched with this turn's other frames (see cork.ts); `written` once it reached the kernel. */
+  send(frame: string, written?: (error?: Error) => void): void {
+    if (this.socket.readyState !== this.socket.OPEN) return void written?.();
+    this.cork();
+    this.socket.send(frame, written);
+  }
+
+  get backedUp(): boolean {
+    return this.socket.bufferedAmount >= WRITE_AHEAD_BYTES;
+  }
+
+  private receive(data: string): void {
+    let message: ReturnType<typeof parseMessage>;
+    try {
+      message = parseMessage(data);
+    } catch {
+      return this.socket.close(CloseCode.BadRequest, "Invalid message received");
+    }
+    switch (message.type) {
+      case MessageType.ConnectionInit:
+        return this.init(message.payload);
+      case MessageType.Ping:
+        return this.send(JSON.stringify(message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong }));
+      case MessageType.Pong:
+        return;
+      case MessageType.Subscribe:
+        return this.subscribe(message.id, message.payload);
+      case MessageType.Complete:
+        return void this.operations.get(message.id)?.stop();
+      default:
+        // connection_ack, next and error are the server's to send.
+        return this.socket.close(CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
+    }
+  }
+
+  private init(payload: Record<string, unknown> | null | undefined): void {
+    if (this.initReceived) return this.socket.close(CloseCode.TooManyInitialisationRequests, "Too many initialisation requests");
+    this.initReceived = true;
+    clearTimeout(this.initTimer);
+    if (payload) this.connectionParams = payload;
+    // The guard closes the socket itself (4401) when it refuses the key.
+    if (this.guard && !this.guard.onConnect(this)) return;
+    this.acknowledged = true;
+    this.send(JSON.stringify({ type: MessageType.ConnectionAck }));
+  }
+
+  private subscribe(id: string, payload: SubscribePayload): void {
+    if (!this.acknowledged) return this.socket.close(CloseCode.Unauthorized, "Unauthorized");
+    if (this.operations.has(id)) return this.socket.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`);
+    const operation = new Operation(this, id);
+    this.operations.set(id, operation);
+    void this.run(operation, payload).catch((error: unknown) => operation.fail([error]));
+  }
+
+  private async run(operation: Operation, payload: SubscribePayload): Promise<void> {
+    const refusal = this.guard?.admit(this);
+    if (refusal) return operation.fail(refusal);
+    const { schema, execute, subscribe, contextFactory, parse, validate } = this.yoga.getEnveloped({
+      connectionParams: this.connectionParams,
+      req: this.request,
+      socket: this.socket,
+      transport: "ws",
+    }) as Enveloped;
+    let document: DocumentNode;
+    try {
+      document = parse(payload.query);
+    } catch (error) {
+      return operation.fail(operationErrors([error], PARSE_FAILED));
+    }
+    const errors = validate(schema, document);
+    if (errors.length > 0) return operation.fail(operationErrors(errors, VALIDATION_FAILED));
+    const args: ExecutionArgs = {
+      schema,
+      document,
+      operationName: payload.operationName,
+      variableValues: payload.variables,
+      contextValue: await contextFactory(),
+    };
+    const isSubscription = operationKind(document, payload.operationName) === "subscription";
+    const result = (await (isSubscription ? subscribe(args) : execute(args))) as ExecutionResult | AsyncIterableIterator<ExecutionResult>;
+    if (!isAsyncIterable(result)) {
+      operation.write(result);
+      return operation.end();
+    }
+    // The client completed the operation (or the socket closed) while it was starting.
+    if (!this.isOpen(operation)) return void result.return?.();
+    operation.iterate(result);
+  }
+
+  /** An operation has ended (completed, failed, or stopped by the client): its id is free again. */
+  release(operation: Operation): void {
+    if (this.isOpen(operation)) this.operations.delete(operation.id);
+  }
+
+  isOpen(operation: Operation): boolean {
+    return this.operations.get(operation.id) === operation;
+  }
+
+  private async closed(code: number, reason: string): Promise<void> {
+    clearTimeout(this.initTimer);
+    const open = [...this.operations.values()];
+    this.operations.clear();
+    await Promise.all(open.map((operation) => operation?.stop()));
+    this.registry.delete(this);
+    this.hooks.closed?.(this.request, code, reason);
+  }
+}
+
+/** Payloads serialized once per result object: members of a share group receive the same object (shared-execution.ts). */
+const serializedPayloads = new WeakMap<ExecutionResult, string>();
 
 /**
- * Batches the frames a socket is sent in one turn of the event loop into one write (corkUntilImmediate): fan-out sends
- * each socket several frames per capture, and one syscall per frame was the largest item of the fanout_1k profile.
- * graphql-ws waits for every frame's write callback before it takes the next event; below WRITE_AHEAD_BYTES the
- * callback is called at once, so that wait does not undo the batching, and above it the kernel's pace applies.
+ * The `next` frame for one result. A result shared by a group is serialized once for the whole group; each socket's
+ * frame only adds its operation id around it.
  */
-function batchWrites(socket: WebSocket, connection: Socket): void {
-  const send = socket.send.bind(socket) as (data: unknown, options: object, callback?: SendCallback) => void;
-  const cork = corkUntilImmediate(connection);
-  socket.send = ((data: unknown, options?: object | SendCallback, callback?: SendCallback) => {
-    const done = typeof options === "function" ? (options as SendCallback) : callback;
-    const sendOptions = typeof options === "object" && options !== null ? options : {};
-    cork();
-    if (!done || socket.bufferedAmount >= WRITE_AHEAD_BYTES) return send(data, sendOptions, done);
-    send(data, sendOptions);
-    done();
-  }) as WebSocket["send"];
+function frameOf(idJson: string, result: ExecutionResult): string {
+  let payload = serializedPayloads.get(result);
+  if (payload === undefined) {
+    payload = JSON.stringify(result);
+    serializedPayloads.set(result, payload);
+  }
+  return `{"id":${idJson},"type":"next","payload":${payload}}`;
+}
+
+/** One operation on a connection: its results, pulled one at a time and written as `next` frames. */
+class Operation {
+  private readonly idJson: string;
+  private iterator: AsyncIterator<ExecutionResult> | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly connection: Connection,
+    readonly id: string,
+  ) {
+    this.idJson = JSON.stringify(id);
+  }
+
+  iterate(results: AsyncIterable<ExecutionResult>): void {
+    this.iterator = results[Symbol.asyncIterator]();
+    this.pull();
+  }
+
+  /** Takes the next result; the callbacks are anonymous (see cork.ts on named closures under tsx). */
+  private pull(): void {
+    this.iterator!.next().then(
+      (step) => this.received(step),
+      (error: unknown) => this.fail([error]),
+    );
+  }
+
+  private received(step: IteratorResult<ExecutionResult>): void {
+    if (this.finished) return;
+    if (step.done) return this.end();
+    // Below the write-ahead the next result is taken at once; above it, once this frame has reached the kernel.
+    if (!this.connection.backedUp) {
+      this.write(step.value);
+      return this.pull();
+    }
+    this.connection.send(frameOf(this.idJson, step.value), () => {
+      if (!this.finished) this.pull();
+    });
+  }
+
+  write(result: ExecutionResult): void {
+    if (this.connection.isOpen(this)) this.connection.send(frameOf(this.idJson, result));
+  }
+
+  fail(errors: readonly unknown[]): void {
+    if (this.finished) return;
+    if (this.connection.isOpen(this)) {
+      const payload = operationErrors(errors).map((error: GraphQLError) => error.toJSON());
+      this.connection.send(JSON.stringify({ id: this.id, type: MessageType.Error, payload }));
+    }
+    this.finished = true;
+    this.connection.release(this);
+    void this.iterator?.return?.();
+  }
+
+  /** The results ended: `complete` to the client (unless it completed the operation itself). */
+  end(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.connection.isOpen(this)) this.connection.send(`{"id":${this.idJson},"type":"complete"}`);
+    this.connection.release(this);
+  }
+
+  /** The client completed the operation, or the socket closed: end the results without a `complete`. */
+  async stop(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    this.connection.release(this);
+    await this.iterator?.return?.();
+  }
+}
+
+function operationKind(document: DocumentNode, operationName: string | null | undefined): string | undefined {
+  const operations = document.definitions.filter((d) => d.kind === "OperationDefinition");
+  const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
+  return operation?.operation;
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterableIterator<ExecutionResult> {
+  return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
 }
