@@ -8,10 +8,9 @@ import type { Clock } from "./domain/clock.ts";
 import { Hub } from "./domain/hub.ts";
 import type { PulseContext } from "./graphql/context.ts";
 import { maskError } from "./graphql/errors.ts";
-import { useGapExtension } from "./graphql/gap.ts";
 import { createSchema } from "./graphql/schema.ts";
 import { useSharedExecution } from "./graphql/shared-execution.ts";
-import { logUnexpectedErrors, useStartupGate, useTelemetry } from "./graphql/telemetry.ts";
+import { deliveryTelemetry, logUnexpectedErrors, useStartupGate, useTelemetry } from "./graphql/telemetry.ts";
 import { ConnectionLog, pathOf } from "./telemetry/connections.ts";
 import { silentLogger, type Logger } from "./telemetry/logger.ts";
 import { PulseMetrics } from "./telemetry/metrics.ts";
@@ -126,6 +125,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   };
   const connections = new ConnectionLog(logger, { quietPaths: Object.values(OPS_PATHS) });
 
+  const masked = logUnexpectedErrors(maskError, logger);
   const yoga = createYoga<Record<string, unknown>, PulseContext>({
     schema: createSchema(),
     graphqlEndpoint: "/graphql",
@@ -138,7 +138,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     graphiql: { title: "Pulse", subscriptionsProtocol: "WS" },
     renderGraphiQL,
     landingPage: false,
-    maskedErrors: { maskError: logUnexpectedErrors(maskError, logger) },
+    maskedErrors: { maskError: masked },
     logging: false,
     // Every request reaches Yoga through trust.prepareBody, which has already read the body whole within
     // PULSE_MAX_BODY_BYTES (413 past it, gzip bombs included). Yoga's own limit would only check it again, by piping
@@ -146,7 +146,13 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     maxRequestBodySize: false,
     // The gate first: an operation refused while starting is not a capture refusal nor a subscription. Telemetry
     // next, ahead of any plugin that may refuse an operation (keys, limits), so its refusals are counted.
-    plugins: [useStartupGate(startingReason), useTelemetry({ metrics, connections }), ...trust.plugins, useServerSentEvents(), useSharedExecution(), useGapExtension()],
+    plugins: [
+      useStartupGate(startingReason),
+      useTelemetry({ metrics, connections }),
+      ...trust.plugins,
+      useServerSentEvents(),
+      useSharedExecution({ maskError: masked, observer: deliveryTelemetry({ metrics, connections }) }),
+    ],
   });
 
   // PostHog SDKs post here, with `api_key` checked against the same key ring as GraphQL.

@@ -27,10 +27,24 @@ export interface SubscriberOptions {
 }
 
 /**
+ * Where a pushed subscriber hands its deliveries (see `EventSubscriber.push`), synchronously, in order.
+ */
+export interface DeliverySink {
+  /** Takes one delivery; false when it cannot take another yet: the subscriber queues until `resume()`. */
+  deliver(delivery: Delivery): boolean;
+  /** The subscriber has ended, after its last delivery (the end by lag included) or when closed. */
+  end(): void;
+}
+
+/**
  * One `events` subscription: its backlog, then live matching events through a bounded queue.
  * When the queue overflows the subscriber does not block the hub or grow: it drops its queue and ends with one
  * `lagged` delivery carrying the last delivered position, so the client resumes with `after` and loses nothing
  * still buffered. Never throws from `next()`: a throw would tear down a whole graphql-ws socket.
+ *
+ * Read it either by pulling (`next()`, the async iterator) or, once `push(sink)` is called, by having each
+ * delivery handed to the sink as the event arrives: no promise per delivery. A sink that is backed up says so
+ * (`deliver` returns false); the subscriber then queues, within the same bound, until the sink calls `resume()`.
  */
 export class EventSubscriber implements AsyncIterableIterator<Delivery> {
   readonly predicate: EventPredicate;
@@ -39,6 +53,9 @@ export class EventSubscriber implements AsyncIterableIterator<Delivery> {
   private readonly queue: RingBuffer<StoredEvent>;
   private state: "open" | "lagged" | "done" = "open";
   private waiting: ((result: IteratorResult<Delivery>) => void) | null = null;
+  private sink: DeliverySink | null = null;
+  /** Push mode: the sink took the last delivery and can take the next one at once. */
+  private sinkReady = false;
   private lastDeliveredSeq: number | null;
   private dropped = 0;
   private gapPending: boolean;
@@ -56,6 +73,10 @@ export class EventSubscriber implements AsyncIterableIterator<Delivery> {
   /** The hub offers every new event; the subscriber keeps those that match. */
   offer(event: StoredEvent): void {
     if (this.state !== "open" || !this.predicate(event)) return;
+    if (this.sinkReady && this.queue.size === 0) {
+      this.sinkReady = this.sink!.deliver(this.deliver(event));
+      return;
+    }
     if (this.waiting) {
       const resolve = this.waiting;
       this.waiting = null;
@@ -70,6 +91,32 @@ export class EventSubscriber implements AsyncIterableIterator<Delivery> {
       return;
     }
     this.queue.push(event);
+  }
+
+  /**
+   * Switches to push mode: what is waiting (backlog, queue) goes to `sink` now, as far as it takes it, and every
+   * later delivery as it comes. Not to be mixed with `next()`.
+   */
+  push(sink: DeliverySink): void {
+    this.sink = sink;
+    this.resume();
+  }
+
+  /** Push mode: the sink can take deliveries again; hands it what waits until it is backed up again or all is sent. */
+  resume(): void {
+    const sink = this.sink;
+    if (!sink) return;
+    this.sinkReady = true;
+    while (this.sinkReady) {
+      if (this.state === "done") return;
+      if (this.state === "lagged") {
+        sink.deliver({ kind: "lagged", lastDeliveredSeq: this.lastDeliveredSeq, dropped: this.dropped });
+        return this.finish();
+      }
+      const event = this.backlogIndex < this.backlog.length ? this.backlog[this.backlogIndex++]! : this.queue.shift();
+      if (!event) return;
+      this.sinkReady = sink.deliver(this.deliver(event));
+    }
   }
 
   next(): Promise<IteratorResult<Delivery>> {
@@ -117,6 +164,8 @@ export class EventSubscriber implements AsyncIterableIterator<Delivery> {
     const waiting = this.waiting;
     this.waiting = null;
     waiting?.({ done: true, value: undefined });
+    this.sinkReady = false;
+    this.sink?.end();
     this.onClose(this);
   }
 }

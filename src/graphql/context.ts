@@ -12,10 +12,6 @@ export interface PulseContext {
   readonly transport: Transport;
   /** Snapshot failures and the last good snapshot (NO_SNAPSHOTS when memory only). */
   readonly snapshots: SnapshotStatus;
-  /** Set by the `events` resolver when the payload it resolves follows lost events (see gap.ts). */
-  gapPending?: boolean;
-  /** Set by the `events` resolver when the subscriber ended LAGGED: the events it dropped (for the metrics). */
-  laggedDropped?: number;
 }
 
 /** The parent object of `LiveDashboard` and `LiveUsers` fields: which environment, at what time. */

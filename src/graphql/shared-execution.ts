@@ -1,8 +1,8 @@
 import { createRequire } from "node:module";
-import type { DocumentNode, ExecutionArgs, ExecutionResult, FieldNode, VariableNode } from "graphql";
+import type { DocumentNode, ExecutionArgs, ExecutionResult, FieldNode, GraphQLError, VariableNode } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { StoredEvent } from "../domain/event.ts";
-import type { Delivery } from "../domain/subscriber.ts";
+import { EventSubscriber, type Delivery, type DeliverySink } from "../domain/subscriber.ts";
 import type { PulseContext } from "./context.ts";
 
 /**
@@ -25,7 +25,6 @@ const RESULTS_PER_GROUP = 32;
 const NOT_CALLER = new Set([
   "hub",
   "config",
-  "gapPending",
   "req",
   "res",
   "request",
@@ -47,9 +46,54 @@ interface ShareGroup {
   readonly results: Map<StoredEvent, ExecutionResult | Promise<ExecutionResult>>;
 }
 
+/** Told of every `events` payload and every end by lag, on every transport (telemetry). */
+export interface DeliveryObserver {
+  delivered(context: PulseContext): void;
+  lagged(context: PulseContext, dropped: number): void;
+}
+
+export interface SharedExecutionOptions {
+  /**
+   * The error mask, as Yoga applies it (with its logging): a result a transport takes by push never passes Yoga's
+   * own masking, so the results are masked here, on every path alike.
+   */
+  readonly maskError: (error: unknown, message: string) => Error;
+  readonly observer?: DeliveryObserver;
+}
+
+/** Where a transport that reads an `events` subscription by push takes its results (see `pushableResults`). */
+export interface ResultSink {
+  /** One result to send, in order; false when the transport is backed up: it calls `resume()` once it is not. */
+  next(result: ExecutionResult): boolean;
+  /** The subscription has ended (its last result, the end by lag included, was given to `next`). */
+  complete(): void;
+}
+
+/** An `events` subscription's results, readable by push instead of through the iterator envelop wraps around them. */
+export interface PushableResults {
+  /** From now on every result goes to `sink` as its event arrives; the iterator is not to be read any more. */
+  push(sink: ResultSink): void;
+  /** The sink can take results again. */
+  resume(): void;
+}
+
+/** The pushable results of each `events` subscription, by its context (what the transport holds). */
+const pushable = new WeakMap<object, PushableResults>();
+
+/**
+ * The results of the `events` subscription whose context is `contextValue`, for a transport to read them by push:
+ * each result handed over synchronously as its event arrives, with no promise per delivery on the way (the
+ * iterator envelop returns puts three iterator layers and their promises around every delivery). Undefined for
+ * anything else (other subscriptions, or one that did not start): read the iterator as usual. A transport that
+ * pushes still ends the iterator envelop returned (`return()`), so every plugin's end hook runs.
+ */
+export function pushableResults(contextValue: unknown): PushableResults | undefined {
+  return typeof contextValue === "object" && contextValue !== null ? pushable.get(contextValue) : undefined;
+}
+
 /**
  * Executes an `events` subscription's selection once per event for every group of identical subscriptions and
- * hands the same result object to each member (graphql-ws and graphql-sse then serialize it per socket). Identical
+ * hands the same result object to each member (the transports serialize it once, see ws.ts and sse.ts). Identical
  * means same document, operation name, caller (see NOT_CALLER; a WebSocket's `connectionParams` are part of the
  * caller) and the variables the selection uses. The `events` field's own arguments (filter, after, replay) decide
  * which events a subscriber gets, not what executing the selection on one event gives, so subscribers that differ
@@ -57,14 +101,16 @@ interface ShareGroup {
  *
  * Only the per-event execution is shared. Everything at subscribe time runs per subscription as before: parsing,
  * validation, every envelop plugin's `onSubscribe` (auth, limits), the context, the `events` resolver (filter,
- * `after`, `replay`, the subscriber's own bounded queue), and every `onSubscribeResult`/`onNext` hook on each
- * member's results. Deliveries that are not the same for every member run alone: the first one after a gap (the
- * resolver marks that member's context) and the end by LAGGED. A group of one executes without caching.
- * Other subscriptions (`liveDashboard`) and operations that fail to start take Yoga's own path unchanged.
+ * `after`, `replay`, the subscriber's own bounded queue), and the `onSubscribeResult` and `onEnd` hooks.
+ * What each delivery needs beyond the shared result is done here, for each member, on every transport: the
+ * `extensions: { gap: true }` of the first payload after lost events, the masking of errors (the end by LAGGED),
+ * and the observer's counts. Deliveries that are not the same for every member run alone: the first one after a
+ * gap and the end by LAGGED. A group of one executes without caching. Other subscriptions (`liveDashboard`) and
+ * operations that fail to start take Yoga's own path unchanged.
  *
  * Shared results are read-only: a plugin that changes a result must `setResult` a copy (as Yoga's do).
  */
-export function useSharedExecution(): Plugin<PulseContext> {
+export function useSharedExecution(options: SharedExecutionOptions): Plugin<PulseContext> {
   const groups = new Map<string, ShareGroup>();
   const documentIds = new WeakMap<DocumentNode, number>();
   let nextDocumentId = 1;
@@ -79,33 +125,40 @@ export function useSharedExecution(): Plugin<PulseContext> {
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
       if (!eventsField(args.document, args.operationName)) return;
       setSubscribeFn(async (subscribeArgs) => {
-        // Keyed on the arguments as they reach execution: after every plugin has extended the context.
-        const caller = callerKey(subscribeArgs.contextValue as Record<string, unknown>);
-        if (caller === null) return subscribeFn(subscribeArgs);
         const source = await graphql.createSourceEventStream(subscribeArgs as ExecutionArgs);
         // A subscription that does not start (bad variables, a BAD_USER_INPUT filter...) registered nothing:
         // Yoga's own path runs it again and reports the error exactly as it always has.
         if (!isAsyncIterable(source)) return subscribeFn(subscribeArgs);
+        // Keyed on the arguments as they reach execution: after every plugin has extended the context. A caller
+        // that cannot be keyed gets a group of its own.
+        const caller = callerKey(subscribeArgs.contextValue as Record<string, unknown>);
         const key = JSON.stringify([
           documentId(subscribeArgs.document),
           subscribeArgs.operationName ?? null,
           executionVariables(subscribeArgs.document, subscribeArgs.operationName, subscribeArgs.variableValues),
           caller,
         ]);
-        return new SharedResults(source[Symbol.asyncIterator]() as AsyncIterator<Delivery>, subscribeArgs as ExecutionArgs, join(groups, key));
+        const group = join(caller === null ? new Map() : groups, key);
+        const results = new SharedResults(source[Symbol.asyncIterator]() as AsyncIterator<Delivery>, subscribeArgs as ExecutionArgs, group, options);
+        if (source instanceof EventSubscriber) pushable.set(subscribeArgs.contextValue as object, results);
+        return results;
       });
     },
   };
 }
 
 /** The results of one member: its own deliveries, executed once per group where they are the same for all. */
-class SharedResults implements AsyncIterableIterator<ExecutionResult> {
+class SharedResults implements AsyncIterableIterator<ExecutionResult>, PushableResults, DeliverySink {
   private left = false;
+  private sink: ResultSink | null = null;
+  /** Push mode: a result still being executed (a resolver that returned a promise); the next ones wait for it. */
+  private pending: Promise<void> | null = null;
 
   constructor(
     private readonly source: AsyncIterator<Delivery>,
     private readonly args: ExecutionArgs,
     private readonly group: ShareGroup,
+    private readonly options: SharedExecutionOptions,
   ) {}
 
   /**
@@ -114,15 +167,15 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult> {
    * delivery. (An anonymous arrow per call, not a bound field: under tsx a named closure per member costs 256 bytes.)
    */
   next(): Promise<IteratorResult<ExecutionResult>> {
-    return this.source.next().then((delivery) => this.deliver(delivery));
+    return this.source.next().then((delivery) => this.pulled(delivery));
   }
 
-  private deliver(delivery: IteratorResult<Delivery>): IteratorResult<ExecutionResult> | Promise<IteratorResult<ExecutionResult>> {
+  private pulled(delivery: IteratorResult<Delivery>): IteratorResult<ExecutionResult> | Promise<IteratorResult<ExecutionResult>> {
     if (delivery.done) {
       this.leave();
       return { done: true, value: undefined };
     }
-    const result = this.execute(delivery.value);
+    const result = this.resultOf(delivery.value);
     return isPromise(result) ? result.then(wrapDone) : { done: false, value: result };
   }
 
@@ -140,6 +193,54 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  push(sink: ResultSink): void {
+    this.sink = sink;
+    (this.source as EventSubscriber).push(this);
+  }
+
+  resume(): void {
+    if (!this.pending) (this.source as EventSubscriber).resume();
+  }
+
+  /** Push mode: the subscriber's delivery, executed and handed to the sink. */
+  deliver(delivery: Delivery): boolean {
+    const result = this.resultOf(delivery);
+    if (!isPromise(result)) return this.sink!.next(result);
+    this.pending = result.then((value) => {
+      this.pending = null;
+      if (this.sink!.next(value)) this.resume();
+    });
+    return false;
+  }
+
+  /** Push mode: the subscriber has ended. */
+  end(): void {
+    this.leave();
+    if (this.pending) void this.pending.then(() => this.sink!.complete());
+    else this.sink!.complete();
+  }
+
+  private resultOf(delivery: Delivery): ExecutionResult | Promise<ExecutionResult> {
+    const context = this.args.contextValue as PulseContext;
+    if (delivery.kind === "lagged") this.options.observer?.lagged(context, delivery.dropped);
+    else this.options.observer?.delivered(context);
+    const result = this.execute(delivery);
+    if (isPromise(result)) return result.then((value) => this.finish(value, delivery));
+    return this.finish(result, delivery);
+  }
+
+  /** What each member's result needs beyond the shared one: the gap mark, masked errors (a copy, never in place). */
+  private finish(result: ExecutionResult, delivery: Delivery): ExecutionResult {
+    const gap = delivery.kind === "event" && delivery.gap;
+    if (!gap && result.errors === undefined) return result;
+    const { maskError } = this.options;
+    return {
+      ...result,
+      ...(result.errors ? { errors: result.errors.map((error) => maskError(error, "Unexpected error.") as GraphQLError) } : {}),
+      ...(gap ? { extensions: { ...result.extensions, gap: true } } : {}),
+    };
   }
 
   private execute(delivery: Delivery): ExecutionResult | Promise<ExecutionResult> {

@@ -14,15 +14,14 @@ export const Subscription: SubscriptionResolvers = {
     },
     // The end by lag is a field error, so it reaches the client as one last result, never as a thrown iterator
     // (which graphql-ws would answer by closing the whole socket).
-    resolve: (delivery: Delivery, _: unknown, context: PulseContext): StoredEvent => {
+    resolve: (delivery: Delivery): StoredEvent => {
       if (delivery.kind === "lagged") {
         const cursor = delivery.lastDeliveredSeq === null ? null : encodeCursor(delivery.lastDeliveredSeq);
-        context.laggedDropped = delivery.dropped;
         throw new PulseError("LAGGED", "This subscriber fell behind and was ended; resume with events(after: extensions.cursor)", {
           cursor,
         });
       }
-      if (delivery.gap) context.gapPending = true;
+      // `gap` is put on the result by the shared execution (shared-execution.ts).
       return delivery.event;
     },
   },

@@ -5,6 +5,7 @@ import type { ConnectionLog } from "../telemetry/connections.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { PulseMetrics } from "../telemetry/metrics.ts";
 import type { PulseContext } from "./context.ts";
+import type { DeliveryObserver } from "./shared-execution.ts";
 
 /** The mutation fields that capture events; a failed one is a refused capture. */
 const CAPTURE_FIELDS = new Set(["captureEvent", "captureEvents"]);
@@ -16,8 +17,8 @@ export interface TelemetryOptions {
 
 /**
  * Counts what happens to operations on every transport (they all run through Yoga's envelop): capture mutations
- * refused (by `extensions.code`), subscriptions started and ended, `events` payloads delivered, LAGGED endings and
- * the events they dropped; and adds deliveries to the connection the operation came in on, for its log line.
+ * refused (by `extensions.code`), subscriptions started and ended, and subscriptions to the connection they came in on
+ * (deliveries are counted by deliveryTelemetry).
  */
 export function useTelemetry({ metrics, connections }: TelemetryOptions): Plugin<PulseContext> {
   return {
@@ -40,8 +41,6 @@ export function useTelemetry({ metrics, connections }: TelemetryOptions): Plugin
       const context = args.contextValue as PulseContext & { req?: unknown };
       const { transport } = context;
       const connection = connections.of(context.req);
-      // Deliveries are `events` payloads, under whatever alias the client gave the field.
-      const eventsKey = rootFieldsOf(args.document, args.operationName).find((field) => field.name === "events")?.key;
       return {
         onSubscribeResult({ result }) {
           // An operation refused when it starts (a bad filter) returns a result, not a stream: never active.
@@ -49,21 +48,30 @@ export function useTelemetry({ metrics, connections }: TelemetryOptions): Plugin
           metrics.subscriptionStarted(transport);
           if (connection) connection.subscriptions++;
           return {
-            onNext({ result: payload }) {
-              if (eventsKey === undefined) return;
-              if (payload.data?.[eventsKey] != null) {
-                metrics.delivered(transport);
-                if (connection) connection.deliveries++;
-              } else if (payload.errors?.some((error) => errorCode(error) === "LAGGED")) {
-                metrics.lagged(transport, context.laggedDropped ?? 0);
-              }
-            },
             onEnd() {
               metrics.subscriptionEnded(transport);
             },
           };
         },
       };
+    },
+  };
+}
+
+/**
+ * Counts `events` payloads delivered (per transport, and on the connection the operation came in on, for its log
+ * line) and LAGGED endings with the events they dropped. Told by the shared execution (shared-execution.ts), which
+ * every `events` delivery goes through whether a transport pulls it or takes it by push.
+ */
+export function deliveryTelemetry({ metrics, connections }: TelemetryOptions): DeliveryObserver {
+  return {
+    delivered(context) {
+      metrics.delivered(context.transport);
+      const connection = connections.of((context as PulseContext & { req?: unknown }).req);
+      if (connection) connection.deliveries++;
+    },
+    lagged(context, dropped) {
+      metrics.lagged(context.transport, dropped);
     },
   };
 }
@@ -123,11 +131,6 @@ function rootFields(operation: OperationDefinitionNode): { name: string; key: st
   return operation.selectionSet.selections.flatMap((selection) =>
     selection.kind === Kind.FIELD ? [{ name: selection.name.value, key: selection.alias?.value ?? selection.name.value }] : [],
   );
-}
-
-function rootFieldsOf(document: DocumentNode, operationName?: string | null): { name: string; key: string }[] {
-  const operation = getOperationAST(document, operationName);
-  return operation ? rootFields(operation) : [];
 }
 
 /**

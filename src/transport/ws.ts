@@ -5,6 +5,7 @@ import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { PulseContext } from "../graphql/context.ts";
 import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
+import { pushableResults, type PushableResults, type ResultSink } from "../graphql/shared-execution.ts";
 import { corkUntilImmediate } from "./cork.ts";
 import type { WebSocketGuard } from "./ws-guard.ts";
 
@@ -238,7 +239,9 @@ class Connection implements WebSocketConnection {
     }
     // The client completed the operation (or the socket closed) while it was starting.
     if (!this.isOpen(operation)) return void result.return?.();
-    operation.iterate(result);
+    const pushable = pushableResults(args.contextValue);
+    if (pushable) operation.pushFrom(pushable, result);
+    else operation.iterate(result);
   }
 
   /** An operation has ended (completed, failed, or stopped by the client): its id is free again. */
@@ -276,10 +279,14 @@ function frameOf(idJson: string, result: ExecutionResult): string {
   return `{"id":${idJson},"type":"next","payload":${payload}}`;
 }
 
-/** One operation on a connection: its results, pulled one at a time and written as `next` frames. */
-class Operation {
+/**
+ * One operation on a connection: its results written as `next` frames. An `events` subscription's results are
+ * pushed to it as their events arrive (`pushFrom`), any other operation's are pulled one at a time (`iterate`).
+ */
+class Operation implements ResultSink {
   private readonly idJson: string;
   private iterator: AsyncIterator<ExecutionResult> | undefined;
+  private pushable: PushableResults | undefined;
   private finished = false;
 
   constructor(
@@ -287,6 +294,36 @@ class Operation {
     readonly id: string,
   ) {
     this.idJson = JSON.stringify(id);
+  }
+
+  /**
+   * Push mode: `results` (the iterator envelop returned) is not read, only ended when the operation stops, which
+   * ends the subscription and runs every plugin's end hook.
+   */
+  pushFrom(pushable: PushableResults, results: AsyncIterator<ExecutionResult>): void {
+    this.iterator = results;
+    this.pushable = pushable;
+    pushable.push(this);
+  }
+
+  /** Push mode: one result. Past the write-ahead the results wait (false) until this frame has reached the kernel. */
+  next(result: ExecutionResult): boolean {
+    if (this.finished) return true;
+    if (!this.connection.backedUp) {
+      this.write(result);
+      return true;
+    }
+    this.connection.send(frameOf(this.idJson, result), () => {
+      if (!this.finished) this.pushable!.resume();
+    });
+    return false;
+  }
+
+  /** Push mode: the subscription ended by itself (LAGGED, shutdown). */
+  complete(): void {
+    if (this.finished) return;
+    this.end();
+    void this.iterator!.return?.();
   }
 
   iterate(results: AsyncIterable<ExecutionResult>): void {

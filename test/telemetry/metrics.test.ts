@@ -11,6 +11,9 @@ import { waitFor } from "../support/wait.ts";
 afterEach(cleanup);
 
 const EVENTS = `subscription ($filter: EventFilter) { events(filter: $filter) { id } }`;
+/** Frames of ~30 KB each: a few of them fill a socket's write-ahead (WRITE_AHEAD_BYTES, 64 KiB). */
+const HEAVY_EVENTS = `subscription ($filter: EventFilter) { events(filter: $filter) { id properties } }`;
+const PADDING = "x".repeat(30_000);
 
 /** Scrapes until `condition` holds (subscriptions register asynchronously), and returns that scrape. */
 async function scrapeUntil(baseUrl: string, condition: (s: Scrape) => boolean, what: string): Promise<Scrape> {
@@ -127,13 +130,16 @@ describe("subscription metrics", () => {
     it("count a LAGGED ending and the events it dropped", async () => {
       const server = await startServer({ subscriberQueue: 2, maxBatch: 10 });
       const client = streamClient(transport, server.url);
-      const slow = client.subscribe(EVENTS, { filter: { events: ["burst"] } });
+      const slow = client.subscribe(HEAVY_EVENTS, { filter: { events: ["burst"] } });
       await scrapeUntil(server.url, (s) => s.value("pulse_subscriptions_active", { transport }) === 1, "the subscription active");
 
-      // One batch is applied in one synchronous step: 5 matching events into a queue of 2 overflow it.
+      // One batch is applied in one synchronous step. Over SSE nothing is sent during it, so 10 matching events
+      // overflow the queue of 2 at the third; over WebSocket the frames are written as the events come, but within
+      // one turn of the loop they wait in the socket (corked, see cork.ts): past 64 KiB of them (the third 30 KB
+      // frame) the socket counts as backed up, and the queue of 2 overflows two events later.
       await captureEvents(
         server.url,
-        Array.from({ length: 5 }, (_, i) => ({ id: randomUUID(), event: "burst", distinctId: `u${i}` })),
+        Array.from({ length: 10 }, (_, i) => ({ id: randomUUID(), event: "burst", distinctId: `u${i}`, properties: { padding: PADDING } })),
       );
       await slow.ended;
       expect(graphqlErrors(slow).map((e) => e.extensions?.code)).toEqual(["LAGGED"]);
