@@ -183,8 +183,8 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
 
   const ws = attachWebSocket(server, yoga, trust.webSocket, {
     upgrading: (request, headers) => connections.upgrading(request, headers),
-    opened: (request) => connections.socketOpened(request),
-    closed: (request, code, reason) => connections.socketClosed(request, code, reason),
+    opened: (request, peer) => connections.socketOpened(request, peer),
+    closed: (peer, code, reason) => connections.socketClosed(peer, code, reason),
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -32,8 +32,8 @@ export interface AuthContext {
 interface InitialContext {
   readonly transport?: string;
   readonly request?: Request;
-  /** HTTP and SSE: the Node request; WebSocket: the upgrade request. */
-  readonly req?: IncomingMessage;
+  /** HTTP and SSE: the Node request; WebSocket: what stands for the connection (its socket). */
+  readonly req?: Pick<IncomingMessage, "socket">;
   readonly connectionParams?: Readonly<Record<string, unknown>>;
   readonly hub: PulseContext["hub"];
 }

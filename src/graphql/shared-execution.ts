@@ -46,10 +46,12 @@ interface ShareGroup {
   readonly results: Map<StoredEvent, ExecutionResult | Promise<ExecutionResult>>;
 }
 
-/** Told of every `events` payload and every end by lag, on every transport (telemetry). */
+/** Told of every `events` payload, every end by lag and every end, on every transport (telemetry). */
 export interface DeliveryObserver {
   delivered(context: PulseContext): void;
   lagged(context: PulseContext, dropped: number): void;
+  /** The subscription has ended, however (once). */
+  ended(context: PulseContext): void;
 }
 
 export interface SharedExecutionOptions {
@@ -75,6 +77,8 @@ export interface PushableResults {
   push(sink: ResultSink): void;
   /** The sink can take results again. */
   resume(): void;
+  /** Ends the subscription (the client completed it, or its connection closed); the sink is not told. */
+  close(): Promise<unknown>;
 }
 
 /** The pushable results of each `events` subscription, by its context (what the transport holds). */
@@ -85,7 +89,9 @@ const pushable = new WeakMap<object, PushableResults>();
  * each result handed over synchronously as its event arrives, with no promise per delivery on the way (the
  * iterator envelop returns puts three iterator layers and their promises around every delivery). Undefined for
  * anything else (other subscriptions, or one that did not start): read the iterator as usual. A transport that
- * pushes still ends the iterator envelop returned (`return()`), so every plugin's end hook runs.
+ * pushes lets go of the iterator envelop returned (its wrappers are ~2 KB per idle subscription) and ends the
+ * subscription with `close()`; envelop's end hooks then never run, so what must happen at the end of an `events`
+ * subscription is told to the observer (`ended`) on every path.
  */
 export function pushableResults(contextValue: unknown): PushableResults | undefined {
   return typeof contextValue === "object" && contextValue !== null ? pushable.get(contextValue) : undefined;
@@ -204,6 +210,10 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult>, PushableR
     if (!this.pending) (this.source as EventSubscriber).resume();
   }
 
+  close(): Promise<IteratorResult<ExecutionResult>> {
+    return this.return();
+  }
+
   /** Push mode: the subscriber's delivery, executed and handed to the sink. */
   deliver(delivery: Delivery): boolean {
     const result = this.resultOf(delivery);
@@ -260,6 +270,7 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult>, PushableR
     if (this.left) return;
     this.left = true;
     leave(this.group);
+    this.options.observer?.ended(this.args.contextValue as PulseContext);
   }
 }
 

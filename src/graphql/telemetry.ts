@@ -5,7 +5,7 @@ import type { ConnectionLog } from "../telemetry/connections.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { PulseMetrics } from "../telemetry/metrics.ts";
 import type { PulseContext } from "./context.ts";
-import type { DeliveryObserver } from "./shared-execution.ts";
+import { pushableResults, type DeliveryObserver } from "./shared-execution.ts";
 
 /** The mutation fields that capture events; a failed one is a refused capture. */
 const CAPTURE_FIELDS = new Set(["captureEvent", "captureEvents"]);
@@ -47,6 +47,9 @@ export function useTelemetry({ metrics, connections }: TelemetryOptions): Plugin
           if (!(Symbol.asyncIterator in result)) return;
           metrics.subscriptionStarted(transport);
           if (connection) connection.subscriptions++;
+          // An `events` subscription's end is told by the shared execution (deliveryTelemetry): a transport that
+          // pushes its results never ends the iterator these hooks would wrap.
+          if (pushableResults(args.contextValue)) return;
           return {
             onEnd() {
               metrics.subscriptionEnded(transport);
@@ -60,7 +63,7 @@ export function useTelemetry({ metrics, connections }: TelemetryOptions): Plugin
 
 /**
  * Counts `events` payloads delivered (per transport, and on the connection the operation came in on, for its log
- * line) and LAGGED endings with the events they dropped. Told by the shared execution (shared-execution.ts), which
+ * line), LAGGED endings with the events they dropped, and the subscriptions' ends. Told by the shared execution (shared-execution.ts), which
  * every `events` delivery goes through whether a transport pulls it or takes it by push.
  */
 export function deliveryTelemetry({ metrics, connections }: TelemetryOptions): DeliveryObserver {
@@ -72,6 +75,9 @@ export function deliveryTelemetry({ metrics, connections }: TelemetryOptions): D
     },
     lagged(context, dropped) {
       metrics.lagged(context.transport, dropped);
+    },
+    ended(context) {
+      metrics.subscriptionEnded(context.transport);
     },
   };
 }

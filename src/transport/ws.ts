@@ -28,19 +28,28 @@ export interface WebSocketTransport {
   close(): Promise<void>;
 }
 
-/** Connection lifecycle hooks (logging); `request` is the upgrade request, the same object for the whole connection. */
+/**
+ * What stands for the upgrade request once the connection is open: operations see it as their context's `req`
+ * (its socket's `remoteAddress` is the caller's address), and the hooks as the connection's identity. The upgrade
+ * request itself (headers, raw headers, stream state: ~2 KB) is not kept for the connection's life.
+ */
+export interface WebSocketPeer {
+  readonly socket: IncomingMessage["socket"];
+}
+
+/** Connection lifecycle hooks (logging). */
 export interface WebSocketHooks {
   /** Before the 101 response goes out: `headers` may be added to (the request id is echoed there). */
   upgrading?(request: IncomingMessage, headers: string[]): void;
-  opened?(request: IncomingMessage): void;
+  /** The connection is open: `peer` stands for it from now on. */
+  opened?(request: IncomingMessage, peer: WebSocketPeer): void;
   /** After the connection's operations have ended. */
-  closed?(request: IncomingMessage, code: number, reason: string): void;
+  closed?(peer: WebSocketPeer, code: number, reason: string): void;
 }
 
 /** One `graphql-transport-ws` connection, as the guard sees it. */
 export interface WebSocketConnection {
   readonly socket: WebSocket;
-  readonly request: IncomingMessage;
   /** The `connection_init` payload, once received (`authorization` carries the key). */
   readonly connectionParams: Readonly<Record<string, unknown>> | undefined;
   /** Operations open on this connection, the one being started included. */
@@ -76,9 +85,9 @@ export function attachWebSocket(
   const connections = new Set<Connection>();
   wss.on("headers", (headers, request) => hooks.upgrading?.(request, headers));
   wss.on("connection", (socket, request) => {
-    const connection = new Connection(socket, request, yoga, guard, hooks, connections);
+    const connection = new Connection(socket, { socket: request.socket }, yoga, guard, hooks, connections);
     connections.add(connection);
-    hooks.opened?.(request);
+    hooks.opened?.(request, connection.peer);
     connection.start(guard?.connectionInitWaitTimeout ?? 3000);
   });
   const keepAlive = setInterval(() => {
@@ -112,13 +121,13 @@ class Connection implements WebSocketConnection {
 
   constructor(
     readonly socket: WebSocket,
-    readonly request: IncomingMessage,
+    readonly peer: WebSocketPeer,
     private readonly yoga: YogaServerInstance<Record<string, unknown>, PulseContext>,
     private readonly guard: WebSocketGuard | undefined,
     private readonly hooks: WebSocketHooks,
     private readonly registry: Set<Connection>,
   ) {
-    this.cork = corkUntilImmediate(request.socket);
+    this.cork = corkUntilImmediate(peer.socket);
     socket.once("close", (code: number, reason: Buffer) => void this.closed(code, reason.toString()));
   }
 
@@ -192,6 +201,7 @@ class Connection implements WebSocketConnection {
     if (this.initReceived) return this.socket.close(CloseCode.TooManyInitialisationRequests, "Too many initialisation requests");
     this.initReceived = true;
     clearTimeout(this.initTimer);
+    this.initTimer = undefined;
     if (payload) this.connectionParams = payload;
     // The guard closes the socket itself (4401) when it refuses the key.
     if (this.guard && !this.guard.onConnect(this)) return;
@@ -212,7 +222,7 @@ class Connection implements WebSocketConnection {
     if (refusal) return operation.fail(refusal);
     const { schema, execute, subscribe, contextFactory, parse, validate } = this.yoga.getEnveloped({
       connectionParams: this.connectionParams,
-      req: this.request,
+      req: this.peer,
       socket: this.socket,
       transport: "ws",
     }) as Enveloped;
@@ -240,7 +250,7 @@ class Connection implements WebSocketConnection {
     // The client completed the operation (or the socket closed) while it was starting.
     if (!this.isOpen(operation)) return void result.return?.();
     const pushable = pushableResults(args.contextValue);
-    if (pushable) operation.pushFrom(pushable, result);
+    if (pushable) operation.pushFrom(pushable);
     else operation.iterate(result);
   }
 
@@ -259,7 +269,7 @@ class Connection implements WebSocketConnection {
     this.operations.clear();
     await Promise.all(open.map((operation) => operation?.stop()));
     this.registry.delete(this);
-    this.hooks.closed?.(this.request, code, reason);
+    this.hooks.closed?.(this.peer, code, reason);
   }
 }
 
@@ -296,12 +306,8 @@ class Operation implements ResultSink {
     this.idJson = JSON.stringify(id);
   }
 
-  /**
-   * Push mode: `results` (the iterator envelop returned) is not read, only ended when the operation stops, which
-   * ends the subscription and runs every plugin's end hook.
-   */
-  pushFrom(pushable: PushableResults, results: AsyncIterator<ExecutionResult>): void {
-    this.iterator = results;
+  /** Push mode: the iterator envelop returned is let go (see pushableResults); `stop()` closes the results. */
+  pushFrom(pushable: PushableResults): void {
     this.pushable = pushable;
     pushable.push(this);
   }
@@ -321,9 +327,7 @@ class Operation implements ResultSink {
 
   /** Push mode: the subscription ended by itself (LAGGED, shutdown). */
   complete(): void {
-    if (this.finished) return;
     this.end();
-    void this.iterator!.return?.();
   }
 
   iterate(results: AsyncIterable<ExecutionResult>): void {
@@ -364,7 +368,7 @@ class Operation implements ResultSink {
     }
     this.finished = true;
     this.connection.release(this);
-    void this.iterator?.return?.();
+    void this.close();
   }
 
   /** The results ended: `complete` to the client (unless it completed the operation itself). */
@@ -380,7 +384,11 @@ class Operation implements ResultSink {
     if (this.finished) return;
     this.finished = true;
     this.connection.release(this);
-    await this.iterator?.return?.();
+    await this.close();
+  }
+
+  private close(): Promise<unknown> | undefined {
+    return this.pushable ? this.pushable.close() : this.iterator?.return?.();
   }
 }
 
