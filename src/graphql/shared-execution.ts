@@ -71,8 +71,11 @@ export interface ResultSink {
   complete(): void;
 }
 
-/** An `events` subscription's results, readable by push instead of through the iterator envelop wraps around them. */
-export interface PushableResults {
+/**
+ * An `events` subscription's results, readable by push instead of through the iterator envelop wraps around them,
+ * or by pulling them directly (it is their iterator too).
+ */
+export interface PushableResults extends AsyncIterableIterator<ExecutionResult> {
   /** From now on every result goes to `sink` as its event arrives; the iterator is not to be read any more. */
   push(sink: ResultSink): void;
   /** The sink can take results again. */

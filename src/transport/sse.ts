@@ -4,6 +4,7 @@ import { createHandler } from "graphql-sse";
 import type { Plugin, YogaServerInstance } from "graphql-yoga";
 import type { PulseContext } from "../graphql/context.ts";
 import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
+import { pushableResults } from "../graphql/shared-execution.ts";
 import { corkUntilImmediate } from "./cork.ts";
 import type { ServerResponse } from "node:http";
 
@@ -57,7 +58,9 @@ export function useServerSentEvents(): Plugin<PulseContext> {
               operationName: params.operationName,
             });
             if (isResult(result) && !("data" in result)) return { data: null, ...result };
-            return result as never;
+            // An `events` subscription's own results, without the iterator layers envelop wraps around them (they
+            // do nothing for it: gap marks, masking and counts are done by the shared execution itself).
+            return (pushableResults(contextValue) ?? result) as never;
           },
         },
       );
