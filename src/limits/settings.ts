@@ -39,6 +39,8 @@ export interface TrustConfig {
   readonly maxConnectionsPerAddress: number;
   /** PULSE_CONNECTION_INIT_TIMEOUT_MS, default 3000: a WebSocket without `connection_init` by then closes with 4408. */
   readonly connectionInitTimeoutMs: number;
+  /** PULSE_WS_KEEPALIVE_MS, default 12000: WebSockets are pinged this often; one that missed the last pong is dropped. 0 = off. */
+  readonly keepAliveMs: number;
   /** PULSE_CAPTURE_RATE, default 1000: events per second each key (or address, on an open server) may capture. */
   readonly captureRatePerSecond: number;
   /** PULSE_CAPTURE_BURST, default 10000: extra events a key may capture in a burst, refilled over 10 seconds. */
@@ -73,6 +75,7 @@ export function resolveTrustConfig(partial: TrustConfigInput = {}): TrustConfig 
     maxSubscriptionsPerConnection: partial.maxSubscriptionsPerConnection ?? 100,
     maxConnectionsPerAddress: partial.maxConnectionsPerAddress ?? 256,
     connectionInitTimeoutMs: partial.connectionInitTimeoutMs ?? 3000,
+    keepAliveMs: partial.keepAliveMs ?? 12_000,
     captureRatePerSecond: partial.captureRatePerSecond ?? 1000,
     captureBurst: partial.captureBurst ?? 10_000,
     slowConsumerBytes: partial.slowConsumerBytes ?? 0,
@@ -149,6 +152,7 @@ export const TRUST_SETTINGS: readonly TrustSetting[] = [
   { env: "PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION", key: "maxSubscriptionsPerConnection", min: 1, defaultText: "100", meaning: "Operations open at once on one WebSocket." },
   { env: "PULSE_MAX_CONNECTIONS_PER_ADDRESS", key: "maxConnectionsPerAddress", min: 0, defaultText: "256", meaning: "WebSockets and SSE streams open at once from one IP address; 0 = no limit." },
   { env: "PULSE_CONNECTION_INIT_TIMEOUT_MS", key: "connectionInitTimeoutMs", min: 1, defaultText: "3000", meaning: "A WebSocket without connection_init by then is closed with 4408." },
+  { env: "PULSE_WS_KEEPALIVE_MS", key: "keepAliveMs", min: 0, defaultText: "12000", meaning: "WebSockets are pinged this often; one that did not answer the last ping is dropped. 0 = off." },
   { env: "PULSE_CAPTURE_RATE", key: "captureRatePerSecond", min: 1, defaultText: "1000", meaning: "Events per second each key (or address, on an open server) may capture." },
   { env: "PULSE_CAPTURE_BURST", key: "captureBurst", min: 0, defaultText: "10000", meaning: "Extra events a key may capture in a burst, refilled over 10 seconds." },
   { env: "PULSE_WS_SLOW_CONSUMER_BYTES", key: "slowConsumerBytes", min: 0, defaultText: "0", meaning: "Unsent bytes a WebSocket may hold without counting as stalled." },

@@ -21,6 +21,8 @@ export const CloseCodes = {
 export interface WebSocketGuard {
   readonly serverOptions: Pick<ServerOptions, "maxPayload" | "verifyClient">;
   readonly connectionInitWaitTimeout: number;
+  /** Ping interval; a socket that did not answer the previous ping by the next one is dropped. 0 = no pings. */
+  readonly keepAliveMs: number;
   /** Authenticates `connection_init`; false after closing the socket with 4401. */
   onConnect(connection: WebSocketConnection): boolean;
   /** Refuses an operation over the per-connection limit (errors for that operation only; the socket stays up). */
@@ -59,6 +61,7 @@ export function createWebSocketGuard({ config, keys, connections, onSlowConsumer
       },
     },
     connectionInitWaitTimeout: config.connectionInitTimeoutMs,
+    keepAliveMs: config.keepAliveMs,
     onConnect(connection) {
       try {
         const params = connection.connectionParams ?? {};

@@ -20,8 +20,8 @@ export const CLOSE_GOING_AWAY = 1001;
  */
 export const WRITE_AHEAD_BYTES = 64 * 1024;
 
-/** Server pings each socket this often; one that has not answered the previous ping by then is dropped (as graphql-ws). */
-export const KEEP_ALIVE_MS = 12_000;
+/** Keep-alive without a guard (PULSE_WS_KEEPALIVE_MS sets it): graphql-ws's own default. */
+const DEFAULT_KEEP_ALIVE_MS = 12_000;
 
 export interface WebSocketTransport {
   /** Closes every socket with 1001, after the `complete` of each operation the hub has already ended (`hub.close()`). */
@@ -67,10 +67,11 @@ type Enveloped = ReturnType<YogaServerInstance<Record<string, unknown>, PulseCon
  * auth, shared execution) apply exactly as on HTTP. A malformed or failing operation is answered with an `error`
  * message for that operation alone; the socket stays up.
  *
- * Close codes: 4400 invalid message, 4401 `subscribe` before `connection_init` or a refused key (the guard),
- * 4406 no `graphql-transport-ws` subprotocol, 4408 no `connection_init` within the guard's timeout, 4409 an
- * operation id already open, 4429 a second `connection_init`, 1009 a message over the size limit (ws), 1013 a stalled
- * reader (the guard), 1001 shutdown.
+ * Close codes: 4400 invalid message (or one only a server sends), 4401 `subscribe` before `connection_init` or a
+ * refused key (the guard), 4406 no `graphql-transport-ws` subprotocol, 4408 no `connection_init` within the guard's
+ * timeout, 4409 an operation id already open, 4429 a second `connection_init`, 1009 a message over the size limit
+ * (ws), 1013 a stalled reader (the guard), 1001 shutdown. A peer that does not answer the keep-alive ping by the
+ * next one is cut off without a close frame.
  */
 export function attachWebSocket(
   server: Server,
@@ -90,10 +91,15 @@ export function attachWebSocket(
     hooks.opened?.(request, connection.peer);
     connection.start(guard?.connectionInitWaitTimeout ?? 3000);
   });
-  const keepAlive = setInterval(() => {
-    for (const connection of connections) connection.ping();
-  }, KEEP_ALIVE_MS);
-  keepAlive.unref();
+  // One timer for every socket: a ping each round, and a socket that did not answer the previous one is dropped.
+  const keepAliveMs = guard?.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+  const keepAlive =
+    keepAliveMs > 0
+      ? setInterval(() => {
+          for (const connection of connections) connection.ping();
+        }, keepAliveMs)
+      : undefined;
+  keepAlive?.unref();
 
   return {
     async close() {
