@@ -138,6 +138,11 @@ export function useSharedExecution(options: SharedExecutionOptions): Plugin<Puls
         // A subscription that does not start (bad variables, a BAD_USER_INPUT filter...) registered nothing:
         // Yoga's own path runs it again and reports the error exactly as it always has.
         if (!isAsyncIterable(source)) return subscribeFn(subscribeArgs);
+        // Pushing needs the hub's own subscriber (src/graphql/subscription.ts returns it); anything else is a bug.
+        if (!(source instanceof EventSubscriber)) {
+          await source[Symbol.asyncIterator]().return?.();
+          throw new Error("the events resolver must return the hub's EventSubscriber");
+        }
         // Keyed on the arguments as they reach execution: after every plugin has extended the context. A caller
         // that cannot be keyed gets a group of its own.
         const caller = callerKey(subscribeArgs.contextValue as Record<string, unknown>);
@@ -148,8 +153,8 @@ export function useSharedExecution(options: SharedExecutionOptions): Plugin<Puls
           caller,
         ]);
         const group = join(caller === null ? new Map() : groups, key);
-        const results = new SharedResults(source[Symbol.asyncIterator]() as AsyncIterator<Delivery>, subscribeArgs as ExecutionArgs, group, options);
-        if (source instanceof EventSubscriber) pushable.set(subscribeArgs.contextValue as object, results);
+        const results = new SharedResults(source, subscribeArgs as ExecutionArgs, group, options);
+        pushable.set(subscribeArgs.contextValue as object, results);
         return results;
       });
     },
@@ -164,7 +169,7 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult>, PushableR
   private pending: Promise<void> | null = null;
 
   constructor(
-    private readonly source: AsyncIterator<Delivery>,
+    private readonly source: EventSubscriber,
     private readonly args: ExecutionArgs,
     private readonly group: ShareGroup,
     private readonly options: SharedExecutionOptions,
@@ -190,13 +195,13 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult>, PushableR
 
   async return(): Promise<IteratorResult<ExecutionResult>> {
     this.leave();
-    await this.source.return?.();
+    await this.source.return();
     return { done: true, value: undefined };
   }
 
   async throw(error: unknown): Promise<IteratorResult<ExecutionResult>> {
     this.leave();
-    await this.source.return?.();
+    await this.source.return();
     throw error;
   }
 
@@ -206,11 +211,11 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult>, PushableR
 
   push(sink: ResultSink): void {
     this.sink = sink;
-    (this.source as EventSubscriber).push(this);
+    this.source.push(this);
   }
 
   resume(): void {
-    if (!this.pending) (this.source as EventSubscriber).resume();
+    if (!this.pending) this.source.resume();
   }
 
   close(): Promise<IteratorResult<ExecutionResult>> {
