@@ -36,8 +36,11 @@ export class PulseMetrics {
   private readonly duplicates: Counter;
   private readonly rejected: Counter<"code">;
   private readonly deliveredTotal: Counter<"transport">;
-  /** `deliveredTotal` bound to each transport once: `delivered()` runs for every payload to every subscriber. */
-  private readonly deliveredBy: Record<Transport, { inc(count?: number): void }>;
+  /**
+   * Deliveries not yet added to `deliveredTotal`: `delivered()` runs for every payload to every subscriber, and a
+   * prom-client `inc` (label lookup, hashing) was 3.5 % of the fanout_sse_1k profile; they are added at each scrape.
+   */
+  private readonly deliveredPending: Record<Transport, number> = { http: 0, ws: 0, sse: 0 };
   private readonly droppedTotal: Counter<"transport">;
   private readonly subscriptionsStarted: Counter<"transport">;
   private readonly subscriptionsActive: Gauge<"transport">;
@@ -68,11 +71,19 @@ export class PulseMetrics {
       labelNames: ["code"],
       registers,
     });
+    const deliveredPending = this.deliveredPending;
     this.deliveredTotal = new Counter({
       name: "pulse_events_delivered_total",
       help: "Event payloads pushed to events subscriptions, by transport.",
       labelNames: ["transport"],
       registers,
+      collect() {
+        for (const transport of TRANSPORTS) {
+          if (deliveredPending[transport] === 0) continue;
+          this.inc({ transport }, deliveredPending[transport]);
+          deliveredPending[transport] = 0;
+        }
+      },
     });
     this.droppedTotal = new Counter({
       name: "pulse_events_dropped_total",
@@ -168,11 +179,6 @@ export class PulseMetrics {
       this.subscriptionsActive.set({ transport }, 0);
     }
     for (const code of REJECTION_CODES) this.rejected.inc({ code }, 0);
-    this.deliveredBy = {
-      http: this.deliveredTotal.labels({ transport: "http" }),
-      ws: this.deliveredTotal.labels({ transport: "ws" }),
-      sse: this.deliveredTotal.labels({ transport: "sse" }),
-    };
 
     this.stopCounting = hub.observeCaptures(({ accepted, duplicates }) => {
       this.captured.inc(accepted);
@@ -187,7 +193,7 @@ export class PulseMetrics {
 
   /** `count` event payloads were pushed to subscribers over `transport`. */
   delivered(transport: Transport, count = 1): void {
-    this.deliveredBy[transport].inc(count);
+    this.deliveredPending[transport] += count;
   }
 
   /** An events subscription ended LAGGED, discarding `dropped` matching events. */
