@@ -1,11 +1,12 @@
 import { Readable } from "node:stream";
 import { getOperationAST, type ExecutionResult } from "graphql";
-import { createHandler } from "graphql-sse";
+import { createHandler, TOKEN_HEADER_KEY, TOKEN_QUERY_KEY } from "graphql-sse";
 import type { Plugin, YogaServerInstance } from "graphql-yoga";
 import type { PulseContext } from "../graphql/context.ts";
 import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
-import { pushableResults } from "../graphql/shared-execution.ts";
+import { pushableResults, type PushableResults, type ResultSink } from "../graphql/shared-execution.ts";
 import { corkUntilImmediate } from "./cork.ts";
+import { resultJson } from "./frames.ts";
 import type { ServerResponse } from "node:http";
 
 /** graphql-sse's endpoint, beside `/graphql`. */
@@ -19,6 +20,7 @@ export const SSE_PATH = "/graphql/stream";
  */
 export function useServerSentEvents(): Plugin<PulseContext> {
   const contextByRequest = new WeakMap<Request, Record<string, unknown>>();
+  const pushedByRequest = new WeakMap<Request, PushedStream>();
   let handler: ReturnType<typeof createHandler<Request>>;
   return {
     onYogaInit({ yoga }) {
@@ -58,9 +60,16 @@ export function useServerSentEvents(): Plugin<PulseContext> {
               operationName: params.operationName,
             });
             if (isResult(result) && !("data" in result)) return { data: null, ...result };
-            // An `events` subscription's own results, without the iterator layers envelop wraps around them (they
-            // do nothing for it: gap marks, masking and counts are done by the shared execution itself).
-            return (pushableResults(contextValue) ?? result) as never;
+            const pushable = pushableResults(contextValue);
+            if (!pushable) return result as never;
+            // An `events` subscription on a stream of its own is pushed straight to the response (see
+            // PushedStream); graphql-sse then only writes the stream's start and end. On a shared stream (graphql-sse's
+            // single connection mode) graphql-sse reads the results itself, without the iterator layers envelop
+            // wraps around them (they do nothing for it: the shared execution marks gaps, masks and counts).
+            if (!isDistinct(req.raw)) return pushable as never;
+            const pushed = new PushedStream(pushable);
+            pushedByRequest.set(req.raw, pushed);
+            return pushed as never;
           },
         },
       );
@@ -77,7 +86,8 @@ export function useServerSentEvents(): Plugin<PulseContext> {
           // The client went away before the stream started: end its operations (as graphql-sse's fetch adapter does).
           if (request.signal.aborted) void body.return(undefined);
           else request.signal.addEventListener("abort", () => void body.return(undefined), { once: true });
-          endResponse(new fetchAPI.Response((res ? new EventStreamBody(body) : Readable.from(body)) as unknown as BodyInit, init));
+          const pushed = pushedByRequest.get(request);
+          endResponse(new fetchAPI.Response((res ? new EventStreamBody(body, pushed) : Readable.from(body)) as unknown as BodyInit, init));
         },
       );
     },
@@ -93,12 +103,16 @@ export function useServerSentEvents(): Plugin<PulseContext> {
  * `drain`). Any other consumer reads it as an ordinary Readable of the same frames.
  */
 class EventStreamBody extends Readable {
-  constructor(private readonly frames: AsyncGenerator<string, void, undefined>) {
+  constructor(
+    private readonly frames: AsyncGenerator<string, void, undefined>,
+    private readonly pushed?: PushedStream,
+  ) {
     super();
   }
 
   override pipe<T extends NodeJS.WritableStream>(destination: T): T {
     void pumpFrames(this.frames, destination as unknown as ServerResponse);
+    this.pushed?.writeTo(destination as unknown as ServerResponse);
     return destination;
   }
 
@@ -140,6 +154,81 @@ async function pumpFrames(frames: AsyncGenerator<string, void, undefined>, res: 
     res.off("close", stop);
     if (!res.writableEnded && !res.destroyed) res.end();
   }
+}
+
+/**
+ * An `events` subscription on an event stream of its own (graphql-sse's distinct connections mode), pushed to the
+ * response: each result is written as its event arrives, as an `event: next` frame around the result's JSON
+ * serialized once for its whole share group (frames.ts), with no promise per delivery. What graphql-sse is handed
+ * as the operation's results is this placeholder, which ends when the subscription does: graphql-sse then writes
+ * `event: complete` and ends the stream, as for any other operation. Deliveries that arrive before the response has
+ * started wait in the subscriber's bounded queue.
+ */
+class PushedStream implements AsyncIterableIterator<never> {
+  private ended = false;
+  private finish: ((result: IteratorResult<never>) => void) | undefined;
+
+  constructor(private readonly results: PushableResults) {}
+
+  /** The response has started (Yoga has written its status and headers): push to it from now on. */
+  writeTo(res: ServerResponse): void {
+    this.results.push(new ResponseSink(res, this.results, this));
+  }
+
+  next(): Promise<IteratorResult<never>> {
+    if (this.ended) return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve) => {
+      this.finish = resolve;
+    });
+  }
+
+  /** The client went away (graphql-sse ends its operations): end the subscription. */
+  async return(): Promise<IteratorResult<never>> {
+    this.end();
+    await this.results.close();
+    return { done: true, value: undefined };
+  }
+
+  /** graphql-sse ends only what has `throw` too (its check for an async generator). */
+  throw(): Promise<IteratorResult<never>> {
+    return this.return();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** The subscription has ended: graphql-sse writes `complete` and ends the stream. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.finish?.({ done: true, value: undefined });
+  }
+}
+
+/** Writes a pushed subscription's results to its response; past the high-water mark they wait for `drain`. */
+class ResponseSink implements ResultSink {
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly results: PushableResults,
+    private readonly stream: PushedStream,
+  ) {}
+
+  next(result: ExecutionResult): boolean {
+    if (this.res.destroyed) return true;
+    if (this.res.write(`event: next\ndata: ${resultJson(result)}\n\n`)) return true;
+    this.res.once("drain", () => this.results.resume());
+    return false;
+  }
+
+  complete(): void {
+    this.stream.end();
+  }
+}
+
+/** A request for an event stream of its own: graphql-sse's distinct connections mode (no stream token). */
+function isDistinct(request: Request): boolean {
+  return !request.headers.has(TOKEN_HEADER_KEY) && !new URL(request.url).searchParams.has(TOKEN_QUERY_KEY);
 }
 
 function isResult(value: unknown): value is ExecutionResult {

@@ -7,6 +7,7 @@ import type { PulseContext } from "../graphql/context.ts";
 import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
 import { pushableResults, type PushableResults, type ResultSink } from "../graphql/shared-execution.ts";
 import { corkUntilImmediate } from "./cork.ts";
+import { resultJson } from "./frames.ts";
 import type { WebSocketGuard } from "./ws-guard.ts";
 
 /** Close code for a server going away: clients reconnect elsewhere (or later) and resume with `after`. */
@@ -279,20 +280,9 @@ class Connection implements WebSocketConnection {
   }
 }
 
-/** Payloads serialized once per result object: members of a share group receive the same object (shared-execution.ts). */
-const serializedPayloads = new WeakMap<ExecutionResult, string>();
-
-/**
- * The `next` frame for one result. A result shared by a group is serialized once for the whole group; each socket's
- * frame only adds its operation id around it.
- */
+/** The `next` frame for one result: the result's JSON, serialized once for a whole share group, inside this operation's envelope. */
 function frameOf(idJson: string, result: ExecutionResult): string {
-  let payload = serializedPayloads.get(result);
-  if (payload === undefined) {
-    payload = JSON.stringify(result);
-    serializedPayloads.set(result, payload);
-  }
-  return `{"id":${idJson},"type":"next","payload":${payload}}`;
+  return `{"id":${idJson},"type":"next","payload":${resultJson(result)}}`;
 }
 
 /**

@@ -92,9 +92,10 @@ describe.each<Transport>(["ws", "sse"])("RealtimeAnalytics over %s", (transport)
   });
 
   it("resumes after a LAGGED end from its last cursor and receives every event once, in order", async () => {
-    // A queue of 5 against a batch of 60, offered in one synchronous step: this subscriber must lag. Over SSE
-    // nothing is sent during the step; over WebSocket frames are, but they wait in the corked socket, and past
-    // 64 KiB of them (seven 10 KB frames) the socket counts as backed up and the queue takes the rest.
+    // A queue of 5 against a batch of 60, offered in one synchronous step: this subscriber must lag. Frames are
+    // written as the events come, but nothing leaves during the step: past 64 KiB of them on a WebSocket (seven
+    // 10 KB frames, corked) or 16 KiB on an SSE response, the transport counts as backed up and the queue takes
+    // the rest.
     const server = await startServer({ subscriberQueue: 5 });
     const { client, received, errors } = clientFor(server.url, transport);
     client.connect();

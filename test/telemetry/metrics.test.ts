@@ -133,10 +133,10 @@ describe("subscription metrics", () => {
       const slow = client.subscribe(HEAVY_EVENTS, { filter: { events: ["burst"] } });
       await scrapeUntil(server.url, (s) => s.value("pulse_subscriptions_active", { transport }) === 1, "the subscription active");
 
-      // One batch is applied in one synchronous step. Over SSE nothing is sent during it, so 10 matching events
-      // overflow the queue of 2 at the third; over WebSocket the frames are written as the events come, but within
-      // one turn of the loop they wait in the socket (corked, see cork.ts): past 64 KiB of them (the third 30 KB
-      // frame) the socket counts as backed up, and the queue of 2 overflows two events later.
+      // One batch is applied in one synchronous step, and each event's frame is written as it comes, but within
+      // one turn of the loop nothing leaves: a WebSocket's frames wait in the corked socket (cork.ts) and count as
+      // backed up past 64 KiB (the third 30 KB frame), an SSE response's past its 16 KiB high-water mark (the
+      // first). The queue of 2 then overflows two events later.
       await captureEvents(
         server.url,
         Array.from({ length: 10 }, (_, i) => ({ id: randomUUID(), event: "burst", distinctId: `u${i}`, properties: { padding: PADDING } })),
