@@ -63,8 +63,8 @@ export function useTelemetry({ metrics, connections }: TelemetryOptions): Plugin
 
 /**
  * Counts `events` payloads delivered (per transport, and on the connection the operation came in on, for its log
- * line), LAGGED endings with the events they dropped, and the subscriptions' ends. Told by the shared execution (shared-execution.ts), which
- * every `events` delivery goes through whether a transport pulls it or takes it by push.
+ * line), LAGGED endings with the events they dropped, and the subscriptions' ends. Told by the shared execution
+ * (shared-execution.ts), which every `events` delivery goes through, whether a transport pulls it or takes it by push.
  */
 export function deliveryTelemetry({ metrics, connections }: TelemetryOptions): DeliveryObserver {
   return {

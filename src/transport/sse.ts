@@ -66,7 +66,8 @@ export function useServerSentEvents(): Plugin<PulseContext> {
             // PushedStream); graphql-sse then only writes the stream's start and end. On a shared stream (graphql-sse's
             // single connection mode) graphql-sse reads the results itself, without the iterator layers envelop
             // wraps around them (they do nothing for it: the shared execution marks gaps, masks and counts).
-            if (!isDistinct(req.raw)) return pushable as never;
+            const res = (contextByRequest.get(req.raw) as { res?: ServerResponse } | undefined)?.res;
+            if (!res || !isDistinct(req.raw)) return pushable as never;
             const pushed = new PushedStream(pushable);
             pushedByRequest.set(req.raw, pushed);
             return pushed as never;
@@ -100,7 +101,8 @@ export function useServerSentEvents(): Plugin<PulseContext> {
  * reaches `res.write` (Node streams, @whatwg-node and promise helpers were ~25% of the fanout_sse_1k profile).
  * Yoga still sends the status and headers (with its onResponse hooks' additions, such as CORS) and then pipes this
  * body into the response; `pipe` is where the frames go to `res` directly, with `write`'s backpressure (wait for
- * `drain`). Any other consumer reads it as an ordinary Readable of the same frames.
+ * `drain`), and where a pushed subscription starts writing to it. Any other consumer reads it as an ordinary
+ * Readable of graphql-sse's frames.
  */
 class EventStreamBody extends Readable {
   constructor(
@@ -162,7 +164,8 @@ async function pumpFrames(frames: AsyncGenerator<string, void, undefined>, res: 
  * serialized once for its whole share group (frames.ts), with no promise per delivery. What graphql-sse is handed
  * as the operation's results is this placeholder, which ends when the subscription does: graphql-sse then writes
  * `event: complete` and ends the stream, as for any other operation. Deliveries that arrive before the response has
- * started wait in the subscriber's bounded queue.
+ * started wait in the subscriber's bounded queue. It needs the Node response: the stream body is piped to it
+ * (EventStreamBody.pipe), which is how Yoga sends a body on Node.
  */
 class PushedStream implements AsyncIterableIterator<never> {
   private ended = false;
