@@ -222,15 +222,25 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult>, PushableR
     return this.return();
   }
 
-  /** Push mode: the subscriber's delivery, executed and handed to the sink. */
+  /**
+   * Push mode: the subscriber's delivery, executed and handed to the sink. This runs inside the capture that applied
+   * the event: a failure here (a bug) must not fail that capture nor keep the event from the other subscribers, so
+   * it is logged through the error mask and ends this subscription alone (its client gets `complete`).
+   */
   deliver(delivery: Delivery): boolean {
-    const result = this.resultOf(delivery);
-    if (!isPromise(result)) return this.sink!.next(result);
-    this.pending = result.then((value) => {
-      this.pending = null;
-      if (this.sink!.next(value)) this.resume();
-    });
-    return false;
+    try {
+      const result = this.resultOf(delivery);
+      if (!isPromise(result)) return this.sink!.next(result);
+      this.pending = result.then((value) => {
+        this.pending = null;
+        if (this.sink!.next(value)) this.resume();
+      });
+      return false;
+    } catch (error) {
+      this.options.maskError(error, "Unexpected error.");
+      void this.close();
+      return false;
+    }
   }
 
   /** Push mode: the subscriber has ended. */

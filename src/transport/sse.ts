@@ -218,7 +218,7 @@ class ResponseSink implements ResultSink {
   ) {}
 
   next(result: ExecutionResult): boolean {
-    if (this.res.destroyed) return true;
+    if (this.res.destroyed || this.res.writableEnded) return true;
     if (this.res.write(`event: next\ndata: ${resultJson(result)}\n\n`)) return true;
     this.res.once("drain", () => this.results.resume());
     return false;

@@ -218,3 +218,73 @@ describe("EventSubscriber: ending", () => {
     expect(closes).toHaveLength(1);
   });
 });
+
+/** A sink that records deliveries as `describeDelivery` does and takes `room` of them before it is backed up. */
+function recordingSink(room = Infinity) {
+  const deliveries: unknown[] = [];
+  const sink = {
+    room,
+    ended: 0,
+    deliver(delivery: Delivery): boolean {
+      deliveries.push(describeDelivery(delivery));
+      return --sink.room > 0;
+    },
+    end(): void {
+      sink.ended++;
+    },
+  };
+  return { sink, deliveries };
+}
+
+describe("EventSubscriber: push", () => {
+  it("hands over the backlog and the queue at push, then each live event as it is offered, the gap on the first", () => {
+    const { sub } = subscriber({ backlog: [at(1), at(2)], gap: true });
+    sub.offer(at(3));
+    const { sink, deliveries } = recordingSink();
+    sub.push(sink);
+    expect(deliveries).toEqual([["event", 1, true], ["event", 2, false], ["event", 3, false]]);
+    sub.offer(at(4));
+    expect(deliveries.at(-1)).toEqual(["event", 4, false]);
+  });
+
+  it("queues while the sink is backed up and hands the rest over, in order, on resume", () => {
+    const { sub } = subscriber({ queueSize: 10 });
+    const { sink, deliveries } = recordingSink(1);
+    sub.push(sink);
+    sub.offer(at(1)); // taken; the sink is now backed up
+    sub.offer(at(2));
+    sub.offer(at(3));
+    expect(deliveries).toEqual([["event", 1, false]]);
+    sink.room = Infinity;
+    sub.resume();
+    expect(deliveries).toEqual([["event", 1, false], ["event", 2, false], ["event", 3, false]]);
+    sub.offer(at(4));
+    expect(deliveries.at(-1)).toEqual(["event", 4, false]);
+  });
+
+  it("ends LAGGED with the last delivered position once a backed-up sink resumes, then ends the sink", () => {
+    const { sub, closes } = subscriber({ queueSize: 2 });
+    const { sink, deliveries } = recordingSink(1);
+    sub.push(sink);
+    for (const seq of [1, 2, 3, 4, 5]) sub.offer(at(seq));
+    // 1 taken; 2 and 3 queued; 4 overflows (dropped with the queue); 5 is no longer offered.
+    expect(deliveries).toEqual([["event", 1, false]]);
+    expect(closes).toEqual([]);
+    sink.room = Infinity;
+    sub.resume();
+    expect(deliveries).toEqual([["event", 1, false], ["lagged", 1, 3]]);
+    expect(sink.ended).toBe(1);
+    expect(closes).toEqual([sub]);
+  });
+
+  it("ends the sink once when the subscriber is ended or returned", async () => {
+    const { sub } = subscriber();
+    const { sink, deliveries } = recordingSink();
+    sub.push(sink);
+    sub.end();
+    await sub.return();
+    expect(sink.ended).toBe(1);
+    sub.offer(at(1));
+    expect(deliveries).toEqual([]);
+  });
+});
