@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server } from "node:http";
-import type { DocumentNode, ExecutionArgs, ExecutionResult, GraphQLError } from "graphql";
+import { getOperationAST, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLError } from "graphql";
 import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, handleProtocols, MessageType, parseMessage, type SubscribePayload } from "graphql-ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -248,7 +248,7 @@ class Connection implements WebSocketConnection {
       variableValues: payload.variables,
       contextValue: await contextFactory(),
     };
-    const isSubscription = operationKind(document, payload.operationName) === "subscription";
+    const isSubscription = getOperationAST(document, payload.operationName)?.operation === "subscription";
     const result = (await (isSubscription ? subscribe(args) : execute(args))) as ExecutionResult | AsyncIterableIterator<ExecutionResult>;
     if (!isAsyncIterable(result)) {
       operation.write(result);
@@ -386,12 +386,6 @@ class Operation implements ResultSink {
   private close(): Promise<unknown> | undefined {
     return this.pushable ? this.pushable.close() : this.iterator?.return?.();
   }
-}
-
-function operationKind(document: DocumentNode, operationName: string | null | undefined): string | undefined {
-  const operations = document.definitions.filter((d) => d.kind === "OperationDefinition");
-  const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
-  return operation?.operation;
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterableIterator<ExecutionResult> {
