@@ -1,9 +1,9 @@
 import { Readable } from "node:stream";
-import { getOperationAST, type ExecutionResult } from "graphql";
+import type { ExecutionResult } from "graphql";
 import { createHandler, TOKEN_HEADER_KEY, TOKEN_QUERY_KEY } from "graphql-sse";
 import type { Plugin, YogaServerInstance } from "graphql-yoga";
 import type { PulseContext } from "../graphql/context.ts";
-import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
+import { startOperation } from "../graphql/start-operation.ts";
 import { pushableResults, type PushableResults, type ResultSink } from "../graphql/shared-execution.ts";
 import { corkUntilImmediate } from "./cork.ts";
 import { resultJson } from "./frames.ts";
@@ -28,37 +28,12 @@ export function useServerSentEvents(): Plugin<PulseContext> {
       handler = createHandler(
         {
           async onSubscribe(req, params) {
-            const { schema, parse, validate, contextFactory, execute, subscribe } = enveloped.getEnveloped({
-              ...contextByRequest.get(req.raw),
-              request: req.raw,
+            const started = await startOperation(
+              enveloped.getEnveloped({ ...contextByRequest.get(req.raw), request: req.raw, params, transport: "sse" }),
               params,
-              transport: "sse",
-            });
-            let document;
-            try {
-              document = parse(params.query);
-            } catch (error) {
-              return { data: null, errors: operationErrors([error], PARSE_FAILED) };
-            }
-            let errors;
-            // Validation rules may throw rather than report (GraphQL Armor's limits do): still this operation's
-            // error, never graphql-sse's 500 with a stack trace.
-            try {
-              errors = validate(schema, document);
-            } catch (error) {
-              return { data: null, errors: operationErrors([error], VALIDATION_FAILED) };
-            }
-            if (errors.length > 0) return { data: null, errors: operationErrors(errors, VALIDATION_FAILED) };
-            const contextValue = await contextFactory();
-            const operation = getOperationAST(document, params.operationName);
-            const run = operation?.operation === "subscription" ? subscribe : execute;
-            const result = await run({
-              schema,
-              document,
-              contextValue,
-              variableValues: params.variables,
-              operationName: params.operationName,
-            });
+            );
+            if ("errors" in started) return { data: null, errors: started.errors };
+            const { contextValue, result } = started;
             if (isResult(result) && !("data" in result)) return { data: null, ...result };
             const pushable = pushableResults(contextValue);
             if (!pushable) return result as never;

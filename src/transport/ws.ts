@@ -1,10 +1,11 @@
 import type { IncomingMessage, Server } from "node:http";
-import { getOperationAST, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLError } from "graphql";
+import type { ExecutionResult, GraphQLError } from "graphql";
 import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, handleProtocols, MessageType, parseMessage, type SubscribePayload } from "graphql-ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { PulseContext } from "../graphql/context.ts";
-import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "../graphql/errors.ts";
+import { operationErrors } from "../graphql/errors.ts";
+import { startOperation } from "../graphql/start-operation.ts";
 import { pushableResults, type PushableResults, type ResultSink } from "../graphql/shared-execution.ts";
 import { corkUntilImmediate } from "./cork.ts";
 import { resultJson } from "./frames.ts";
@@ -56,8 +57,6 @@ export interface WebSocketConnection {
   /** Operations open on this connection, the one being started included. */
   readonly openOperations: number;
 }
-
-type Enveloped = ReturnType<YogaServerInstance<Record<string, unknown>, PulseContext>["getEnveloped"]>;
 
 /**
  * Pulse's `graphql-transport-ws` server on the same port and path as Yoga. The protocol's messages, close codes and
@@ -227,36 +226,19 @@ class Connection implements WebSocketConnection {
   private async run(operation: Operation, payload: SubscribePayload): Promise<void> {
     const refusal = this.guard?.admit(this);
     if (refusal) return operation.fail(refusal);
-    const { schema, execute, subscribe, contextFactory, parse, validate } = this.yoga.getEnveloped({
-      connectionParams: this.connectionParams,
-      req: this.peer,
-      socket: this.socket,
-      transport: "ws",
-    }) as Enveloped;
-    let document: DocumentNode;
-    try {
-      document = parse(payload.query);
-    } catch (error) {
-      return operation.fail(operationErrors([error], PARSE_FAILED));
-    }
-    const errors = validate(schema, document);
-    if (errors.length > 0) return operation.fail(operationErrors(errors, VALIDATION_FAILED));
-    const args: ExecutionArgs = {
-      schema,
-      document,
-      operationName: payload.operationName,
-      variableValues: payload.variables,
-      contextValue: await contextFactory(),
-    };
-    const isSubscription = getOperationAST(document, payload.operationName)?.operation === "subscription";
-    const result = (await (isSubscription ? subscribe(args) : execute(args))) as ExecutionResult | AsyncIterableIterator<ExecutionResult>;
+    const started = await startOperation(
+      this.yoga.getEnveloped({ connectionParams: this.connectionParams, req: this.peer, socket: this.socket, transport: "ws" }),
+      payload,
+    );
+    if ("errors" in started) return operation.fail(started.errors);
+    const { contextValue, result } = started;
     if (!isAsyncIterable(result)) {
       operation.write(result);
       return operation.end();
     }
     // The client completed the operation (or the socket closed) while it was starting.
     if (!this.isOpen(operation)) return void result.return?.();
-    const pushable = pushableResults(args.contextValue);
+    const pushable = pushableResults(contextValue);
     if (pushable) operation.pushFrom(pushable);
     else operation.iterate(result);
   }
@@ -274,13 +256,13 @@ class Connection implements WebSocketConnection {
     clearTimeout(this.initTimer);
     const open = [...this.operations.values()];
     this.operations.clear();
-    await Promise.all(open.map((operation) => operation?.stop()));
+    await Promise.all(open.map((operation) => operation.stop()));
     this.registry.delete(this);
     this.hooks.closed?.(this.peer, code, reason);
   }
 }
 
-/** The `next` frame for one result: the result's JSON, serialized once for a whole share group, inside this operation's envelope. */
+/** The `next` frame for one result: the result's JSON (serialized once for a whole share group) in the operation's envelope. */
 function frameOf(idJson: string, result: ExecutionResult): string {
   return `{"id":${idJson},"type":"next","payload":${resultJson(result)}}`;
 }
