@@ -80,8 +80,8 @@ export interface PushableResults extends AsyncIterableIterator<ExecutionResult> 
   push(sink: ResultSink): void;
   /** The sink can take results again. */
   resume(): void;
-  /** Ends the subscription (the client completed it, or its connection closed); the sink is not told. */
-  close(): Promise<unknown>;
+  /** Ends the subscription (the client completed it, or its connection closed). */
+  return(): Promise<IteratorResult<ExecutionResult>>;
 }
 
 /** The pushable results of each `events` subscription, by its context (what the transport holds). */
@@ -93,7 +93,7 @@ const pushable = new WeakMap<object, PushableResults>();
  * iterator envelop returns puts three iterator layers and their promises around every delivery). Undefined for
  * anything else (other subscriptions, or one that did not start): read the iterator as usual. A transport that
  * pushes lets go of the iterator envelop returned (its wrappers are ~2 KB per idle subscription) and ends the
- * subscription with `close()`; envelop's end hooks then never run, so what must happen at the end of an `events`
+ * subscription with `return()`; envelop's end hooks then never run, so what must happen at the end of an `events`
  * subscription is told to the observer (`ended`) on every path.
  */
 export function pushableResults(contextValue: unknown): PushableResults | undefined {
@@ -218,10 +218,6 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult>, PushableR
     if (!this.pending) this.source.resume();
   }
 
-  close(): Promise<IteratorResult<ExecutionResult>> {
-    return this.return();
-  }
-
   /**
    * Push mode: the subscriber's delivery, executed and handed to the sink. This runs inside the capture that applied
    * the event: a failure here (a bug) must not fail that capture nor keep the event from the other subscribers, so
@@ -238,7 +234,7 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult>, PushableR
       return false;
     } catch (error) {
       this.options.maskError(error, "Unexpected error.");
-      void this.close();
+      void this.return();
       return false;
     }
   }

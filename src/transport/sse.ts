@@ -163,7 +163,7 @@ class PushedStream implements AsyncIterableIterator<never> {
   /** The client went away (graphql-sse ends its operations): end the subscription. */
   async return(): Promise<IteratorResult<never>> {
     this.end();
-    await this.results.close();
+    await this.results.return();
     return { done: true, value: undefined };
   }
 

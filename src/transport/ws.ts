@@ -366,7 +366,7 @@ class Operation implements ResultSink {
   }
 
   private close(): Promise<unknown> | undefined {
-    return this.pushable ? this.pushable.close() : this.iterator?.return?.();
+    return (this.pushable ?? this.iterator)?.return?.();
   }
 }
 
