@@ -17,6 +17,7 @@ import { Hub } from "../src/domain/hub.ts";
 import { createLogger } from "../src/telemetry/logger.ts";
 import { Snapshotter } from "../src/store/snapshotter.ts";
 import { openSqliteStore } from "../src/store/sqlite.ts";
+import { captureInto } from "../test/domain/helpers.ts";
 
 const EVENTS = 10_000;
 const RUNS = 5;
@@ -51,7 +52,7 @@ function inputs(run: number, count: number) {
 
 async function capture(hub: Hub, run: number): Promise<void> {
   const all = inputs(run, EVENTS);
-  for (let i = 0; i < all.length; i += 1000) await hub.capture(all.slice(i, i + 1000));
+  for (let i = 0; i < all.length; i += 1000) await captureInto(hub, all.slice(i, i + 1000));
 }
 
 function ms(ns: number): number {
@@ -97,7 +98,7 @@ try {
   const restoreMs = Math.round(performance.now() - restoreStarted);
   const phases = `open ${Math.round(opened - restoreStarted)} ms, load ${Math.round(loaded - opened)} ms, rebuild ${Math.round(performance.now() - loaded)} ms`;
   await reopened.close();
-  if (restoredHub.bufferSize !== EVENTS) throw new Error(`restored ${restoredHub.bufferSize} events, expected ${EVENTS}`);
+  if (restoredHub.stream.size !== EVENTS) throw new Error(`restored ${restoredHub.stream.size} events, expected ${EVENTS}`);
 
   const p99 = median(runs.map((r) => r.p99));
   const worst = Math.max(...runs.map((r) => r.p99));

@@ -2,7 +2,10 @@ export { createPulseServer, type PulseServer, type PulseServerOptions } from "./
 export { loadConfig, resolveConfig, ConfigError, type PulseConfig } from "./config.ts";
 export { ManualClock, systemClock, type Clock } from "./domain/clock.ts";
 export { PulseError, type ErrorCode } from "./domain/errors.ts";
-export { authorizeCapture, captureRateKey, KeyRing, OPEN_PRINCIPAL, type CaptureGrant, type Principal, type Role } from "./auth/keys.ts";
+export { authenticateBareKey, captureRateKey, KeyRing, OPEN_PRINCIPAL, type Principal, type Role } from "./auth/keys.ts";
+export type { Application } from "./app/application.ts";
+export type { Reads } from "./app/reads.ts";
+export type { CaptureReceipt, CaptureRequest, Ingest } from "./app/ingest.ts";
 export { CaptureRateLimiter } from "./limits/capture-rate.ts";
 export { resolveTrustConfig, type TrustConfig, type TrustConfigInput } from "./limits/settings.ts";
 export { readBody, BodyError, type ReadBodyOptions } from "./transport/body.ts";

@@ -6,7 +6,8 @@ import { createYoga } from "graphql-yoga";
 import { resolveConfig, type PulseConfig, type PulseConfigInput } from "./config.ts";
 import type { Clock } from "./domain/clock.ts";
 import { Hub } from "./domain/hub.ts";
-import type { PulseContext } from "./graphql/context.ts";
+import { createApplication, type Application } from "./app/application.ts";
+import type { PulseContext, TransportContext } from "./graphql/context.ts";
 import { maskError } from "./graphql/errors.ts";
 import { createSchema } from "./graphql/schema.ts";
 import { useSharedExecution } from "./graphql/shared-execution.ts";
@@ -46,7 +47,9 @@ export interface PulseServer {
   readonly port: number;
   readonly config: PulseConfig;
   readonly hub: Hub;
-  /** Keys and limits: `trust.authorizeCapture(apiKey, request)` for capture endpoints outside GraphQL, `trust.stats()`. */
+  /** The ingest path and per-principal reads, as the transports use them. */
+  readonly app: Application;
+  /** Keys and limits: `trust.authenticateCapture(apiKey)` for capture endpoints outside GraphQL, `trust.stats()`. */
   readonly trust: Trust;
   /** This server's metrics, and the hooks the rest of Pulse reports to (snapshots, slow consumers, ...). */
   readonly metrics: PulseMetrics;
@@ -82,9 +85,9 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     dashboardWindowSeconds: config.dashboardWindowSeconds,
     subscriberQueue: config.subscriberQueue,
     personsCapacity: config.personsMax,
-    eventLimits: trust.eventLimits,
     clock,
   });
+  const app = createApplication({ hub, limits: trust.eventLimits, maxBatch: config.maxBatch, rateLimiter: trust.rateLimiter });
   const metrics = new PulseMetrics({ hub });
   const readiness = new Readiness();
   // GraphQL waits for the restore: nothing can be captured into, or read from, a hub that is not restored yet.
@@ -99,7 +102,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
           }
           if (redisUrl) {
             // After the restore: the reader continues the stream from the snapshot's last position.
-            stream = new RedisEventStream(hub, {
+            stream = new RedisEventStream(hub.stream, {
               url: redisUrl,
               prefix: config.redisPrefix,
               maxLength: config.redisStreamLength,
@@ -110,7 +113,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
                   `events ${from}..${to} left the Redis stream before this instance read them (it was behind by more than PULSE_REDIS_STREAM_LENGTH); this instance does not have them`,
                 ),
             });
-            hub.useLog(stream);
+            hub.replication.useLog(stream);
             readiness.register("redis", () => (stream?.connected ? true : "redis unreachable"));
             await stream.start();
           }
@@ -129,12 +132,13 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   const yoga = createYoga<Record<string, unknown>, PulseContext>({
     schema: createSchema(),
     graphqlEndpoint: "/graphql",
+    // The transport's part; the auth plugin adds the caller (principal, address, reads) before anything runs.
     context: ({ transport }) => ({
-      hub,
+      app,
       config,
       snapshots: persistence?.status ?? NO_SNAPSHOTS,
-      transport: (transport as PulseContext["transport"]) ?? "http",
-    }),
+      transport: (transport as TransportContext["transport"]) ?? "http",
+    }) satisfies TransportContext as PulseContext,
     graphiql: { title: "Pulse", subscriptionsProtocol: "WS" },
     renderGraphiQL,
     landingPage: false,
@@ -157,10 +161,10 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
 
   // PostHog SDKs post here, with `api_key` checked against the same key ring as GraphQL.
   const posthog = createPostHogIngestion({
-    hub,
-    maxBatch: config.maxBatch,
+    ingest: app.ingest,
+    clock: hub.clock,
     maxBodyBytes: config.trust.maxBodyBytes,
-    authorizeCapture: (apiKey, request) => trust.authorizeCapture(apiKey, request),
+    authenticate: (apiKey) => trust.authenticateCapture(apiKey),
   });
   const opsRoutes = createOpsRoutes({
     metrics,
@@ -220,6 +224,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     port,
     config,
     hub,
+    app,
     trust,
     metrics,
     readiness,

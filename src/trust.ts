@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import type { Plugin } from "graphql-yoga";
-import { authorizeCapture, captureRateKey, KeyRing, type CaptureGrant } from "./auth/keys.ts";
+import { authenticateBareKey, KeyRing, type Principal } from "./auth/keys.ts";
 import type { EventLimits } from "./domain/event-limits.ts";
 import { useApiKeys } from "./graphql/auth-plugin.ts";
 import type { PulseContext } from "./graphql/context.ts";
@@ -32,11 +32,10 @@ export interface Trust {
   /** Pre-reads a request body within PULSE_MAX_BODY_BYTES (gzip inflated); false when it has answered the request. */
   prepareBody(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /**
-   * For capture endpoints outside GraphQL (PostHog's `api_key`): checks the key (see authorizeCapture in
-   * src/auth/keys.ts) and charges `request.events` to its capture rate, the budget its GraphQL captures use too.
-   * Throws UNAUTHENTICATED or RATE_LIMITED, having charged nothing.
+   * For capture endpoints outside GraphQL (PostHog's `api_key`): who sends with this bare key (see
+   * authenticateBareKey in src/auth/keys.ts). Throws UNAUTHENTICATED. The ingest charges the rate.
    */
-  authorizeCapture(apiKey: string | null | undefined, request: { readonly events: number; readonly address: string }): Promise<CaptureGrant>;
+  authenticateCapture(apiKey: string | null | undefined): Principal;
   /** For GET /metrics: true for an open server or an `Authorization: Bearer <read key>` (any scope). */
   authorizeRead(authorization: string | undefined): boolean;
   stats(): TrustStats;
@@ -53,7 +52,7 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
     keys,
     rateLimiter,
     plugins: [
-      useApiKeys({ keys, rateLimiter }),
+      useApiKeys({ keys }),
       useSseGuard(connections) as Plugin<PulseContext>,
       useCSRFPrevention() as Plugin<PulseContext>,
       ...(useQueryLimits(config) as Plugin<PulseContext>[]),
@@ -71,11 +70,7 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
       maxEventAgeMs: config.maxEventAgeSeconds * 1000,
     },
     prepareBody: (req, res) => prepareBody(req, res, config.maxBodyBytes),
-    authorizeCapture: async (apiKey, { events, address }) => {
-      const grant = authorizeCapture(keys, apiKey);
-      await rateLimiter.consume(captureRateKey(grant.principal, address), events);
-      return grant;
-    },
+    authenticateCapture: (apiKey) => authenticateBareKey(keys, apiKey),
     authorizeRead: (authorization) => {
       try {
         return keys.authenticate(authorization).role === "read";

@@ -97,25 +97,17 @@ export function captureRateKey(principal: Principal, address: string): string {
   return principal.keyId ?? `address:${address}`;
 }
 
-/** What an authorized capture may do: store into `environment` (null: any). */
-export interface CaptureGrant {
-  readonly principal: Principal;
-  /** The environment every event of this capture must be in, or null when the key is not scoped. */
-  readonly environment: string | null;
-}
-
 /**
- * Authorizes a capture by a bare key, as PostHog's SDKs send it (`api_key` in the body). Both capture and read keys
- * may capture. Open server: always granted, unscoped. Throws UNAUTHENTICATED for a missing or unknown key.
- * The caller sets each event's environment to `grant.environment` when it is not null, and charges the capture rate
- * limit (`captureRateKey`) before storing: `Trust.authorizeCapture` does both checks.
+ * Who sends with a bare key, as PostHog's SDKs send it (`api_key` in the body). Both capture and read keys may
+ * capture. Open server: the open principal. Throws UNAUTHENTICATED for a missing or unknown key. The ingest
+ * (src/app/ingest.ts) then keeps the events in the key's environment and charges its capture rate.
  */
-export function authorizeCapture(keys: KeyRing, apiKey: string | null | undefined): CaptureGrant {
-  if (!keys.enabled) return { principal: OPEN_PRINCIPAL, environment: null };
+export function authenticateBareKey(keys: KeyRing, apiKey: string | null | undefined): Principal {
+  if (!keys.enabled) return OPEN_PRINCIPAL;
   if (typeof apiKey !== "string" || apiKey.length === 0) {
     throw new PulseError("UNAUTHENTICATED", "An API key is required (api_key)");
   }
   const principal = keys.lookup(apiKey);
   if (!principal) throw new PulseError("UNAUTHENTICATED", "Unknown API key (api_key)");
-  return { principal, environment: principal.environment };
+  return principal;
 }

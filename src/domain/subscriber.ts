@@ -169,3 +169,8 @@ export class EventSubscriber implements AsyncIterableIterator<Delivery> {
     this.onClose(this);
   }
 }
+
+/** Whether `value` is a stream subscriber (what the `events` resolver must return for its results to be pushed). */
+export function isEventSubscriber(value: unknown): value is EventSubscriber {
+  return value instanceof EventSubscriber;
+}

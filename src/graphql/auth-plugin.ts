@@ -12,34 +12,22 @@ import {
   type SelectionSetNode,
 } from "graphql";
 import type { Plugin } from "graphql-yoga";
-import { captureRateKey, type KeyRing, type Principal } from "../auth/keys.ts";
-import { forbiddenEnvironment, hubFor } from "../auth/scope.ts";
+import { forbiddenEnvironment } from "../app/scope.ts";
+import type { KeyRing, Principal } from "../auth/keys.ts";
 import { PulseError } from "../domain/errors.ts";
-import type { CaptureRateLimiter } from "../limits/capture-rate.ts";
-import type { PulseContext } from "./context.ts";
+import type { PulseContext, TransportContext } from "./context.ts";
 
 export interface AuthPluginOptions {
   readonly keys: KeyRing;
-  readonly rateLimiter: CaptureRateLimiter;
 }
 
-/** What the auth plugin adds to every operation's context. */
-export interface AuthContext {
-  readonly principal: Principal;
-}
-
-/** The context as the transports hand it to Yoga's envelop, before the plugins extend it. */
-interface InitialContext {
-  readonly transport?: string;
+/** The context as the transports hand it to Yoga's envelop, before this plugin adds the caller. */
+interface InitialContext extends TransportContext {
   readonly request?: Request;
   /** HTTP and SSE: the Node request; WebSocket: what stands for the connection (its socket). */
   readonly req?: Pick<IncomingMessage, "socket">;
   readonly connectionParams?: Readonly<Record<string, unknown>>;
-  readonly hub: PulseContext["hub"];
 }
-
-/** Hub views kept per principal (see viewOf); past it the oldest is rebuilt when next needed. */
-const MAX_VIEWS_PER_PRINCIPAL = 1024;
 
 /** A PulseError as the GraphQL error the client sees (error masking passes PulseErrors through unchanged). */
 export function toGraphQLError(error: PulseError): GraphQLError {
@@ -51,12 +39,13 @@ export function toGraphQLError(error: PulseError): GraphQLError {
  * - HTTP and SSE: `Authorization: Bearer <key>` is checked when the request arrives, before its body is parsed;
  *   a missing or unknown key is answered 401 UNAUTHENTICATED. (WebSocket keys are checked at `connection_init`,
  *   in src/transport/ws-guard.ts.)
- * - Every operation's context gets `principal` and, as `hub`, the principal's view of the hub (src/auth/scope.ts):
- *   scoped reads and captures, capture rate limits, no reads for capture keys.
+ * - Every operation's context gets the caller: `principal`, its `address`, and `reads`, what it may read
+ *   (src/app/reads.ts). Captures go through the application's ingest with the same principal.
  * - When an operation starts: a capture key may only run mutations (anything else is FORBIDDEN), and a scoped key
- *   naming another environment in a root field's arguments is FORBIDDEN, before any resolver runs.
+ *   naming another environment in a root field's arguments is FORBIDDEN, before any resolver runs (the same rule
+ *   the reads and the ingest apply, src/app/scope.ts: here it keeps a refused operation from running in part).
  */
-export function useApiKeys({ keys, rateLimiter }: AuthPluginOptions): Plugin<PulseContext> {
+export function useApiKeys({ keys }: AuthPluginOptions): Plugin<PulseContext> {
   const principals = new WeakMap<Request, Principal>();
 
   const principalOf = (context: InitialContext): Principal => {
@@ -69,23 +58,6 @@ export function useApiKeys({ keys, rateLimiter }: AuthPluginOptions): Plugin<Pul
   };
 
   const refuse = (error: PulseError) => ({ errors: [toGraphQLError(error)] });
-
-  // A principal's view of the hub holds no state of its own, so operations of the same principal charged to the
-  // same rate key share one rather than building ten closures and a Proxy each: 10,000 idle subscriptions held
-  // ~3.5 KB apiece of them (memory_idle_10k's heap snapshot). Bounded: an open server keys views by address.
-  const views = new WeakMap<PulseContext["hub"], WeakMap<Principal, Map<string, PulseContext["hub"]>>>();
-  const viewOf = (hub: PulseContext["hub"], principal: Principal, rateKey: string): PulseContext["hub"] => {
-    let byPrincipal = views.get(hub);
-    if (!byPrincipal) views.set(hub, (byPrincipal = new WeakMap()));
-    let byRateKey = byPrincipal.get(principal);
-    if (!byRateKey) byPrincipal.set(principal, (byRateKey = new Map()));
-    let view = byRateKey.get(rateKey);
-    if (!view) {
-      if (byRateKey.size >= MAX_VIEWS_PER_PRINCIPAL) byRateKey.delete(byRateKey.keys().next().value!);
-      byRateKey.set(rateKey, (view = hubFor(hub, { principal, rateKey, rateLimiter })));
-    }
-    return view;
-  };
 
   return {
     onRequest({ request, endResponse, fetchAPI }) {
@@ -105,11 +77,11 @@ export function useApiKeys({ keys, rateLimiter }: AuthPluginOptions): Plugin<Pul
     onContextBuilding({ context, extendContext }) {
       const initial = context as unknown as InitialContext;
       const principal = principalOf(initial);
-      const address = initial.req?.socket?.remoteAddress ?? "unknown";
       extendContext({
         principal,
-        hub: viewOf(initial.hub, principal, captureRateKey(principal, address)),
-      } as Partial<PulseContext>);
+        address: initial.req?.socket?.remoteAddress ?? "unknown",
+        reads: initial.app.readsFor(principal),
+      });
     },
     onExecute({ args, setResultAndStopExecution }) {
       const refusal = checkOperation(args);
@@ -123,7 +95,7 @@ export function useApiKeys({ keys, rateLimiter }: AuthPluginOptions): Plugin<Pul
 }
 
 function checkOperation(args: ExecutionArgs): PulseError | null {
-  const principal = (args.contextValue as Partial<AuthContext>).principal;
+  const principal = (args.contextValue as Partial<PulseContext>).principal;
   if (!principal) return new PulseError("UNAUTHENTICATED", "No principal for this operation");
   const operation = getOperationAST(args.document, args.operationName);
   if (!operation) return null; // execution reports it

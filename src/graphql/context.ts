@@ -1,17 +1,39 @@
+import type { Application } from "../app/application.ts";
+import type { Reads } from "../app/reads.ts";
+import type { Principal } from "../auth/keys.ts";
 import type { PulseConfig } from "../config.ts";
-import type { Hub } from "../domain/hub.ts";
 import type { SnapshotStatus } from "../store/snapshotter.ts";
+import type { PushableResults } from "./shared-execution.ts";
 
 /** The transports an operation can arrive on. */
 export type Transport = "http" | "ws" | "sse";
 
-/** What every resolver sees. */
-export interface PulseContext {
-  readonly hub: Hub;
+/**
+ * One operation's handle for its transport: when the operation is an `events` subscription, the shared execution
+ * puts its pushable results here as it starts, and `startOperation` hands them to the transport.
+ */
+export interface OperationSlot {
+  pushable?: PushableResults;
+}
+
+/** What the transports give every operation, before the auth plugin adds the caller. */
+export interface TransportContext {
+  readonly app: Application;
   readonly config: PulseConfig;
   readonly transport: Transport;
   /** Snapshot failures and the last good snapshot (NO_SNAPSHOTS when memory only). */
   readonly snapshots: SnapshotStatus;
+  /** Set by `startOperation` (WebSocket, SSE); absent on plain HTTP. */
+  readonly operation?: OperationSlot;
+}
+
+/** What every resolver sees: the transport's context and the caller (src/graphql/auth-plugin.ts). */
+export interface PulseContext extends TransportContext {
+  readonly principal: Principal;
+  /** The caller's address: whom an open server charges captures to. */
+  readonly address: string;
+  /** What this caller may read (src/app/reads.ts). */
+  readonly reads: Reads;
 }
 
 /** The parent object of `LiveDashboard` and `LiveUsers` fields: which environment, at what time. */

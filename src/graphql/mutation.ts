@@ -1,19 +1,12 @@
-import { badInput } from "../domain/errors.ts";
 import type { MutationResolvers } from "./generated/resolvers.ts";
 
 export const Mutation: MutationResolvers = {
-  captureEvent: async (_, args, { hub }) => {
-    const outcome = await hub.capture([args.input], { batch: false });
-    return outcome.events[0]!;
+  captureEvent: async (_, args, { app, principal, address }) => {
+    const receipt = await app.ingest.capture(principal, [args.input], { batch: false, address });
+    return receipt.events[0]!;
   },
-  captureEvents: async (_, args, { hub, config }) => {
-    if (args.inputs.length > config.maxBatch) {
-      throw badInput(`inputs has ${args.inputs.length} events, the limit is ${config.maxBatch} (PULSE_MAX_BATCH)`, {
-        field: "inputs",
-        limit: config.maxBatch,
-      });
-    }
-    const outcome = await hub.capture(args.inputs);
-    return { accepted: outcome.accepted, duplicates: outcome.duplicates, ids: outcome.events.map((e) => e.id) };
+  captureEvents: async (_, args, { app, principal, address }) => {
+    const receipt = await app.ingest.capture(principal, args.inputs, { batch: true, address });
+    return { accepted: receipt.accepted, duplicates: receipt.duplicates, ids: receipt.events.map((e) => e.id) };
   },
 };

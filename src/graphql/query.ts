@@ -2,18 +2,18 @@ import type { LiveView } from "./context.ts";
 import type { QueryResolvers } from "./generated/resolvers.ts";
 
 export const Query: QueryResolvers = {
-  recentEvents: (_, args, { hub }) => hub.recent(args.limit, args.filter),
-  liveUsers: (_, args, { hub }): LiveView => ({ environment: args.environment ?? null, at: hub.clock.now() }),
-  liveDashboard: (_, args, { hub }): LiveView => ({ environment: args.environment ?? null, at: hub.clock.now() }),
-  realtimeMetrics: (_, __, { hub, snapshots }) => {
-    const metrics = hub.metrics();
+  recentEvents: (_, args, { reads }) => reads.recentEvents(args.limit, args.filter),
+  liveUsers: (_, args, { reads }): LiveView => ({ environment: args.environment ?? null, at: reads.now() }),
+  liveDashboard: (_, args, { reads }): LiveView => ({ environment: args.environment ?? null, at: reads.now() }),
+  realtimeMetrics: (_, __, { reads, snapshots }) => {
+    const metrics = reads.metrics();
     return {
       totalConnections: metrics.totalSubscriptions,
       activeConnections: metrics.activeSubscriptions,
       eventsPerSecond: metrics.eventsPerSecond,
       eventsTotal: metrics.eventsTotal,
-      bufferedEvents: hub.bufferSize,
-      bufferCapacity: hub.options.bufferSize,
+      bufferedEvents: metrics.bufferedEvents,
+      bufferCapacity: metrics.bufferCapacity,
       snapshotFailures: snapshots.failures,
       lastSnapshotAt: snapshots.lastSnapshotAt,
     };

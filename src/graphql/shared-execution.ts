@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import type { DocumentNode, ExecutionArgs, ExecutionResult, FieldNode, GraphQLError, VariableNode } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { StoredEvent } from "../domain/event.ts";
-import { EventSubscriber, type Delivery, type DeliverySink } from "../domain/subscriber.ts";
+import { isEventSubscriber, type Delivery, type DeliverySink, type EventSubscriber } from "../domain/subscriber.ts";
 import type { PulseContext } from "./context.ts";
 
 /**
@@ -23,7 +23,12 @@ const RESULTS_PER_GROUP = 32;
  * these: a resolver reading `request.headers` directly would defeat the key.
  */
 const NOT_CALLER = new Set([
-  "hub",
+  "app",
+  // Derived from `principal`, which is part of the key by value.
+  "reads",
+  // Only picks whom an open server charges captures to: no result of a subscription depends on it.
+  "address",
+  "operation",
   "config",
   "req",
   "res",
@@ -63,7 +68,7 @@ export interface SharedExecutionOptions {
   readonly observer?: DeliveryObserver;
 }
 
-/** Where a transport that reads an `events` subscription by push takes its results (see `pushableResults`). */
+/** Where a transport that reads an `events` subscription by push takes its results (see `PushableResults`). */
 export interface ResultSink {
   /** One result to send, in order; false when the transport is backed up: it calls `resume()` once it is not. */
   next(result: ExecutionResult): boolean;
@@ -73,7 +78,12 @@ export interface ResultSink {
 
 /**
  * An `events` subscription's results, readable by push instead of through the iterator envelop wraps around them,
- * or by pulling them directly (it is their iterator too).
+ * or by pulling them directly (it is their iterator too). `startOperation` hands them to the streaming transports:
+ * each result handed over synchronously as its event arrives, with no promise per delivery on the way (the iterator
+ * envelop returns puts three iterator layers and their promises around every delivery). A transport that pushes
+ * lets go of the iterator envelop returned (its wrappers are ~2 KB per idle subscription) and ends the
+ * subscription with `return()`; envelop's end hooks then never run, so what must happen at the end of an `events`
+ * subscription is told to the observer (`ended`) on every path.
  */
 export interface PushableResults extends AsyncIterableIterator<ExecutionResult> {
   /** From now on every result goes to `sink` as its event arrives; the iterator is not to be read any more. */
@@ -82,22 +92,6 @@ export interface PushableResults extends AsyncIterableIterator<ExecutionResult> 
   resume(): void;
   /** Ends the subscription (the client completed it, or its connection closed). */
   return(): Promise<IteratorResult<ExecutionResult>>;
-}
-
-/** The pushable results of each `events` subscription, by its context (what the transport holds). */
-const pushable = new WeakMap<object, PushableResults>();
-
-/**
- * The results of the `events` subscription whose context is `contextValue`, for a transport to read them by push:
- * each result handed over synchronously as its event arrives, with no promise per delivery on the way (the
- * iterator envelop returns puts three iterator layers and their promises around every delivery). Undefined for
- * anything else (other subscriptions, or one that did not start): read the iterator as usual. A transport that
- * pushes lets go of the iterator envelop returned (its wrappers are ~2 KB per idle subscription) and ends the
- * subscription with `return()`; envelop's end hooks then never run, so what must happen at the end of an `events`
- * subscription is told to the observer (`ended`) on every path.
- */
-export function pushableResults(contextValue: unknown): PushableResults | undefined {
-  return typeof contextValue === "object" && contextValue !== null ? pushable.get(contextValue) : undefined;
 }
 
 /**
@@ -138,8 +132,8 @@ export function useSharedExecution(options: SharedExecutionOptions): Plugin<Puls
         // A subscription that does not start (bad variables, a BAD_USER_INPUT filter...) registered nothing:
         // Yoga's own path runs it again and reports the error exactly as it always has.
         if (!isAsyncIterable(source)) return subscribeFn(subscribeArgs);
-        // Pushing needs the hub's own subscriber (src/graphql/subscription.ts returns it); anything else is a bug.
-        if (!(source instanceof EventSubscriber)) {
+        // Pushing needs the stream's own subscriber (src/graphql/subscription.ts returns it); anything else is a bug.
+        if (!isEventSubscriber(source)) {
           await source[Symbol.asyncIterator]().return?.();
           throw new Error("the events resolver must return the hub's EventSubscriber");
         }
@@ -154,7 +148,10 @@ export function useSharedExecution(options: SharedExecutionOptions): Plugin<Puls
         ]);
         const group = join(caller === null ? new Map() : groups, key);
         const results = new SharedResults(source, subscribeArgs as ExecutionArgs, group, options);
-        pushable.set(subscribeArgs.contextValue as object, results);
+        // The transport takes the results by push from the operation's slot (start-operation.ts); plain HTTP has
+        // none and reads the iterator.
+        const slot = (subscribeArgs.contextValue as PulseContext).operation;
+        if (slot) slot.pushable = results;
         return results;
       });
     },
@@ -306,6 +303,14 @@ function join(groups: Map<string, ShareGroup>, key: string): ShareGroup {
 function leave(group: ShareGroup): void {
   group.members--;
   if (group.members === 0 && group.groups.get(group.key) === group) group.groups.delete(group.key);
+}
+
+/**
+ * Whether the operation is an `events` subscription, whose results (once started) come from the shared execution
+ * on every transport, and whose end it tells the observer.
+ */
+export function isSharedSubscription(document: DocumentNode, operationName: string | null | undefined): boolean {
+  return eventsField(document, operationName) !== undefined;
 }
 
 /** The `events` field, when the operation is a subscription whose only root selection is that field. */

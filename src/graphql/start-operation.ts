@@ -1,7 +1,8 @@
 import { getOperationAST, type ExecutionResult, type GraphQLError } from "graphql";
 import type { YogaServerInstance } from "graphql-yoga";
-import type { PulseContext } from "./context.ts";
+import type { OperationSlot, PulseContext } from "./context.ts";
 import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "./errors.ts";
+import type { PushableResults } from "./shared-execution.ts";
 
 /** Yoga's envelop for one operation (`yoga.getEnveloped(initialContext)`). */
 export type Enveloped = ReturnType<YogaServerInstance<Record<string, unknown>, PulseContext>["getEnveloped"]>;
@@ -12,10 +13,17 @@ export interface OperationParams {
   readonly operationName?: string | null;
 }
 
-/** An operation refused before it ran (its errors), or run: its context and its result or stream of results. */
+/**
+ * An operation refused before it ran (its errors), or run: its context and its result or stream of results, and
+ * for an `events` subscription its results to take by push (the transport then lets go of `result`).
+ */
 export type StartedOperation =
   | { readonly errors: GraphQLError[] }
-  | { readonly contextValue: unknown; readonly result: ExecutionResult | AsyncIterableIterator<ExecutionResult> };
+  | {
+      readonly contextValue: unknown;
+      readonly result: ExecutionResult | AsyncIterableIterator<ExecutionResult>;
+      readonly pushable: PushableResults | undefined;
+    };
 
 /**
  * Starts one operation through Yoga's envelop, as the streaming transports (WebSocket, SSE) do it: parse, validate,
@@ -38,7 +46,8 @@ export async function startOperation(enveloped: Enveloped, params: OperationPara
     return { errors: operationErrors([error], VALIDATION_FAILED) };
   }
   if (errors.length > 0) return { errors: operationErrors(errors, VALIDATION_FAILED) };
-  const contextValue = await contextFactory();
+  const slot: OperationSlot = {};
+  const contextValue = await contextFactory({ operation: slot });
   const run = getOperationAST(document, params.operationName)?.operation === "subscription" ? subscribe : execute;
   const result = (await run({
     schema,
@@ -47,5 +56,5 @@ export async function startOperation(enveloped: Enveloped, params: OperationPara
     variableValues: params.variables,
     operationName: params.operationName,
   })) as ExecutionResult | AsyncIterableIterator<ExecutionResult>;
-  return { contextValue, result };
+  return { contextValue, result, pushable: slot.pushable };
 }

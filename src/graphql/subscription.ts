@@ -7,11 +7,7 @@ import type { SubscriptionResolvers } from "./generated/resolvers.ts";
 
 export const Subscription: SubscriptionResolvers = {
   events: {
-    subscribe: (_, args, { hub }) => {
-      // Cursors are global across a fleet: one from an instance that is ahead is waited for, not rejected.
-      if (args.after != null) return hub.awaitCursor(args.after).then(() => hub.subscribe(args));
-      return hub.subscribe(args);
-    },
+    subscribe: (_, args, { reads }) => reads.subscribe(args),
     // The end by lag is a field error, so it reaches the client as one last result, never as a thrown iterator
     // (which graphql-ws would answer by closing the whole socket).
     resolve: (delivery: Delivery): StoredEvent => {
@@ -26,8 +22,8 @@ export const Subscription: SubscriptionResolvers = {
     },
   },
   liveDashboard: {
-    subscribe: (_, args, { hub }) =>
-      hub.tick<LiveView>(args.intervalMs, () => ({ environment: args.environment ?? null, at: hub.clock.now() })),
+    subscribe: (_, args, { reads }) =>
+      reads.tick<LiveView>(args.intervalMs, () => ({ environment: args.environment ?? null, at: reads.now() })),
     resolve: (view: LiveView): LiveView => view,
   },
 };

@@ -5,7 +5,7 @@ import type { ConnectionLog } from "../telemetry/connections.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { PulseMetrics } from "../telemetry/metrics.ts";
 import type { PulseContext } from "./context.ts";
-import { pushableResults, type DeliveryObserver } from "./shared-execution.ts";
+import { isSharedSubscription, type DeliveryObserver } from "./shared-execution.ts";
 
 /** The mutation fields that capture events; a failed one is a refused capture. */
 const CAPTURE_FIELDS = new Set(["captureEvent", "captureEvents"]);
@@ -47,9 +47,9 @@ export function useTelemetry({ metrics, connections }: TelemetryOptions): Plugin
           if (!(Symbol.asyncIterator in result)) return;
           metrics.subscriptionStarted(transport);
           if (connection) connection.subscriptions++;
-          // An `events` subscription's end is told by the shared execution (deliveryTelemetry): a transport that
-          // pushes its results never ends the iterator these hooks would wrap.
-          if (pushableResults(args.contextValue)) return;
+          // An `events` subscription's end is told by the shared execution (deliveryTelemetry), on every transport:
+          // one that pushes its results never ends the iterator these hooks would wrap.
+          if (isSharedSubscription(args.document, args.operationName)) return;
           return {
             onEnd() {
               metrics.subscriptionEnded(transport);

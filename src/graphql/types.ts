@@ -4,23 +4,23 @@ import type { EventResolvers, LiveDashboardResolvers, LiveUserResolvers, LiveUse
 // Parents are the domain objects (the mappers in codegen.ts): StoredEvent, LiveView, the domain LiveUser.
 export const Event: EventResolvers = {
   cursor: (event) => encodeCursor(event.seq),
-  person: (event, _, { hub }) => hub.person(event.distinctId) ?? null,
+  person: (event, _, { reads }) => reads.person(event.distinctId) ?? null,
 };
 
 export const LiveUserType: LiveUserResolvers = {
-  person: (user, _, { hub }) => hub.person(user.distinctId) ?? null,
+  person: (user, _, { reads }) => reads.person(user.distinctId) ?? null,
 };
 
 export const LiveUsers: LiveUsersResolvers = {
-  count: (view, _, { hub }) => hub.liveUserCount(view.environment),
-  users: (view, args, { hub }) => hub.liveUserList(args.limit, view.environment),
+  count: (view, _, { reads }) => reads.liveUserCount(view.environment),
+  users: (view, args, { reads }) => reads.liveUsers(args.limit, view.environment),
 };
 
 export const LiveDashboard: LiveDashboardResolvers = {
-  liveUsers: (view, _, { hub }) => hub.liveUserCount(view.environment),
-  eventsPerMinute: (view, _, { hub }) => hub.eventCounts(view.environment),
-  recentEvents: (view, args, { hub }) => hub.recent(args.limit, view.environment === null ? null : { environment: view.environment }),
-  topPages: (view, args, { hub }) => hub.topPages(args.limit, view.environment),
-  timeline: (view, args, { hub }) => hub.timeline(args.minutes, view.environment),
+  liveUsers: (view, _, { reads }) => reads.liveUserCount(view.environment),
+  eventsPerMinute: (view, _, { reads }) => reads.eventCounts(view.environment),
+  recentEvents: (view, args, { reads }) => reads.recentEvents(args.limit, view.environment === null ? null : { environment: view.environment }),
+  topPages: (view, args, { reads }) => reads.topPages(args.limit, view.environment),
+  timeline: (view, args, { reads }) => reads.timeline(args.minutes, view.environment),
   timestamp: (view) => view.at,
 };

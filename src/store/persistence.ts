@@ -48,14 +48,14 @@ export async function startPersistence(options: {
           `their events, so each needs its own database; set REDIS_URL (the same for all) to run them as one fleet.`,
       );
     }
-    const snapshot = await store.load({ events: hub.options.bufferSize, persons: hub.options.personsCapacity });
+    const snapshot = await store.load({ events: hub.stream.capacity, persons: hub.personsCapacity });
     // A crash (no final snapshot) may have lost positions handed out after the snapshot. In a fleet the shared stream
     // owns positions and still has those events: nothing to skip there.
     const crashed = snapshot.cleanStop === false && !options.fleet;
     hub.restore(snapshot.events, snapshot.evictedThroughSeq, snapshot.persons, crashed ? { lostPositions: lostPositionsFor(intervalMs) } : {});
     if (crashed) {
       const lastSnapshotAt = new Date(snapshot.takenAt!).toISOString();
-      const nextPosition = hub.lastPosition + 1;
+      const nextPosition = hub.stream.lastPosition + 1;
       log.warn(
         { store: store.description, lastSnapshotAt, nextPosition },
         `the previous run did not stop cleanly: what it captured after its last snapshot (${lastSnapshotAt}) is lost; ` +

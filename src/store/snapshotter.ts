@@ -96,7 +96,7 @@ export class Snapshotter implements SnapshotStatus {
     this.metrics = options.metrics;
     this.evictedThroughSeq = options.evictedThroughSeq;
     this.storedEvictedThroughSeq = options.evictedThroughSeq;
-    this.unobserve = this.hub.observe({
+    this.unobserve = this.hub.stream.observe({
       appended: (event) => {
         this.pending.push(event);
         this.touchedPersons.add(event.distinctId);
@@ -219,7 +219,7 @@ export class Snapshotter implements SnapshotStatus {
       this.fullPending = true;
     }
     const full = this.fullPending;
-    const appended = full ? this.hub.bufferedEvents() : this.head === 0 ? this.pending : this.pending.slice(this.head);
+    const appended = full ? this.hub.stream.bufferedEvents() : this.head === 0 ? this.pending : this.pending.slice(this.head);
     const personIds = full ? null : [...this.touchedPersons];
     const evictedThroughSeq = this.evictedThroughSeq;
     const unchanged = !full && appended.length === 0 && personIds!.length === 0 && evictedThroughSeq === this.storedEvictedThroughSeq;
@@ -233,16 +233,16 @@ export class Snapshotter implements SnapshotStatus {
     this.dropPending();
     let persons: Person[];
     if (personIds === null) {
-      persons = this.hub.allPersons();
+      persons = this.hub.views.allPersons();
     } else {
       persons = [];
       for (const id of personIds) {
-        const person = this.hub.person(id);
+        const person = this.hub.views.person(id);
         // A person the hub has dropped since (PULSE_PERSONS_MAX) is trimmed from the store by its own rule.
         if (person) persons.push(person);
       }
     }
-    const delta: SnapshotDelta = { appended, evictedThroughSeq, persons, personsMax: this.hub.options.personsCapacity, takenAt, cleanStop: final };
+    const delta: SnapshotDelta = { appended, evictedThroughSeq, persons, personsMax: this.hub.personsCapacity, takenAt, cleanStop: final };
     const started = performance.now();
     try {
       await this.store.write(delta);
@@ -301,7 +301,7 @@ export class Snapshotter implements SnapshotStatus {
         store: this.store.description,
         failuresInRow: this.failuresInRow,
         failures: this.failures,
-        keptEvents: this.fullPending ? this.hub.bufferSize : this.pending.length - this.head,
+        keptEvents: this.fullPending ? this.hub.stream.size : this.pending.length - this.head,
         retryInMs: this.backoffMs(),
         reason: messageOf(error),
       },
@@ -316,8 +316,8 @@ export class Snapshotter implements SnapshotStatus {
     this.head = 0;
     for (const id of personIds) this.touchedPersons.add(id);
     // Ids of persons the hub no longer holds would pile up during a long outage; they need no write.
-    if (this.touchedPersons.size > 2 * this.hub.options.personsCapacity) {
-      for (const id of this.touchedPersons) if (!this.hub.person(id)) this.touchedPersons.delete(id);
+    if (this.touchedPersons.size > 2 * this.hub.personsCapacity) {
+      for (const id of this.touchedPersons) if (!this.hub.views.person(id)) this.touchedPersons.delete(id);
     }
   }
 }

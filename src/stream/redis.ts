@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import type { Appended, EventLog } from "../domain/event-log.ts";
 import type { CapturedEvent } from "../domain/event.ts";
-import type { Hub } from "../domain/hub.ts";
+import type { EventStream } from "../domain/event-stream.ts";
 import { PulseError } from "../domain/errors.ts";
 
 /**
@@ -62,7 +62,7 @@ export class RedisEventStream implements EventLog {
   connected = false;
 
   constructor(
-    private readonly hub: Hub,
+    private readonly stream: EventStream,
     private readonly options: RedisStreamOptions,
   ) {
     const prefix = options.prefix ?? "pulse:";
@@ -96,7 +96,7 @@ export class RedisEventStream implements EventLog {
 
   async append(events: readonly (CapturedEvent & { readonly id: string })[]): Promise<Appended[]> {
     if (events.length === 0) return [];
-    const args: (string | number)[] = [this.options.maxLength ?? 100_000, this.options.dedupeSeconds ?? 86_400, this.hub.lastPosition];
+    const args: (string | number)[] = [this.options.maxLength ?? 100_000, this.options.dedupeSeconds ?? 86_400, this.stream.lastPosition];
     for (const event of events) args.push(event.id, JSON.stringify(event));
     let result: number[];
     try {
@@ -111,7 +111,7 @@ export class RedisEventStream implements EventLog {
     let failures = 0;
     while (this.running) {
       try {
-        const last = `${this.hub.lastPosition}-0`;
+        const last = `${this.stream.lastPosition}-0`;
         const reply = (await this.reader.xread("COUNT", 500, "BLOCK", 1000, "STREAMS", this.keys.stream, last)) as
           | [string, [string, string[]][]][]
           | null;
@@ -119,11 +119,11 @@ export class RedisEventStream implements EventLog {
         for (const [, entries] of reply ?? []) {
           for (const [id, fields] of entries) {
             const seq = Number(id.split("-")[0]);
-            if (seq <= this.hub.lastPosition) continue;
+            if (seq <= this.stream.lastPosition) continue;
             // Positions are consecutive in the stream (one INCR per XADD, in one script): a jump means trimmed entries.
-            if (seq > this.hub.lastPosition + 1 && this.hub.lastPosition > 0) this.options.onGap?.(this.hub.lastPosition + 1, seq - 1);
+            if (seq > this.stream.lastPosition + 1 && this.stream.lastPosition > 0) this.options.onGap?.(this.stream.lastPosition + 1, seq - 1);
             const payload = JSON.parse(fields[1]!) as CapturedEvent & { id: string };
-            this.hub.apply({ ...payload, seq });
+            this.stream.apply({ ...payload, seq });
           }
         }
       } catch {

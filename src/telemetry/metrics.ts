@@ -120,7 +120,7 @@ export class PulseMetrics {
       help: "Events in the in-memory ring buffer now.",
       registers,
       collect() {
-        this.set(hub.bufferSize);
+        this.set(hub.stream.size);
       },
     });
     new Gauge({
@@ -128,7 +128,7 @@ export class PulseMetrics {
       help: "Capacity of the ring buffer (PULSE_BUFFER_SIZE).",
       registers,
       collect() {
-        this.set(hub.options.bufferSize);
+        this.set(hub.stream.capacity);
       },
     });
     new Gauge({
@@ -136,7 +136,7 @@ export class PulseMetrics {
       help: "Users live now, all environments together (PULSE_LIVE_WINDOW_SECONDS).",
       registers,
       collect() {
-        this.set(hub.liveUserCount());
+        this.set(hub.views.liveUserCount(null));
       },
     });
     this.snapshotDuration = new Histogram({
@@ -180,7 +180,7 @@ export class PulseMetrics {
     }
     for (const code of REJECTION_CODES) this.rejected.inc({ code }, 0);
 
-    this.stopCounting = hub.observeCaptures(({ accepted, duplicates }) => {
+    this.stopCounting = hub.replication.observeStores(({ accepted, duplicates }) => {
       this.captured.inc(accepted);
       this.duplicates.inc(duplicates);
     });

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { badInput, PulseError } from "../domain/errors.ts";
-import { validateCapture, type CapturedEvent, type JsonObject } from "../domain/event.ts";
+import type { JsonObject } from "../domain/event.ts";
 
 /**
  * PostHog's capture payloads, read into Pulse's captures. Pure: the HTTP side (paths, bodies, compression, keys)
@@ -83,14 +83,18 @@ export interface CaptureContext {
 }
 
 /**
- * Validates every event (all or nothing, like `captureEvents`) and maps it onto Pulse's capture input:
- * `uuid` → `id`, `distinct_id` (or `properties.distinct_id`) → `distinctId`, `properties.$session_id` → `sessionId`,
- * environment = the key's scope, else `properties.$environment`, else the default. Top-level `$set`/`$set_once`
- * join the properties. The timestamp is corrected for client clock skew as PostHog does (see `eventTime`).
- * Errors are BAD_USER_INPUT naming PostHog's field and the event's place (`batch[2].distinct_id must not be empty`).
+ * Maps every event onto Pulse's capture input, checking PostHog's own fields (all or nothing, like `captureEvents`):
+ * `uuid` → `id`, `distinct_id` (or `properties.distinct_id`) → `distinctId`, `properties.$session_id` → `sessionId`
+ * (by the ingest's defaults), environment = the key's scope, else `properties.$environment`, else the default.
+ * Top-level `$set`/`$set_once` join the properties. The timestamp is corrected for client clock skew as PostHog does
+ * (see `eventTime`). The inputs are then validated by the one ingest path with the configured limits;
+ * `describeError` names its errors in PostHog's terms (`batch[2].distinct_id must not be empty`).
  */
-export function toCaptures(payload: PostHogPayload, context: CaptureContext): CapturedEvent[] {
-  return payload.events.map((raw, index) => {
+export function toCaptureInputs(
+  payload: PostHogPayload,
+  context: CaptureContext,
+): { readonly inputs: Record<string, unknown>[]; readonly describeError: (error: unknown, index: number) => unknown } {
+  const inputs = payload.events.map((raw, index): Record<string, unknown> => {
     const where = payload.location(index);
     const parsed = postHogEvent.safeParse(raw);
     if (!parsed.success) throw fieldError(parsed.error.issues[0]!, where);
@@ -101,7 +105,7 @@ export function toCaptures(payload: PostHogPayload, context: CaptureContext): Ca
     const propertyEnvironment = properties["$environment"];
     const distinctId = event.distinct_id ?? properties["distinct_id"];
     if (distinctId == null) throw badInput(`${where}.distinct_id is required`, { field: "distinct_id" });
-    const input = {
+    return {
       id: event.uuid,
       event: event.event,
       distinctId: typeof distinctId === "number" ? String(distinctId) : distinctId,
@@ -109,12 +113,8 @@ export function toCaptures(payload: PostHogPayload, context: CaptureContext): Ca
       properties,
       environment: context.environment ?? (typeof propertyEnvironment === "string" ? propertyEnvironment : undefined),
     };
-    try {
-      return validateCapture(input, context.now);
-    } catch (error) {
-      throw renamed(error, where);
-    }
   });
+  return { inputs, describeError: (error, index) => renamed(error, payload.location(index)) };
 }
 
 /** The one key a request carries: the envelope's, else the events' (`api_key`, `token`, `properties.token`). */
@@ -140,7 +140,7 @@ export function requestKey(payload: PostHogPayload): string | undefined {
  * - `offset` alone: `now - offset` milliseconds;
  * - neither: undefined, i.e. the receive time.
  * A `timestamp` that is not a date is BAD_USER_INPUT (PostHog would silently use the receive time).
- * The result still goes through `validateCapture`, which clamps a time more than 23 h ahead to now.
+ * The result still goes through the ingest's validation, which clamps a time more than 23 h ahead to now.
  */
 export function eventTime(
   event: Pick<PostHogEvent, "timestamp" | "offset" | "sent_at">,

@@ -1,31 +1,24 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { gunzip } from "node:zlib";
+import type { Ingest } from "../app/ingest.ts";
+import type { Principal } from "../auth/keys.ts";
+import type { Clock } from "../domain/clock.ts";
 import { badInput, PulseError, type ErrorCode } from "../domain/errors.ts";
-import type { Hub } from "../domain/hub.ts";
-import { parseQuerySentAt, readPayload, requestKey, toCaptures } from "./posthog-payload.ts";
+import { parseQuerySentAt, readPayload, requestKey, toCaptureInputs } from "./posthog-payload.ts";
 
 /**
- * Decides whether a capture key may send `request.events` events now, and into which environment, charging them to
- * the capture rate limit as the GraphQL mutations are (per key, or per `request.address` on an open server).
- * Returns the key's environment scope (null: unscoped); throws a PulseError UNAUTHENTICATED (no or unknown key),
- * FORBIDDEN or RATE_LIMITED, which the endpoint answers with 401 / 403 / 429 and stores nothing.
+ * Who sends a request, from the key PostHog's SDKs put in the body (`api_key`, `token`) or the Authorization
+ * header. Throws UNAUTHENTICATED (401) for a missing or unknown key on a server with keys.
  */
-export type AuthorizeCapture = (
-  apiKey: string | undefined,
-  request: { readonly events: number; readonly address: string },
-) => { readonly environment: string | null } | Promise<{ readonly environment: string | null }>;
-
-/** An open server: every request may capture, into any environment. */
-export const allowEveryCapture: AuthorizeCapture = () => ({ environment: null });
+export type AuthenticateCapture = (apiKey: string | undefined) => Principal;
 
 export interface PostHogIngestionOptions {
-  readonly hub: Hub;
-  /** The most events one request may carry (PULSE_MAX_BATCH); more is BAD_USER_INPUT, nothing stored. */
-  readonly maxBatch: number;
-  /** Body limit in bytes, checked on the bytes received and again on the decompressed size; default 1 MiB. Over: 413. */
-  readonly maxBodyBytes?: number;
-  /** Default: `allowEveryCapture`. */
-  readonly authorizeCapture?: AuthorizeCapture;
+  /** The one ingest path (src/app/ingest.ts): size, validation with the configured limits, scope, rate, store. */
+  readonly ingest: Ingest;
+  readonly clock: Clock;
+  /** Body limit in bytes, checked on the bytes received and again on the decompressed size (PULSE_MAX_BODY_BYTES). Over: 413. */
+  readonly maxBodyBytes: number;
+  readonly authenticate: AuthenticateCapture;
 }
 
 export interface PostHogIngestion {
@@ -44,8 +37,6 @@ export const POSTHOG_UNSUPPORTED: readonly { readonly pattern: RegExp; readonly 
   { pattern: /^\/api\/surveys\/?$/, feature: "surveys (/api/surveys)" },
   { pattern: /^\/array\/[^/]+\/config(\.js)?$/, feature: "remote config (/array/<key>/config)" },
 ];
-
-const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 const STATUS: Record<ErrorCode, number> = {
   BAD_USER_INPUT: 400,
@@ -67,35 +58,31 @@ class PayloadTooLarge extends PulseError {
  * PostHog-compatible ingestion, so apps instrumented with PostHog's SDKs send to Pulse by changing only the host.
  * `POST /batch/`, `/capture/`, `/e/`, `/i/v0/e/` take PostHog's payloads (see posthog-payload.ts) as JSON, gzip
  * (`Content-Encoding: gzip`, `?compression=gzip-js`, or gzip bytes), base64, or a form with a `data` field; the events
- * go through the same validation and `hub.storeValidated` as the GraphQL mutations, so ids, duplicates (an SDK retry with the
+ * go through the same ingest path as the GraphQL mutations (src/app/ingest.ts: the configured limits, the scope, the rate), so ids, duplicates (an SDK retry with the
  * same `uuid`) and delivery behave identically. Success is PostHog's `200 {"status": 1}` (`204` with `?beacon=1`);
  * a bad payload is 400 `{"error": {"code": "BAD_USER_INPUT", "message", "field"}}` and stores nothing.
  * Answers CORS (PostHog's capture is cross-origin from browsers).
  */
 export function createPostHogIngestion(options: PostHogIngestionOptions): PostHogIngestion {
-  const { hub, maxBatch, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, authorizeCapture = allowEveryCapture } = options;
+  const { ingest, clock, maxBodyBytes, authenticate } = options;
   const capturePaths = new Set(POSTHOG_CAPTURE_PATHS);
 
   async function capture(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
     const body = await readBody(req, maxBodyBytes);
     const payload = readPayload(await decode(body, req, query, maxBodyBytes));
     if (payload.events.length === 0) throw badInput("The request carries no events", { field: "batch" });
-    if (payload.events.length > maxBatch) {
-      throw badInput(`The request carries ${payload.events.length} events, the limit is ${maxBatch} (PULSE_MAX_BATCH)`, {
-        field: "batch",
-        limit: maxBatch,
-      });
-    }
-    const { environment } = await authorizeCapture(requestKey(payload) ?? bearerToken(req), {
-      events: payload.events.length,
-      address: req.socket.remoteAddress ?? "unknown",
-    });
-    const captured = toCaptures(payload, {
-      now: hub.clock.now(),
-      environment,
+    const principal = authenticate(requestKey(payload) ?? bearerToken(req));
+    const { inputs, describeError } = toCaptureInputs(payload, {
+      now: clock.now(),
+      environment: principal.environment,
       sentAt: payload.sentAt ?? parseQuerySentAt(query.get("_")),
     });
-    await hub.storeValidated(captured);
+    await ingest.capture(principal, inputs, {
+      batch: true,
+      address: req.socket.remoteAddress ?? "unknown",
+      listField: "batch",
+      describeError,
+    });
     if (query.get("beacon") === "1") {
       res.writeHead(204).end();
       return;

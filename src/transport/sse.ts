@@ -4,7 +4,7 @@ import { createHandler, TOKEN_HEADER_KEY, TOKEN_QUERY_KEY } from "graphql-sse";
 import type { Plugin, YogaServerInstance } from "graphql-yoga";
 import type { PulseContext } from "../graphql/context.ts";
 import { startOperation } from "../graphql/start-operation.ts";
-import { pushableResults, type PushableResults, type ResultSink } from "../graphql/shared-execution.ts";
+import type { PushableResults, ResultSink } from "../graphql/shared-execution.ts";
 import { corkUntilImmediate } from "./cork.ts";
 import { resultJson } from "./frames.ts";
 import type { ServerResponse } from "node:http";
@@ -33,9 +33,8 @@ export function useServerSentEvents(): Plugin<PulseContext> {
               params,
             );
             if ("errors" in started) return { data: null, errors: started.errors };
-            const { contextValue, result } = started;
+            const { result, pushable } = started;
             if (isResult(result) && !("data" in result)) return { data: null, ...result };
-            const pushable = pushableResults(contextValue);
             if (!pushable) return result as never;
             // An `events` subscription on a stream of its own is pushed straight to the response (see
             // PushedStream); graphql-sse then only writes the stream's start and end. On a shared stream (graphql-sse's

@@ -6,7 +6,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import type { PulseContext } from "../graphql/context.ts";
 import { operationErrors } from "../graphql/errors.ts";
 import { startOperation } from "../graphql/start-operation.ts";
-import { pushableResults, type PushableResults, type ResultSink } from "../graphql/shared-execution.ts";
+import type { PushableResults, ResultSink } from "../graphql/shared-execution.ts";
 import { corkUntilImmediate } from "./cork.ts";
 import { resultJson } from "./frames.ts";
 import type { WebSocketGuard } from "./ws-guard.ts";
@@ -231,14 +231,13 @@ class Connection implements WebSocketConnection {
       payload,
     );
     if ("errors" in started) return operation.fail(started.errors);
-    const { contextValue, result } = started;
+    const { result, pushable } = started;
     if (!isAsyncIterable(result)) {
       operation.write(result);
       return operation.end();
     }
     // The client completed the operation (or the socket closed) while it was starting.
     if (!this.isOpen(operation)) return void result.return?.();
-    const pushable = pushableResults(contextValue);
     if (pushable) operation.pushFrom(pushable);
     else operation.iterate(result);
   }

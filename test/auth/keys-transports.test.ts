@@ -29,7 +29,7 @@ describe("keys over HTTP", () => {
       expect(answer.headers.get("www-authenticate")).toMatch(/^Bearer/);
       expect(codeOf(answer.body)).toBe("UNAUTHENTICATED");
     }
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
   });
 
   it("lets a capture key capture but answers 403 FORBIDDEN when it reads", async () => {
@@ -71,7 +71,7 @@ describe("keys over WebSocket", () => {
       expect(await raw.closed).toBe(4401);
       expect(raw.messages).toEqual([]);
     }
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
   });
 
   it("refuses the graphql-ws client without a key with close code 4401", async () => {
@@ -112,7 +112,7 @@ describe("keys over SSE", () => {
     }, "/graphql/stream");
     expect(answer.status).toBe(401);
     expect(codeOf(answer.body)).toBe("UNAUTHENTICATED");
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
     const failed = collect(sseClient(server), SUBSCRIBE);
     expect(String(await failed.failure)).toMatch(/401|Unauthorized|UNAUTHENTICATED/i);
   });
@@ -161,7 +161,7 @@ describe("environment-scoped keys", () => {
     expect(other.status).toBe(403);
     expect(codeOf(other.body)).toBe("FORBIDDEN");
     expect(other.body.errors?.[0]?.extensions?.["field"]).toBe("inputs[1].environment");
-    expect(server.hub.recent(100).map((e) => e.environment)).toEqual(["staging", "staging"]);
+    expect(server.hub.stream.recent(100).map((e) => e.environment)).toEqual(["staging", "staging"]);
   });
 
   it("reads only the key's environment over HTTP, and refuses a query naming another", async () => {

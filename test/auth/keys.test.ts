@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { authorizeCapture, KeyRing, OPEN_PRINCIPAL } from "../../src/auth/keys.ts";
+import { authenticateBareKey, KeyRing, OPEN_PRINCIPAL } from "../../src/auth/keys.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import { PulseError } from "../../src/domain/errors.ts";
 
@@ -48,7 +48,7 @@ describe("KeyRing", () => {
     const open = new KeyRing([], []);
     expect(open.enabled).toBe(false);
     expect(open.authenticate(undefined)).toBe(OPEN_PRINCIPAL);
-    expect(authorizeCapture(open, undefined)).toEqual({ principal: OPEN_PRINCIPAL, environment: null });
+    expect(authenticateBareKey(open, undefined)).toBe(OPEN_PRINCIPAL);
   });
 
   it("refuses a key listed twice", () => {
@@ -56,16 +56,16 @@ describe("KeyRing", () => {
   });
 });
 
-describe("authorizeCapture (PostHog api_key)", () => {
+describe("authenticateBareKey (PostHog api_key)", () => {
   const keys = new KeyRing([CAPTURE], [READ, `${SCOPED}:staging`]);
   it("grants capture and read keys, with the key's scope", () => {
-    expect(authorizeCapture(keys, CAPTURE).environment).toBeNull();
-    expect(authorizeCapture(keys, READ).principal.role).toBe("read");
-    expect(authorizeCapture(keys, SCOPED).environment).toBe("staging");
+    expect(authenticateBareKey(keys, CAPTURE)).toMatchObject({ role: "capture", environment: null });
+    expect(authenticateBareKey(keys, READ).role).toBe("read");
+    expect(authenticateBareKey(keys, SCOPED).environment).toBe("staging");
   });
   it("refuses a missing or unknown api_key with UNAUTHENTICATED", () => {
-    expect(codeOf(() => authorizeCapture(keys, undefined))).toBe("UNAUTHENTICATED");
-    expect(codeOf(() => authorizeCapture(keys, "unknown-key-0123456789"))).toBe("UNAUTHENTICATED");
+    expect(codeOf(() => authenticateBareKey(keys, undefined))).toBe("UNAUTHENTICATED");
+    expect(codeOf(() => authenticateBareKey(keys, "unknown-key-0123456789"))).toBe("UNAUTHENTICATED");
   });
 });
 

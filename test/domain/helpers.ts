@@ -1,4 +1,9 @@
 import { expect } from "vitest";
+import { Ingest, type CaptureReceipt } from "../../src/app/ingest.ts";
+import { OPEN_PRINCIPAL } from "../../src/auth/keys.ts";
+import { DEFAULT_EVENT_LIMITS } from "../../src/domain/event-limits.ts";
+import type { Hub } from "../../src/domain/hub.ts";
+import { CaptureRateLimiter } from "../../src/limits/capture-rate.ts";
 import { PulseError } from "../../src/domain/errors.ts";
 import type { JsonObject, StoredEvent } from "../../src/domain/event.ts";
 
@@ -72,4 +77,25 @@ export async function isSettled(promise: Promise<unknown>): Promise<boolean> {
   );
   await new Promise((resolve) => setImmediate(resolve));
   return settled;
+}
+
+const unlimited = new CaptureRateLimiter({ ratePerSecond: Number.MAX_SAFE_INTEGER, burst: 0 });
+
+/**
+ * Captures into `hub` through the application's one ingest path, as an open server's caller (default event limits,
+ * no rate limit): what a domain test needs to put validated events into the stream.
+ */
+export function captureInto(
+  hub: Hub,
+  inputs: readonly unknown[],
+  options: { readonly batch?: boolean; readonly maxBatch?: number } = {},
+): Promise<CaptureReceipt> {
+  const ingest = new Ingest({
+    replication: hub.replication,
+    clock: hub.clock,
+    limits: DEFAULT_EVENT_LIMITS,
+    maxBatch: options.maxBatch ?? Number.MAX_SAFE_INTEGER,
+    rateLimiter: unlimited,
+  });
+  return ingest.capture(OPEN_PRINCIPAL, inputs, { batch: options.batch ?? true, address: "127.0.0.1" });
 }

@@ -5,6 +5,7 @@ import type { StoredEvent } from "../../src/domain/event.ts";
 import { Hub, type HubOptions } from "../../src/domain/hub.ts";
 import type { Delivery, EventSubscriber } from "../../src/domain/subscriber.ts";
 import { expectBadInput, expectBadInputAsync, isSettled, storedEvent, T0 } from "./helpers.ts";
+import { captureInto } from "./helpers.ts";
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ID_A = "0190a5b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b";
@@ -26,7 +27,7 @@ function createHub(overrides: Partial<HubOptions> = {}) {
 
 /** Captures one event per name, in one batch. */
 function captureNames(hub: Hub, names: string[], extra: Record<string, unknown> = {}) {
-  return hub.capture(names.map((event) => ({ event, distinctId: "alice", ...extra })));
+  return captureInto(hub, names.map((event) => ({ event, distinctId: "alice", ...extra })));
 }
 
 /** Event names of the next `n` deliveries (or "lagged"/"done"), with a `!` after a gap-marked one. */
@@ -48,7 +49,7 @@ const names = (events: readonly StoredEvent[]) => events.map((e) => e.event);
 describe("Hub.capture", () => {
   it("stores a single event with its defaults, a generated UUIDv7 and the next position", async () => {
     const { hub } = createHub();
-    const outcome = await hub.capture([{ event: "$pageview", distinctId: "alice" }], { batch: false });
+    const outcome = await captureInto(hub, [{ event: "$pageview", distinctId: "alice" }], { batch: false });
     expect(outcome.accepted).toBe(1);
     expect(outcome.duplicates).toBe(0);
     const [event] = outcome.events;
@@ -64,12 +65,12 @@ describe("Hub.capture", () => {
       environment: "production",
       seq: 1,
     });
-    expect([hub.bufferSize, hub.lastPosition]).toEqual([1, 1]);
+    expect([hub.stream.size, hub.stream.lastPosition]).toEqual([1, 1]);
   });
 
   it("gives a batch consecutive positions in input order, keeping client ids (lower-cased)", async () => {
     const { hub } = createHub();
-    const outcome = await hub.capture([
+    const outcome = await captureInto(hub, [
       { event: "a", distinctId: "u", id: ID_A.toUpperCase() },
       { event: "b", distinctId: "u" },
       { event: "c", distinctId: "u", id: ID_B },
@@ -86,49 +87,49 @@ describe("Hub.capture", () => {
   it("receive time comes from the clock, the event time from the input", async () => {
     const { hub, clock } = createHub();
     clock.advance(5000);
-    const { events } = await hub.capture([{ event: "e", distinctId: "u", timestamp: new Date(T0 - 60_000).toISOString() }]);
+    const { events } = await captureInto(hub, [{ event: "e", distinctId: "u", timestamp: new Date(T0 - 60_000).toISOString() }]);
     expect([events[0]!.timestamp, events[0]!.receivedAt]).toEqual([T0 - 60_000, T0 + 5000]);
   });
 
   describe("duplicates by id", () => {
     it("a repeated id inside a batch is a duplicate of the first occurrence", async () => {
       const { hub } = createHub();
-      const outcome = await hub.capture([
+      const outcome = await captureInto(hub, [
         { event: "first", distinctId: "u", id: ID_A },
         { event: "second", distinctId: "u", id: ID_A.toUpperCase() },
         { event: "other", distinctId: "u", id: ID_B },
       ]);
       expect([outcome.accepted, outcome.duplicates]).toEqual([2, 1]);
+      // The duplicate's entry is the caller's own input under the first occurrence's id and position.
       expect(outcome.events.map((e) => [e.id, e.event, e.seq])).toEqual([
         [ID_A, "first", 1],
-        [ID_A, "first", 1],
+        [ID_A, "second", 1],
         [ID_B, "other", 2],
       ]);
-      expect(outcome.events[1]).toBe(outcome.events[0]);
-      expect(names(hub.recent(10))).toEqual(["other", "first"]);
+      expect(names(hub.stream.recent(10))).toEqual(["other", "first"]);
     });
 
     it("a repeated id inside a batch is a duplicate even when the batch itself evicted the first occurrence", async () => {
       const { hub } = createHub({ bufferSize: 2 });
-      const outcome = await hub.capture([
+      const outcome = await captureInto(hub, [
         { event: "first", distinctId: "u", id: ID_A },
         { event: "x", distinctId: "u" },
         { event: "y", distinctId: "u" },
         { event: "again", distinctId: "u", id: ID_A },
       ]);
       expect([outcome.accepted, outcome.duplicates]).toEqual([3, 1]);
-      expect(outcome.events[3]).toBe(outcome.events[0]);
-      expect(names(hub.bufferedEvents())).toEqual(["x", "y"]);
+      expect([outcome.events[3]!.id, outcome.events[3]!.seq, outcome.events[3]!.event]).toEqual([ID_A, outcome.events[0]!.seq, "again"]);
+      expect(names(hub.stream.bufferedEvents())).toEqual(["x", "y"]);
     });
 
-    it("an id already buffered is a duplicate: the stored event is returned, nothing is stored or delivered again", async () => {
+    it("an id already buffered is a duplicate: its id and position are returned (not its content), nothing is stored or delivered again", async () => {
       const { hub } = createHub();
-      const stored = (await hub.capture([{ event: "original", distinctId: "u", id: ID_A }])).events[0]!;
-      const sub = hub.subscribe({});
-      const again = await hub.capture([{ event: "replacement", distinctId: "other", id: ID_A }], { batch: false });
+      const stored = (await captureInto(hub, [{ event: "original", distinctId: "u", id: ID_A }])).events[0]!;
+      const sub = hub.stream.subscribe({});
+      const again = await captureInto(hub, [{ event: "replacement", distinctId: "other", id: ID_A }], { batch: false });
       expect([again.accepted, again.duplicates]).toEqual([0, 1]);
-      expect(again.events[0]).toBe(stored);
-      expect([hub.bufferSize, hub.lastPosition, hub.metrics().eventsTotal]).toEqual([1, 1, 1]);
+      expect(again.events[0]).toMatchObject({ id: stored.id, seq: stored.seq, event: "replacement", distinctId: "other" });
+      expect([hub.stream.size, hub.stream.lastPosition, hub.metrics().eventsTotal]).toEqual([1, 1, 1]);
       await captureNames(hub, ["next"]);
       expect(await take(sub, 1)).toEqual(["next"]);
       await sub.return();
@@ -136,19 +137,19 @@ describe("Hub.capture", () => {
 
     it("an id evicted from the buffer is accepted again", async () => {
       const { hub } = createHub({ bufferSize: 2 });
-      await hub.capture([{ event: "old", distinctId: "u", id: ID_A }]);
+      await captureInto(hub, [{ event: "old", distinctId: "u", id: ID_A }]);
       await captureNames(hub, ["x", "y"]);
-      const outcome = await hub.capture([{ event: "new", distinctId: "u", id: ID_A }]);
+      const outcome = await captureInto(hub, [{ event: "new", distinctId: "u", id: ID_A }]);
       expect([outcome.accepted, outcome.duplicates, outcome.events[0]!.seq]).toEqual([1, 0, 4]);
     });
   });
 
   it("validates the whole batch first: one invalid item stores and delivers nothing", async () => {
     const { hub } = createHub();
-    const sub = hub.subscribe({});
+    const sub = hub.stream.subscribe({});
     const error = await expectBadInputAsync(
       () =>
-        hub.capture([
+        captureInto(hub, [
           { event: "good", distinctId: "u" },
           { event: "also good", distinctId: "u" },
           { event: "", distinctId: "u" },
@@ -157,9 +158,9 @@ describe("Hub.capture", () => {
       "event",
     );
     expect(error.extensions["index"]).toBe(2);
-    expect([hub.bufferSize, hub.lastPosition, hub.metrics().eventsTotal]).toEqual([0, 0, 0]);
-    expect(hub.liveUserCount()).toBe(0);
-    expect(hub.person("u")).toBeUndefined();
+    expect([hub.stream.size, hub.stream.lastPosition, hub.metrics().eventsTotal]).toEqual([0, 0, 0]);
+    expect(hub.views.liveUserCount()).toBe(0);
+    expect(hub.views.person("u")).toBeUndefined();
     const pending = sub.next();
     expect(await isSettled(pending)).toBe(false);
     await sub.return();
@@ -167,15 +168,15 @@ describe("Hub.capture", () => {
 
   it("a single capture's error names the field without an index", async () => {
     const { hub } = createHub();
-    const error = await expectBadInputAsync(() => hub.capture([{ event: "e", distinctId: "" }], { batch: false }), "distinctId");
+    const error = await expectBadInputAsync(() => captureInto(hub, [{ event: "e", distinctId: "" }], { batch: false }), "distinctId");
     expect(error.message).toBe("distinctId must not be empty");
   });
 
   it("tells capture listeners what each capture stored and found duplicate", async () => {
     const { hub } = createHub();
     const seen: [number, number][] = [];
-    const stop = hub.observeCaptures(({ accepted, duplicates }) => seen.push([accepted, duplicates]));
-    await hub.capture([
+    const stop = hub.replication.observeStores(({ accepted, duplicates }) => seen.push([accepted, duplicates]));
+    await captureInto(hub, [
       { event: "a", distinctId: "u", id: ID_A },
       { event: "a", distinctId: "u", id: ID_A },
     ]);
@@ -189,54 +190,54 @@ describe("Hub: the buffer", () => {
   it("keeps the newest bufferSize events and tells observers what it appends and evicts, in order", async () => {
     const { hub } = createHub({ bufferSize: 3 });
     const log: string[] = [];
-    hub.observe({ appended: (e) => log.push(`+${e.event}`), evicted: (e) => log.push(`-${e.event}`) });
+    hub.stream.observe({ appended: (e) => log.push(`+${e.event}`), evicted: (e) => log.push(`-${e.event}`) });
     await captureNames(hub, ["a", "b", "c", "d", "e"]);
-    expect(names(hub.bufferedEvents())).toEqual(["c", "d", "e"]);
+    expect(names(hub.stream.bufferedEvents())).toEqual(["c", "d", "e"]);
     expect(log).toEqual(["+a", "+b", "+c", "-a", "+d", "-b", "+e"]);
-    expect([hub.bufferSize, hub.lastPosition]).toEqual([3, 5]);
+    expect([hub.stream.size, hub.stream.lastPosition]).toEqual([3, 5]);
   });
 });
 
-describe("Hub.recent", () => {
+describe("Hub.stream.recent", () => {
   it("is newest first, limited, and filtered", async () => {
     const { hub } = createHub({ bufferSize: 10 });
-    await hub.capture([
+    await captureInto(hub, [
       { event: "a", distinctId: "alice" },
       { event: "b", distinctId: "bob" },
       { event: "c", distinctId: "alice" },
       { event: "d", distinctId: "bob" },
       { event: "e", distinctId: "alice" },
     ]);
-    expect(names(hub.recent(100))).toEqual(["e", "d", "c", "b", "a"]);
-    expect(names(hub.recent(2))).toEqual(["e", "d"]);
-    expect(names(hub.recent(2, { distinctId: "alice" }))).toEqual(["e", "c"]);
-    expect(names(hub.recent(10, { events: ["b", "c"] }))).toEqual(["c", "b"]);
-    expect(hub.recent(0)).toEqual([]);
+    expect(names(hub.stream.recent(100))).toEqual(["e", "d", "c", "b", "a"]);
+    expect(names(hub.stream.recent(2))).toEqual(["e", "d"]);
+    expect(names(hub.stream.recent(2, { distinctId: "alice" }))).toEqual(["e", "c"]);
+    expect(names(hub.stream.recent(10, { events: ["b", "c"] }))).toEqual(["c", "b"]);
+    expect(hub.stream.recent(0)).toEqual([]);
   });
 
   it("a limit above the buffer size returns the whole buffer", async () => {
     const { hub } = createHub({ bufferSize: 3 });
     await captureNames(hub, ["a", "b", "c", "d"]);
-    expect(names(hub.recent(1_000_000))).toEqual(["d", "c", "b"]);
+    expect(names(hub.stream.recent(1_000_000))).toEqual(["d", "c", "b"]);
   });
 
   it.each([-1, 1.5, Number.NaN])("a limit of %s is BAD_USER_INPUT", (limit) => {
     const { hub } = createHub();
-    const error = expectBadInput(() => hub.recent(limit), "limit");
+    const error = expectBadInput(() => hub.stream.recent(limit), "limit");
     expect(error.message).toBe(`limit must be zero or more, got ${limit}`);
   });
 
   it("a bad filter is BAD_USER_INPUT", () => {
     const { hub } = createHub();
-    expectBadInput(() => hub.recent(10, { properties: [{ property: "n", operator: "GT", value: "many" }] }), "filter.properties[0].value");
+    expectBadInput(() => hub.stream.recent(10, { properties: [{ property: "n", operator: "GT", value: "many" }] }), "filter.properties[0].value");
   });
 });
 
-describe("Hub.subscribe", () => {
+describe("Hub.stream.subscribe", () => {
   it("without replay or after, delivers only live matching events, in capture order", async () => {
     const { hub } = createHub();
     await captureNames(hub, ["before"]);
-    const sub = hub.subscribe({ filter: { events: ["keep"] } });
+    const sub = hub.stream.subscribe({ filter: { events: ["keep"] } });
     await captureNames(hub, ["keep", "skip", "keep"], { properties: { n: 1 } });
     await captureNames(hub, ["keep"]);
     const delivered: number[] = [];
@@ -252,7 +253,7 @@ describe("Hub.subscribe", () => {
     it("sends the newest N buffered matching events, oldest first, then live ones", async () => {
       const { hub } = createHub();
       await captureNames(hub, ["a1", "b1", "a2", "a3", "b2"]);
-      const sub = hub.subscribe({ replay: 2, filter: { events: ["a1", "a2", "a3", "a4"] } });
+      const sub = hub.stream.subscribe({ replay: 2, filter: { events: ["a1", "a2", "a3", "a4"] } });
       await captureNames(hub, ["b3", "a4"]);
       expect(await take(sub, 3)).toEqual(["a2", "a3", "a4"]);
       await sub.return();
@@ -261,16 +262,16 @@ describe("Hub.subscribe", () => {
     it("replay larger than the matches sends them all; replay 0 sends none", async () => {
       const { hub } = createHub();
       await captureNames(hub, ["a", "b", "c"]);
-      const all = hub.subscribe({ replay: 100 });
+      const all = hub.stream.subscribe({ replay: 100 });
       expect(await take(all, 3)).toEqual(["a", "b", "c"]);
-      const none = hub.subscribe({ replay: 0 });
+      const none = hub.stream.subscribe({ replay: 0 });
       expect(await isSettled(none.next())).toBe(false);
       await Promise.all([all.return(), none.return()]);
     });
 
     it.each([-1, 2.5])("replay %s is BAD_USER_INPUT", (replay) => {
       const { hub } = createHub();
-      expectBadInput(() => hub.subscribe({ replay }), "replay");
+      expectBadInput(() => hub.stream.subscribe({ replay }), "replay");
     });
   });
 
@@ -278,7 +279,7 @@ describe("Hub.subscribe", () => {
     it("sends exactly the buffered matching events after the cursor, then live ones, no gap", async () => {
       const { hub } = createHub({ bufferSize: 10 });
       const { events } = await captureNames(hub, ["a", "b", "c", "d"]);
-      const sub = hub.subscribe({ after: encodeCursor(events[1]!.seq) });
+      const sub = hub.stream.subscribe({ after: encodeCursor(events[1]!.seq) });
       await captureNames(hub, ["e"]);
       expect(await take(sub, 3)).toEqual(["c", "d", "e"]);
       expect(await isSettled(sub.next())).toBe(false);
@@ -287,12 +288,12 @@ describe("Hub.subscribe", () => {
 
     it("applies the filter to the backlog too", async () => {
       const { hub } = createHub({ bufferSize: 10 });
-      const { events } = await hub.capture([
+      const { events } = await captureInto(hub, [
         { event: "x", distinctId: "alice" },
         { event: "y", distinctId: "bob" },
         { event: "z", distinctId: "alice" },
       ]);
-      const sub = hub.subscribe({ after: encodeCursor(events[0]!.seq), filter: { distinctId: "alice" } });
+      const sub = hub.stream.subscribe({ after: encodeCursor(events[0]!.seq), filter: { distinctId: "alice" } });
       expect(await take(sub, 1)).toEqual(["z"]);
       await sub.return();
     });
@@ -300,7 +301,7 @@ describe("Hub.subscribe", () => {
     it("after the newest event sends only live ones", async () => {
       const { hub } = createHub();
       await captureNames(hub, ["a", "b"]);
-      const sub = hub.subscribe({ after: encodeCursor(hub.lastPosition) });
+      const sub = hub.stream.subscribe({ after: encodeCursor(hub.stream.lastPosition) });
       const pending = sub.next();
       expect(await isSettled(pending)).toBe(false);
       await captureNames(hub, ["c"]);
@@ -312,7 +313,7 @@ describe("Hub.subscribe", () => {
     it("resumes with no gap and no duplicate while capture continues", async () => {
       const { hub } = createHub({ bufferSize: 100 });
       const received: number[] = [];
-      let sub = hub.subscribe({});
+      let sub = hub.stream.subscribe({});
       let lastSeq = 0;
       for (let round = 0; round < 5; round++) {
         // Each round: capture a batch, read part of it, drop the subscription and resume after what was read.
@@ -325,7 +326,7 @@ describe("Hub.subscribe", () => {
           }
         }
         await sub.return();
-        sub = hub.subscribe({ after: encodeCursor(lastSeq) });
+        sub = hub.stream.subscribe({ after: encodeCursor(lastSeq) });
       }
       await captureNames(hub, ["z"]);
       for (let i = 0; i < 11; i++) {
@@ -339,7 +340,7 @@ describe("Hub.subscribe", () => {
     it("a cursor older than the oldest buffered event resumes from the oldest, gap marked on the first delivery only", async () => {
       const { hub } = createHub({ bufferSize: 3 });
       const { events } = await captureNames(hub, ["e1", "e2", "e3", "e4", "e5"]); // e1 and e2 evicted
-      const sub = hub.subscribe({ after: encodeCursor(events[0]!.seq) });
+      const sub = hub.stream.subscribe({ after: encodeCursor(events[0]!.seq) });
       await captureNames(hub, ["e6"]);
       expect(await take(sub, 4)).toEqual(["e3!", "e4", "e5", "e6"]);
       await sub.return();
@@ -348,7 +349,7 @@ describe("Hub.subscribe", () => {
     it("a cursor at the newest evicted event has lost nothing: no gap", async () => {
       const { hub } = createHub({ bufferSize: 3 });
       const { events } = await captureNames(hub, ["e1", "e2", "e3", "e4", "e5"]);
-      const sub = hub.subscribe({ after: encodeCursor(events[1]!.seq) });
+      const sub = hub.stream.subscribe({ after: encodeCursor(events[1]!.seq) });
       expect(await take(sub, 3)).toEqual(["e3", "e4", "e5"]);
       await sub.return();
     });
@@ -356,7 +357,7 @@ describe("Hub.subscribe", () => {
     it("with a gap and nothing buffered matching, the first live delivery carries the gap", async () => {
       const { hub } = createHub({ bufferSize: 2 });
       const { events } = await captureNames(hub, ["e1", "e2", "e3", "e4"]);
-      const sub = hub.subscribe({ after: encodeCursor(events[0]!.seq), filter: { events: ["live"] } });
+      const sub = hub.stream.subscribe({ after: encodeCursor(events[0]!.seq), filter: { events: ["live"] } });
       await captureNames(hub, ["live", "live"]);
       expect(await take(sub, 2)).toEqual(["live!", "live"]);
       await sub.return();
@@ -365,32 +366,32 @@ describe("Hub.subscribe", () => {
     it("after together with replay is BAD_USER_INPUT (after with replay 0 is fine)", async () => {
       const { hub } = createHub();
       await captureNames(hub, ["a"]);
-      const error = expectBadInput(() => hub.subscribe({ after: encodeCursor(1), replay: 1 }), "after");
+      const error = expectBadInput(() => hub.stream.subscribe({ after: encodeCursor(1), replay: 1 }), "after");
       expect(error.message).toContain("replay");
-      const ok = hub.subscribe({ after: encodeCursor(1), replay: 0 });
+      const ok = hub.stream.subscribe({ after: encodeCursor(1), replay: 0 });
       await ok.return();
     });
 
     it.each(["", "garbage", "c1_0", "c1_2", encodeCursor(99)])("an unknown cursor %j is BAD_USER_INPUT", async (after) => {
       const { hub } = createHub();
       await captureNames(hub, ["a"]);
-      const error = expectBadInput(() => hub.subscribe({ after }), "after");
+      const error = expectBadInput(() => hub.stream.subscribe({ after }), "after");
       expect(error.message).toContain(JSON.stringify(after));
     });
   });
 
   it("nothing is registered when validation fails", () => {
     const { hub } = createHub();
-    expectBadInput(() => hub.subscribe({ filter: { properties: [{ property: "p", operator: "REGEX", value: "(a+)+$" }] } }), "filter.properties[0].value");
-    expectBadInput(() => hub.subscribe({ after: "nope" }), "after");
-    expectBadInput(() => hub.subscribe({ replay: -3 }), "replay");
+    expectBadInput(() => hub.stream.subscribe({ filter: { properties: [{ property: "p", operator: "REGEX", value: "(a+)+$" }] } }), "filter.properties[0].value");
+    expectBadInput(() => hub.stream.subscribe({ after: "nope" }), "after");
+    expectBadInput(() => hub.stream.subscribe({ replay: -3 }), "replay");
     expect(hub.metrics()).toMatchObject({ totalSubscriptions: 0, activeSubscriptions: 0 });
   });
 
   it("a subscriber that falls behind ends with LAGGED at its last delivered position, and stops counting as active", async () => {
     const { hub } = createHub({ bufferSize: 50, subscriberQueue: 3 });
-    const slow = hub.subscribe({});
-    const fast = hub.subscribe({});
+    const slow = hub.stream.subscribe({});
+    const fast = hub.stream.subscribe({});
     await captureNames(hub, ["a"]);
     expect(await take(slow, 1)).toEqual(["a"]);
     expect(await take(fast, 1)).toEqual(["a"]);
@@ -403,7 +404,7 @@ describe("Hub.subscribe", () => {
     expect(await take(fast, 1)).toEqual(["e"]);
     await fast.return();
     // Resuming with `after` from the lagged position loses nothing still buffered.
-    const resumed = hub.subscribe({ after: encodeCursor(1) });
+    const resumed = hub.stream.subscribe({ after: encodeCursor(1) });
     expect(await take(resumed, 4)).toEqual(["b", "c", "d", "e"]);
     await resumed.return();
   });
@@ -414,14 +415,14 @@ describe("Hub.metrics", () => {
     const { hub } = createHub();
     const counts = () => [hub.metrics().totalSubscriptions, hub.metrics().activeSubscriptions];
     expect(counts()).toEqual([0, 0]);
-    const a = hub.subscribe({});
-    const b = hub.subscribe({ filter: { events: ["x"] } });
+    const a = hub.stream.subscribe({});
+    const b = hub.stream.subscribe({ filter: { events: ["x"] } });
     expect(counts()).toEqual([2, 2]);
     await a.return();
     expect(counts()).toEqual([2, 1]);
     await a.return();
     expect(counts()).toEqual([2, 1]);
-    const ticker = hub.tick(1000, () => "dashboard");
+    const ticker = hub.views.tick(1000, () => "dashboard");
     expect(counts()).toEqual([3, 2]);
     expect(await ticker.next()).toEqual({ done: false, value: "dashboard" });
     await ticker.return();
@@ -432,14 +433,14 @@ describe("Hub.metrics", () => {
 
   it("close() ends every subscription; later ones end at once and are not counted", async () => {
     const { hub } = createHub();
-    const sub = hub.subscribe({});
+    const sub = hub.stream.subscribe({});
     const pending = sub.next();
-    const ticker = hub.tick(250, () => 1);
+    const ticker = hub.views.tick(250, () => 1);
     hub.close();
     expect(await pending).toEqual({ done: true, value: undefined });
     expect(await ticker.next()).toEqual({ done: true, value: undefined });
     expect(hub.metrics()).toMatchObject({ totalSubscriptions: 2, activeSubscriptions: 0 });
-    const late = hub.subscribe({});
+    const late = hub.stream.subscribe({});
     expect(await late.next()).toEqual({ done: true, value: undefined });
     expect(hub.metrics()).toMatchObject({ totalSubscriptions: 2, activeSubscriptions: 0 });
   });
@@ -460,66 +461,66 @@ describe("Hub.metrics", () => {
 describe("Hub: live users, dashboard and persons", () => {
   it("counts live users by receive time, per environment or all together", async () => {
     const { hub, clock } = createHub();
-    await hub.capture([
+    await captureInto(hub, [
       { event: "e", distinctId: "alice", timestamp: new Date(T0 - 3_600_000).toISOString(), properties: { $current_url: "https://x.test/a" } },
       { event: "e", distinctId: "bob", environment: "staging", sessionId: "s-bob" },
     ]);
-    expect([hub.liveUserCount(), hub.liveUserCount("production"), hub.liveUserCount("staging"), hub.liveUserCount("dev")]).toEqual([2, 1, 1, 0]);
-    expect(hub.liveUserList(10)).toEqual([
+    expect([hub.views.liveUserCount(), hub.views.liveUserCount("production"), hub.views.liveUserCount("staging"), hub.views.liveUserCount("dev")]).toEqual([2, 1, 1, 0]);
+    expect(hub.views.liveUserList(10)).toEqual([
       { distinctId: "bob", sessionId: "s-bob", currentUrl: null, lastSeen: T0 },
       { distinctId: "alice", sessionId: null, currentUrl: "https://x.test/a", lastSeen: T0 },
     ]);
-    expect(hub.liveUserList(1).map((u) => u.distinctId)).toEqual(["bob"]);
+    expect(hub.views.liveUserList(1).map((u) => u.distinctId)).toEqual(["bob"]);
     clock.advance(30_000);
-    await hub.capture([{ event: "e", distinctId: "alice" }]);
+    await captureInto(hub, [{ event: "e", distinctId: "alice" }]);
     clock.advance(40_000);
-    expect([hub.liveUserCount(), hub.liveUserCount("staging")]).toEqual([1, 0]);
-    expect(hub.liveUserList(10)).toEqual([{ distinctId: "alice", sessionId: null, currentUrl: "https://x.test/a", lastSeen: T0 + 30_000 }]);
-    expectBadInput(() => hub.liveUserList(-1), "limit");
+    expect([hub.views.liveUserCount(), hub.views.liveUserCount("staging")]).toEqual([1, 0]);
+    expect(hub.views.liveUserList(10)).toEqual([{ distinctId: "alice", sessionId: null, currentUrl: "https://x.test/a", lastSeen: T0 + 30_000 }]);
+    expectBadInput(() => hub.views.liveUserList(-1), "limit");
   });
 
   it("keeps the dashboard windows", async () => {
     const { hub, clock } = createHub({ bufferSize: 20 });
-    await hub.capture([
+    await captureInto(hub, [
       { event: "$pageview", distinctId: "a", properties: { $current_url: "https://x.test/pricing?x=1" } },
       { event: "$pageview", distinctId: "b", properties: { $pathname: "/pricing" } },
       { event: "$pageview", distinctId: "c", properties: { $pathname: "/docs" }, environment: "staging" },
       { event: "click", distinctId: "a", properties: { $pathname: "/ignored" } },
     ]);
-    expect(hub.eventCounts()).toEqual([
+    expect(hub.views.eventCounts()).toEqual([
       { event: "$pageview", count: 3 },
       { event: "click", count: 1 },
     ]);
-    expect(hub.eventCounts("staging")).toEqual([{ event: "$pageview", count: 1 }]);
-    expect(hub.topPages(10)).toEqual([
+    expect(hub.views.eventCounts("staging")).toEqual([{ event: "$pageview", count: 1 }]);
+    expect(hub.views.topPages(10)).toEqual([
       { path: "/pricing", count: 2 },
       { path: "/docs", count: 1 },
     ]);
-    expect(hub.topPages(1)).toEqual([{ path: "/pricing", count: 2 }]);
-    expect(hub.topPages(10, "production")).toEqual([{ path: "/pricing", count: 2 }]);
-    expectBadInput(() => hub.topPages(-1), "limit");
+    expect(hub.views.topPages(1)).toEqual([{ path: "/pricing", count: 2 }]);
+    expect(hub.views.topPages(10, "production")).toEqual([{ path: "/pricing", count: 2 }]);
+    expectBadInput(() => hub.views.topPages(-1), "limit");
     clock.advance(60_000);
-    expect([hub.eventCounts(), hub.topPages(10)]).toEqual([[], []]);
+    expect([hub.views.eventCounts(), hub.views.topPages(10)]).toEqual([[], []]);
   });
 
   it("merges persons from $set and $set_once, with first and last seen by receive time", async () => {
     const { hub, clock } = createHub();
-    await hub.capture([{ event: "e", distinctId: "alice", properties: { $set: { plan: "free" }, $set_once: { referrer: "ad" } } }]);
+    await captureInto(hub, [{ event: "e", distinctId: "alice", properties: { $set: { plan: "free" }, $set_once: { referrer: "ad" } } }]);
     clock.advance(1000);
-    await hub.capture([{ event: "e", distinctId: "alice", properties: { $set: { plan: "pro" }, $set_once: { referrer: "other" } } }]);
-    expect(hub.person("alice")).toEqual({
+    await captureInto(hub, [{ event: "e", distinctId: "alice", properties: { $set: { plan: "pro" }, $set_once: { referrer: "other" } } }]);
+    expect(hub.views.person("alice")).toEqual({
       distinctId: "alice",
       properties: { plan: "pro", referrer: "ad" },
       firstSeen: T0,
       lastSeen: T0 + 1000,
     });
-    expect(hub.person("nobody")).toBeUndefined();
+    expect(hub.views.person("nobody")).toBeUndefined();
   });
 
   it("drops the least recently seen person past personsCapacity", async () => {
     const { hub } = createHub({ personsCapacity: 2 });
-    await hub.capture(["a", "b", "c"].map((distinctId) => ({ event: "e", distinctId })));
-    expect(["a", "b", "c"].map((id) => hub.person(id)?.distinctId ?? null)).toEqual([null, "b", "c"]);
+    await captureInto(hub, ["a", "b", "c"].map((distinctId) => ({ event: "e", distinctId })));
+    expect(["a", "b", "c"].map((id) => hub.views.person(id)?.distinctId ?? null)).toEqual([null, "b", "c"]);
   });
 });
 
@@ -531,18 +532,18 @@ describe("Hub.restore", () => {
 
   it("brings back the buffer, positions, live users, windows and persons without delivering anything", async () => {
     const { hub } = createHub();
-    const sub = hub.subscribe({});
+    const sub = hub.stream.subscribe({});
     const pending = sub.next();
     hub.restore(restored, 10);
     expect(await isSettled(pending)).toBe(false);
-    expect(names(hub.recent(10))).toEqual(["r2", "r1"]);
-    expect(hub.lastPosition).toBe(12);
-    expect([hub.liveUserCount(), hub.liveUserCount("staging")]).toEqual([2, 1]);
-    expect(hub.eventCounts()).toEqual([
+    expect(names(hub.stream.recent(10))).toEqual(["r2", "r1"]);
+    expect(hub.stream.lastPosition).toBe(12);
+    expect([hub.views.liveUserCount(), hub.views.liveUserCount("staging")]).toEqual([2, 1]);
+    expect(hub.views.eventCounts()).toEqual([
       { event: "r1", count: 1 },
       { event: "r2", count: 1 },
     ]);
-    expect(hub.person("alice")).toEqual({ distinctId: "alice", properties: { plan: "pro" }, firstSeen: T0 - 10_000, lastSeen: T0 - 10_000 });
+    expect(hub.views.person("alice")).toEqual({ distinctId: "alice", properties: { plan: "pro" }, firstSeen: T0 - 10_000, lastSeen: T0 - 10_000 });
     // Capture continues after the restored positions, and the live subscriber gets only the new event.
     const { events } = await captureNames(hub, ["new"]);
     expect(events[0]!.seq).toBe(13);
@@ -553,9 +554,9 @@ describe("Hub.restore", () => {
   it("restored ids are duplicates, and restored cursors resume", async () => {
     const { hub } = createHub();
     hub.restore(restored, 10);
-    const outcome = await hub.capture([{ event: "again", distinctId: "alice", id: ID_A }]);
-    expect([outcome.accepted, outcome.duplicates, outcome.events[0]!.event]).toEqual([0, 1, "r1"]);
-    const sub = hub.subscribe({ after: encodeCursor(11) });
+    const outcome = await captureInto(hub, [{ event: "again", distinctId: "alice", id: ID_A }]);
+    expect([outcome.accepted, outcome.duplicates, outcome.events[0]!.seq]).toEqual([0, 1, 11]);
+    const sub = hub.stream.subscribe({ after: encodeCursor(11) });
     expect(await take(sub, 1)).toEqual(["r2"]);
     await sub.return();
   });
@@ -563,9 +564,9 @@ describe("Hub.restore", () => {
   it("a cursor the snapshot had already dropped resumes with a gap; one at its edge without", async () => {
     const { hub } = createHub();
     hub.restore(restored, 10);
-    const lost = hub.subscribe({ after: encodeCursor(9) });
+    const lost = hub.stream.subscribe({ after: encodeCursor(9) });
     expect(await take(lost, 2)).toEqual(["r1!", "r2"]);
-    const edge = hub.subscribe({ after: encodeCursor(10) });
+    const edge = hub.stream.subscribe({ after: encodeCursor(10) });
     expect(await take(edge, 2)).toEqual(["r1", "r2"]);
     await Promise.all([lost.return(), edge.return()]);
   });
@@ -573,13 +574,13 @@ describe("Hub.restore", () => {
   it("after a crash, skips the positions lost events may hold: their cursors resume at the new events, with a gap", async () => {
     const { hub } = createHub();
     hub.restore(restored, 10, [], { lostPositions: 1000 });
-    expect(hub.lastPosition).toBe(1012);
+    expect(hub.stream.lastPosition).toBe(1012);
     const { events } = await captureNames(hub, ["new"]);
     expect(events[0]!.seq).toBe(1013);
     // A client that had received a lost event (position 14), one at the newest restored event, one from before it.
-    const fromLost = hub.subscribe({ after: encodeCursor(14) });
-    const fromNewest = hub.subscribe({ after: encodeCursor(12) });
-    const fromBefore = hub.subscribe({ after: encodeCursor(11) });
+    const fromLost = hub.stream.subscribe({ after: encodeCursor(14) });
+    const fromNewest = hub.stream.subscribe({ after: encodeCursor(12) });
+    const fromBefore = hub.stream.subscribe({ after: encodeCursor(11) });
     expect(await take(fromLost, 1)).toEqual(["new!"]);
     expect(await take(fromNewest, 1)).toEqual(["new!"]);
     expect(await take(fromBefore, 2)).toEqual(["r2", "new"]);
@@ -589,9 +590,9 @@ describe("Hub.restore", () => {
   it("restoring more than the buffer holds keeps the newest and records the evicted positions", async () => {
     const { hub } = createHub({ bufferSize: 2 });
     hub.restore([1, 2, 3, 4].map((seq) => storedEvent({ seq, event: `s${seq}` })));
-    expect(names(hub.bufferedEvents())).toEqual(["s3", "s4"]);
-    expect(hub.lastPosition).toBe(4);
-    const sub = hub.subscribe({ after: encodeCursor(1) });
+    expect(names(hub.stream.bufferedEvents())).toEqual(["s3", "s4"]);
+    expect(hub.stream.lastPosition).toBe(4);
+    const sub = hub.stream.subscribe({ after: encodeCursor(1) });
     expect(await take(sub, 2)).toEqual(["s3!", "s4"]);
     await sub.return();
   });
@@ -599,10 +600,10 @@ describe("Hub.restore", () => {
   it("an empty snapshot that had dropped events still issues positions after them", async () => {
     const { hub } = createHub();
     hub.restore([], 7);
-    expect(hub.lastPosition).toBe(7);
+    expect(hub.stream.lastPosition).toBe(7);
     const { events } = await captureNames(hub, ["a"]);
     expect(events[0]!.seq).toBe(8);
-    const sub = hub.subscribe({ after: encodeCursor(3) });
+    const sub = hub.stream.subscribe({ after: encodeCursor(3) });
     expect(await take(sub, 1)).toEqual(["a!"]);
     await sub.return();
   });

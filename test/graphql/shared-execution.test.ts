@@ -3,11 +3,12 @@ import { createClient as createWsClient, type Client } from "graphql-ws";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { createPulseServer, type PulseServer } from "../../src/index.ts";
+import { captureInto } from "../domain/helpers.ts";
 
 /**
  * Shared execution (src/graphql/shared-execution.ts) through real clients: identical subscriptions get identical
  * payloads from one execution per event; anything that makes them differ (variables, the caller) does not share.
- * Executions are counted on the real hub: `Event.person` asks `hub.person` once per execution.
+ * Executions are counted on the real hub: `Event.person` asks `hub.views.person` once per execution.
  */
 const closers: (() => unknown)[] = [];
 afterEach(async () => {
@@ -21,8 +22,8 @@ async function start(): Promise<{ server: PulseServer; personCalls: () => number
   const server = await createPulseServer({ port: 0, host: "127.0.0.1" });
   closers.push(() => server.close());
   let calls = 0;
-  const person = server.hub.person.bind(server.hub);
-  server.hub.person = (distinctId) => {
+  const person = server.hub.views.person.bind(server.hub.views);
+  server.hub.views.person = (distinctId) => {
     calls++;
     return person(distinctId);
   };
@@ -51,7 +52,7 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
 }
 
 async function capture(server: PulseServer, event = "$pageview"): Promise<void> {
-  await server.hub.capture([{ event, distinctId: "ada", properties: { plan: "pro" } }]);
+  await captureInto(server.hub, [{ event, distinctId: "ada", properties: { plan: "pro" } }]);
 }
 
 describe("shared execution", () => {

@@ -26,7 +26,7 @@ describe("request body size (HTTP and SSE)", () => {
       expect(answer.status).toBe(413);
       expect(codeOf(answer.body)).toBe("BAD_USER_INPUT");
       expect(answer.body.errors?.[0]?.message).toContain("PULSE_MAX_BODY_BYTES");
-      expect(server.hub.bufferSize).toBe(0);
+      expect(server.hub.stream.size).toBe(0);
     });
 
     it(`refuses a chunked body over the limit on ${path} (no Content-Length to trust)`, async () => {
@@ -45,7 +45,7 @@ describe("request body size (HTTP and SSE)", () => {
         duplex: "half",
       } as RequestInit);
       expect(response.status).toBe(413);
-      expect(server.hub.bufferSize).toBe(0);
+      expect(server.hub.stream.size).toBe(0);
     });
   }
 
@@ -53,7 +53,7 @@ describe("request body size (HTTP and SSE)", () => {
     const server = await startPulse({ trust: { maxBodyBytes: LIMIT } });
     const answer = await post(server, capture({ pad: "x".repeat(LIMIT - 400) }));
     expect(answer.status).toBe(200);
-    expect(server.hub.bufferSize).toBe(1);
+    expect(server.hub.stream.size).toBe(1);
   });
 });
 
@@ -65,7 +65,7 @@ describe("gzip request bodies", () => {
     expect(answer.body.data?.["captureEvent"]).toMatchObject({ environment: "production" });
     const sse = await post(server, gzipSync(capture({ b: 2 })), { ...json, "content-encoding": "gzip", accept: "text/event-stream" }, "/graphql/stream");
     expect(sse.status).toBe(200);
-    expect(server.hub.bufferSize).toBe(2);
+    expect(server.hub.stream.size).toBe(2);
   });
 
   it("refuses a compression bomb by its decompressed size, without inflating it", async () => {
@@ -80,7 +80,7 @@ describe("gzip request bodies", () => {
     expect(codeOf(answer.body)).toBe("BAD_USER_INPUT");
     // Inflating it whole would have allocated 64 MiB of buffers.
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
   });
 
   it("refuses an unsupported encoding with 415 and a corrupt gzip stream with 400", async () => {
@@ -91,7 +91,7 @@ describe("gzip request bodies", () => {
     const corrupt = await post(server, Buffer.from("definitely not gzip"), { ...json, "content-encoding": "gzip" });
     expect(corrupt.status).toBe(400);
     expect(codeOf(corrupt.body)).toBe("BAD_USER_INPUT");
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
   });
 });
 
@@ -117,7 +117,7 @@ describe("malformed requests", () => {
     const text = await post(server, capture({}), { "content-type": "text/plain" });
     expect(text.status).toBe(403);
     expect(codeOf(text.body)).toBe("FORBIDDEN");
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
   });
 });
 
@@ -127,14 +127,14 @@ describe("WebSocket maxPayload", () => {
     const raw = await initializedSocket(server);
     raw.send({ type: "subscribe", id: "1", payload: { query: CAPTURE, variables: { input: anEvent({ properties: { pad: "x".repeat(LIMIT) } }) } } });
     expect(await raw.closed).toBe(1009);
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
   });
 
   it("accepts a message under the limit", async () => {
     const server = await startPulse({ trust: { maxWsPayloadBytes: LIMIT } });
     const result = await once(wsClient(server), CAPTURE_MANY, { inputs: [anEvent({ properties: { pad: "x".repeat(LIMIT - 500) } })] });
     expect(result.errors).toBeUndefined();
-    expect(server.hub.bufferSize).toBe(1);
+    expect(server.hub.stream.size).toBe(1);
   });
 
   it("closes with 4400 on a message that is not JSON", async () => {

@@ -118,6 +118,6 @@ describe("graphql-transport-ws protocol abuse", () => {
     const early = await rawSocket(server);
     early.send({ type: "subscribe", id: "1", payload: { query: CAPTURE, variables: { input: anEvent() } } });
     expect(await early.closed).toBe(4401);
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
   });
 });

@@ -15,7 +15,7 @@ describe("CSRF prevention", () => {
         const answer = await post(server, mutation, { "content-type": type, accept }, path);
         expect(answer.status).toBe(403);
         expect(codeOf(answer.body)).toBe("FORBIDDEN");
-        expect(server.hub.bufferSize).toBe(0);
+        expect(server.hub.stream.size).toBe(0);
       });
     }
   }
@@ -28,7 +28,7 @@ describe("CSRF prevention", () => {
     expect(((await withType.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe("BAD_REQUEST");
     const bare = await fetch(url);
     expect(bare.status).toBe(403);
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
   });
 
   it("still serves GET queries that carry the CSRF header", async () => {
@@ -49,6 +49,6 @@ describe("CSRF prevention", () => {
     const curl = await run("curl", ["-sS", "-X", "POST", `${server.url}/graphql`, "-H", "content-type: application/json", "--data", JSON.stringify({ query: CAPTURE, variables: { input: anEvent({ event: "curl" }) } })]);
     expect(JSON.parse(curl.stdout).data.captureEvent.id).toBeTruthy();
     await waitFor(() => ws.results.length === 3 && sse.results.length === 3, 10_000, "deliveries");
-    expect(server.hub.recent(3).map((e) => e.event)).toEqual(["curl", "sse", "ws"]);
+    expect(server.hub.stream.recent(3).map((e) => e.event)).toEqual(["curl", "sse", "ws"]);
   });
 });

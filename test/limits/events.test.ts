@@ -68,7 +68,7 @@ describe("one event's size and shape", () => {
       const message = answer.body.errors![0]!.message;
       expect(message).toContain("inputs[1]");
       expect(message).toContain(setting);
-      expect(server.hub.bufferSize).toBe(0);
+      expect(server.hub.stream.size).toBe(0);
     });
   }
 
@@ -77,7 +77,7 @@ describe("one event's size and shape", () => {
     const properties = { ["k".repeat(16)]: { b: { c: 1 } }, list: [1, 2, 3] };
     const answer = await gql(server, CAPTURE, { input: anEvent({ properties }) });
     expect(answer.body.errors).toBeUndefined();
-    expect(server.hub.bufferSize).toBe(1);
+    expect(server.hub.stream.size).toBe(1);
   });
 
   for (const transport of ["ws", "sse"] as const) {
@@ -85,7 +85,7 @@ describe("one event's size and shape", () => {
       const server = await startPulse({ trust: limits });
       expect(await codeOn(server, transport, CAPTURE, { input: anEvent({ properties: { a: { b: { c: { d: 1 } } } } }) })).toBe("BAD_USER_INPUT");
       expect(await codeOn(server, transport, CAPTURE, { input: anEvent({ properties: { pad: "x".repeat(2048) } }) })).toBe("BAD_USER_INPUT");
-      expect(server.hub.bufferSize).toBe(0);
+      expect(server.hub.stream.size).toBe(0);
     });
   }
 });
@@ -98,7 +98,7 @@ describe("timestamps", () => {
     const near = new Date(Date.now() + 22 * HOUR).toISOString();
     const before = Date.now();
     await gql(server, CAPTURE_MANY, { inputs: [anEvent({ timestamp: far }), anEvent({ timestamp: near })] });
-    const [nearEvent, farEvent] = server.hub.recent(2);
+    const [nearEvent, farEvent] = server.hub.stream.recent(2);
     expect(farEvent!.timestamp).toBeGreaterThanOrEqual(before);
     expect(farEvent!.timestamp).toBeLessThan(before + HOUR);
     expect(new Date(nearEvent!.timestamp).toISOString()).toBe(near);
@@ -111,7 +111,7 @@ describe("timestamps", () => {
       expect(await codeOn(server, transport, CAPTURE_MANY, { inputs: [anEvent(), anEvent({ timestamp: old })] })).toBe("BAD_USER_INPUT");
       const recent = new Date(Date.now() - HOUR / 2).toISOString();
       expect(await codeOn(server, transport, CAPTURE, { input: anEvent({ timestamp: recent }) })).toBeUndefined();
-      expect(server.hub.bufferSize).toBe(1);
+      expect(server.hub.stream.size).toBe(1);
     });
   }
 
@@ -122,6 +122,6 @@ describe("timestamps", () => {
       expect(codeOf(answer.body), String(timestamp)).toBe("BAD_USER_INPUT");
       expect(answer.body.errors![0]!.message).toContain("timestamp");
     }
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
   });
 });

@@ -80,8 +80,8 @@ describe("unexpected errors are masked", () => {
   it("shows neither the message, a stack nor a database URL, even with NODE_ENV=development", async () => {
     process.env.NODE_ENV = "development";
     const server = await startPulse();
-    server.hub.recent = leak;
-    server.hub.subscribe = leak;
+    server.hub.stream.recent = leak;
+    server.hub.stream.subscribe = leak;
     for (const transport of transports) {
       for (const query of ["{ recentEvents { id } }", "subscription { events { id } }"]) {
         if (transport === "http" && query.startsWith("subscription")) continue;

@@ -43,7 +43,7 @@ describe("capture rate per key (token bucket)", () => {
         expect(refused.status).toBe(429);
         expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
       }
-      expect(server.hub.recent(100).map((e) => e.event)).toEqual(Array(10).fill("allowed"));
+      expect(server.hub.stream.recent(100).map((e) => e.event)).toEqual(Array(10).fill("allowed"));
       await waitFor(() => watcher.results.length === 10, 10_000, "10 deliveries");
       // a refused request is refunded: it does not push the next allowed moment further out
       expect(watcher.results.every((r) => (r.data?.["events"] as { event: string }).event === "allowed")).toBe(true);
@@ -54,7 +54,7 @@ describe("capture rate per key (token bucket)", () => {
     const server = await startPulse({ trust });
     const answer = await gql(server, CAPTURE_MANY, { inputs: batch(16, "huge") });
     expect(answer.status).toBe(429);
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
   });
 
   it("keeps a separate budget per key", async () => {
@@ -62,7 +62,7 @@ describe("capture rate per key (token bucket)", () => {
     expect((await gql(server, CAPTURE_MANY, { inputs: batch(10, "a") }, KEYS.capture)).status).toBe(200);
     expect((await gql(server, CAPTURE_MANY, { inputs: batch(6, "a") }, KEYS.capture)).status).toBe(429);
     expect((await gql(server, CAPTURE_MANY, { inputs: batch(6, "b") }, KEYS.read)).status).toBe(200);
-    expect(server.hub.bufferSize).toBe(16);
+    expect(server.hub.stream.size).toBe(16);
   });
 
   it("charges the PostHog endpoints to the same budget: 429 with Retry-After, nothing stored", async () => {
@@ -77,7 +77,7 @@ describe("capture rate per key (token bucket)", () => {
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("RATE_LIMITED");
-    expect(server.hub.recent(100).filter((e) => e.event === "refused")).toEqual([]);
-    expect(server.hub.bufferSize).toBe(10);
+    expect(server.hub.stream.recent(100).filter((e) => e.event === "refused")).toEqual([]);
+    expect(server.hub.stream.size).toBe(10);
   });
 });

@@ -205,7 +205,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
       onClose(() => b.close());
       // The same stream applied on both, as the Redis reader does.
       const stream = Array.from({ length: 30 }, (_, i) => ({ ...event(i + 1), receivedAt: clock.now(), timestamp: clock.now() }));
-      for (const e of stream.slice(0, 20)) for (const h of [hubA, hubB]) h.apply(e);
+      for (const e of stream.slice(0, 20)) for (const h of [hubA, hubB]) h.stream.apply(e);
       await a.snapshotNow();
       await b.snapshotNow();
       expect(logB.lines).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/another instance writes the snapshots/) }));
@@ -213,7 +213,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
       expect(await rowsBy()).toEqual(stream.slice(0, 20).map((e) => e.seq));
 
       // A's last events never reach its snapshot: it stops (its final snapshot writes them) after B got more.
-      for (const e of stream.slice(20)) hubB.apply(e);
+      for (const e of stream.slice(20)) hubB.stream.apply(e);
       await a.close();
       await b.snapshotNow();
       expect(logB.lines).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/this instance now writes the snapshots/) }));
@@ -222,8 +222,8 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
       const hubC = hub(clock);
       const c = await startPersistence({ hub: hubC, databaseUrl: url, intervalMs: 60_000, log: recordingLogger(), fleet: true });
       onClose(() => c.close());
-      expect(hubC.bufferedEvents()).toEqual(hubB.bufferedEvents());
-      expect(hubC.person("user-1")).toEqual(hubB.person("user-1"));
+      expect(hubC.stream.bufferedEvents()).toEqual(hubB.stream.bufferedEvents());
+      expect(hubC.views.person("user-1")).toEqual(hubB.views.person("user-1"));
     });
   });
 });

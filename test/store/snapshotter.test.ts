@@ -27,6 +27,7 @@ import {
   waitUntil,
   wsClient,
 } from "../support/persistence.ts";
+import { captureInto } from "../domain/helpers.ts";
 
 afterEach(closeAll);
 
@@ -75,18 +76,18 @@ describe("the snapshotter", () => {
     const snapshotter = new Snapshotter({ hub: h, store, intervalMs: 3_600_000, evictedThroughSeq: 0, log: recordingLogger() });
     onClose(() => snapshotter.close());
 
-    await h.capture(range(1, 5).map((n) => pageview(n)));
+    await captureInto(h, range(1, 5).map((n) => pageview(n)));
     await snapshotter.snapshotNow();
     expect(seqs(store.deltas[0]!.appended)).toEqual(range(1, 5));
     expect(store.deltas[0]!.persons.map((p) => p.distinctId).sort()).toEqual(["user-1", "user-2", "user-3", "user-4", "user-5"]);
 
-    await h.capture(range(6, 11).map((n) => pageview(n)));
+    await captureInto(h, range(6, 11).map((n) => pageview(n)));
     await snapshotter.snapshotNow();
     expect(seqs(store.deltas[1]!.appended)).toEqual(range(6, 11));
     expect(store.deltas[1]!.evictedThroughSeq).toBe(3);
 
     // 12 and 13 are evicted before the next snapshot: they are never written.
-    await h.capture(range(12, 21).map((n) => pageview(n)));
+    await captureInto(h, range(12, 21).map((n) => pageview(n)));
     await snapshotter.snapshotNow();
     expect(seqs(store.deltas[2]!.appended)).toEqual(range(14, 21));
     expect(store.deltas[2]!.evictedThroughSeq).toBe(13);
@@ -96,7 +97,7 @@ describe("the snapshotter", () => {
     expect(store.deltas).toHaveLength(3);
     expect(snapshotter.lastSnapshotAt).toBe(clock.now());
 
-    expect((await store.load(ALL)).events).toEqual(h.bufferedEvents());
+    expect((await store.load(ALL)).events).toEqual(h.stream.bufferedEvents());
   });
 
   it("keeps a failed delta (minus what was evicted meanwhile) and writes it once the database works again", async () => {
@@ -106,13 +107,13 @@ describe("the snapshotter", () => {
     const log = recordingLogger();
     const snapshotter = new Snapshotter({ hub: h, store, intervalMs: 3_600_000, evictedThroughSeq: 0, log });
     onClose(() => snapshotter.close());
-    await h.capture(range(1, 30).map((n) => pageview(n)));
+    await captureInto(h, range(1, 30).map((n) => pageview(n)));
     await snapshotter.snapshotNow();
 
     const lock = await holdWriteLock(path);
-    await h.capture(range(31, 60).map((n) => pageview(n)));
+    await captureInto(h, range(31, 60).map((n) => pageview(n)));
     await expect(snapshotter.snapshotNow()).rejects.toThrow();
-    await h.capture(range(61, 70).map((n) => pageview(n)));
+    await captureInto(h, range(61, 70).map((n) => pageview(n)));
     await expect(snapshotter.snapshotNow()).rejects.toThrow();
     expect(snapshotter.failures).toBe(2);
     expect(log.lines.filter((l) => l.level === "warn")).toHaveLength(2);
@@ -120,13 +121,13 @@ describe("the snapshotter", () => {
       message: expect.stringMatching(/^snapshot failed \(1 in a row\); serving from memory, retrying: database is locked/),
       fields: { failuresInRow: 1, failures: 1, keptEvents: 30 },
     });
-    expect(h.bufferSize).toBe(50);
+    expect(h.stream.size).toBe(50);
 
     lock.release();
     await snapshotter.snapshotNow();
     expect(log.lines.at(-1)!.message).toMatch(/succeeded again after 2 failure\(s\)/);
     const stored = await store.load(ALL);
-    expect(stored.events).toEqual(h.bufferedEvents());
+    expect(stored.events).toEqual(h.stream.bufferedEvents());
     expect(stored.evictedThroughSeq).toBe(20);
   });
 });

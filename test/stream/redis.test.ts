@@ -14,6 +14,7 @@ import { Hub } from "../../src/domain/hub.ts";
 import { RedisEventStream } from "../../src/stream/redis.ts";
 import { Redis } from "ioredis";
 import { waitFor } from "../support/wait.ts";
+import { captureInto } from "../domain/helpers.ts";
 
 afterEach(cleanup);
 
@@ -77,12 +78,12 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
     const prefix = `pulse-test:${randomUUID()}:`;
     const hub = () => new Hub({ bufferSize: 5000, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 100 });
     const writerHub = hub();
-    const writer = new RedisEventStream(writerHub, { url: REDIS_URL!, prefix, maxLength: 1000 });
-    writerHub.useLog(writer);
+    const writer = new RedisEventStream(writerHub.stream, { url: REDIS_URL!, prefix, maxLength: 1000 });
+    writerHub.replication.useLog(writer);
     await writer.start();
     onCleanup(() => writer.close());
     for (let batch = 0; batch < 3; batch++) {
-      await writerHub.capture(Array.from({ length: 1000 }, (_, i) => ({ event: "$pageview", distinctId: `u${batch}-${i}` })));
+      await captureInto(writerHub, Array.from({ length: 1000 }, (_, i) => ({ event: "$pageview", distinctId: `u${batch}-${i}` })));
     }
     const redis = new Redis(REDIS_URL!);
     onCleanup(() => redis.disconnect());
@@ -92,15 +93,15 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
 
     // An instance that read only the first event (it was cut off from Redis since).
     const lateHub = hub();
-    lateHub.restore([writerHub.bufferedEvents()[0]!]);
+    lateHub.restore([writerHub.stream.bufferedEvents()[0]!]);
     const gaps: [number, number][] = [];
-    const late = new RedisEventStream(lateHub, { url: REDIS_URL!, prefix, onGap: (from, to) => gaps.push([from, to]) });
-    lateHub.useLog(late);
+    const late = new RedisEventStream(lateHub.stream, { url: REDIS_URL!, prefix, onGap: (from, to) => gaps.push([from, to]) });
+    lateHub.replication.useLog(late);
     await late.start();
     onCleanup(() => late.close());
-    await waitFor(() => lateHub.lastPosition === 3000);
+    await waitFor(() => lateHub.stream.lastPosition === 3000);
     expect(gaps).toEqual([[2, oldest - 1]]);
-    expect(lateHub.bufferedEvents().map((e) => e.seq)).toEqual([1, ...Array.from({ length: 3001 - oldest }, (_, i) => oldest + i)]);
+    expect(lateHub.stream.bufferedEvents().map((e) => e.seq)).toEqual([1, ...Array.from({ length: 3001 - oldest }, (_, i) => oldest + i)]);
   });
 
   it("answers UNAVAILABLE while its Redis is down, loses nothing acknowledged, and resumes subscribers after", async () => {

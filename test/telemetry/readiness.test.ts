@@ -57,7 +57,7 @@ describe("GET /healthz and /readyz", () => {
     await within(Promise.all([wsCapture.ended, wsSubscription.ended]), "the WebSocket operations to be refused");
     expect(graphqlErrors(wsCapture).map((e) => e.extensions?.code)).toEqual(["UNAVAILABLE"]);
     expect(graphqlErrors(wsSubscription).map((e) => e.extensions?.code)).toEqual(["UNAVAILABLE"]);
-    expect(server.hub.bufferSize).toBe(0);
+    expect(server.hub.stream.size).toBe(0);
     const whileStarting = await scrape(server.url);
     expect(whileStarting.value("pulse_capture_rejected_total", { code: "UNAVAILABLE" })).toBe(0);
     expect(whileStarting.value("pulse_subscriptions_started_total", { transport: "ws" })).toBe(0);
@@ -69,7 +69,7 @@ describe("GET /healthz and /readyz", () => {
       body: { status: "ready", checks: { listening: "ok", startup: "ok" } },
     });
     expect((await gql(server.url, CAPTURE_EVENT, { input: pageview(3) })).errors).toBeUndefined();
-    expect(server.hub.bufferSize).toBe(1);
+    expect(server.hub.stream.size).toBe(1);
   });
 
   it("report a failed restore in /readyz and reject `ready` with it", async () => {

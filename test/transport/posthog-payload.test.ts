@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { eventTime, parseQuerySentAt, readPayload, requestKey, toCaptures } from "../../src/transport/posthog-payload.ts";
+import { eventTime, parseQuerySentAt, readPayload, requestKey, toCaptureInputs } from "../../src/transport/posthog-payload.ts";
 
 const now = Date.parse("2026-03-01T12:00:00.000Z");
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -43,7 +43,7 @@ describe("eventTime: PostHog's clock-skew correction", () => {
   });
 });
 
-describe("toCaptures", () => {
+describe("toCaptureInputs", () => {
   it("maps uuid, distinct_id, $session_id, $environment, top-level $set; the key's scope wins", () => {
     const payload = readPayload({
       api_key: "k",
@@ -51,17 +51,14 @@ describe("toCaptures", () => {
         { event: "e", uuid: "0190B1C2-0000-7000-8000-00000000000A", distinct_id: "u", $set: { plan: "pro" }, properties: { $session_id: "s", $environment: "dev" } },
       ],
     });
-    const [captured] = toCaptures(payload, { now, environment: null, sentAt: undefined });
-    expect(captured).toMatchObject({
-      id: "0190b1c2-0000-7000-8000-00000000000a",
+    const [input] = toCaptureInputs(payload, { now, environment: null, sentAt: undefined }).inputs;
+    expect(input).toMatchObject({
+      id: "0190B1C2-0000-7000-8000-00000000000A",
       distinctId: "u",
-      sessionId: "s",
       environment: "dev",
-      timestamp: now,
-      receivedAt: now,
-      properties: { $set: { plan: "pro" } },
+      properties: { $session_id: "s", $set: { plan: "pro" } },
     });
-    expect(toCaptures(payload, { now, environment: "production", sentAt: undefined })[0]!.environment).toBe("production");
+    expect(toCaptureInputs(payload, { now, environment: "production", sentAt: undefined }).inputs[0]!["environment"]).toBe("production");
   });
 
   it("reads the key from the envelope, the events' api_key or token, or properties.token", () => {

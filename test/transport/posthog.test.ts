@@ -7,7 +7,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/domain/clock.ts";
 import { PulseError } from "../../src/domain/errors.ts";
 import { Hub } from "../../src/domain/hub.ts";
-import { createPostHogIngestion, POSTHOG_CAPTURE_PATHS, type AuthorizeCapture } from "../../src/transport/posthog.ts";
+import { createApplication } from "../../src/app/application.ts";
+import { DEFAULT_EVENT_LIMITS } from "../../src/domain/event-limits.ts";
+import { CaptureRateLimiter } from "../../src/limits/capture-rate.ts";
+import { createPostHogIngestion, POSTHOG_CAPTURE_PATHS, type AuthenticateCapture } from "../../src/transport/posthog.ts";
 import { cleanup, onCleanup } from "../support/cleanup.ts";
 import { gql, graphqlErrors, streamClient } from "../support/clients.ts";
 import { realtimeMetrics } from "../support/events.ts";
@@ -282,12 +285,14 @@ describe("PostHog ingestion refuses bad payloads with a typed error and stores n
   });
 });
 
-describe("PostHog ingestion's key check (authorizeCapture)", () => {
+describe("PostHog ingestion's key check (authenticate)", () => {
 
   /** The handler alone on its own HTTP server, with a key check like the one the key store will provide. */
-  async function ingestionWith(authorizeCapture: AuthorizeCapture) {
+  async function ingestionWith(authenticate: AuthenticateCapture) {
     const hub = new Hub({ bufferSize: 100, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 10, personsCapacity: 10, clock: new ManualClock() });
-    const ingestion = createPostHogIngestion({ hub, maxBatch: 100, authorizeCapture });
+    const rateLimiter = new CaptureRateLimiter({ ratePerSecond: 1000, burst: 0 });
+    const { ingest } = createApplication({ hub, limits: DEFAULT_EVENT_LIMITS, maxBatch: 100, rateLimiter });
+    const ingestion = createPostHogIngestion({ ingest, clock: hub.clock, maxBodyBytes: 1024 * 1024, authenticate });
     const server = createServer((req, res) => void ingestion.handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     onCleanup(() => new Promise((resolve) => server.close(resolve)));
@@ -295,9 +300,9 @@ describe("PostHog ingestion's key check (authorizeCapture)", () => {
     return { hub, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
   }
 
-  const keys: AuthorizeCapture = (key) => {
+  const keys: AuthenticateCapture = (key) => {
     if (key === undefined) throw new PulseError("UNAUTHENTICATED", "No api key");
-    if (key === "phc_staging") return { environment: "staging" };
+    if (key === "phc_staging") return { role: "capture", environment: "staging", keyId: "staging" };
     if (key === "read_only") throw new PulseError("FORBIDDEN", "This key may not capture");
     throw new PulseError("UNAUTHENTICATED", `Unknown api key`);
   };
@@ -308,7 +313,7 @@ describe("PostHog ingestion's key check (authorizeCapture)", () => {
     onCleanup(() => posthog.shutdown());
     posthog.capture({ distinctId: "u", event: "scoped", properties: { $environment: "production" } });
     await posthog.shutdown();
-    expect(hub.recent(10).map((e) => [e.event, e.environment])).toEqual([["scoped", "staging"]]);
+    expect(hub.stream.recent(10).map((e) => [e.event, e.environment])).toEqual([["scoped", "staging"]]);
   });
 
   it.each([
@@ -321,13 +326,13 @@ describe("PostHog ingestion's key check (authorizeCapture)", () => {
     const response = await post(url, "/batch/", JSON.stringify(body), headers);
     expect(response.status).toBe(status);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe(code);
-    expect(hub.bufferSize).toBe(0);
+    expect(hub.stream.size).toBe(0);
   });
 
   it("takes the key from Authorization: Bearer when the body has none", async () => {
     const { hub, url } = await ingestionWith(keys);
     const response = await post(url, "/e/", JSON.stringify({ event: "x", distinct_id: "u" }), { authorization: "Bearer phc_staging" });
     expect(response.status).toBe(200);
-    expect(hub.recent(1)[0]!.environment).toBe("staging");
+    expect(hub.stream.recent(1)[0]!.environment).toBe("staging");
   });
 });

@@ -1,0 +1,151 @@
+import type { Clock } from "./clock.ts";
+import { DashboardWindows } from "./dashboard.ts";
+import { badInput } from "./errors.ts";
+import { currentUrl, type StoredEvent } from "./event.ts";
+import type { StreamObserver } from "./event-stream.ts";
+import { LiveUsers, type LiveUser } from "./live-users.ts";
+import { Persons, type Person } from "./persons.ts";
+import { SlidingCounts } from "./sliding-counts.ts";
+import { Ticker } from "./ticker.ts";
+import type { TimelinePoint } from "./timeline.ts";
+
+export interface LiveViewsOptions {
+  /** A user is live while their latest event is younger than this (PULSE_LIVE_WINDOW_SECONDS). */
+  readonly liveWindowSeconds: number;
+  /** The dashboard's sliding window (PULSE_DASHBOARD_WINDOW_SECONDS). */
+  readonly dashboardWindowSeconds: number;
+  /** Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX). */
+  readonly personsCapacity: number;
+  readonly clock: Clock;
+}
+
+const RATE_WINDOW_SECONDS = 10;
+
+/**
+ * What Pulse shows about the stream right now: live users, the dashboard windows and timeline, persons, the event
+ * rate, and the `liveDashboard` subscriptions that push them. Built by watching the event stream (it is a
+ * `StreamObserver`): every applied or restored event is indexed here, by receive time.
+ */
+export class LiveViews implements StreamObserver {
+  private readonly clock: Clock;
+  private readonly liveWindowMs: number;
+  private readonly liveUsers: LiveUsers;
+  private readonly dashboard: DashboardWindows;
+  private readonly persons: Persons;
+  private readonly rate = new SlidingCounts(RATE_WINDOW_SECONDS);
+  private readonly tickers = new Set<Ticker<unknown>>();
+  private tickersTotal = 0;
+  private lastSweep = 0;
+  private closed = false;
+
+  constructor(options: LiveViewsOptions) {
+    this.clock = options.clock;
+    this.liveWindowMs = options.liveWindowSeconds * 1000;
+    this.liveUsers = new LiveUsers(this.liveWindowMs);
+    this.dashboard = new DashboardWindows(options.dashboardWindowSeconds);
+    this.persons = new Persons(options.personsCapacity);
+  }
+
+  appended(event: StoredEvent): void {
+    this.index(event);
+    this.sweep(event.receivedAt);
+  }
+
+  restored(event: StoredEvent): void {
+    this.index(event);
+  }
+
+  /** Puts back persons from a snapshot (least recently seen first), before its events are restored over them. */
+  restorePersons(persons: readonly Person[]): void {
+    for (const person of persons) this.persons.restore(person);
+  }
+
+  private index(event: StoredEvent): void {
+    this.liveUsers.touch(event.environment, {
+      distinctId: event.distinctId,
+      at: event.receivedAt,
+      sessionId: event.sessionId,
+      currentUrl: currentUrl(event),
+    });
+    this.dashboard.record(event);
+    this.persons.touch(event.distinctId, event.receivedAt, event.properties);
+    this.rate.record("*", event.receivedAt);
+  }
+
+  /** Drops users and buckets past their windows, at most once per live window. */
+  private sweep(now: number): void {
+    if (now - this.lastSweep < this.liveWindowMs) return;
+    this.lastSweep = now;
+    this.liveUsers.sweep(now);
+    this.dashboard.sweep(now);
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  liveUserCount(environment: string | null = null): number {
+    return this.liveUsers.count(this.clock.now(), environment);
+  }
+
+  liveUserList(limit: number, environment: string | null = null): LiveUser[] {
+    if (!Number.isInteger(limit) || limit < 0) throw badInput(`limit must be zero or more, got ${limit}`, { field: "limit" });
+    return this.liveUsers.list(this.clock.now(), limit, environment);
+  }
+
+  eventCounts(environment: string | null = null): { event: string; count: number }[] {
+    return this.dashboard.eventCounts(this.clock.now(), environment);
+  }
+
+  topPages(limit: number, environment: string | null = null): { path: string; count: number }[] {
+    if (!Number.isInteger(limit) || limit < 0) throw badInput(`limit must be zero or more, got ${limit}`, { field: "limit" });
+    return this.dashboard.topPages(this.clock.now(), limit, environment);
+  }
+
+  /** Per-minute events and distinct users over the last `minutes` (1..60, else BAD_USER_INPUT), oldest first. */
+  timeline(minutes: number, environment: string | null = null): TimelinePoint[] {
+    return this.dashboard.timeline(this.clock.now(), minutes, environment);
+  }
+
+  person(distinctId: string): Person | undefined {
+    return this.persons.get(distinctId);
+  }
+
+  /** Every person held, least recently seen first (for a full snapshot). */
+  allPersons(): Person[] {
+    return this.persons.all();
+  }
+
+  /** Events per second over the last ten seconds, by receive time. */
+  eventsPerSecond(): number {
+    return this.rate.total(this.clock.now()) / RATE_WINDOW_SECONDS;
+  }
+
+  /** A `liveDashboard` subscription: `produce()` now, then every `intervalMs` (raised to at least 250). */
+  tick<T>(intervalMs: number, produce: () => T): Ticker<T> {
+    const ticker: Ticker<T> = new Ticker(Math.max(250, intervalMs), produce, () => {
+      this.tickers.delete(ticker as Ticker<unknown>);
+    });
+    if (this.closed) {
+      ticker.end();
+      return ticker;
+    }
+    this.tickers.add(ticker as Ticker<unknown>);
+    this.tickersTotal++;
+    return ticker;
+  }
+
+  get tickerCount(): number {
+    return this.tickers.size;
+  }
+
+  get tickersStarted(): number {
+    return this.tickersTotal;
+  }
+
+  /** Ends every `liveDashboard` subscription; later ones end at once. */
+  close(): void {
+    this.closed = true;
+    for (const ticker of [...this.tickers]) ticker.end();
+  }
+}
