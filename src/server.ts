@@ -154,7 +154,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
       useStartupGate(startingReason),
       useTelemetry({ metrics, connections }),
       ...trust.plugins,
-      useServerSentEvents(),
+      useServerSentEvents(trust.sseStreams),
       useSharedExecution({ maskError: masked, observer: deliveryTelemetry({ metrics, connections }) }),
     ],
   });
@@ -242,6 +242,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
         readiness.set("listening", "shutting down");
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         hub.close();
+        trust.sseStreams.close();
         await ws.close();
         await stream?.close();
         // Let completed SSE streams flush their last frame before the sockets go.

@@ -12,11 +12,14 @@ import { ConnectionCounter } from "./limits/connections.ts";
 import type { TrustConfig } from "./limits/settings.ts";
 import { prepareBody } from "./transport/body.ts";
 import { useSseGuard } from "./transport/sse-guard.ts";
+import { SingleConnectionStreams } from "./transport/sse-streams.ts";
 import { createWebSocketGuard, type WebSocketGuard } from "./transport/ws-guard.ts";
 
 export interface TrustStats {
   /** WebSockets closed with 1013 for not reading. */
   readonly slowConsumerCloses: number;
+  /** graphql-sse single connection streams: reserved (PUT) and not opened yet, and open. */
+  readonly singleConnectionStreams: { readonly reserved: number; readonly open: number };
 }
 
 /** Keys and limits, built once per server from `config.trust`; server.ts wires each part to its transport. */
@@ -28,6 +31,8 @@ export interface Trust {
   /** Yoga plugins; they must come before the SSE plugin. */
   readonly plugins: Plugin<PulseContext>[];
   readonly webSocket: WebSocketGuard;
+  /** graphql-sse's single connection streams: for the SSE plugin; closed with the server. */
+  readonly sseStreams: SingleConnectionStreams;
   readonly eventLimits: EventLimits;
   /** Pre-reads a request body within PULSE_MAX_BODY_BYTES (gzip inflated); false when it has answered the request. */
   prepareBody(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
@@ -46,6 +51,12 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
   const keys = new KeyRing(config.captureKeys, config.readKeys);
   const rateLimiter = new CaptureRateLimiter({ ratePerSecond: config.captureRatePerSecond, burst: config.captureBurst });
   const connections = new ConnectionCounter(config.maxConnectionsPerAddress);
+  const sseStreams = new SingleConnectionStreams({
+    keys,
+    connections,
+    reservationTtlMs: config.sseReservationTtlMs,
+    maxOperations: config.maxSubscriptionsPerConnection,
+  });
   let slowConsumerCloses = 0;
   return {
     keysRequired: keys.enabled,
@@ -62,6 +73,7 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
         slowConsumerCloses++;
         hooks.onSlowConsumer?.();
       } }),
+    sseStreams,
     eventLimits: {
       maxEventBytes: config.maxEventBytes,
       maxPropertyKeyLength: config.maxPropertyKeyLength,
@@ -78,6 +90,6 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
         return false;
       }
     },
-    stats: () => ({ slowConsumerCloses }),
+    stats: () => ({ slowConsumerCloses, singleConnectionStreams: sseStreams.stats() }),
   };
 }

@@ -33,10 +33,15 @@ export interface TrustConfig {
   readonly maxQueryDirectives: number;
   /** Hide "Did you mean ...?" suggestions; default on when NODE_ENV=production. */
   readonly hideFieldSuggestions: boolean;
-  /** PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION, default 100: operations open at once on one WebSocket. */
+  /** PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION, default 100: operations open at once on one WebSocket or single connection SSE stream. */
   readonly maxSubscriptionsPerConnection: number;
-  /** PULSE_MAX_CONNECTIONS_PER_ADDRESS, default 256: WebSockets and SSE streams open at once from one IP; 0 = no limit. */
+  /** PULSE_MAX_CONNECTIONS_PER_ADDRESS, default 256: WebSockets and SSE streams (reserved ones too) open at once from one IP; 0 = no limit. */
   readonly maxConnectionsPerAddress: number;
+  /**
+   * PULSE_SSE_RESERVATION_TTL_MS, default 30000 (minimum 1000 from the environment): a single connection SSE stream
+   * reserved with PUT and not opened by then is dropped, its operations ended and its connection slot freed.
+   */
+  readonly sseReservationTtlMs: number;
   /** PULSE_CONNECTION_INIT_TIMEOUT_MS, default 3000: a WebSocket without `connection_init` by then closes with 4408. */
   readonly connectionInitTimeoutMs: number;
   /** PULSE_WS_KEEPALIVE_MS, default 12000: WebSockets are pinged this often; one that missed the last pong is dropped. 0 = off. */
@@ -74,6 +79,7 @@ export function resolveTrustConfig(partial: TrustConfigInput = {}): TrustConfig 
     hideFieldSuggestions: partial.hideFieldSuggestions ?? process.env.NODE_ENV === "production",
     maxSubscriptionsPerConnection: partial.maxSubscriptionsPerConnection ?? 100,
     maxConnectionsPerAddress: partial.maxConnectionsPerAddress ?? 256,
+    sseReservationTtlMs: partial.sseReservationTtlMs ?? 30_000,
     connectionInitTimeoutMs: partial.connectionInitTimeoutMs ?? 3000,
     keepAliveMs: partial.keepAliveMs ?? 12_000,
     captureRatePerSecond: partial.captureRatePerSecond ?? 1000,
@@ -149,8 +155,9 @@ export const TRUST_SETTINGS: readonly TrustSetting[] = [
   { env: "PULSE_MAX_QUERY_ALIASES", key: "maxQueryAliases", min: 0, defaultText: "15", meaning: "Aliases in one operation." },
   { env: "PULSE_MAX_QUERY_TOKENS", key: "maxQueryTokens", min: 1, defaultText: "2000", meaning: "Tokens in one operation (send large batches as variables: they are not tokens)." },
   { env: "PULSE_MAX_QUERY_DIRECTIVES", key: "maxQueryDirectives", min: 0, defaultText: "50", meaning: "Directives in one operation." },
-  { env: "PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION", key: "maxSubscriptionsPerConnection", min: 1, defaultText: "100", meaning: "Operations open at once on one WebSocket." },
-  { env: "PULSE_MAX_CONNECTIONS_PER_ADDRESS", key: "maxConnectionsPerAddress", min: 0, defaultText: "256", meaning: "WebSockets and SSE streams open at once from one IP address; 0 = no limit." },
+  { env: "PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION", key: "maxSubscriptionsPerConnection", min: 1, defaultText: "100", meaning: "Operations open at once on one WebSocket or one single connection SSE stream." },
+  { env: "PULSE_MAX_CONNECTIONS_PER_ADDRESS", key: "maxConnectionsPerAddress", min: 0, defaultText: "256", meaning: "WebSockets and SSE streams open at once from one IP address, reserved single connection streams included; 0 = no limit." },
+  { env: "PULSE_SSE_RESERVATION_TTL_MS", key: "sseReservationTtlMs", min: 1000, defaultText: "30000", meaning: "A single connection SSE stream reserved with PUT and not opened by then is dropped and its operations ended." },
   { env: "PULSE_CONNECTION_INIT_TIMEOUT_MS", key: "connectionInitTimeoutMs", min: 1, defaultText: "3000", meaning: "A WebSocket without connection_init by then is closed with 4408." },
   { env: "PULSE_WS_KEEPALIVE_MS", key: "keepAliveMs", min: 0, defaultText: "12000", meaning: "WebSockets are pinged this often; one that did not answer the last ping is dropped. 0 = off." },
   { env: "PULSE_CAPTURE_RATE", key: "captureRatePerSecond", min: 1, defaultText: "1000", meaning: "Events per second each key (or address, on an open server) may capture." },

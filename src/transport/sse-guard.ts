@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Plugin } from "graphql-yoga";
 import type { ConnectionCounter } from "../limits/connections.ts";
 import { SSE_PATH } from "./sse.ts";
+import { streamToken } from "./sse-streams.ts";
 
 /** The header Yoga's CSRF prevention accepts from clients that cannot set a non-simple content type. */
 export const CSRF_HEADER = "x-graphql-yoga-csrf";
@@ -13,7 +14,8 @@ const SIMPLE_CONTENT_TYPES = ["application/x-www-form-urlencoded", "multipart/fo
  * - CSRF, as Yoga's useCSRFPrevention does on `/graphql`: a body sent with a content type a browser form can
  *   send without a CORS preflight (or none), and without the `x-graphql-yoga-csrf` header, is refused with 403
  *   FORBIDDEN. graphql-sse's clients send `application/json`.
- * - Event streams open at once per address (shared with WebSockets), refused with 429 RATE_LIMITED.
+ * - Event streams open at once per address (shared with WebSockets), refused with 429 RATE_LIMITED. A single
+ *   connection stream (a request with its token) took its slot when it was reserved (SingleConnectionStreams).
  * Must come before the SSE plugin in Yoga's plugin list.
  */
 export function useSseGuard(connections: ConnectionCounter): Plugin {
@@ -36,6 +38,7 @@ export function useSseGuard(connections: ConnectionCounter): Plugin {
         }
       }
       if (!(request.headers.get("accept") ?? "").includes("text/event-stream")) return;
+      if (streamToken(request) !== null) return;
       const node = serverContext as { req?: IncomingMessage; res?: ServerResponse };
       const address = node.req?.socket?.remoteAddress ?? "unknown";
       const release = connections.acquire(address);

@@ -1,13 +1,21 @@
 import { Readable } from "node:stream";
 import type { ExecutionResult } from "graphql";
-import { createHandler, TOKEN_HEADER_KEY, TOKEN_QUERY_KEY } from "graphql-sse";
+import {
+  createHandler,
+  TOKEN_HEADER_KEY,
+  type OperationResult,
+  type Request as SseRequest,
+  type RequestParams,
+  type Response as SseResponse,
+} from "graphql-sse";
 import type { Plugin, YogaServerInstance } from "graphql-yoga";
 import type { PulseContext } from "../graphql/context.ts";
 import { startOperation } from "../graphql/start-operation.ts";
 import type { PushableResults, ResultSink } from "../graphql/shared-execution.ts";
 import { corkUntilImmediate } from "./cork.ts";
 import { resultJson } from "./frames.ts";
-import type { ServerResponse } from "node:http";
+import { isRefusal, streamToken, type SingleConnectionStream, type SingleConnectionStreams, type StreamRefusal } from "./sse-streams.ts";
+import type { IncomingMessage, ServerResponse } from "node:http";
 
 /** graphql-sse's endpoint, beside `/graphql`. */
 export const SSE_PATH = "/graphql/stream";
@@ -16,18 +24,107 @@ export const SSE_PATH = "/graphql/stream";
  * GraphQL over Server-Sent Events (graphql-sse protocol) at `/graphql/stream`, through Yoga's envelop like every
  * other transport. Unlike the stock Yoga plugin, a syntax or validation error and an operation rejected when it
  * starts (a bad filter, say) reach the client as a GraphQL error with its code: graphql-sse only treats a result
- * with a `data` key as a result, so each carries `data: null`.
+ * with a `data` key as a result, so each carries `data: null`. graphql-sse's single connection mode (a stream
+ * reserved with PUT, then opened, then given operations) goes through `streams` (see SingleConnectionStreams): its
+ * tokens, their owners, their expiry and the pace its operations' results are read at are Pulse's.
  */
-export function useServerSentEvents(): Plugin<PulseContext> {
+export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<PulseContext> {
   const contextByRequest = new WeakMap<Request, Record<string, unknown>>();
   const pushedByRequest = new WeakMap<Request, PushedStream>();
+  /** Requests with a stream token, and that stream (checked by `authenticate`); a PUT, the stream it reserved. */
+  const streamByRequest = new WeakMap<Request, SingleConnectionStream>();
+  /** Requests that took an operation slot on their stream that no operation holds yet. */
+  const admitted = new WeakSet<Request>();
+  const reserving = new WeakSet<Request>();
+  const opening = new WeakSet<Request>();
+  /** Pulse's own requests to graphql-sse (to make it drop an expired stream): taken as they come. */
+  const internal = new WeakSet<Request>();
   let handler: ReturnType<typeof createHandler<Request>>;
+
+  const addressOf = (request: Request): string =>
+    (contextByRequest.get(request) as { req?: IncomingMessage } | undefined)?.req?.socket?.remoteAddress ?? "unknown";
+
+  /**
+   * graphql-sse's hook for the stream token, for every request. Pulse draws the token of a PUT itself (graphql-sse
+   * would take one the client sends, or draw it with Math.random) and checks every other token against its table:
+   * the stream must exist and belong to the same key; a request that runs an operation takes one of its slots.
+   */
+  const authenticate = (req: SseRequest<Request>): SseResponse | string | undefined => {
+    const request = req.raw;
+    const token = streamToken(request);
+    if (internal.has(request)) return token ?? undefined;
+    if (request.method !== "PUT" && token === null) return undefined; // distinct connections mode
+    const principal = streams.principalOf(request.headers.get("authorization"));
+    if (isRefusal(principal)) return refusalResponse(principal);
+    if (request.method === "PUT") {
+      const reserved = streams.reserve(principal, addressOf(request));
+      if (isRefusal(reserved)) return refusalResponse(reserved);
+      streamByRequest.set(request, reserved);
+      reserving.add(request);
+      return reserved.token;
+    }
+    const stream = streams.find(token!, principal);
+    if (isRefusal(stream)) return refusalResponse(stream);
+    streamByRequest.set(request, stream);
+    // graphql-sse's own test: this exact accept opens the stream, whatever the method.
+    if ((request.headers.get("accept") || "*/*") === "text/event-stream") {
+      // Open already: graphql-sse answers 409.
+      if (!stream.opened) {
+        streams.open(stream);
+        opening.add(request);
+      }
+    } else if (request.method === "POST" || request.method === "GET") {
+      const refusal = stream.admit();
+      if (refusal) return refusalResponse(refusal);
+      admitted.add(request);
+    }
+    return token!;
+  };
+
+  /** An operation on a single connection stream is read at the stream's pace (see SingleConnectionStream.pace). */
+  const paced =
+    (start: (req: SseRequest<Request>, params: RequestParams) => Promise<ExecutionResult | AsyncIterator<ExecutionResult>>) =>
+    async (req: SseRequest<Request>, params: RequestParams): Promise<OperationResult> => {
+      const stream = streamByRequest.get(req.raw);
+      if (!stream) return (await start(req, params)) as OperationResult;
+      const result = await start(req, params);
+      admitted.delete(req.raw);
+      return stream.pace(result);
+    };
+
+  /** Makes graphql-sse forget a stream Pulse dropped: open it as graphql-sse does, then end it (its operations end). */
+  const dropStream = async (token: string): Promise<void> => {
+    const raw = new Request(`http://pulse.internal${SSE_PATH}`, { headers: { accept: "text/event-stream", [TOKEN_HEADER_KEY]: token } });
+    internal.add(raw);
+    const [body] = await handler({ method: "GET", url: raw.url, headers: raw.headers, body: null, raw, context: undefined });
+    if (body && typeof body !== "string") await body.return(undefined);
+  };
+  // Nothing in it rejects short of a bug in graphql-sse; a rejection must not take the process down.
+  streams.whenExpired((token) => void dropStream(token).catch(() => {}));
+
+  /** What a request's place in the single connection mode leaves to do once graphql-sse has answered it. */
+  const settle = (request: Request, streaming: boolean, status: number | undefined): void => {
+    const stream = streamByRequest.get(request);
+    if (!stream) return;
+    // graphql-sse refused it before it ran (400, 409, 415): the slot it took is free again.
+    if (admitted.has(request)) {
+      admitted.delete(request);
+      stream.unadmit();
+    }
+    if (reserving.has(request) && status !== 201) streams.remove(stream);
+    if (opening.has(request) && !streaming) {
+      streams.remove(stream);
+      void dropStream(stream.token).catch(() => {});
+    }
+  };
+
   return {
     onYogaInit({ yoga }) {
       const enveloped = yoga as unknown as YogaServerInstance<Record<string, unknown>, PulseContext>;
       handler = createHandler(
         {
-          async onSubscribe(req, params) {
+          authenticate,
+          onSubscribe: paced(async (req, params) => {
             const started = await startOperation(
               enveloped.getEnveloped({ ...contextByRequest.get(req.raw), request: req.raw, params, transport: "sse" }),
               params,
@@ -45,7 +142,7 @@ export function useServerSentEvents(): Plugin<PulseContext> {
             const pushed = new PushedStream(pushable);
             pushedByRequest.set(req.raw, pushed);
             return pushed as never;
-          },
+          }),
         },
       );
     },
@@ -57,12 +154,24 @@ export function useServerSentEvents(): Plugin<PulseContext> {
       // graphql-sse's protocol handler (what its fetch adapter wraps), with the same request it would build.
       return handler({ method: request.method, url: request.url, headers: request.headers, body: () => request.text(), raw: request, context: undefined }).then(
         ([body, init]) => {
+          const streaming = body !== null && typeof body !== "string";
+          settle(request, streaming, init.status);
           if (!body || typeof body === "string") return endResponse(new fetchAPI.Response(body, init));
           // The client went away before the stream started: end its operations (as graphql-sse's fetch adapter does).
           if (request.signal.aborted) void body.return(undefined);
           else request.signal.addEventListener("abort", () => void body.return(undefined), { once: true });
           const pushed = pushedByRequest.get(request);
-          endResponse(new fetchAPI.Response((res ? new EventStreamBody(body, pushed) : Readable.from(body)) as unknown as BodyInit, init));
+          // A single connection stream opened: it holds its address's slot until its response closes.
+          const opened = opening.has(request) ? streamByRequest.get(request) : undefined;
+          if (opened) {
+            if (res) res.once("close", () => streams.remove(opened));
+            else request.signal.addEventListener("abort", () => streams.remove(opened), { once: true });
+          }
+          endResponse(new fetchAPI.Response((res ? new EventStreamBody(body, pushed, opened) : Readable.from(body)) as unknown as BodyInit, init));
+        },
+        (error: unknown) => {
+          settle(request, false, undefined);
+          throw error;
         },
       );
     },
@@ -82,12 +191,13 @@ class EventStreamBody extends Readable {
   constructor(
     private readonly frames: AsyncGenerator<string, void, undefined>,
     private readonly pushed?: PushedStream,
+    private readonly paced?: SingleConnectionStream,
   ) {
     super();
   }
 
   override pipe<T extends NodeJS.WritableStream>(destination: T): T {
-    void pumpFrames(this.frames, destination as unknown as ServerResponse);
+    void pumpFrames(this.frames, destination as unknown as ServerResponse, this.paced);
     this.pushed?.writeTo(destination as unknown as ServerResponse);
     return destination;
   }
@@ -104,8 +214,11 @@ class EventStreamBody extends Readable {
   }
 }
 
-/** Writes every frame to `res` as it comes, waiting for `drain` when `write` says so; ends `res` when they end. */
-async function pumpFrames(frames: AsyncGenerator<string, void, undefined>, res: ServerResponse): Promise<void> {
+/**
+ * Writes every frame to `res` as it comes, waiting for `drain` when `write` says so; ends `res` when they end. On a
+ * single connection stream (`paced`), its operations are not read while it waits.
+ */
+async function pumpFrames(frames: AsyncGenerator<string, void, undefined>, res: ServerResponse, paced?: SingleConnectionStream): Promise<void> {
   const stop = () => void frames.return(undefined);
   res.once("close", stop);
   try {
@@ -113,6 +226,7 @@ async function pumpFrames(frames: AsyncGenerator<string, void, undefined>, res: 
       const { done, value } = await frames.next();
       if (done || res.destroyed) break;
       if (!res.write(value)) {
+        paced?.backUp();
         await new Promise<void>((resolve) => {
           const go = () => {
             res.off("drain", go);
@@ -122,6 +236,7 @@ async function pumpFrames(frames: AsyncGenerator<string, void, undefined>, res: 
           res.on("drain", go);
           res.on("close", go);
         });
+        paced?.flow();
       }
     }
   } catch {
@@ -205,7 +320,16 @@ class ResponseSink implements ResultSink {
 
 /** A request for an event stream of its own: graphql-sse's distinct connections mode (no stream token). */
 function isDistinct(request: Request): boolean {
-  return !request.headers.has(TOKEN_HEADER_KEY) && !new URL(request.url).searchParams.has(TOKEN_QUERY_KEY);
+  return streamToken(request) === null;
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable" };
+
+function refusalResponse({ status, error }: StreamRefusal): SseResponse {
+  return [
+    JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] }),
+    { status, statusText: STATUS_TEXT[status] ?? "Error", headers: { "content-type": "application/json; charset=utf-8" } },
+  ];
 }
 
 function isResult(value: unknown): value is ExecutionResult {
