@@ -83,6 +83,12 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     subscriberQueue: config.subscriberQueue,
     personsCapacity: config.personsMax,
     eventLimits: trust.eventLimits,
+    viewBounds: {
+      maxEnvironments: config.trust.maxEnvironments,
+      maxTrackedNames: config.trust.maxTrackedNames,
+      maxPersonProperties: config.trust.maxPersonProperties,
+      maxPersonBytes: config.trust.maxPersonBytes,
+    },
     clock,
   });
   const metrics = new PulseMetrics({ hub });

@@ -71,7 +71,7 @@ export function hubFor(hub: Hub, { principal, rateKey, rateLimiter }: HubViewOpt
     subscribe: (options: SubscribeOptions) => hub.subscribe({ ...options, filter: scopedFilter(options.filter) }),
     liveUserCount: (environment) => hub.liveUserCount(environmentOf(environment, "environment")),
     liveUserList: (limit, environment) => hub.liveUserList(limit, environmentOf(environment, "environment")),
-    eventCounts: (environment) => hub.eventCounts(environmentOf(environment, "environment")),
+    eventCounts: (limit, environment) => hub.eventCounts(limit, environmentOf(environment, "environment")),
     topPages: (limit, environment) => hub.topPages(limit, environmentOf(environment, "environment")),
   };
 

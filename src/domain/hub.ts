@@ -1,14 +1,15 @@
 import { v7 as uuidv7 } from "uuid";
 import { systemClock, type Clock } from "./clock.ts";
 import { decodeCursor, peekCursor } from "./cursor.ts";
-import { DashboardWindows } from "./dashboard.ts";
+import { DEFAULT_VIEW_BOUNDS, type ViewBounds } from "./bounds.ts";
+import { DashboardWindows, type DashboardStats } from "./dashboard.ts";
 import { badInput, PulseError } from "./errors.ts";
 import type { EventLog } from "./event-log.ts";
 import { currentUrl, validateCapture, type CapturedEvent, type StoredEvent } from "./event.ts";
 import type { EventLimits } from "./event-limits.ts";
 import { compileFilter, type EventFilter } from "./filter.ts";
-import { LiveUsers, type LiveUser } from "./live-users.ts";
-import { Persons, type Person } from "./persons.ts";
+import { LiveUsers, type LiveUser, type LiveUsersStats } from "./live-users.ts";
+import { Persons, type Person, type PersonsStats } from "./persons.ts";
 import { RingBuffer } from "./ring-buffer.ts";
 import type { TimelinePoint } from "./timeline.ts";
 import { SlidingCounts } from "./sliding-counts.ts";
@@ -29,6 +30,8 @@ export interface HubOptions {
   readonly personsCapacity: number;
   /** Size, shape and age bounds on each captured event (defaults: DEFAULT_EVENT_LIMITS). */
   readonly eventLimits?: EventLimits;
+  /** Bounds on the live views' per-key structures: environments, names, person properties (DEFAULT_VIEW_BOUNDS). */
+  readonly viewBounds?: Partial<ViewBounds>;
   readonly clock?: Clock;
 }
 
@@ -55,6 +58,13 @@ export interface BufferObserver {
 
 /** Told after every capture (all capture paths go through `store`): what it stored and what it found duplicate. */
 export type CaptureListener = (outcome: { readonly accepted: number; readonly duplicates: number }) => void;
+
+/** What the live views hold against their bounds (ViewBounds), for metrics and tests. */
+export interface ViewStats {
+  readonly dashboard: DashboardStats;
+  readonly liveUsers: LiveUsersStats;
+  readonly persons: PersonsStats;
+}
 
 export interface HubMetrics {
   readonly totalSubscriptions: number;
@@ -112,9 +122,10 @@ export class Hub {
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.buffer = new RingBuffer(options.bufferSize);
-    this.liveUsers = new LiveUsers(options.liveWindowSeconds * 1000);
-    this.dashboard = new DashboardWindows(options.dashboardWindowSeconds);
-    this.persons = new Persons(options.personsCapacity);
+    const bounds: ViewBounds = { ...DEFAULT_VIEW_BOUNDS, ...options.viewBounds };
+    this.liveUsers = new LiveUsers(options.liveWindowSeconds * 1000, { maxEnvironments: bounds.maxEnvironments, maxUsers: options.personsCapacity });
+    this.dashboard = new DashboardWindows(options.dashboardWindowSeconds, bounds);
+    this.persons = new Persons(options.personsCapacity, bounds);
   }
 
   /**
@@ -361,8 +372,10 @@ export class Hub {
     return this.liveUsers.list(this.clock.now(), limit, environment);
   }
 
-  eventCounts(environment?: string | null): { event: string; count: number }[] {
-    return this.dashboard.eventCounts(this.clock.now(), environment);
+  /** The first `limit` counts by event name, most first; a negative limit is BAD_USER_INPUT. */
+  eventCounts(limit: number, environment?: string | null): { event: string; count: number }[] {
+    if (!Number.isInteger(limit) || limit < 0) throw badInput(`limit must be zero or more, got ${limit}`, { field: "limit" });
+    return this.dashboard.eventCounts(this.clock.now(), environment, limit);
   }
 
   topPages(limit: number, environment?: string | null): { path: string; count: number }[] {
@@ -382,6 +395,10 @@ export class Hub {
   /** Every person the hub holds, least recently seen first (for a full snapshot). */
   allPersons(): Person[] {
     return this.persons.all();
+  }
+
+  viewStats(): ViewStats {
+    return { dashboard: this.dashboard.stats(), liveUsers: this.liveUsers.stats(), persons: this.persons.stats() };
   }
 
   metrics(): HubMetrics {

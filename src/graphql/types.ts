@@ -18,7 +18,7 @@ export const LiveUsers: LiveUsersResolvers = {
 
 export const LiveDashboard: LiveDashboardResolvers = {
   liveUsers: (view, _, { hub }) => hub.liveUserCount(view.environment),
-  eventsPerMinute: (view, _, { hub }) => hub.eventCounts(view.environment),
+  eventsPerMinute: (view, args, { hub }) => hub.eventCounts(args.limit, view.environment),
   recentEvents: (view, args, { hub }) => hub.recent(args.limit, view.environment === null ? null : { environment: view.environment }),
   topPages: (view, args, { hub }) => hub.topPages(args.limit, view.environment),
   timeline: (view, args, { hub }) => hub.timeline(args.minutes, view.environment),

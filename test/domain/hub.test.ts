@@ -486,11 +486,11 @@ describe("Hub: live users, dashboard and persons", () => {
       { event: "$pageview", distinctId: "c", properties: { $pathname: "/docs" }, environment: "staging" },
       { event: "click", distinctId: "a", properties: { $pathname: "/ignored" } },
     ]);
-    expect(hub.eventCounts()).toEqual([
+    expect(hub.eventCounts(50)).toEqual([
       { event: "$pageview", count: 3 },
       { event: "click", count: 1 },
     ]);
-    expect(hub.eventCounts("staging")).toEqual([{ event: "$pageview", count: 1 }]);
+    expect(hub.eventCounts(50, "staging")).toEqual([{ event: "$pageview", count: 1 }]);
     expect(hub.topPages(10)).toEqual([
       { path: "/pricing", count: 2 },
       { path: "/docs", count: 1 },
@@ -499,7 +499,7 @@ describe("Hub: live users, dashboard and persons", () => {
     expect(hub.topPages(10, "production")).toEqual([{ path: "/pricing", count: 2 }]);
     expectBadInput(() => hub.topPages(-1), "limit");
     clock.advance(60_000);
-    expect([hub.eventCounts(), hub.topPages(10)]).toEqual([[], []]);
+    expect([hub.eventCounts(50), hub.topPages(10)]).toEqual([[], []]);
   });
 
   it("merges persons from $set and $set_once, with first and last seen by receive time", async () => {
@@ -538,7 +538,7 @@ describe("Hub.restore", () => {
     expect(names(hub.recent(10))).toEqual(["r2", "r1"]);
     expect(hub.lastPosition).toBe(12);
     expect([hub.liveUserCount(), hub.liveUserCount("staging")]).toEqual([2, 1]);
-    expect(hub.eventCounts()).toEqual([
+    expect(hub.eventCounts(50)).toEqual([
       { event: "r1", count: 1 },
       { event: "r2", count: 1 },
     ]);
