@@ -26,7 +26,10 @@ export interface HubOptions {
   readonly dashboardWindowSeconds: number;
   /** Live events held per subscriber before it is ended with LAGGED (PULSE_SUBSCRIBER_QUEUE, default 2000). */
   readonly subscriberQueue: number;
-  /** Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX, default 100000). */
+  /**
+   * Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX, default 100000). Also the most
+   * users one live-user view (all environments, or one) holds.
+   */
   readonly personsCapacity: number;
   /** Size, shape and age bounds on each captured event (defaults: DEFAULT_EVENT_LIMITS). */
   readonly eventLimits?: EventLimits;
