@@ -126,7 +126,10 @@ export class Hub {
     this.clock = options.clock ?? systemClock;
     this.buffer = new RingBuffer(options.bufferSize);
     const bounds: ViewBounds = { ...DEFAULT_VIEW_BOUNDS, ...options.viewBounds };
-    this.liveUsers = new LiveUsers(options.liveWindowSeconds * 1000, { maxEnvironments: bounds.maxEnvironments, maxUsers: options.personsCapacity });
+    this.liveUsers = new LiveUsers(options.liveWindowSeconds * 1000, {
+      maxEnvironments: bounds.maxEnvironments,
+      maxUsers: options.personsCapacity,
+    });
     this.dashboard = new DashboardWindows(options.dashboardWindowSeconds, bounds);
     this.persons = new Persons(options.personsCapacity, bounds);
   }

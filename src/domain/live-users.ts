@@ -99,7 +99,10 @@ export interface LiveUsersStats {
 }
 
 export interface LiveUsersBounds {
-  /** PULSE_MAX_ENVIRONMENTS (default 1000): environments with their own view; the least recently active dropped past it. */
+  /**
+   * PULSE_MAX_ENVIRONMENTS (default 1000): environments with their own view; past it the least recently active
+   * environment's is dropped.
+   */
   readonly maxEnvironments: number;
   /**
    * Users each view holds (PULSE_PERSONS_MAX in the server; unbounded by default here): past it the least recently

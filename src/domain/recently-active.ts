@@ -23,7 +23,9 @@ export class RecentlyActive<V> {
     readonly capacity: number,
     private readonly create: (key: string) => V,
   ) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
+    }
   }
 
   /** The value for `key`, created when absent, now the most recently active; may evict the least recently active. */

@@ -149,7 +149,11 @@ export class PulseMetrics {
         this.set(Math.max(dashboard.environments, liveUsers.environments));
       },
     });
-    countFrom(hub, registers, "pulse_environments_evicted_total", "Environments whose per-environment views were dropped to stay within PULSE_MAX_ENVIRONMENTS (least recently active first).", (s) => s.dashboard.environmentsEvicted);
+    countFrom(hub, registers, {
+      name: "pulse_environments_evicted_total",
+      help: "Environments whose per-environment views were dropped to stay within PULSE_MAX_ENVIRONMENTS (least recently active first).",
+      read: (stats) => stats.dashboard.environmentsEvicted,
+    });
     const untrackedReported = { event: 0, page: 0 };
     const untracked = new Counter({
       name: "pulse_dashboard_untracked_total",
@@ -158,7 +162,8 @@ export class PulseMetrics {
       registers,
       collect() {
         const { dashboard } = hub.viewStats();
-        for (const [kind, total] of [["event", dashboard.untrackedEvents], ["page", dashboard.untrackedPageviews]] as const) {
+        const totals = [["event", dashboard.untrackedEvents], ["page", dashboard.untrackedPageviews]] as const;
+        for (const [kind, total] of totals) {
           if (total > untrackedReported[kind]) this.inc({ kind }, total - untrackedReported[kind]);
           untrackedReported[kind] = total;
         }
@@ -166,8 +171,16 @@ export class PulseMetrics {
     });
     untracked.inc({ kind: "event" }, 0);
     untracked.inc({ kind: "page" }, 0);
-    countFrom(hub, registers, "pulse_person_property_writes_dropped_total", "$set/$set_once writes of one key dropped because the person had PULSE_MAX_PERSON_PROPERTIES properties or PULSE_MAX_PERSON_BYTES of them.", (s) => s.persons.droppedPropertyWrites);
-    countFrom(hub, registers, "pulse_persons_property_limited_total", "Persons that had a property write dropped by those bounds, each counted once.", (s) => s.persons.personsAtPropertyLimit);
+    countFrom(hub, registers, {
+      name: "pulse_person_property_writes_dropped_total",
+      help: "$set/$set_once writes of one key dropped because the person had PULSE_MAX_PERSON_PROPERTIES properties or PULSE_MAX_PERSON_BYTES of them.",
+      read: (stats) => stats.persons.droppedPropertyWrites,
+    });
+    countFrom(hub, registers, {
+      name: "pulse_persons_property_limited_total",
+      help: "Persons that had a property write dropped by those bounds, each counted once.",
+      read: (stats) => stats.persons.personsAtPropertyLimit,
+    });
 
     this.snapshotDuration = new Histogram({
       name: "pulse_snapshot_duration_seconds",
@@ -291,7 +304,11 @@ export class PulseMetrics {
 }
 
 /** A counter that follows a count the hub keeps (never decreasing), read at each scrape. */
-function countFrom(hub: Hub, registers: Registry[], name: string, help: string, read: (stats: ViewStats) => number): void {
+function countFrom(
+  hub: Hub,
+  registers: Registry[],
+  { name, help, read }: { name: string; help: string; read: (stats: ViewStats) => number },
+): void {
   let reported = 0;
   new Counter({
     name,
