@@ -137,7 +137,7 @@ export const SETTINGS: readonly Setting[] = [
     key: "personsMax",
     parse: integer("PULSE_PERSONS_MAX", 1),
     fallback: 100_000,
-    meaning: "Persons kept in memory; the least recently seen are dropped past it.",
+    meaning: "Persons kept in memory; the least recently seen are dropped past it. Also the most users one liveUsers view holds.",
   }),
   define({
     env: "LOG_LEVEL",

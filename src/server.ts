@@ -85,6 +85,12 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     dashboardWindowSeconds: config.dashboardWindowSeconds,
     subscriberQueue: config.subscriberQueue,
     personsCapacity: config.personsMax,
+    viewBounds: {
+      maxEnvironments: config.trust.maxEnvironments,
+      maxTrackedNames: config.trust.maxTrackedNames,
+      maxPersonProperties: config.trust.maxPersonProperties,
+      maxPersonBytes: config.trust.maxPersonBytes,
+    },
     clock,
   });
   const app = createApplication({ hub, limits: trust.eventLimits, maxBatch: config.maxBatch, rateLimiter: trust.rateLimiter });

@@ -27,7 +27,7 @@ export interface Reads {
   subscribe(options: SubscribeOptions): EventSubscriber | Promise<EventSubscriber>;
   liveUserCount(environment: string | null | undefined): number;
   liveUsers(limit: number, environment: string | null | undefined): LiveUser[];
-  eventCounts(environment: string | null | undefined): { event: string; count: number }[];
+  eventCounts(limit: number, environment: string | null | undefined): { event: string; count: number }[];
   topPages(limit: number, environment: string | null | undefined): { path: string; count: number }[];
   timeline(minutes: number, environment: string | null | undefined): TimelinePoint[];
   /** Persons are kept per distinctId across environments (see scope.ts). */
@@ -84,8 +84,8 @@ class ScopedReads implements Reads {
     return this.hub.views.liveUserList(limit, this.environment(environment));
   }
 
-  eventCounts(environment: string | null | undefined): { event: string; count: number }[] {
-    return this.hub.views.eventCounts(this.environment(environment));
+  eventCounts(limit: number, environment: string | null | undefined): { event: string; count: number }[] {
+    return this.hub.views.eventCounts(limit, this.environment(environment));
   }
 
   topPages(limit: number, environment: string | null | undefined): { path: string; count: number }[] {

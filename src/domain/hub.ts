@@ -2,6 +2,7 @@ import { systemClock, type Clock } from "./clock.ts";
 import type { StoredEvent } from "./event.ts";
 import { EventStream } from "./event-stream.ts";
 import { LiveViews } from "./live-views.ts";
+import type { ViewBounds } from "./bounds.ts";
 import type { Person } from "./persons.ts";
 import { Replication } from "./replication.ts";
 
@@ -14,8 +15,13 @@ export interface HubOptions {
   readonly dashboardWindowSeconds: number;
   /** Live events held per subscriber before it is ended with LAGGED (PULSE_SUBSCRIBER_QUEUE, default 2000). */
   readonly subscriberQueue: number;
-  /** Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX, default 100000). */
+  /**
+   * Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX, default 100000). Also the most
+   * users one live-user view (all environments, or one) holds.
+   */
   readonly personsCapacity: number;
+  /** Bounds on the live views' per-key structures: environments, names, person properties (DEFAULT_VIEW_BOUNDS). */
+  readonly viewBounds?: Partial<ViewBounds>;
   readonly clock?: Clock;
 }
 

@@ -1,3 +1,6 @@
+import { DEFAULT_VIEW_BOUNDS } from "./bounds.ts";
+import { RecentlyActive } from "./recently-active.ts";
+
 /** One user's latest activity, as `LiveUser` shows it. */
 export interface LiveUser {
   readonly distinctId: string;
@@ -18,12 +21,16 @@ export interface Activity {
  * Users ordered by recency, in two Maps (insertion order = recency): `live` holds users seen within the window,
  * `recent` those seen within twice the window, who are forgotten after that. Counting moves expired users from the
  * old end, so it costs the number of users that expired since the last call, never the number ever seen.
+ * At most `maxUsers` users are held: past it the least recently seen is forgotten early.
  */
 class RecencyIndex {
   private readonly live = new Map<string, LiveUser>();
   private readonly recent = new Map<string, LiveUser>();
 
-  constructor(private readonly windowMs: number) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly maxUsers: number,
+  ) {}
 
   touch(activity: Activity): void {
     // Forget first: a user past twice the window must not lend an old session or URL to their next event, whether
@@ -39,6 +46,10 @@ class RecencyIndex {
       currentUrl: activity.currentUrl ?? previous?.currentUrl ?? null,
       lastSeen: Math.max(activity.at, previous?.lastSeen ?? -Infinity),
     });
+    if (this.live.size + this.recent.size > this.maxUsers) {
+      const from = this.recent.size > 0 ? this.recent : this.live;
+      from.delete(from.keys().next().value as string);
+    }
   }
 
   expire(now: number): void {
@@ -70,25 +81,57 @@ class RecencyIndex {
   get isEmpty(): boolean {
     return this.live.size === 0 && this.recent.size === 0;
   }
+
+  /** Users held, live or recently live. */
+  get size(): number {
+    return this.live.size + this.recent.size;
+  }
+}
+
+/** What the live-user views hold now; for metrics and tests. */
+export interface LiveUsersStats {
+  /** Environments with their own live users now: at most PULSE_MAX_ENVIRONMENTS. */
+  readonly environments: number;
+  /** Environments whose live users were dropped to stay within PULSE_MAX_ENVIRONMENTS, since start. */
+  readonly environmentsEvicted: number;
+  /** The most users any one view (all environments, or one) holds now: at most PULSE_PERSONS_MAX. */
+  readonly maxUsersPerView: number;
+}
+
+export interface LiveUsersBounds {
+  /**
+   * PULSE_MAX_ENVIRONMENTS (default 1000): environments with their own view; past it the least recently active
+   * environment's is dropped.
+   */
+  readonly maxEnvironments: number;
+  /**
+   * Users each view holds (PULSE_PERSONS_MAX in the server; unbounded by default here): past it the least recently
+   * seen is forgotten, so `count` never exceeds it.
+   */
+  readonly maxUsers: number;
 }
 
 /**
  * Who is on the product right now: a user is live while their latest event (by receive time) is less than
- * `windowMs` old. Kept for all environments together and for each environment.
+ * `windowMs` old. Kept for all environments together and for each of the `maxEnvironments` most recently active
+ * environments (an evicted environment's live users restart from its next event; see RecentlyActive for why).
  */
 export class LiveUsers {
   private readonly all: RecencyIndex;
-  private readonly byEnvironment = new Map<string, RecencyIndex>();
+  private readonly byEnvironment: RecentlyActive<RecencyIndex>;
 
-  constructor(private readonly windowMs: number) {
-    this.all = new RecencyIndex(windowMs);
+  constructor(windowMs: number, bounds: Partial<LiveUsersBounds> = {}) {
+    const maxUsers = bounds.maxUsers ?? Infinity;
+    this.all = new RecencyIndex(windowMs, maxUsers);
+    this.byEnvironment = new RecentlyActive(
+      bounds.maxEnvironments ?? DEFAULT_VIEW_BOUNDS.maxEnvironments,
+      () => new RecencyIndex(windowMs, maxUsers),
+    );
   }
 
   touch(environment: string, activity: Activity): void {
     this.all.touch(activity);
-    let index = this.byEnvironment.get(environment);
-    if (!index) this.byEnvironment.set(environment, (index = new RecencyIndex(this.windowMs)));
-    index.touch(activity);
+    this.byEnvironment.active(environment).touch(activity);
   }
 
   count(now: number, environment?: string | null): number {
@@ -101,10 +144,16 @@ export class LiveUsers {
 
   /** Drops environments with no user left, so a stream of one-off environment names does not grow memory. */
   sweep(now: number): void {
-    for (const [environment, index] of this.byEnvironment) {
+    for (const [environment, index] of this.byEnvironment.entries()) {
       index.expire(now);
       if (index.isEmpty) this.byEnvironment.delete(environment);
     }
+  }
+
+  stats(): LiveUsersStats {
+    let maxUsersPerView = this.all.size;
+    for (const [, index] of this.byEnvironment.entries()) maxUsersPerView = Math.max(maxUsersPerView, index.size);
+    return { environments: this.byEnvironment.size, environmentsEvicted: this.byEnvironment.evicted, maxUsersPerView };
   }
 
   private index(environment?: string | null): RecencyIndex | undefined {

@@ -1,10 +1,11 @@
 import type { Clock } from "./clock.ts";
-import { DashboardWindows } from "./dashboard.ts";
+import { DEFAULT_VIEW_BOUNDS, type ViewBounds } from "./bounds.ts";
+import { DashboardWindows, type DashboardStats } from "./dashboard.ts";
 import { badInput } from "./errors.ts";
 import { currentUrl, type StoredEvent } from "./event.ts";
 import type { StreamObserver } from "./event-stream.ts";
-import { LiveUsers, type LiveUser } from "./live-users.ts";
-import { Persons, type Person } from "./persons.ts";
+import { LiveUsers, type LiveUser, type LiveUsersStats } from "./live-users.ts";
+import { Persons, type Person, type PersonsStats } from "./persons.ts";
 import { SlidingCounts } from "./sliding-counts.ts";
 import { Ticker } from "./ticker.ts";
 import type { TimelinePoint } from "./timeline.ts";
@@ -14,9 +15,18 @@ export interface LiveViewsOptions {
   readonly liveWindowSeconds: number;
   /** The dashboard's sliding window (PULSE_DASHBOARD_WINDOW_SECONDS). */
   readonly dashboardWindowSeconds: number;
-  /** Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX). */
+  /** Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX); also users per live-user view. */
   readonly personsCapacity: number;
+  /** Bounds on per-key structures: environments, names, person properties (DEFAULT_VIEW_BOUNDS). */
+  readonly viewBounds?: Partial<ViewBounds> | undefined;
   readonly clock: Clock;
+}
+
+/** What the live views hold against their bounds (ViewBounds), for metrics and tests. */
+export interface ViewStats {
+  readonly dashboard: DashboardStats;
+  readonly liveUsers: LiveUsersStats;
+  readonly persons: PersonsStats;
 }
 
 const RATE_WINDOW_SECONDS = 10;
@@ -41,9 +51,10 @@ export class LiveViews implements StreamObserver {
   constructor(options: LiveViewsOptions) {
     this.clock = options.clock;
     this.liveWindowMs = options.liveWindowSeconds * 1000;
-    this.liveUsers = new LiveUsers(this.liveWindowMs);
-    this.dashboard = new DashboardWindows(options.dashboardWindowSeconds);
-    this.persons = new Persons(options.personsCapacity);
+    const bounds: ViewBounds = { ...DEFAULT_VIEW_BOUNDS, ...options.viewBounds };
+    this.liveUsers = new LiveUsers(this.liveWindowMs, { maxEnvironments: bounds.maxEnvironments, maxUsers: options.personsCapacity });
+    this.dashboard = new DashboardWindows(options.dashboardWindowSeconds, bounds);
+    this.persons = new Persons(options.personsCapacity, bounds);
   }
 
   appended(event: StoredEvent): void {
@@ -93,8 +104,10 @@ export class LiveViews implements StreamObserver {
     return this.liveUsers.list(this.clock.now(), limit, environment);
   }
 
-  eventCounts(environment: string | null = null): { event: string; count: number }[] {
-    return this.dashboard.eventCounts(this.clock.now(), environment);
+  /** The first `limit` counts by event name, most first; a negative limit is BAD_USER_INPUT. */
+  eventCounts(limit: number, environment: string | null = null): { event: string; count: number }[] {
+    if (!Number.isInteger(limit) || limit < 0) throw badInput(`limit must be zero or more, got ${limit}`, { field: "limit" });
+    return this.dashboard.eventCounts(this.clock.now(), environment, limit);
   }
 
   topPages(limit: number, environment: string | null = null): { path: string; count: number }[] {
@@ -114,6 +127,10 @@ export class LiveViews implements StreamObserver {
   /** Every person held, least recently seen first (for a full snapshot). */
   allPersons(): Person[] {
     return this.persons.all();
+  }
+
+  stats(): ViewStats {
+    return { dashboard: this.dashboard.stats(), liveUsers: this.liveUsers.stats(), persons: this.persons.stats() };
   }
 
   /** Events per second over the last ten seconds, by receive time. */

@@ -1,33 +1,67 @@
 /**
  * Counts by key over a sliding window of whole seconds: `windowSeconds` one-second buckets plus running totals,
  * so reading the totals never sums buckets. Time only moves forward: a record older than the window is ignored.
+ * At most `maxKeys` keys are counted at once (PULSE_MAX_TRACKED_NAMES for the dashboard): a record of a key not
+ * counted already, past it, is left out and added to `untracked` instead. Keys leave as their counts leave the
+ * window, so room comes back by itself; memory stays within `maxKeys` totals and `maxKeys × windowSeconds` bucket
+ * entries whatever the stream of keys.
  */
 export class SlidingCounts {
-  private readonly buckets: Map<string, number>[];
+  /** A bucket is allocated when first written and released when it leaves the window: idle windows cost little. */
+  private readonly buckets: (Map<string, number> | undefined)[];
   private readonly totals = new Map<string, number>();
   /** The newest second the buckets cover. */
   private head = -Infinity;
+  private untrackedCount = 0;
 
-  constructor(readonly windowSeconds: number) {
-    this.buckets = Array.from({ length: windowSeconds }, () => new Map());
+  constructor(
+    readonly windowSeconds: number,
+    readonly maxKeys = Infinity,
+  ) {
+    this.buckets = new Array<Map<string, number> | undefined>(windowSeconds).fill(undefined);
   }
 
-  record(key: string, atMs: number, amount = 1): void {
+  /** Counts `amount` for `key`; false when it was left out (older than the window, or a new key past `maxKeys`). */
+  record(key: string, atMs: number, amount = 1): boolean {
     const second = Math.floor(atMs / 1000);
     this.advance(second);
-    if (second <= this.head - this.windowSeconds) return;
-    const bucket = this.buckets[mod(second, this.windowSeconds)]!;
+    if (second <= this.head - this.windowSeconds) return false;
+    const total = this.totals.get(key);
+    if (total === undefined && this.totals.size >= this.maxKeys) {
+      this.untrackedCount += amount;
+      return false;
+    }
+    const index = mod(second, this.windowSeconds);
+    let bucket = this.buckets[index];
+    if (bucket === undefined) this.buckets[index] = bucket = new Map();
     bucket.set(key, (bucket.get(key) ?? 0) + amount);
-    this.totals.set(key, (this.totals.get(key) ?? 0) + amount);
+    this.totals.set(key, (total ?? 0) + amount);
+    return true;
   }
 
-  /** Counts over the window ending at `nowMs`, most first, ties by key ascending. */
+  /**
+   * Counts over the window ending at `nowMs`, most first, ties by key ascending; the first `limit` only, found
+   * without sorting every key when `limit` is smaller than the number of keys.
+   */
   ranked(nowMs: number, limit = Infinity): { key: string; count: number }[] {
     this.advance(Math.floor(nowMs / 1000));
-    return [...this.totals]
-      .map(([key, count]) => ({ key, count }))
-      .sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .slice(0, limit);
+    if (limit <= 0) return [];
+    if (limit >= this.totals.size) return [...this.totals].map(([key, count]) => ({ key, count })).sort(compareRanked);
+    const top: { key: string; count: number }[] = [];
+    for (const [key, count] of this.totals) {
+      const entry = { key, count };
+      if (top.length === limit && compareRanked(entry, top[limit - 1]!) >= 0) continue;
+      let low = 0;
+      let high = top.length;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (compareRanked(top[middle]!, entry) < 0) low = middle + 1;
+        else high = middle;
+      }
+      top.splice(low, 0, entry);
+      if (top.length > limit) top.pop();
+    }
+    return top;
   }
 
   total(nowMs: number): number {
@@ -41,20 +75,37 @@ export class SlidingCounts {
     return this.totals.size === 0;
   }
 
+  /** Keys counted now (at most `maxKeys`), as of the last record or read. */
+  get size(): number {
+    return this.totals.size;
+  }
+
+  /** The amounts left out because `maxKeys` keys were counted already, since start. */
+  get untracked(): number {
+    return this.untrackedCount;
+  }
+
   private advance(second: number): void {
     if (second <= this.head) return;
     const from = Math.max(this.head + 1, second - this.windowSeconds + 1);
     for (let s = from; s <= second; s++) {
-      const bucket = this.buckets[mod(s, this.windowSeconds)]!;
+      const index = mod(s, this.windowSeconds);
+      const bucket = this.buckets[index];
+      if (bucket === undefined) continue;
       for (const [key, count] of bucket) {
         const left = (this.totals.get(key) ?? 0) - count;
         if (left > 0) this.totals.set(key, left);
         else this.totals.delete(key);
       }
-      bucket.clear();
+      this.buckets[index] = undefined;
     }
     this.head = second;
   }
+}
+
+/** Most first, ties by key ascending (the order CONTRACT.md gives eventsPerMinute and topPages). */
+function compareRanked(a: { key: string; count: number }, b: { key: string; count: number }): number {
+  return b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }
 
 function mod(n: number, m: number): number {

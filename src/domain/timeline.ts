@@ -27,15 +27,14 @@ export interface TimelinePoint {
  * in a ring of one-minute buckets. Time only moves forward: a record older than the ring is ignored.
  */
 export class Timeline {
-  private readonly buckets: Bucket[] = Array.from({ length: TIMELINE_MAX_MINUTES }, () => ({
-    minute: -Infinity,
-    count: 0,
-    ids: new Set<string>(),
-  }));
+  /** A bucket is allocated when its minute is first written: a quiet environment's timeline costs little. */
+  private readonly buckets = new Array<Bucket | undefined>(TIMELINE_MAX_MINUTES).fill(undefined);
 
   record(distinctId: string, atMs: number): void {
     const minute = Math.floor(atMs / 60_000);
-    const bucket = this.buckets[mod(minute, TIMELINE_MAX_MINUTES)]!;
+    const index = mod(minute, TIMELINE_MAX_MINUTES);
+    let bucket = this.buckets[index];
+    if (bucket === undefined) this.buckets[index] = bucket = { minute, count: 0, ids: new Set<string>() };
     if (bucket.minute > minute) return;
     if (bucket.minute < minute) {
       bucket.minute = minute;
@@ -54,8 +53,8 @@ export class Timeline {
     const current = Math.floor(nowMs / 60_000);
     const out: TimelinePoint[] = [];
     for (let minute = current - minutes + 1; minute <= current; minute++) {
-      const bucket = this.buckets[mod(minute, TIMELINE_MAX_MINUTES)]!;
-      const live = bucket.minute === minute;
+      const bucket = this.buckets[mod(minute, TIMELINE_MAX_MINUTES)];
+      const live = bucket !== undefined && bucket.minute === minute;
       out.push({ minute: minute * 60_000, events: live ? bucket.count : 0, uniqueUsers: live ? bucket.ids.size : 0 });
     }
     return out;
@@ -64,7 +63,7 @@ export class Timeline {
   /** True when no bucket is within the ring ending at `nowMs`. */
   isEmptyAt(nowMs: number): boolean {
     const current = Math.floor(nowMs / 60_000);
-    return this.buckets.every((b) => b.minute <= current - TIMELINE_MAX_MINUTES);
+    return this.buckets.every((b) => b === undefined || b.minute <= current - TIMELINE_MAX_MINUTES);
   }
 }
 

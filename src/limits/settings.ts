@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_VIEW_BOUNDS } from "../domain/bounds.ts";
 
 /**
  * Keys and limits: what Pulse accepts from the open internet. Each is read from the environment variable named in
@@ -54,6 +55,17 @@ export interface TrustConfig {
   readonly slowConsumerBytes: number;
   /** PULSE_WS_SLOW_CONSUMER_MS, default 10000: a WebSocket stalled that long is closed with 1013. */
   readonly slowConsumerMs: number;
+  /**
+   * PULSE_MAX_ENVIRONMENTS, default 1000 (at least 1): environments with their own dashboard windows, timeline and
+   * live users; past it the least recently active one's are dropped (src/domain/recently-active.ts says why).
+   */
+  readonly maxEnvironments: number;
+  /** PULSE_MAX_TRACKED_NAMES, default 10000 (at least 1): event names, and page paths, one dashboard window counts at once. */
+  readonly maxTrackedNames: number;
+  /** PULSE_MAX_PERSON_PROPERTIES, default 1000 (at least 1): properties per person; new keys past it are dropped. */
+  readonly maxPersonProperties: number;
+  /** PULSE_MAX_PERSON_BYTES, default 64 KiB (at least 256): one person's properties as JSON; writes past it are dropped. */
+  readonly maxPersonBytes: number;
 }
 
 export type TrustConfigInput = Partial<TrustConfig>;
@@ -86,6 +98,10 @@ export function resolveTrustConfig(partial: TrustConfigInput = {}): TrustConfig 
     captureBurst: partial.captureBurst ?? 10_000,
     slowConsumerBytes: partial.slowConsumerBytes ?? 0,
     slowConsumerMs: partial.slowConsumerMs ?? 10_000,
+    maxEnvironments: partial.maxEnvironments ?? DEFAULT_VIEW_BOUNDS.maxEnvironments,
+    maxTrackedNames: partial.maxTrackedNames ?? DEFAULT_VIEW_BOUNDS.maxTrackedNames,
+    maxPersonProperties: partial.maxPersonProperties ?? DEFAULT_VIEW_BOUNDS.maxPersonProperties,
+    maxPersonBytes: partial.maxPersonBytes ?? DEFAULT_VIEW_BOUNDS.maxPersonBytes,
   });
 }
 
@@ -164,6 +180,10 @@ export const TRUST_SETTINGS: readonly TrustSetting[] = [
   { env: "PULSE_CAPTURE_BURST", key: "captureBurst", min: 0, defaultText: "10000", meaning: "Extra events a key may capture in a burst, refilled over 10 seconds." },
   { env: "PULSE_WS_SLOW_CONSUMER_BYTES", key: "slowConsumerBytes", min: 0, defaultText: "0", meaning: "Unsent bytes a WebSocket may hold without counting as stalled." },
   { env: "PULSE_WS_SLOW_CONSUMER_MS", key: "slowConsumerMs", min: 1, defaultText: "10000", meaning: "A WebSocket stalled that long is closed with 1013." },
+  { env: "PULSE_MAX_ENVIRONMENTS", key: "maxEnvironments", min: 1, defaultText: "1000", meaning: "Environments with their own dashboard windows, timeline and live users; past it the least recently active one's are dropped (all-environments views stay exact)." },
+  { env: "PULSE_MAX_TRACKED_NAMES", key: "maxTrackedNames", min: 1, defaultText: "10000", meaning: "Event names, and page paths, one dashboard window counts at once; others are left out until names expire." },
+  { env: "PULSE_MAX_PERSON_PROPERTIES", key: "maxPersonProperties", min: 1, defaultText: "1000", meaning: "Properties one person keeps; $set/$set_once of a new key past it is dropped (existing keys still update)." },
+  { env: "PULSE_MAX_PERSON_BYTES", key: "maxPersonBytes", min: 256, defaultText: "65536 (64 KiB)", meaning: "One person's properties as JSON; a write that would grow them past it is dropped." },
 ];
 
 const trustEnvironment = z.object(

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import type { Clock } from "../domain/clock.ts";
 import type { ErrorCode } from "../domain/errors.ts";
 import type { Hub } from "../domain/hub.ts";
+import type { ViewStats } from "../domain/live-views.ts";
 import type { Transport } from "../graphql/context.ts";
 
 const TRANSPORTS: readonly Transport[] = ["http", "ws", "sse"];
@@ -139,6 +140,49 @@ export class PulseMetrics {
         this.set(hub.views.liveUserCount(null));
       },
     });
+    // The live views' bounds (src/domain/bounds.ts): what they hold, and what they turned away.
+    new Gauge({
+      name: "pulse_environments_tracked",
+      help: "Environments with their own dashboard windows and live users now (at most PULSE_MAX_ENVIRONMENTS).",
+      registers,
+      collect() {
+        const { dashboard, liveUsers } = hub.views.stats();
+        this.set(Math.max(dashboard.environments, liveUsers.environments));
+      },
+    });
+    countFrom(hub, registers, {
+      name: "pulse_environments_evicted_total",
+      help: "Environments whose per-environment views were dropped to stay within PULSE_MAX_ENVIRONMENTS (least recently active first).",
+      read: (stats) => stats.dashboard.environmentsEvicted,
+    });
+    const untrackedReported = { event: 0, page: 0 };
+    const untracked = new Counter({
+      name: "pulse_dashboard_untracked_total",
+      help: "Events (kind=event) and page views (kind=page) left out of the dashboard window because it counted PULSE_MAX_TRACKED_NAMES names or paths already.",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        const { dashboard } = hub.views.stats();
+        const totals = [["event", dashboard.untrackedEvents], ["page", dashboard.untrackedPageviews]] as const;
+        for (const [kind, total] of totals) {
+          if (total > untrackedReported[kind]) this.inc({ kind }, total - untrackedReported[kind]);
+          untrackedReported[kind] = total;
+        }
+      },
+    });
+    untracked.inc({ kind: "event" }, 0);
+    untracked.inc({ kind: "page" }, 0);
+    countFrom(hub, registers, {
+      name: "pulse_person_property_writes_dropped_total",
+      help: "$set/$set_once writes of one key dropped because the person had PULSE_MAX_PERSON_PROPERTIES properties or PULSE_MAX_PERSON_BYTES of them.",
+      read: (stats) => stats.persons.droppedPropertyWrites,
+    });
+    countFrom(hub, registers, {
+      name: "pulse_persons_property_limited_total",
+      help: "Persons that had a property write dropped by those bounds, each counted once.",
+      read: (stats) => stats.persons.personsAtPropertyLimit,
+    });
+
     this.snapshotDuration = new Histogram({
       name: "pulse_snapshot_duration_seconds",
       help: "Time to write one snapshot that succeeded.",
@@ -258,6 +302,25 @@ export class PulseMetrics {
   dispose(): void {
     this.stopCounting();
   }
+}
+
+/** A counter that follows a count the hub keeps (never decreasing), read at each scrape. */
+function countFrom(
+  hub: Hub,
+  registers: Registry[],
+  { name, help, read }: { name: string; help: string; read: (stats: ViewStats) => number },
+): void {
+  let reported = 0;
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      const total = read(hub.views.stats());
+      if (total > reported) this.inc(total - reported);
+      reported = total;
+    },
+  });
 }
 
 let processMetrics: Registry | undefined;

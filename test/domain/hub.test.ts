@@ -487,11 +487,11 @@ describe("Hub: live users, dashboard and persons", () => {
       { event: "$pageview", distinctId: "c", properties: { $pathname: "/docs" }, environment: "staging" },
       { event: "click", distinctId: "a", properties: { $pathname: "/ignored" } },
     ]);
-    expect(hub.views.eventCounts()).toEqual([
+    expect(hub.views.eventCounts(50)).toEqual([
       { event: "$pageview", count: 3 },
       { event: "click", count: 1 },
     ]);
-    expect(hub.views.eventCounts("staging")).toEqual([{ event: "$pageview", count: 1 }]);
+    expect(hub.views.eventCounts(50, "staging")).toEqual([{ event: "$pageview", count: 1 }]);
     expect(hub.views.topPages(10)).toEqual([
       { path: "/pricing", count: 2 },
       { path: "/docs", count: 1 },
@@ -500,7 +500,7 @@ describe("Hub: live users, dashboard and persons", () => {
     expect(hub.views.topPages(10, "production")).toEqual([{ path: "/pricing", count: 2 }]);
     expectBadInput(() => hub.views.topPages(-1), "limit");
     clock.advance(60_000);
-    expect([hub.views.eventCounts(), hub.views.topPages(10)]).toEqual([[], []]);
+    expect([hub.views.eventCounts(50), hub.views.topPages(10)]).toEqual([[], []]);
   });
 
   it("merges persons from $set and $set_once, with first and last seen by receive time", async () => {
@@ -539,7 +539,7 @@ describe("Hub.restore", () => {
     expect(names(hub.stream.recent(10))).toEqual(["r2", "r1"]);
     expect(hub.stream.lastPosition).toBe(12);
     expect([hub.views.liveUserCount(), hub.views.liveUserCount("staging")]).toEqual([2, 1]);
-    expect(hub.views.eventCounts()).toEqual([
+    expect(hub.views.eventCounts(50)).toEqual([
       { event: "r1", count: 1 },
       { event: "r2", count: 1 },
     ]);

@@ -100,15 +100,23 @@ export type FilterOperator =
 
 export type LiveDashboard = {
   __typename?: 'LiveDashboard';
-  /** Counts by event name over the dashboard window (PULSE_DASHBOARD_WINDOW_SECONDS), most first, ties by name. */
+  /**
+   * Counts by event name over the dashboard window (PULSE_DASHBOARD_WINDOW_SECONDS), most first, ties by name: the
+   * first limit of them (a negative limit is BAD_USER_INPUT). A window counts at most PULSE_MAX_TRACKED_NAMES names.
+   */
   eventsPerMinute: Array<EventCount>;
   liveUsers: Scalars['Int']['output'];
   recentEvents: Array<Event>;
   /** Events and distinct users per minute by receive time, oldest first, the current minute last; minutes 1..60 else BAD_USER_INPUT. */
   timeline: Array<TimelinePoint>;
   timestamp: Scalars['DateTime']['output'];
-  /** $pageview counts by path over the dashboard window, most first, ties by path. */
+  /** $pageview counts by path over the dashboard window, most first, ties by path (at most PULSE_MAX_TRACKED_NAMES paths). */
   topPages: Array<PageCount>;
+};
+
+
+export type LiveDashboardEventsPerMinuteArgs = {
+  limit?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -436,7 +444,7 @@ export interface JsonObjectScalarConfig extends GraphQLScalarTypeConfig<Resolver
 }
 
 export type LiveDashboardResolvers<ContextType = PulseContext, ParentType extends ResolversParentTypes['LiveDashboard'] = ResolversParentTypes['LiveDashboard']> = {
-  eventsPerMinute?: Resolver<Array<ResolversTypes['EventCount']>, ParentType, ContextType>;
+  eventsPerMinute?: Resolver<Array<ResolversTypes['EventCount']>, ParentType, ContextType, RequireFields<LiveDashboardEventsPerMinuteArgs, 'limit'>>;
   liveUsers?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   recentEvents?: Resolver<Array<ResolversTypes['Event']>, ParentType, ContextType, RequireFields<LiveDashboardRecentEventsArgs, 'limit'>>;
   timeline?: Resolver<Array<ResolversTypes['TimelinePoint']>, ParentType, ContextType, RequireFields<LiveDashboardTimelineArgs, 'minutes'>>;
