@@ -37,6 +37,8 @@ export interface TrustConfig {
   readonly maxSubscriptionsPerConnection: number;
   /** PULSE_MAX_CONNECTIONS_PER_ADDRESS, default 256: WebSockets and SSE streams open at once from one IP; 0 = no limit. */
   readonly maxConnectionsPerAddress: number;
+  /** PULSE_MAX_URL_LENGTH, default 8192 characters: a longer request target is refused with 400 before routing. */
+  readonly maxUrlLength: number;
   /** PULSE_CONNECTION_INIT_TIMEOUT_MS, default 3000: a WebSocket without `connection_init` by then closes with 4408. */
   readonly connectionInitTimeoutMs: number;
   /** PULSE_WS_KEEPALIVE_MS, default 12000: WebSockets are pinged this often; one that missed the last pong is dropped. 0 = off. */
@@ -74,6 +76,7 @@ export function resolveTrustConfig(partial: TrustConfigInput = {}): TrustConfig 
     hideFieldSuggestions: partial.hideFieldSuggestions ?? process.env.NODE_ENV === "production",
     maxSubscriptionsPerConnection: partial.maxSubscriptionsPerConnection ?? 100,
     maxConnectionsPerAddress: partial.maxConnectionsPerAddress ?? 256,
+    maxUrlLength: partial.maxUrlLength ?? 8192,
     connectionInitTimeoutMs: partial.connectionInitTimeoutMs ?? 3000,
     keepAliveMs: partial.keepAliveMs ?? 12_000,
     captureRatePerSecond: partial.captureRatePerSecond ?? 1000,
@@ -151,6 +154,7 @@ export const TRUST_SETTINGS: readonly TrustSetting[] = [
   { env: "PULSE_MAX_QUERY_DIRECTIVES", key: "maxQueryDirectives", min: 0, defaultText: "50", meaning: "Directives in one operation." },
   { env: "PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION", key: "maxSubscriptionsPerConnection", min: 1, defaultText: "100", meaning: "Operations open at once on one WebSocket." },
   { env: "PULSE_MAX_CONNECTIONS_PER_ADDRESS", key: "maxConnectionsPerAddress", min: 0, defaultText: "256", meaning: "WebSockets and SSE streams open at once from one IP address; 0 = no limit." },
+  { env: "PULSE_MAX_URL_LENGTH", key: "maxUrlLength", min: 256, defaultText: "8192", meaning: "Characters in a request's URL (path and query); longer is refused with 400 BAD_USER_INPUT." },
   { env: "PULSE_CONNECTION_INIT_TIMEOUT_MS", key: "connectionInitTimeoutMs", min: 1, defaultText: "3000", meaning: "A WebSocket without connection_init by then is closed with 4408." },
   { env: "PULSE_WS_KEEPALIVE_MS", key: "keepAliveMs", min: 0, defaultText: "12000", meaning: "WebSockets are pinged this often; one that did not answer the last ping is dropped. 0 = off." },
   { env: "PULSE_CAPTURE_RATE", key: "captureRatePerSecond", min: 1, defaultText: "1000", meaning: "Events per second each key (or address, on an open server) may capture." },
