@@ -162,6 +162,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     maxBatch: config.maxBatch,
     maxBodyBytes: config.trust.maxBodyBytes,
     authorizeCapture: (apiKey, request) => trust.authorizeCapture(apiKey, request),
+    authenticateHeader: (authorization) => void trust.keys.authenticate(authorization),
   });
   const opsRoutes = createOpsRoutes({
     metrics,
