@@ -19,6 +19,7 @@ import { startPersistence, type Persistence } from "./store/persistence.ts";
 import { StoreUnusableError } from "./store/snapshot-store.ts";
 import { NO_SNAPSHOTS } from "./store/snapshotter.ts";
 import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } from "./transport/ops-routes.ts";
+import { httpServerOptions, limitHttpConnections } from "./transport/http-limits.ts";
 import { createPostHogIngestion } from "./transport/posthog.ts";
 import { createRouter } from "./transport/router.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
@@ -186,11 +187,16 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
       name: "graphql",
       matches: () => true,
       handle: async (req, res) => {
-        if (await trust.prepareBody(req, res)) await yoga.handle(req, res);
+        if (!(await trust.prepareBody(req, res))) return;
+        await yoga.handle(req, res);
+        // @whatwg-node switches the idle timeout off for a streamed response; event streams are pinged every 12 s,
+        // so one whose client stopped reading is the only kind it cuts.
+        if (!res.writableEnded) res.setTimeout(config.trust.httpIdleTimeoutMs);
       },
     },
   });
-  const server = createServer(router);
+  const server = createServer(httpServerOptions(config.trust), router);
+  limitHttpConnections(server, config.trust);
 
   const ws = attachWebSocket(server, yoga, trust.webSocket, {
     upgrading: (request, headers) => connections.upgrading(request, headers),
