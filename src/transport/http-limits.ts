@@ -27,12 +27,6 @@ export function httpServerOptions(config: HttpTimeouts): ServerOptions {
   };
 }
 
-/** What `limitHttpConnections` reports, for tests and metrics. */
-export interface HttpConnectionLimits {
-  /** Sockets open from `address` now (refused ones excluded). */
-  openFrom(address: string): number;
-}
-
 /**
  * Bounds what one client can hold on the HTTP server:
  * - PULSE_MAX_CONNECTIONS_PER_ADDRESS (0 = none) counts every socket from one remote address when it connects,
@@ -45,7 +39,7 @@ export interface HttpConnectionLimits {
  *   exempt (Node clears it at the upgrade; they are pinged), event streams are pinged every 12 s.
  * Call before `listen`.
  */
-export function limitHttpConnections(server: Server, config: Pick<TrustConfig, "maxConnectionsPerAddress" | "httpIdleTimeoutMs">): HttpConnectionLimits {
+export function limitHttpConnections(server: Server, config: Pick<TrustConfig, "maxConnectionsPerAddress" | "httpIdleTimeoutMs">): void {
   server.timeout = config.httpIdleTimeoutMs;
   const counter = new ConnectionCounter(config.maxConnectionsPerAddress);
   // Node's own `connection` listener sets up the HTTP parser; it runs only for the sockets admitted here, so a refused
@@ -73,7 +67,6 @@ export function limitHttpConnections(server: Server, config: Pick<TrustConfig, "
     socket.setTimeout(REFUSAL_LINGER_MS, () => socket.destroy());
     socket.end(tooManyConnections(address, counter.max));
   });
-  return { openFrom: (address) => counter.count(address) };
 }
 
 function tooManyConnections(address: string, max: number): string {
