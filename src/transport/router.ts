@@ -38,7 +38,7 @@ export function unexpectedErrorBody(requestId: string): string {
 export function createRouter(options: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { routes, fallback, logger, maxUrlLength, track } = options;
   return (req, res) => {
-    const { id } = track(req, res);
+    let id = "untracked";
     const path = pathOf(req);
     let route: Route = fallback;
     const fail = (error: unknown) => {
@@ -58,6 +58,7 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
       }
     };
     try {
+      id = track(req, res).id;
       const refusal = urlProblem(req.url ?? "/", maxUrlLength);
       if (refusal) return refuseUrl(res, refusal);
       route = routes.find((candidate) => candidate.matches(path)) ?? fallback;
