@@ -12,7 +12,7 @@ import { maskError } from "./graphql/errors.ts";
 import { createSchema } from "./graphql/schema.ts";
 import { useSharedExecution } from "./graphql/shared-execution.ts";
 import { deliveryTelemetry, logUnexpectedErrors, useStartupGate, useTelemetry } from "./graphql/telemetry.ts";
-import { ConnectionLog, pathOf } from "./telemetry/connections.ts";
+import { ConnectionLog } from "./telemetry/connections.ts";
 import { silentLogger, type Logger } from "./telemetry/logger.ts";
 import { PulseMetrics } from "./telemetry/metrics.ts";
 import { Readiness } from "./telemetry/readiness.ts";
@@ -20,7 +20,9 @@ import { startPersistence, type Persistence } from "./store/persistence.ts";
 import { StoreUnusableError } from "./store/snapshot-store.ts";
 import { NO_SNAPSHOTS } from "./store/snapshotter.ts";
 import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } from "./transport/ops-routes.ts";
+import { httpServerOptions, limitHttpConnections } from "./transport/http-limits.ts";
 import { createPostHogIngestion } from "./transport/posthog.ts";
+import { createRouter } from "./transport/router.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/ws.ts";
 import { RedisEventStream } from "./stream/redis.ts";
@@ -171,6 +173,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     clock: hub.clock,
     maxBodyBytes: config.trust.maxBodyBytes,
     authenticate: (apiKey) => trust.authenticateCapture(apiKey),
+    authenticateHeader: (authorization) => void trust.keys.authenticate(authorization),
   });
   const opsRoutes = createOpsRoutes({
     metrics,
@@ -179,17 +182,31 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     authorizeRead: authorizeRead ?? trust.authorizeRead,
     degraded: (): Record<string, string> => (stream && !stream.connected ? { redis: "unreachable: captures answer UNAVAILABLE" } : {}),
   });
-  const server = createServer((req, res) => {
-    connections.request(req, res);
-    const path = pathOf(req);
-    if (opsRoutes(req, res, path)) return;
-    // The page is static: it loads while the snapshot restores and shows "reconnecting" until GraphQL answers.
-    if (isDashboardPath(path)) return void serveDashboard(req, res, path);
-    const starting = startingReason();
-    if (starting !== undefined) return respondStarting(req, res, starting);
-    if (posthog.handles(path)) return void posthog.handle(req, res);
-    void trust.prepareBody(req, res).then((accepted) => (accepted ? yoga.handle(req, res) : undefined));
+  const router = createRouter({
+    logger,
+    maxUrlLength: config.trust.maxUrlLength,
+    track: (req, res) => connections.request(req, res),
+    routes: [
+      { name: "ops", matches: opsRoutes.handles, handle: opsRoutes.handle },
+      // The page is static: it loads while the snapshot restores and shows "reconnecting" until GraphQL answers.
+      { name: "dashboard", matches: isDashboardPath, handle: serveDashboard },
+      { name: "starting", matches: () => startingReason() !== undefined, handle: (req, res) => respondStarting(req, res, startingReason() ?? "startup") },
+      { name: "posthog", matches: posthog.handles, handle: (req, res) => posthog.handle(req, res) },
+    ],
+    fallback: {
+      name: "graphql",
+      matches: () => true,
+      handle: async (req, res) => {
+        if (!(await trust.prepareBody(req, res))) return;
+        await yoga.handle(req, res);
+        // @whatwg-node switches the idle timeout off for a streamed response; event streams are pinged every 12 s,
+        // so one whose client stopped reading is the only kind it cuts.
+        if (!res.writableEnded) res.setTimeout(config.trust.httpIdleTimeoutMs);
+      },
+    },
   });
+  const server = createServer(httpServerOptions(config.trust), router);
+  limitHttpConnections(server, config.trust);
 
   const ws = attachWebSocket(server, yoga, trust.webSocket, {
     upgrading: (request, headers) => connections.upgrading(request, headers),

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import type { Plugin } from "graphql-yoga";
 import { authenticateBareKey, KeyRing, type Principal } from "./auth/keys.ts";
+import { PulseError } from "./domain/errors.ts";
 import type { EventLimits } from "./domain/event-limits.ts";
 import { useApiKeys } from "./graphql/auth-plugin.ts";
 import type { PulseContext } from "./graphql/context.ts";
@@ -10,7 +11,7 @@ import { useQueryLimits } from "./graphql/query-limits.ts";
 import { CaptureRateLimiter } from "./limits/capture-rate.ts";
 import { ConnectionCounter } from "./limits/connections.ts";
 import type { TrustConfig } from "./limits/settings.ts";
-import { prepareBody } from "./transport/body.ts";
+import { carriesBody, prepareBody } from "./transport/body.ts";
 import { useSseGuard } from "./transport/sse-guard.ts";
 import { SingleConnectionStreams } from "./transport/sse-streams.ts";
 import { createWebSocketGuard, type WebSocketGuard } from "./transport/ws-guard.ts";
@@ -34,7 +35,11 @@ export interface Trust {
   /** graphql-sse's single connection streams: for the SSE plugin; closed with the server. */
   readonly sseStreams: SingleConnectionStreams;
   readonly eventLimits: EventLimits;
-  /** Pre-reads a request body within PULSE_MAX_BODY_BYTES (gzip inflated); false when it has answered the request. */
+  /**
+   * Pre-reads a request body within PULSE_MAX_BODY_BYTES (gzip inflated); false when it has answered the request.
+   * With keys configured, a request with a body and without a valid `Authorization` is answered 401 UNAUTHENTICATED
+   * before a byte of the body is read (and its connection closed); bodiless requests are left to the auth plugin.
+   */
   prepareBody(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /**
    * For capture endpoints outside GraphQL (PostHog's `api_key`): who sends with this bare key (see
@@ -81,7 +86,19 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
       maxPropertyCount: config.maxPropertyCount,
       maxEventAgeMs: config.maxEventAgeSeconds * 1000,
     },
-    prepareBody: (req, res) => prepareBody(req, res, config.maxBodyBytes),
+    prepareBody: async (req, res) => {
+      // The key first: an unauthenticated client must not get its body read (or inflated) at all.
+      if (keys.enabled && carriesBody(req)) {
+        try {
+          keys.authenticate(req.headers.authorization);
+        } catch (error) {
+          if (!(error instanceof PulseError)) throw error;
+          refuseUnauthenticated(res, error);
+          return false;
+        }
+      }
+      return prepareBody(req, res, config.maxBodyBytes);
+    },
     authenticateCapture: (apiKey) => authenticateBareKey(keys, apiKey),
     authorizeRead: (authorization) => {
       try {
@@ -92,4 +109,16 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
     },
     stats: () => ({ slowConsumerCloses, singleConnectionStreams: sseStreams.stats() }),
   };
+}
+
+/** The auth plugin's 401, sent before the body is read; the connection closes rather than drain the unread body. */
+function refuseUnauthenticated(res: ServerResponse, error: PulseError): void {
+  const body = JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] });
+  res.writeHead(401, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    "www-authenticate": 'Bearer realm="pulse"',
+    connection: "close",
+  });
+  res.end(body);
 }

@@ -1,8 +1,9 @@
 /**
- * Long-lived connections (WebSockets and SSE streams) open at once per remote address. Counted per address, not
- * per key: the address is known before any key is read, so an unauthenticated flood is bounded too, and a public
- * capture key shared by every visitor's browser must not cap a product's audience. Behind a reverse proxy every
- * client shares the proxy's address: raise the limit there, or set 0 for none.
+ * Connections open at once per remote address: one counter for HTTP sockets (src/transport/http-limits.ts), one
+ * for the long-lived ones among them (WebSockets and event streams). Counted per address, not per key: the address
+ * is known before any key is read, so an unauthenticated flood is bounded too, and a public capture key shared by
+ * every visitor's browser must not cap a product's audience. Behind a reverse proxy every client shares the
+ * proxy's address: raise the limit there, or set 0 for none.
  */
 export class ConnectionCounter {
   private readonly open = new Map<string, number>();

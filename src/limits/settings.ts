@@ -36,8 +36,24 @@ export interface TrustConfig {
   readonly hideFieldSuggestions: boolean;
   /** PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION, default 100: operations open at once on one WebSocket or single connection SSE stream. */
   readonly maxSubscriptionsPerConnection: number;
-  /** PULSE_MAX_CONNECTIONS_PER_ADDRESS, default 256: WebSockets and SSE streams (reserved ones too) open at once from one IP; 0 = no limit. */
+  /**
+   * PULSE_MAX_CONNECTIONS_PER_ADDRESS, default 256: connections open at once from one IP (plain HTTP sockets, and
+   * among them WebSockets and event streams); 0 = no limit.
+   */
   readonly maxConnectionsPerAddress: number;
+  /** PULSE_MAX_URL_LENGTH, default 8192 characters: a longer request target is refused with 400 before routing. */
+  readonly maxUrlLength: number;
+  /** PULSE_HTTP_HEADERS_TIMEOUT_MS, default 10000: time to send the request headers (408 past it); at most the request timeout. */
+  readonly httpHeadersTimeoutMs: number;
+  /** PULSE_HTTP_REQUEST_TIMEOUT_MS, default 30000: time to send a whole request, headers and body (408 past it). */
+  readonly httpRequestTimeoutMs: number;
+  /** PULSE_HTTP_KEEPALIVE_TIMEOUT_MS, default 5000: an idle keep-alive connection between requests is closed after it. */
+  readonly httpKeepAliveTimeoutMs: number;
+  /**
+   * PULSE_HTTP_IDLE_TIMEOUT_MS, default 120000 (at least 15000 from the environment): a socket with no bytes either way
+   * for this long is closed, whatever it is doing (event streams are pinged every 12 s; WebSockets have their own).
+   */
+  readonly httpIdleTimeoutMs: number;
   /**
    * PULSE_SSE_RESERVATION_TTL_MS, default 30000 (minimum 1000 from the environment): a single connection SSE stream
    * reserved with PUT and not opened by then is dropped, its operations ended and its connection slot freed.
@@ -92,6 +108,11 @@ export function resolveTrustConfig(partial: TrustConfigInput = {}): TrustConfig 
     maxSubscriptionsPerConnection: partial.maxSubscriptionsPerConnection ?? 100,
     maxConnectionsPerAddress: partial.maxConnectionsPerAddress ?? 256,
     sseReservationTtlMs: partial.sseReservationTtlMs ?? 30_000,
+    maxUrlLength: partial.maxUrlLength ?? 8192,
+    httpHeadersTimeoutMs: partial.httpHeadersTimeoutMs ?? 10_000,
+    httpRequestTimeoutMs: partial.httpRequestTimeoutMs ?? 30_000,
+    httpKeepAliveTimeoutMs: partial.httpKeepAliveTimeoutMs ?? 5000,
+    httpIdleTimeoutMs: partial.httpIdleTimeoutMs ?? 120_000,
     connectionInitTimeoutMs: partial.connectionInitTimeoutMs ?? 3000,
     keepAliveMs: partial.keepAliveMs ?? 12_000,
     captureRatePerSecond: partial.captureRatePerSecond ?? 1000,
@@ -172,8 +193,13 @@ export const TRUST_SETTINGS: readonly TrustSetting[] = [
   { env: "PULSE_MAX_QUERY_TOKENS", key: "maxQueryTokens", min: 1, defaultText: "2000", meaning: "Tokens in one operation (send large batches as variables: they are not tokens)." },
   { env: "PULSE_MAX_QUERY_DIRECTIVES", key: "maxQueryDirectives", min: 0, defaultText: "50", meaning: "Directives in one operation." },
   { env: "PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION", key: "maxSubscriptionsPerConnection", min: 1, defaultText: "100", meaning: "Operations open at once on one WebSocket or one single connection SSE stream." },
-  { env: "PULSE_MAX_CONNECTIONS_PER_ADDRESS", key: "maxConnectionsPerAddress", min: 0, defaultText: "256", meaning: "WebSockets and SSE streams open at once from one IP address, reserved single connection streams included; 0 = no limit." },
+  { env: "PULSE_MAX_CONNECTIONS_PER_ADDRESS", key: "maxConnectionsPerAddress", min: 0, defaultText: "256", meaning: "Connections open at once from one IP address: plain HTTP, WebSockets and SSE streams alike, reserved single connection streams included (past it: 429); 0 = no limit." },
   { env: "PULSE_SSE_RESERVATION_TTL_MS", key: "sseReservationTtlMs", min: 1000, defaultText: "30000", meaning: "A single connection SSE stream reserved with PUT and not opened by then is dropped and its operations ended." },
+  { env: "PULSE_MAX_URL_LENGTH", key: "maxUrlLength", min: 256, defaultText: "8192", meaning: "Characters in a request's URL (path and query); longer is refused with 400 BAD_USER_INPUT." },
+  { env: "PULSE_HTTP_HEADERS_TIMEOUT_MS", key: "httpHeadersTimeoutMs", min: 1000, defaultText: "10000", meaning: "Time a client has to send a request's headers (408 past it); at most PULSE_HTTP_REQUEST_TIMEOUT_MS." },
+  { env: "PULSE_HTTP_REQUEST_TIMEOUT_MS", key: "httpRequestTimeoutMs", min: 1000, defaultText: "30000", meaning: "Time a client has to send a whole request, body included (408 past it)." },
+  { env: "PULSE_HTTP_KEEPALIVE_TIMEOUT_MS", key: "httpKeepAliveTimeoutMs", min: 100, defaultText: "5000", meaning: "An idle keep-alive HTTP connection is closed after this long without a new request." },
+  { env: "PULSE_HTTP_IDLE_TIMEOUT_MS", key: "httpIdleTimeoutMs", min: 15000, defaultText: "120000", meaning: "A socket with no bytes either way for this long is closed (event streams are pinged every 12 s)." },
   { env: "PULSE_CONNECTION_INIT_TIMEOUT_MS", key: "connectionInitTimeoutMs", min: 1, defaultText: "3000", meaning: "A WebSocket without connection_init by then is closed with 4408." },
   { env: "PULSE_WS_KEEPALIVE_MS", key: "keepAliveMs", min: 0, defaultText: "12000", meaning: "WebSockets are pinged this often; one that did not answer the last ping is dropped. 0 = off." },
   { env: "PULSE_CAPTURE_RATE", key: "captureRatePerSecond", min: 1, defaultText: "1000", meaning: "Events per second each key (or address, on an open server) may capture." },

@@ -68,13 +68,18 @@ export function sendBodyError(res: ServerResponse, error: BodyError, limit: numb
   res.end(body);
 }
 
+/** Whether Pulse reads this request's body: every method but GET, HEAD and OPTIONS. */
+export function carriesBody(req: IncomingMessage): boolean {
+  return req.method !== "GET" && req.method !== "HEAD" && req.method !== "OPTIONS";
+}
+
 /**
  * Pre-reads the body of a request bound for Yoga, so the limits above hold on every route Yoga serves (HTTP and
  * SSE). Yoga then takes the decompressed bytes from `req.body` instead of the stream. Requests without a body
  * (GET, HEAD, and WebSocket upgrades, which never come here) pass untouched. Resolves false when it answered.
  */
 export async function prepareBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<boolean> {
-  if (req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS") return true;
+  if (!carriesBody(req)) return true;
   try {
     const body = await readBody(req, { limit });
     delete req.headers["content-encoding"];

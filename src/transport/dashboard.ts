@@ -19,7 +19,8 @@ export function isDashboardPath(path: string): boolean {
 
 /**
  * Serves the built page: index.html with `no-cache` (so a new build shows at once), hashed assets `immutable` for a
- * year. GET and HEAD only; a missing file is 404, a page never built is 503 naming the command that builds it.
+ * year. GET and HEAD only; a missing file (or a path outside the build) is 404, a bad %-escape 400, a page never built
+ * is 503 naming the command that builds it.
  */
 export async function serveDashboard(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
   if (req.method !== "GET" && req.method !== "HEAD") {
@@ -28,8 +29,18 @@ export async function serveDashboard(req: IncomingMessage, res: ServerResponse, 
     return;
   }
   const isAsset = path.startsWith(ASSETS);
-  const file = normalize(join(ROOT, isAsset ? decodeURIComponent(path) : "index.html"));
-  if (!file.startsWith(ROOT + sep)) {
+  let name = "index.html";
+  if (isAsset) {
+    try {
+      name = decodeURIComponent(path);
+    } catch {
+      // The router refuses such URLs first; this route must not depend on it to stay up.
+      res.writeHead(400, { "content-type": "text/plain" }).end("bad percent-encoding in the path\n");
+      return;
+    }
+  }
+  const file = normalize(join(ROOT, name));
+  if (!file.startsWith(ROOT + sep) || file.includes("\0")) {
     res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
     return;
   }

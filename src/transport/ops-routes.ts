@@ -42,11 +42,18 @@ export function metricsAuthorizer(metricsKey: string | undefined, authorizeRead?
   return authorizeRead ?? (() => true);
 }
 
+/** The operations routes, in the shape the router takes (see src/transport/router.ts). */
+export interface OpsRoutes {
+  handles(path: string): boolean;
+  /** Rejects only on a bug (a readiness check or metric collector that throws): the router answers it 500, masked. */
+  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>;
+}
+
 /**
  * Handles GET/HEAD `/healthz` (the process is up), `/readyz` (every readiness check passes, else 503 with the
- * reasons) and `/metrics` (Prometheus text, behind `metricsAuthorizer`). Returns false for any other path.
+ * reasons) and `/metrics` (Prometheus text, behind `metricsAuthorizer`).
  */
-export function createOpsRoutes(options: OpsRoutesOptions): (req: IncomingMessage, res: ServerResponse, path: string) => boolean {
+export function createOpsRoutes(options: OpsRoutesOptions): OpsRoutes {
   const authorizeMetrics = metricsAuthorizer(options.metricsKey, options.authorizeRead);
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>> = {
     [OPS_PATHS.health]: async (req, res) => {
@@ -69,19 +76,17 @@ export function createOpsRoutes(options: OpsRoutesOptions): (req: IncomingMessag
       send(req, res, 200, contentType, body);
     },
   };
-  return (req, res, path) => {
-    const route = routes[path];
-    if (!route) return false;
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.setHeader("allow", "GET, HEAD");
-      sendJson(req, res, 405, { error: { code: "METHOD_NOT_ALLOWED", message: `${path} answers GET and HEAD, not ${req.method}` } });
-      return true;
-    }
-    route(req, res).catch((error: unknown) => {
-      if (res.headersSent) return res.destroy();
-      sendJson(req, res, 500, { error: { code: "INTERNAL_SERVER_ERROR", message: error instanceof Error ? error.message : String(error) } });
-    });
-    return true;
+  return {
+    handles: (path) => Object.hasOwn(routes, path),
+    async handle(req, res, path) {
+      const route = routes[path]!;
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        res.setHeader("allow", "GET, HEAD");
+        sendJson(req, res, 405, { error: { code: "METHOD_NOT_ALLOWED", message: `${path} answers GET and HEAD, not ${req.method}` } });
+        return;
+      }
+      await route(req, res);
+    },
   };
 }
 

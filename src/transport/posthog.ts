@@ -19,6 +19,13 @@ export interface PostHogIngestionOptions {
   /** Body limit in bytes, checked on the bytes received and again on the decompressed size (PULSE_MAX_BODY_BYTES). Over: 413. */
   readonly maxBodyBytes: number;
   readonly authenticate: AuthenticateCapture;
+  /**
+   * Checks an `Authorization` header before any byte of the body is read: throws a PulseError UNAUTHENTICATED for a
+   * key that is not valid (answered 401, connection closed). Only called when the header is present; a key sent as
+   * `api_key` in the body can only be checked once the body is read (within `maxBodyBytes` and the HTTP request
+   * timeout). Default: no early check.
+   */
+  readonly authenticateHeader?: (authorization: string) => void;
 }
 
 export interface PostHogIngestion {
@@ -64,10 +71,11 @@ class PayloadTooLarge extends PulseError {
  * Answers CORS (PostHog's capture is cross-origin from browsers).
  */
 export function createPostHogIngestion(options: PostHogIngestionOptions): PostHogIngestion {
-  const { ingest, clock, maxBodyBytes, authenticate } = options;
+  const { ingest, clock, maxBodyBytes, authenticate, authenticateHeader } = options;
   const capturePaths = new Set(POSTHOG_CAPTURE_PATHS);
 
   async function capture(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
+    if (authenticateHeader && req.headers.authorization !== undefined) authenticateHeader(req.headers.authorization);
     const body = await readBody(req, maxBodyBytes);
     const payload = readPayload(await decode(body, req, query, maxBodyBytes));
     if (payload.events.length === 0) throw badInput("The request carries no events", { field: "batch" });

@@ -10,18 +10,24 @@ export const CSRF_HEADER = "x-graphql-yoga-csrf";
 const SIMPLE_CONTENT_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"];
 
 /**
- * Limits on `/graphql/stream`, which graphql-sse answers before Yoga's own request checks run:
- * - CSRF, as Yoga's useCSRFPrevention does on `/graphql`: a body sent with a content type a browser form can
- *   send without a CORS preflight (or none), and without the `x-graphql-yoga-csrf` header, is refused with 403
- *   FORBIDDEN. graphql-sse's clients send `application/json`.
- * - Event streams open at once per address (shared with WebSockets), refused with 429 RATE_LIMITED. A single
+ * Limits on event streams:
+ * - CSRF on `/graphql/stream`, which graphql-sse answers before Yoga's own request checks run, as Yoga's
+ *   useCSRFPrevention does on `/graphql`: a body sent with a content type a browser form can send without a CORS
+ *   preflight (or none), and without the `x-graphql-yoga-csrf` header, is refused with 403 FORBIDDEN. graphql-sse's
+ *   clients send `application/json`.
+ * - Event streams open at once per address (shared with WebSockets), refused with 429 RATE_LIMITED: graphql-sse's
+ *   on `/graphql/stream`, and Yoga's own on `/graphql` (any request there that accepts `text/event-stream`). A single
  *   connection stream (a request with its token) took its slot when it was reserved (SingleConnectionStreams).
  * Must come before the SSE plugin in Yoga's plugin list.
  */
 export function useSseGuard(connections: ConnectionCounter): Plugin {
+  let graphqlEndpoint = "/graphql";
   return {
+    onYogaInit({ yoga }) {
+      graphqlEndpoint = yoga.graphqlEndpoint;
+    },
     onRequest({ request, url, endResponse, serverContext, fetchAPI }) {
-      if (url.pathname !== SSE_PATH) return;
+      if (url.pathname !== SSE_PATH && url.pathname !== graphqlEndpoint) return;
       const refuse = (status: number, code: string, message: string) =>
         endResponse(
           new fetchAPI.Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), {
@@ -29,7 +35,7 @@ export function useSseGuard(connections: ConnectionCounter): Plugin {
             headers: { "content-type": "application/json; charset=utf-8" },
           }),
         );
-      if (request.method !== "GET" && request.method !== "HEAD" && request.method !== "OPTIONS") {
+      if (url.pathname === SSE_PATH && request.method !== "GET" && request.method !== "HEAD" && request.method !== "OPTIONS") {
         const type = (request.headers.get("content-type") ?? "").toLowerCase();
         const simple = type === "" || SIMPLE_CONTENT_TYPES.some((t) => type.startsWith(t));
         if (simple && !request.headers.has(CSRF_HEADER)) {

@@ -75,14 +75,16 @@ describe("connections per address", () => {
 
   it("counts SSE streams with WebSockets and refuses an extra stream with 429 RATE_LIMITED", async () => {
     const server = await startPulse({ trust: { maxConnectionsPerAddress: 2 } });
-    await connect(server);
+    const first = await connect(server);
     await connect(server);
     const answer = await post(server, JSON.stringify({ query: SUBSCRIPTION }), { "content-type": "application/json", accept: "text/event-stream" }, "/graphql/stream");
     expect(answer.status).toBe(429);
     expect(codeOf(answer.body)).toBe("RATE_LIMITED");
     expect(server.hub.metrics().activeSubscriptions).toBe(0);
-    // plain HTTP requests are not connections: still served
-    expect((await gql(server, "{ realtimeMetrics { eventsTotal } }")).status).toBe(200);
+    // A plain HTTP connection counts too (src/transport/http-limits.ts): served again once a WebSocket has gone.
+    expect((await gql(server, "{ realtimeMetrics { eventsTotal } }")).status).toBe(429);
+    first.socket.close();
+    await waitFor(async () => (await gql(server, "{ realtimeMetrics { eventsTotal } }")).status === 200, 10_000, "a freed slot");
   });
 });
 
