@@ -21,7 +21,7 @@ import { NO_SNAPSHOTS } from "./store/snapshotter.ts";
 import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } from "./transport/ops-routes.ts";
 import { createPostHogIngestion } from "./transport/posthog.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
-import { attachWebSocket } from "./transport/ws.ts";
+import { attachWebSocket } from "./transport/use/ws.ts";
 import { RedisEventStream } from "./stream/redis.ts";
 import { createTrust, type Trust } from "./trust.ts";
 

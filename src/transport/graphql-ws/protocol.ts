@@ -1,185 +1,152 @@
-import type { IncomingMessage, Server } from "node:http";
 import type { ExecutionResult, GraphQLError } from "graphql";
-import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, handleProtocols, MessageType, parseMessage, type SubscribePayload } from "graphql-ws";
-import type { YogaServerInstance } from "graphql-yoga";
-import { WebSocketServer, type WebSocket } from "ws";
-import type { PulseContext } from "../graphql/context.ts";
-import { operationErrors } from "../graphql/errors.ts";
-import { startOperation } from "../graphql/start-operation.ts";
-import { pushableResults, type PushableResults, type ResultSink } from "../graphql/shared-execution.ts";
-import { corkUntilImmediate } from "./cork.ts";
-import { resultJson } from "./frames.ts";
-import type { WebSocketGuard } from "./ws-guard.ts";
-
-/** Close code for a server going away: clients reconnect elsewhere (or later) and resume with `after`. */
-export const CLOSE_GOING_AWAY = 1001;
+import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type SubscribePayload } from "graphql-ws";
+import { operationErrors } from "../../graphql/errors.ts";
+import type { StartedOperation } from "../../graphql/start-operation.ts";
+import { pushableResults, type PushableResults, type ResultSink } from "../../graphql/shared-execution.ts";
+import { resultJson } from "../frames.ts";
 
 /**
- * Bytes a socket may hold unsent before an operation waits for the kernel (64 KiB). Below it the next result is
- * taken as soon as a frame is written, so a subscription sends its queued events in the same turn of the loop;
- * above it the operation waits for its frame's write callback, the subscriber's queue fills, and a reader that
- * stays behind ends with LAGGED.
+ * What the protocol needs of a socket: graphql-ws's 5-member `WebSocket`, with the message listener turned around
+ * (the adapter calls `receive`) and the write-ahead made visible, so a subscription waits for the kernel only when
+ * the socket is backed up. One implementation per host library (use/ws.ts); tests use an in-memory one.
  */
-export const WRITE_AHEAD_BYTES = 64 * 1024;
-
-/** Keep-alive without a guard (PULSE_WS_KEEPALIVE_MS sets it): graphql-ws's own default. */
-const DEFAULT_KEEP_ALIVE_MS = 12_000;
-
-export interface WebSocketTransport {
-  /** Closes every socket with 1001, after the `complete` of each operation the hub has already ended (`hub.close()`). */
-  close(): Promise<void>;
+export interface ProtocolSocket {
+  /** The negotiated subprotocol: anything but `graphql-transport-ws` is closed with 4406. */
+  readonly protocol: string;
+  /**
+   * Writes one frame; `written` is called once it reached the kernel (with the error if it failed), or at once if
+   * the socket is no longer open (the frame is then dropped).
+   */
+  send(frame: string, written?: (error?: Error) => void): void;
+  /** Closes the socket; once closing, further `send` and `close` calls are ignored. */
+  close(code: number, reason: string): void;
+  /** More unsent bytes than the write-ahead allows: the next result waits until this frame is `written`. */
+  readonly backedUp: boolean;
 }
 
-/**
- * What stands for the upgrade request once the connection is open: operations see it as their context's `req`
- * (its socket's `remoteAddress` is the caller's address), and the hooks as the connection's identity. The upgrade
- * request itself (headers, raw headers, stream state: ~2 KB) is not kept for the connection's life.
- */
-export interface WebSocketPeer {
-  readonly socket: IncomingMessage["socket"];
-}
-
-/** Connection lifecycle hooks (logging). */
-export interface WebSocketHooks {
-  /** Before the 101 response goes out: `headers` may be added to (the request id is echoed there). */
-  upgrading?(request: IncomingMessage, headers: string[]): void;
-  /** The connection is open: `peer` stands for it from now on. */
-  opened?(request: IncomingMessage, peer: WebSocketPeer): void;
-  /** After the connection's operations have ended. */
-  closed?(peer: WebSocketPeer, code: number, reason: string): void;
-}
-
-/** One `graphql-transport-ws` connection, as the guard sees it. */
-export interface WebSocketConnection {
-  readonly socket: WebSocket;
+/** One `graphql-transport-ws` connection, as the callbacks (the guard) see it. */
+export interface ProtocolConnection<S extends ProtocolSocket = ProtocolSocket> {
+  readonly socket: S;
   /** The `connection_init` payload, once received (`authorization` carries the key). */
   readonly connectionParams: Readonly<Record<string, unknown>> | undefined;
   /** Operations open on this connection, the one being started included. */
   readonly openOperations: number;
 }
 
+/** A connection as its adapter drives it. */
+export interface OpenedConnection<S extends ProtocolSocket = ProtocolSocket> extends ProtocolConnection<S> {
+  /** One text message from the peer. */
+  receive(data: string): void;
+  /** The socket has closed: its operations end without a `complete`; resolves once they have. */
+  closed(): Promise<void>;
+}
+
+export interface ProtocolOptions<S extends ProtocolSocket = ProtocolSocket> {
+  /**
+   * Starts one operation (Yoga's envelop: see startOperation). Required. Errors it returns become the operation's
+   * `error` message; if it rejects, the rejection (masked by operationErrors) does too. The socket stays up.
+   */
+  readonly startOperation: (connection: ProtocolConnection<S>, payload: SubscribePayload) => Promise<StartedOperation>;
+  /**
+   * Authenticates `connection_init`: true to acknowledge, false after closing the socket itself (the guard's 4401).
+   * Default: every connection is acknowledged. If it throws, the socket is closed with 4500.
+   */
+  readonly onConnect?: (connection: ProtocolConnection<S>) => boolean;
+  /**
+   * Refuses an operation with errors for that operation alone (the guard's per-connection limit), or admits it
+   * (null). Default: every operation is admitted. If it throws, the error becomes that operation's `error` message.
+   */
+  readonly admit?: (connection: ProtocolConnection<S>) => readonly GraphQLError[] | null;
+  /**
+   * Milliseconds a socket has to send `connection_init` before it is closed with 4408. Default 3000 (graphql-ws's);
+   * 0 or Infinity waits forever.
+   */
+  readonly connectionInitWaitTimeout?: number;
+}
+
+/** The protocol for every socket of one server. */
+export interface ProtocolServer<S extends ProtocolSocket = ProtocolSocket> {
+  /**
+   * A socket has opened. Null when it does not speak `graphql-transport-ws`: it is closed with 4406 and nothing
+   * more is to be driven.
+   */
+  open(socket: S): OpenedConnection<S> | null;
+}
+
 /**
- * Pulse's `graphql-transport-ws` server on the same port and path as Yoga. The protocol's messages, close codes and
+ * Pulse's `graphql-transport-ws` server, on any `ProtocolSocket`. The protocol's messages, close codes and
  * message validation are graphql-ws's own (`parseMessage`, `CloseCode`); the server loop is Pulse's, for what
  * graphql-ws's `useServer` cannot do: serialize a result shared by many subscriptions once (see `frameOf`), and
- * hold little per idle subscription (one keep-alive timer for all sockets, no suspended `for await` per operation,
- * no closures per message). Every operation runs through Yoga's envelop, so the plugins (error masking, limits,
- * auth, shared execution) apply exactly as on HTTP. A malformed or failing operation is answered with an `error`
- * message for that operation alone; the socket stays up.
+ * hold little per idle subscription (no suspended `for await` per operation, no closures per message). Operations
+ * start through `startOperation` (Yoga's envelop, in use/ws.ts). A malformed or failing operation is answered
+ * with an `error` message for that operation alone; the socket stays up.
  *
- * Close codes: 4400 invalid message (or one only a server sends), 4401 `subscribe` before `connection_init` or a
- * refused key (the guard), 4406 no `graphql-transport-ws` subprotocol, 4408 no `connection_init` within the guard's
- * timeout, 4409 an operation id already open, 4429 a second `connection_init`, 1009 a message over the size limit
- * (ws), 1013 a stalled reader (the guard), 1001 shutdown. A peer that does not answer the keep-alive ping by the
- * next one is cut off without a close frame.
+ * Close codes: 4400 invalid message (or one only a server sends), 4401 `subscribe` before `connection_ack`,
+ * 4406 no `graphql-transport-ws` subprotocol, 4408 no `connection_init` within `connectionInitWaitTimeout`,
+ * 4409 an operation id already open, 4429 a second `connection_init`, 4500 `onConnect` threw.
  */
-export function attachWebSocket(
-  server: Server,
-  yoga: YogaServerInstance<Record<string, unknown>, PulseContext>,
-  guard?: WebSocketGuard,
-  hooks: WebSocketHooks = {},
-): WebSocketTransport {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, handleProtocols, ...guard?.serverOptions });
-  // ws re-emits a listening server's errors here; without a listener one would end the process.
-  wss.on("error", () => {});
-  const stopWatching = guard?.watch(wss);
-  const connections = new Set<Connection>();
-  wss.on("headers", (headers, request) => hooks.upgrading?.(request, headers));
-  wss.on("connection", (socket, request) => {
-    const connection = new Connection(socket, { socket: request.socket }, yoga, guard, hooks, connections);
-    connections.add(connection);
-    hooks.opened?.(request, connection.peer);
-    connection.start(guard?.connectionInitWaitTimeout ?? 3000);
-  });
-  // One timer for every socket: a ping each round, and a socket that did not answer the previous one is dropped.
-  const keepAliveMs = guard?.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
-  const keepAlive =
-    keepAliveMs > 0
-      ? setInterval(() => {
-          for (const connection of connections) connection.ping();
-        }, keepAliveMs)
-      : undefined;
-  keepAlive?.unref();
-
+export function createProtocolServer<S extends ProtocolSocket>(options: ProtocolOptions<S>): ProtocolServer<S> {
+  const { startOperation, onConnect = acknowledge, admit = admitAll, connectionInitWaitTimeout = 3_000 } = options;
+  // Read by every connection of this server; one object rather than three fields per connection.
+  const server: ServerSettings<S> = { startOperation, onConnect, admit };
   return {
-    async close() {
-      stopWatching?.();
-      clearInterval(keepAlive);
-      // The hub has just ended every operation; their `complete` is written a few promise turns later. A socket
-      // closed before that sends nothing more, and its clients would see an abnormal end instead of complete.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      for (const socket of wss.clients) socket.close(CLOSE_GOING_AWAY, "Pulse is shutting down");
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    open(socket) {
+      const connection = new Connection(socket, server);
+      return connection.start(connectionInitWaitTimeout) ? connection : null;
     },
   };
 }
 
-/** The state of one socket: owned here, read by the guard through WebSocketConnection. */
-class Connection implements WebSocketConnection {
+type ServerSettings<S extends ProtocolSocket> = Required<
+  Pick<ProtocolOptions<S>, "startOperation" | "onConnect" | "admit">
+>;
+
+const acknowledge = (): boolean => true;
+const admitAll = (): null => null;
+
+/** The state of one socket: owned here, read by the callbacks through ProtocolConnection. */
+class Connection<S extends ProtocolSocket> implements OpenedConnection<S>, OperationHost {
   connectionParams: Readonly<Record<string, unknown>> | undefined;
   private initReceived = false;
   private acknowledged = false;
-  private awaitingPong = false;
   private initTimer: NodeJS.Timeout | undefined;
   /** Open operations by id, those still starting included (their id is taken). */
   private readonly operations = new Map<string, Operation>();
-  private readonly cork: () => void;
 
   constructor(
-    readonly socket: WebSocket,
-    readonly peer: WebSocketPeer,
-    private readonly yoga: YogaServerInstance<Record<string, unknown>, PulseContext>,
-    private readonly guard: WebSocketGuard | undefined,
-    private readonly hooks: WebSocketHooks,
-    private readonly registry: Set<Connection>,
-  ) {
-    this.cork = corkUntilImmediate(peer.socket);
-    socket.once("close", (code: number, reason: Buffer) => void this.closed(code, reason.toString()));
-  }
+    readonly socket: S,
+    private readonly server: ServerSettings<S>,
+  ) {}
 
   get openOperations(): number {
     return this.operations.size;
   }
 
-  start(initTimeoutMs: number): void {
+  /** False after closing a socket that does not speak `graphql-transport-ws`. */
+  start(initTimeoutMs: number): boolean {
     const { socket } = this;
-    // A failed socket (a message over the size limit: ws closes with 1009 itself) ends in `close`; nothing to add.
-    socket.on("error", () => {});
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
       socket.close(CloseCode.SubprotocolNotAcceptable, "Subprotocol not acceptable");
-      return;
+      return false;
     }
-    socket.on("pong", () => {
-      this.awaitingPong = false;
-    });
-    socket.on("message", (data: Buffer) => this.receive(String(data)));
     if (initTimeoutMs > 0 && Number.isFinite(initTimeoutMs)) {
       this.initTimer = setTimeout(() => {
         if (!this.initReceived) socket.close(CloseCode.ConnectionInitialisationTimeout, "Connection initialisation timeout");
       }, initTimeoutMs);
     }
+    return true;
   }
 
-  /** The keep-alive round: a socket that did not answer the last ping is dropped, the others pinged again. */
-  ping(): void {
-    if (this.socket.readyState !== this.socket.OPEN) return;
-    if (this.awaitingPong) return void this.socket.terminate();
-    this.awaitingPong = true;
-    this.socket.ping();
-  }
-
-  /** Writes one frame, batched with this turn's other frames (see cork.ts); `written` once it reached the kernel. */
+  /** The socket's own, for this connection's operations. */
   send(frame: string, written?: (error?: Error) => void): void {
-    if (this.socket.readyState !== this.socket.OPEN) return void written?.();
-    this.cork();
     this.socket.send(frame, written);
   }
 
   get backedUp(): boolean {
-    return this.socket.bufferedAmount >= WRITE_AHEAD_BYTES;
+    return this.socket.backedUp;
   }
 
-  private receive(data: string): void {
+  receive(data: string): void {
     let message: ReturnType<typeof parseMessage>;
     try {
       message = parseMessage(data);
@@ -209,8 +176,15 @@ class Connection implements WebSocketConnection {
     clearTimeout(this.initTimer);
     this.initTimer = undefined;
     if (payload) this.connectionParams = payload;
-    // The guard closes the socket itself (4401) when it refuses the key.
-    if (this.guard && !this.guard.onConnect(this)) return;
+    let accepted: boolean;
+    try {
+      // The guard closes the socket itself (4401) when it refuses the key.
+      accepted = this.server.onConnect(this);
+    } catch {
+      // Thrown from the adapter's message listener, it would end the process.
+      return this.socket.close(CloseCode.InternalServerError, "Internal server error");
+    }
+    if (!accepted) return;
     this.acknowledged = true;
     this.send(JSON.stringify({ type: MessageType.ConnectionAck }));
   }
@@ -224,12 +198,9 @@ class Connection implements WebSocketConnection {
   }
 
   private async run(operation: Operation, payload: SubscribePayload): Promise<void> {
-    const refusal = this.guard?.admit(this);
+    const refusal = this.server.admit(this);
     if (refusal) return operation.fail(refusal);
-    const started = await startOperation(
-      this.yoga.getEnveloped({ connectionParams: this.connectionParams, req: this.peer, socket: this.socket, transport: "ws" }),
-      payload,
-    );
+    const started = await this.server.startOperation(this, payload);
     if ("errors" in started) return operation.fail(started.errors);
     const { contextValue, result } = started;
     if (!isAsyncIterable(result)) {
@@ -252,14 +223,20 @@ class Connection implements WebSocketConnection {
     return this.operations.get(operation.id) === operation;
   }
 
-  private async closed(code: number, reason: string): Promise<void> {
+  async closed(): Promise<void> {
     clearTimeout(this.initTimer);
     const open = [...this.operations.values()];
     this.operations.clear();
     await Promise.all(open.map((operation) => operation.stop()));
-    this.registry.delete(this);
-    this.hooks.closed?.(this.peer, code, reason);
   }
+}
+
+/** What an operation needs of its connection. */
+interface OperationHost {
+  readonly backedUp: boolean;
+  send(frame: string, written?: (error?: Error) => void): void;
+  isOpen(operation: Operation): boolean;
+  release(operation: Operation): void;
 }
 
 /** The `next` frame for one result: the result's JSON (serialized once for a whole share group) in the operation's envelope. */
@@ -278,7 +255,7 @@ class Operation implements ResultSink {
   private finished = false;
 
   constructor(
-    private readonly connection: Connection,
+    private readonly connection: OperationHost,
     readonly id: string,
   ) {
     this.idJson = JSON.stringify(id);
