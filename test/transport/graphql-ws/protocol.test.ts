@@ -146,10 +146,10 @@ function send(connection: OpenedConnection, message: Frame): void {
 
 /** A connection past connection_ack. */
 function acknowledged(options: Partial<ProtocolOptions<MemorySocket>> = {}) {
-  const opened = open(options);
-  send(opened.connection, { type: "connection_init" });
-  expect(opened.socket.frames).toEqual([{ type: "connection_ack" }]);
-  return opened;
+  const { socket, connection } = open(options);
+  send(connection, { type: "connection_init" });
+  expect(socket.frames).toEqual([{ type: "connection_ack" }]);
+  return { socket, connection };
 }
 
 const ticksOf = (frame: Frame) => (frame["payload"] as { data: { ticks: number } }).data.ticks;
