@@ -24,7 +24,7 @@ import { httpServerOptions, limitHttpConnections } from "./transport/http-limits
 import { createPostHogIngestion } from "./transport/posthog.ts";
 import { createRouter } from "./transport/router.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
-import { attachWebSocket } from "./transport/ws.ts";
+import { attachWebSocket } from "./transport/use/ws.ts";
 import { RedisEventStream } from "./stream/redis.ts";
 import { createTrust, type Trust } from "./trust.ts";
 

@@ -96,7 +96,7 @@ export interface PushableResults extends AsyncIterableIterator<ExecutionResult> 
 
 /**
  * Executes an `events` subscription's selection once per event for every group of identical subscriptions and
- * hands the same result object to each member (the transports serialize it once, see ws.ts and sse.ts). Identical
+ * hands the same result object to each member (the transports serialize it once, see transport/frames.ts). Identical
  * means same document, operation name, caller (see NOT_CALLER; a WebSocket's `connectionParams` are part of the
  * caller) and the variables the selection uses. The `events` field's own arguments (filter, after, replay) decide
  * which events a subscriber gets, not what executing the selection on one event gives, so subscribers that differ

@@ -4,11 +4,12 @@ import type { KeyRing } from "../auth/keys.ts";
 import { PulseError } from "../domain/errors.ts";
 import type { ConnectionCounter } from "../limits/connections.ts";
 import type { TrustConfig } from "../limits/settings.ts";
-import type { WebSocketConnection } from "./ws.ts";
+import type { WebSocketConnection } from "./use/ws.ts";
 
 /**
  * Close codes the guard uses on WebSockets besides the protocol's own (4400 bad message, 4408 no `connection_init`
- * in time, 4409 duplicate operation id, 4429 second `connection_init`, 1009 message over the size limit; ws.ts).
+ * in time, 4409 duplicate operation id, 4429 second `connection_init`: graphql-ws/protocol.ts) and ws's (1009
+ * message over the size limit: use/ws.ts).
  */
 export const CloseCodes = {
   /** Missing, malformed or unknown key at `connection_init`: fix the key; clients do not retry. */
@@ -17,7 +18,7 @@ export const CloseCodes = {
   TryAgainLater: 1013,
 } as const;
 
-/** How ws.ts applies the limits; see attachWebSocket. */
+/** How use/ws.ts applies the limits; see attachWebSocket. */
 export interface WebSocketGuard {
   readonly serverOptions: Pick<ServerOptions, "maxPayload" | "verifyClient">;
   readonly connectionInitWaitTimeout: number;

@@ -1,0 +1,174 @@
+import type { IncomingMessage, Server } from "node:http";
+import { handleProtocols } from "graphql-ws";
+import type { YogaServerInstance } from "graphql-yoga";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { PulseContext } from "../../graphql/context.ts";
+import { startOperation } from "../../graphql/start-operation.ts";
+import { corkUntilImmediate } from "../cork.ts";
+import {
+  createProtocolServer,
+  type OpenedConnection,
+  type ProtocolConnection,
+  type ProtocolSocket,
+} from "../graphql-ws/protocol.ts";
+import type { WebSocketGuard } from "../ws-guard.ts";
+
+/** Close code for a server going away: clients reconnect elsewhere (or later) and resume with `after`. */
+export const CLOSE_GOING_AWAY = 1001;
+
+/**
+ * Bytes a socket may hold unsent before an operation waits for the kernel (64 KiB). Below it the next result is
+ * taken as soon as a frame is written, so a subscription sends its queued events in the same turn of the loop;
+ * above it the operation waits for its frame's write callback, the subscriber's queue fills, and a reader that
+ * stays behind ends with LAGGED.
+ */
+export const WRITE_AHEAD_BYTES = 64 * 1024;
+
+/** Keep-alive without a guard (PULSE_WS_KEEPALIVE_MS sets it): graphql-ws's own default. */
+const DEFAULT_KEEP_ALIVE_MS = 12_000;
+
+export interface WebSocketTransport {
+  /** Closes every socket with 1001, after the `complete` of each operation the hub has already ended (`hub.close()`). */
+  close(): Promise<void>;
+}
+
+/**
+ * What stands for the upgrade request once the connection is open: operations see it as their context's `req`
+ * (its socket's `remoteAddress` is the caller's address), and the hooks as the connection's identity. The upgrade
+ * request itself (headers, raw headers, stream state: ~2 KB) is not kept for the connection's life.
+ */
+export interface WebSocketPeer {
+  readonly socket: IncomingMessage["socket"];
+}
+
+/** Connection lifecycle hooks (logging). */
+export interface WebSocketHooks {
+  /** Before the 101 response goes out: `headers` may be added to (the request id is echoed there). */
+  upgrading?(request: IncomingMessage, headers: string[]): void;
+  /** The connection is open: `peer` stands for it from now on. */
+  opened?(request: IncomingMessage, peer: WebSocketPeer): void;
+  /** After the connection's operations have ended. */
+  closed?(peer: WebSocketPeer, code: number, reason: string): void;
+}
+
+/** One `graphql-transport-ws` connection, as the guard sees it (`socket.close` closes the WebSocket). */
+export type WebSocketConnection = ProtocolConnection;
+
+/**
+ * Pulse's `graphql-transport-ws` server (graphql-ws/protocol.ts) on `ws`, on the same port and path as Yoga. Every
+ * operation runs through Yoga's envelop, so the plugins (error masking, limits, auth, shared execution) apply
+ * exactly as on HTTP. What is `ws`'s is here: the upgrade, one keep-alive timer for every socket, the write-ahead,
+ * and the guard's limits (per-address connections at the upgrade, stalled readers over `wss.clients`).
+ *
+ * Close codes besides the protocol's: 4401 a refused key (the guard), 1009 a message over the size limit (ws),
+ * 1013 a stalled reader (the guard), 1001 shutdown. A peer that does not answer the keep-alive ping by the next
+ * one is cut off without a close frame.
+ */
+export function attachWebSocket(
+  server: Server,
+  yoga: YogaServerInstance<Record<string, unknown>, PulseContext>,
+  guard?: WebSocketGuard,
+  hooks: WebSocketHooks = {},
+): WebSocketTransport {
+  const protocol = createProtocolServer<Peer>({
+    // The peer is the operation's `req`, as the upgrade request is an HTTP operation's.
+    startOperation: ({ connectionParams, socket: peer }, payload) => {
+      const enveloped = yoga.getEnveloped({ connectionParams, req: peer, socket: peer.webSocket, transport: "ws" });
+      return startOperation(enveloped, payload);
+    },
+    onConnect: guard && ((connection) => guard.onConnect(connection)),
+    admit: guard && ((connection) => guard.admit(connection)),
+    connectionInitWaitTimeout: guard?.connectionInitWaitTimeout,
+  });
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, handleProtocols, ...guard?.serverOptions });
+  // ws re-emits a listening server's errors here; without a listener one would end the process.
+  wss.on("error", ignore);
+  const stopWatching = guard?.watch(wss);
+  const peers = new Set<Peer>();
+  const closed = async (peer: Peer, connection: OpenedConnection<Peer> | null, code: number, reason: string) => {
+    await connection?.closed();
+    peers.delete(peer);
+    hooks.closed?.(peer, code, reason);
+  };
+  wss.on("headers", (headers, request) => hooks.upgrading?.(request, headers));
+  wss.on("connection", (webSocket, request) => {
+    const peer = new Peer(webSocket, request.socket);
+    peers.add(peer);
+    hooks.opened?.(request, peer);
+    // A failed socket (a message over the size limit: ws closes with 1009 itself) ends in `close`; nothing to add.
+    webSocket.on("error", ignore);
+    const connection = protocol.open(peer);
+    webSocket.once("close", (code: number, reason: Buffer) => void closed(peer, connection, code, reason.toString()));
+    if (!connection) return;
+    webSocket.on("pong", () => {
+      peer.awaitingPong = false;
+    });
+    webSocket.on("message", (data: Buffer) => connection.receive(String(data)));
+  });
+  // One timer for every socket: a ping each round, and a socket that did not answer the previous one is dropped.
+  const keepAliveMs = guard?.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+  const keepAlive =
+    keepAliveMs > 0
+      ? setInterval(() => {
+          for (const peer of peers) peer.ping();
+        }, keepAliveMs)
+      : undefined;
+  keepAlive?.unref();
+
+  return {
+    async close() {
+      stopWatching?.();
+      clearInterval(keepAlive);
+      // The hub has just ended every operation; their `complete` is written a few promise turns later. A socket
+      // closed before that sends nothing more, and its clients would see an abnormal end instead of complete.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      for (const socket of wss.clients) socket.close(CLOSE_GOING_AWAY, "Pulse is shutting down");
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * One WebSocket: the peer the hooks and operations see (`socket` is its TCP socket) and the protocol's socket.
+ * One object for both, so a connection costs what it did before the protocol had its own interface.
+ */
+class Peer implements WebSocketPeer, ProtocolSocket {
+  awaitingPong = false;
+  private readonly cork: () => void;
+
+  constructor(
+    readonly webSocket: WebSocket,
+    readonly socket: IncomingMessage["socket"],
+  ) {
+    this.cork = corkUntilImmediate(socket);
+  }
+
+  get protocol(): string {
+    return this.webSocket.protocol;
+  }
+
+  get backedUp(): boolean {
+    return this.webSocket.bufferedAmount >= WRITE_AHEAD_BYTES;
+  }
+
+  /** Writes one frame, batched with this turn's other frames (see cork.ts); `written` once it reached the kernel. */
+  send(frame: string, written?: (error?: Error) => void): void {
+    if (this.webSocket.readyState !== this.webSocket.OPEN) return void written?.();
+    this.cork();
+    this.webSocket.send(frame, written);
+  }
+
+  close(code: number, reason: string): void {
+    this.webSocket.close(code, reason);
+  }
+
+  /** The keep-alive round: a socket that did not answer the last ping is dropped, the others pinged again. */
+  ping(): void {
+    if (this.webSocket.readyState !== this.webSocket.OPEN) return;
+    if (this.awaitingPong) return void this.webSocket.terminate();
+    this.awaitingPong = true;
+    this.webSocket.ping();
+  }
+}
+
+function ignore(): void {}
