@@ -22,8 +22,8 @@ export interface PostHogIngestionOptions {
   readonly hub: Hub;
   /** The most events one request may carry (PULSE_MAX_BATCH); more is BAD_USER_INPUT, nothing stored. */
   readonly maxBatch: number;
-  /** Body limit in bytes, checked on the bytes received and again on the decompressed size; default 1 MiB. Over: 413. */
-  readonly maxBodyBytes?: number;
+  /** Body limit in bytes (PULSE_MAX_BODY_BYTES), checked on the bytes received and again decompressed. Over: 413. */
+  readonly maxBodyBytes: number;
   /** Default: `allowEveryCapture`. */
   readonly authorizeCapture?: AuthorizeCapture;
 }
@@ -44,8 +44,6 @@ export const POSTHOG_UNSUPPORTED: readonly { readonly pattern: RegExp; readonly 
   { pattern: /^\/api\/surveys\/?$/, feature: "surveys (/api/surveys)" },
   { pattern: /^\/array\/[^/]+\/config(\.js)?$/, feature: "remote config (/array/<key>/config)" },
 ];
-
-const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 const STATUS: Record<ErrorCode, number> = {
   BAD_USER_INPUT: 400,
@@ -73,7 +71,7 @@ class PayloadTooLarge extends PulseError {
  * Answers CORS (PostHog's capture is cross-origin from browsers).
  */
 export function createPostHogIngestion(options: PostHogIngestionOptions): PostHogIngestion {
-  const { hub, maxBatch, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, authorizeCapture = allowEveryCapture } = options;
+  const { hub, maxBatch, maxBodyBytes, authorizeCapture = allowEveryCapture } = options;
   const capturePaths = new Set(POSTHOG_CAPTURE_PATHS);
 
   async function capture(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {

@@ -22,9 +22,6 @@ export const CLOSE_GOING_AWAY = 1001;
  */
 export const WRITE_AHEAD_BYTES = 64 * 1024;
 
-/** Keep-alive without a guard (PULSE_WS_KEEPALIVE_MS sets it): graphql-ws's own default. */
-const DEFAULT_KEEP_ALIVE_MS = 12_000;
-
 export interface WebSocketTransport {
   /** Closes every socket with 1001, after the `complete` of each operation the hub has already ended (`hub.close()`). */
   close(): Promise<void>;
@@ -76,23 +73,23 @@ export interface WebSocketConnection {
 export function attachWebSocket(
   server: Server,
   yoga: YogaServerInstance<Record<string, unknown>, PulseContext>,
-  guard?: WebSocketGuard,
+  guard: WebSocketGuard,
   hooks: WebSocketHooks = {},
 ): WebSocketTransport {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, handleProtocols, ...guard?.serverOptions });
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, handleProtocols, ...guard.serverOptions });
   // ws re-emits a listening server's errors here; without a listener one would end the process.
   wss.on("error", () => {});
-  const stopWatching = guard?.watch(wss);
+  const stopWatching = guard.watch(wss);
   const connections = new Set<Connection>();
   wss.on("headers", (headers, request) => hooks.upgrading?.(request, headers));
   wss.on("connection", (socket, request) => {
     const connection = new Connection(socket, { socket: request.socket }, yoga, guard, hooks, connections);
     connections.add(connection);
     hooks.opened?.(request, connection.peer);
-    connection.start(guard?.connectionInitWaitTimeout ?? 3000);
+    connection.start(guard.connectionInitWaitTimeout);
   });
   // One timer for every socket: a ping each round, and a socket that did not answer the previous one is dropped.
-  const keepAliveMs = guard?.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+  const keepAliveMs = guard.keepAliveMs;
   const keepAlive =
     keepAliveMs > 0
       ? setInterval(() => {
@@ -103,7 +100,7 @@ export function attachWebSocket(
 
   return {
     async close() {
-      stopWatching?.();
+      stopWatching();
       clearInterval(keepAlive);
       // The hub has just ended every operation; their `complete` is written a few promise turns later. A socket
       // closed before that sends nothing more, and its clients would see an abnormal end instead of complete.

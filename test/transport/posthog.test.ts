@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { PostHog } from "posthog-node";
 import { afterEach, describe, expect, it } from "vitest";
+import { resolveConfig } from "../../src/config.ts";
 import { ManualClock } from "../../src/domain/clock.ts";
 import { PulseError } from "../../src/domain/errors.ts";
 import { Hub } from "../../src/domain/hub.ts";
@@ -287,7 +288,7 @@ describe("PostHog ingestion's key check (authorizeCapture)", () => {
   /** The handler alone on its own HTTP server, with a key check like the one the key store will provide. */
   async function ingestionWith(authorizeCapture: AuthorizeCapture) {
     const hub = new Hub({ bufferSize: 100, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 10, personsCapacity: 10, clock: new ManualClock() });
-    const ingestion = createPostHogIngestion({ hub, maxBatch: 100, authorizeCapture });
+    const ingestion = createPostHogIngestion({ hub, maxBatch: 100, maxBodyBytes: resolveConfig().trust.maxBodyBytes, authorizeCapture });
     const server = createServer((req, res) => void ingestion.handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     onCleanup(() => new Promise((resolve) => server.close(resolve)));
