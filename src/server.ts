@@ -160,6 +160,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     hub,
     maxBatch: config.maxBatch,
     maxBodyBytes: config.trust.maxBodyBytes,
+    eventLimits: trust.eventLimits,
     authorizeCapture: (apiKey, request) => trust.authorizeCapture(apiKey, request),
   });
   const opsRoutes = createOpsRoutes({

@@ -42,6 +42,17 @@ export interface Trust {
   stats(): TrustStats;
 }
 
+/** The bounds every capture path checks each event against, from the trust settings. */
+export function eventLimitsOf(config: TrustConfig): EventLimits {
+  return {
+    maxEventBytes: config.maxEventBytes,
+    maxPropertyKeyLength: config.maxPropertyKeyLength,
+    maxPropertyDepth: config.maxPropertyDepth,
+    maxPropertyCount: config.maxPropertyCount,
+    maxEventAgeMs: config.maxEventAgeSeconds * 1000,
+  };
+}
+
 /** `onSlowConsumer` is told of every WebSocket closed with 1013 (metrics). */
 export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () => void } = {}): Trust {
   const keys = new KeyRing(config.captureKeys, config.readKeys);
@@ -63,13 +74,7 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
         slowConsumerCloses++;
         hooks.onSlowConsumer?.();
       } }),
-    eventLimits: {
-      maxEventBytes: config.maxEventBytes,
-      maxPropertyKeyLength: config.maxPropertyKeyLength,
-      maxPropertyDepth: config.maxPropertyDepth,
-      maxPropertyCount: config.maxPropertyCount,
-      maxEventAgeMs: config.maxEventAgeSeconds * 1000,
-    },
+    eventLimits: eventLimitsOf(config),
     prepareBody: (req, res) => prepareBody(req, res, config.maxBodyBytes),
     authorizeCapture: async (apiKey, { events, address }) => {
       const grant = authorizeCapture(keys, apiKey);

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { badInput, PulseError } from "../domain/errors.ts";
 import { validateCapture, type CapturedEvent, type JsonObject } from "../domain/event.ts";
+import type { EventLimits } from "../domain/event-limits.ts";
 
 /**
  * PostHog's capture payloads, read into Pulse's captures. Pure: the HTTP side (paths, bodies, compression, keys)
@@ -80,6 +81,8 @@ export interface CaptureContext {
   readonly environment: string | null;
   /** `sent_at` from outside the body (posthog-js puts it in the `_` query parameter), epoch ms. */
   readonly sentAt: number | undefined;
+  /** The server's size, shape and age bounds (`config.trust`), the ones GraphQL captures get. */
+  readonly limits: EventLimits;
 }
 
 /**
@@ -110,7 +113,7 @@ export function toCaptures(payload: PostHogPayload, context: CaptureContext): Ca
       environment: context.environment ?? (typeof propertyEnvironment === "string" ? propertyEnvironment : undefined),
     };
     try {
-      return validateCapture(input, context.now);
+      return validateCapture(input, context.now, undefined, context.limits);
     } catch (error) {
       throw renamed(error, where);
     }

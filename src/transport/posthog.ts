@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { gunzip } from "node:zlib";
 import { badInput, PulseError, type ErrorCode } from "../domain/errors.ts";
+import type { EventLimits } from "../domain/event-limits.ts";
 import type { Hub } from "../domain/hub.ts";
 import { parseQuerySentAt, readPayload, requestKey, toCaptures } from "./posthog-payload.ts";
 
@@ -24,6 +25,8 @@ export interface PostHogIngestionOptions {
   readonly maxBatch: number;
   /** Body limit in bytes (PULSE_MAX_BODY_BYTES), checked on the bytes received and again decompressed. Over: 413. */
   readonly maxBodyBytes: number;
+  /** Each event's size, shape and age bounds: the server's (`trust.eventLimits`), as GraphQL captures get. */
+  readonly eventLimits: EventLimits;
   /** Default: `allowEveryCapture`. */
   readonly authorizeCapture?: AuthorizeCapture;
 }
@@ -71,7 +74,7 @@ class PayloadTooLarge extends PulseError {
  * Answers CORS (PostHog's capture is cross-origin from browsers).
  */
 export function createPostHogIngestion(options: PostHogIngestionOptions): PostHogIngestion {
-  const { hub, maxBatch, maxBodyBytes, authorizeCapture = allowEveryCapture } = options;
+  const { hub, maxBatch, maxBodyBytes, eventLimits, authorizeCapture = allowEveryCapture } = options;
   const capturePaths = new Set(POSTHOG_CAPTURE_PATHS);
 
   async function capture(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
@@ -92,6 +95,7 @@ export function createPostHogIngestion(options: PostHogIngestionOptions): PostHo
       now: hub.clock.now(),
       environment,
       sentAt: payload.sentAt ?? parseQuerySentAt(query.get("_")),
+      limits: eventLimits,
     });
     await hub.storeValidated(captured);
     if (query.get("beacon") === "1") {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { eventTime, parseQuerySentAt, readPayload, requestKey, toCaptures } from "../../src/transport/posthog-payload.ts";
+import { resolveConfig } from "../../src/config.ts";
+import { eventLimitsOf } from "../../src/trust.ts";
 
 const now = Date.parse("2026-03-01T12:00:00.000Z");
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -44,6 +46,8 @@ describe("eventTime: PostHog's clock-skew correction", () => {
 });
 
 describe("toCaptures", () => {
+  const limits = eventLimitsOf(resolveConfig().trust);
+
   it("maps uuid, distinct_id, $session_id, $environment, top-level $set; the key's scope wins", () => {
     const payload = readPayload({
       api_key: "k",
@@ -51,7 +55,7 @@ describe("toCaptures", () => {
         { event: "e", uuid: "0190B1C2-0000-7000-8000-00000000000A", distinct_id: "u", $set: { plan: "pro" }, properties: { $session_id: "s", $environment: "dev" } },
       ],
     });
-    const [captured] = toCaptures(payload, { now, environment: null, sentAt: undefined });
+    const [captured] = toCaptures(payload, { now, environment: null, sentAt: undefined, limits });
     expect(captured).toMatchObject({
       id: "0190b1c2-0000-7000-8000-00000000000a",
       distinctId: "u",
@@ -61,7 +65,7 @@ describe("toCaptures", () => {
       receivedAt: now,
       properties: { $set: { plan: "pro" } },
     });
-    expect(toCaptures(payload, { now, environment: "production", sentAt: undefined })[0]!.environment).toBe("production");
+    expect(toCaptures(payload, { now, environment: "production", sentAt: undefined, limits })[0]!.environment).toBe("production");
   });
 
   it("reads the key from the envelope, the events' api_key or token, or properties.token", () => {

@@ -8,6 +8,7 @@ import { resolveConfig } from "../../src/config.ts";
 import { ManualClock } from "../../src/domain/clock.ts";
 import { PulseError } from "../../src/domain/errors.ts";
 import { Hub } from "../../src/domain/hub.ts";
+import { eventLimitsOf } from "../../src/trust.ts";
 import { createPostHogIngestion, POSTHOG_CAPTURE_PATHS, type AuthorizeCapture } from "../../src/transport/posthog.ts";
 import { cleanup, onCleanup } from "../support/cleanup.ts";
 import { gql, graphqlErrors, streamClient } from "../support/clients.ts";
@@ -274,6 +275,18 @@ describe("PostHog ingestion refuses bad payloads with a typed error and stores n
     expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/lz64" is not supported/);
   });
 
+  it("an event over the server's event limits (PULSE_MAX_EVENT_BYTES, ...), as over GraphQL", async () => {
+    const server = await startServer({ trust: { maxEventBytes: 1024, maxPropertyDepth: 2 } });
+    const big = await post(server.url, "/batch/", JSON.stringify({ batch: [{ ...valid, properties: { text: "x".repeat(2000) } }] }));
+    expect(big.status).toBe(400);
+    const bigAnswer = (await big.json()) as { error: { code: string; message: string } };
+    expect(bigAnswer.error).toMatchObject({ code: "BAD_USER_INPUT", message: expect.stringMatching(/the limit is 1024 \(PULSE_MAX_EVENT_BYTES\)/) });
+    const deep = await post(server.url, "/batch/", JSON.stringify({ batch: [{ ...valid, properties: { a: { b: { c: 1 } } } }] }));
+    expect(deep.status).toBe(400);
+    expect(((await deep.json()) as { error: { message: string } }).error.message).toMatch(/PULSE_MAX_PROPERTY_DEPTH/);
+    expect(await eventsTotal(server.url)).toBe(0);
+  });
+
   it("more events than PULSE_MAX_BATCH", async () => {
     const server = await startServer({ maxBatch: 2 });
     const response = await post(server.url, "/batch/", JSON.stringify({ batch: [valid, valid, valid] }));
@@ -288,7 +301,8 @@ describe("PostHog ingestion's key check (authorizeCapture)", () => {
   /** The handler alone on its own HTTP server, with a key check like the one the key store will provide. */
   async function ingestionWith(authorizeCapture: AuthorizeCapture) {
     const hub = new Hub({ bufferSize: 100, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 10, personsCapacity: 10, clock: new ManualClock() });
-    const ingestion = createPostHogIngestion({ hub, maxBatch: 100, maxBodyBytes: resolveConfig().trust.maxBodyBytes, authorizeCapture });
+    const { trust } = resolveConfig();
+    const ingestion = createPostHogIngestion({ hub, maxBatch: 100, maxBodyBytes: trust.maxBodyBytes, eventLimits: eventLimitsOf(trust), authorizeCapture });
     const server = createServer((req, res) => void ingestion.handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     onCleanup(() => new Promise((resolve) => server.close(resolve)));
