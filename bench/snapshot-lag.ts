@@ -17,6 +17,8 @@ import { Hub } from "../src/domain/hub.ts";
 import { createLogger } from "../src/telemetry/logger.ts";
 import { Snapshotter } from "../src/store/snapshotter.ts";
 import { openSqliteStore } from "../src/store/sqlite.ts";
+import { resolveConfig } from "../src/config.ts";
+import { eventLimitsOf } from "../src/trust.ts";
 
 const EVENTS = 10_000;
 const RUNS = 5;
@@ -29,7 +31,7 @@ const dir = mkdtempSync(join(tmpdir(), "pulse-bench-"));
 const url = `file:${join(dir, "pulse.db")}`;
 
 function newHub(): Hub {
-  return new Hub({ bufferSize: EVENTS, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 2000, personsCapacity: 100_000 });
+  return new Hub({ bufferSize: EVENTS, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 2000, personsCapacity: 100_000, eventLimits: eventLimitsOf(resolveConfig().trust) });
 }
 
 /** Realistic product events: a page view with a URL, a session, person properties, some nesting. */

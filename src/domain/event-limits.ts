@@ -1,6 +1,6 @@
 import { badInput } from "./errors.ts";
 
-/** Bounds on one captured event. Defaults as in the README's "Security" section. */
+/** Bounds on one captured event, from the trust settings (`eventLimitsOf` in src/trust.ts; defaults in the table). */
 export interface EventLimits {
   /** The validated event serialized as JSON, in UTF-8 bytes (PULSE_MAX_EVENT_BYTES, default 64 KiB). */
   readonly maxEventBytes: number;
@@ -13,14 +13,6 @@ export interface EventLimits {
   /** Events dated further back than this are refused (PULSE_MAX_EVENT_AGE_SECONDS × 1000, default 7 days). */
   readonly maxEventAgeMs: number;
 }
-
-export const DEFAULT_EVENT_LIMITS: EventLimits = Object.freeze({
-  maxEventBytes: 64 * 1024,
-  maxPropertyKeyLength: 256,
-  maxPropertyDepth: 10,
-  maxPropertyCount: 1000,
-  maxEventAgeMs: 7 * 24 * 60 * 60 * 1000,
-});
 
 /**
  * Checks that `properties` is plain JSON within the limits, without recursion (a hostile nesting cannot overflow

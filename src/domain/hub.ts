@@ -16,19 +16,20 @@ import { EventSubscriber } from "./subscriber.ts";
 import { SubscriberIndex } from "./subscriber-index.ts";
 import { Ticker } from "./ticker.ts";
 
+/** The hub's bounds: each is a setting (defaults and limits in the settings table, src/config.ts). */
 export interface HubOptions {
-  /** Events kept in the ring buffer (PULSE_BUFFER_SIZE, default 10000). */
+  /** Events kept in the ring buffer (PULSE_BUFFER_SIZE). */
   readonly bufferSize: number;
-  /** A user is live while their latest event is younger than this (PULSE_LIVE_WINDOW_SECONDS, default 60). */
+  /** A user is live while their latest event is younger than this (PULSE_LIVE_WINDOW_SECONDS). */
   readonly liveWindowSeconds: number;
-  /** The dashboard's sliding window (PULSE_DASHBOARD_WINDOW_SECONDS, default 60). */
+  /** The dashboard's sliding window (PULSE_DASHBOARD_WINDOW_SECONDS). */
   readonly dashboardWindowSeconds: number;
-  /** Live events held per subscriber before it is ended with LAGGED (PULSE_SUBSCRIBER_QUEUE, default 2000). */
+  /** Live events held per subscriber before it is ended with LAGGED (PULSE_SUBSCRIBER_QUEUE). */
   readonly subscriberQueue: number;
-  /** Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX, default 100000). */
+  /** Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX). */
   readonly personsCapacity: number;
-  /** Size, shape and age bounds on each captured event (defaults: DEFAULT_EVENT_LIMITS). */
-  readonly eventLimits?: EventLimits;
+  /** Size, shape and age bounds on each captured event (`trust.eventLimits`). */
+  readonly eventLimits: EventLimits;
   readonly clock?: Clock;
 }
 

@@ -4,6 +4,7 @@ import { encodeCursor } from "../../src/domain/cursor.ts";
 import type { StoredEvent } from "../../src/domain/event.ts";
 import { Hub, type HubOptions } from "../../src/domain/hub.ts";
 import type { Delivery, EventSubscriber } from "../../src/domain/subscriber.ts";
+import { EVENT_LIMITS } from "../support/settings.ts";
 import { expectBadInput, expectBadInputAsync, isSettled, storedEvent, T0 } from "./helpers.ts";
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -18,6 +19,7 @@ function createHub(overrides: Partial<HubOptions> = {}) {
     dashboardWindowSeconds: 60,
     subscriberQueue: 10,
     personsCapacity: 100,
+    eventLimits: EVENT_LIMITS,
     clock,
     ...overrides,
   });

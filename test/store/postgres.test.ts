@@ -13,6 +13,7 @@ import { readMigrations } from "../../src/store/migrations.ts";
 import { StoreUnreachableError, StoreUnusableError, type SnapshotStore } from "../../src/store/snapshot-store.ts";
 import { closeAll, onClose, recordingLogger, ROOT, waitUntil } from "../support/persistence.ts";
 import { POSTGRES_URL, queryPostgres, tempPostgresUrl, warnSkipped } from "../support/services.ts";
+import { EVENT_LIMITS } from "../support/settings.ts";
 
 afterEach(closeAll);
 warnSkipped("test/store/postgres.test.ts", "PULSE_TEST_POSTGRES_URL");
@@ -181,7 +182,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
 
   describe("persistence on it", () => {
     function hub(clock: ManualClock): Hub {
-      return new Hub({ bufferSize: 100, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 1000, clock });
+      return new Hub({ bufferSize: 100, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 1000, eventLimits: EVENT_LIMITS, clock });
     }
 
     it("refuses to start a second instance outside a fleet: without a shared stream its events would never be stored", async () => {

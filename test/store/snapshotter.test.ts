@@ -10,6 +10,7 @@ import type { SnapshotDelta, SnapshotStore } from "../../src/store/snapshot-stor
 import { StoreUnusableError } from "../../src/store/snapshot-store.ts";
 import { Snapshotter } from "../../src/store/snapshotter.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
+import { EVENT_LIMITS } from "../support/settings.ts";
 import {
   capture,
   closeAll,
@@ -60,7 +61,7 @@ function recording(store: SnapshotStore): SnapshotStore & { deltas: SnapshotDelt
 }
 
 function hub(bufferSize: number, clock = new ManualClock()): Hub {
-  return new Hub({ bufferSize, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 1000, clock });
+  return new Hub({ bufferSize, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 1000, eventLimits: EVENT_LIMITS, clock });
 }
 
 const seqs = (events: readonly { seq: number }[]) => events.map((e) => e.seq);

@@ -14,6 +14,7 @@ import { Hub } from "../../src/domain/hub.ts";
 import { RedisEventStream } from "../../src/stream/redis.ts";
 import { Redis } from "ioredis";
 import { waitFor } from "../support/wait.ts";
+import { EVENT_LIMITS } from "../support/settings.ts";
 
 afterEach(cleanup);
 
@@ -75,7 +76,7 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
 
   it("tells when events left the stream (MAXLEN) before this instance read them, and goes on after them", async () => {
     const prefix = `pulse-test:${randomUUID()}:`;
-    const hub = () => new Hub({ bufferSize: 5000, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 100 });
+    const hub = () => new Hub({ bufferSize: 5000, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 100, eventLimits: EVENT_LIMITS });
     const writerHub = hub();
     const writer = new RedisEventStream(writerHub, { url: REDIS_URL!, prefix, maxLength: 1000 });
     writerHub.useLog(writer);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { eventTime, parseQuerySentAt, readPayload, requestKey, toCaptures } from "../../src/transport/posthog-payload.ts";
-import { resolveConfig } from "../../src/config.ts";
-import { eventLimitsOf } from "../../src/trust.ts";
+import { EVENT_LIMITS as limits } from "../support/settings.ts";
 
 const now = Date.parse("2026-03-01T12:00:00.000Z");
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -46,8 +45,6 @@ describe("eventTime: PostHog's clock-skew correction", () => {
 });
 
 describe("toCaptures", () => {
-  const limits = eventLimitsOf(resolveConfig().trust);
-
   it("maps uuid, distinct_id, $session_id, $environment, top-level $set; the key's scope wins", () => {
     const payload = readPayload({
       api_key: "k",

@@ -8,7 +8,6 @@ import { resolveConfig } from "../../src/config.ts";
 import { ManualClock } from "../../src/domain/clock.ts";
 import { PulseError } from "../../src/domain/errors.ts";
 import { Hub } from "../../src/domain/hub.ts";
-import { eventLimitsOf } from "../../src/trust.ts";
 import { createPostHogIngestion, POSTHOG_CAPTURE_PATHS, type AuthorizeCapture } from "../../src/transport/posthog.ts";
 import { cleanup, onCleanup } from "../support/cleanup.ts";
 import { gql, graphqlErrors, streamClient } from "../support/clients.ts";
@@ -17,6 +16,7 @@ import { startServer } from "../support/server.ts";
 import type { EventPayload } from "../support/events.ts";
 import { waitFor } from "../support/wait.ts";
 import { startRecordingProxy } from "../support/http-proxy.ts";
+import { EVENT_LIMITS } from "../support/settings.ts";
 
 afterEach(cleanup);
 
@@ -300,9 +300,9 @@ describe("PostHog ingestion's key check (authorizeCapture)", () => {
 
   /** The handler alone on its own HTTP server, with a key check like the one the key store will provide. */
   async function ingestionWith(authorizeCapture: AuthorizeCapture) {
-    const hub = new Hub({ bufferSize: 100, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 10, personsCapacity: 10, clock: new ManualClock() });
+    const hub = new Hub({ bufferSize: 100, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 10, personsCapacity: 10, eventLimits: EVENT_LIMITS, clock: new ManualClock() });
     const { trust } = resolveConfig();
-    const ingestion = createPostHogIngestion({ hub, maxBatch: 100, maxBodyBytes: trust.maxBodyBytes, eventLimits: eventLimitsOf(trust), authorizeCapture });
+    const ingestion = createPostHogIngestion({ hub, maxBatch: 100, maxBodyBytes: trust.maxBodyBytes, eventLimits: EVENT_LIMITS, authorizeCapture });
     const server = createServer((req, res) => void ingestion.handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     onCleanup(() => new Promise((resolve) => server.close(resolve)));
