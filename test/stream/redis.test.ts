@@ -95,7 +95,7 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
     const lateHub = hub();
     lateHub.restore([writerHub.bufferedEvents()[0]!]);
     const gaps: [number, number][] = [];
-    const late = new RedisEventStream(lateHub, { url: REDIS_URL!, prefix, onGap: (from, to) => gaps.push([from, to]) });
+    const late = new RedisEventStream(lateHub, { url: REDIS_URL!, prefix, maxLength: 1000, onGap: (from, to) => gaps.push([from, to]) });
     lateHub.useLog(late);
     await late.start();
     onCleanup(() => late.close());
