@@ -30,7 +30,7 @@ const dir = mkdtempSync(join(tmpdir(), "pulse-bench-"));
 const url = `file:${join(dir, "pulse.db")}`;
 
 function newHub(): Hub {
-  return new Hub({ bufferSize: EVENTS, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 2000, personsCapacity: 100_000 });
+  return new Hub({ bufferSize: EVENTS, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 2000, personsCapacity: 100_000});
 }
 
 /** Realistic product events: a page view with a URL, a session, person properties, some nesting. */

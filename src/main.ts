@@ -1,8 +1,6 @@
 import { ConfigError, describeConfig, loadConfig, type PulseConfig } from "./config.ts";
 import { renderHelp } from "./help.ts";
-import { createPulseServer, type PulseServer } from "./server.ts";
-import { StoreUnreachableError, StoreUnusableError } from "./store/snapshot-store.ts";
-import { createLogger, wantsPrettyLogs } from "./telemetry/logger.ts";
+import type { PulseServer } from "./server.ts";
 
 /**
  * Exit codes: 0 stopped cleanly, 1 anything else (a failed final snapshot, a failed start), 2 bad settings or
@@ -31,6 +29,12 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  // Loaded only to serve: --help and a bad setting answer without loading GraphQL, Prisma and the transports.
+  const [{ createPulseServer }, { StoreUnreachableError, StoreUnusableError }, { createLogger, wantsPrettyLogs }] = await Promise.all([
+    import("./server.ts"),
+    import("./store/snapshot-store.ts"),
+    import("./telemetry/logger.ts"),
+  ]);
   const logger = createLogger({ level: config.logLevel, pretty: wantsPrettyLogs() });
   logger.info({ settings: describeConfig(config) }, "settings");
 

@@ -51,6 +51,17 @@ export interface Trust {
   stats(): TrustStats;
 }
 
+/** The bounds every capture path checks each event against, from the trust settings. */
+export function eventLimitsOf(config: TrustConfig): EventLimits {
+  return {
+    maxEventBytes: config.maxEventBytes,
+    maxPropertyKeyLength: config.maxPropertyKeyLength,
+    maxPropertyDepth: config.maxPropertyDepth,
+    maxPropertyCount: config.maxPropertyCount,
+    maxEventAgeMs: config.maxEventAgeSeconds * 1000,
+  };
+}
+
 /** `onSlowConsumer` is told of every WebSocket closed with 1013 (metrics). */
 export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () => void } = {}): Trust {
   const keys = new KeyRing(config.captureKeys, config.readKeys);
@@ -79,13 +90,7 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
         hooks.onSlowConsumer?.();
       } }),
     sseStreams,
-    eventLimits: {
-      maxEventBytes: config.maxEventBytes,
-      maxPropertyKeyLength: config.maxPropertyKeyLength,
-      maxPropertyDepth: config.maxPropertyDepth,
-      maxPropertyCount: config.maxPropertyCount,
-      maxEventAgeMs: config.maxEventAgeSeconds * 1000,
-    },
+    eventLimits: eventLimitsOf(config),
     prepareBody: async (req, res) => {
       // The key first: an unauthenticated client must not get its body read (or inflated) at all.
       if (keys.enabled && carriesBody(req)) {

@@ -2,7 +2,8 @@ import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
-import { defaultText, SETTINGS } from "../src/config.ts";
+import { boundsText, defaultText, settingAt, SETTINGS } from "../src/config.ts";
+import { plainText } from "../src/help.ts";
 import { cleanup, onCleanup } from "./support/cleanup.ts";
 import { tempDatabaseUrl } from "./support/database.ts";
 import { waitFor, within } from "./support/wait.ts";
@@ -20,12 +21,16 @@ function cleanEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, DATABASE_URL: tempDatabaseUrl(onCleanup), ...overrides };
 }
 
+/** Every row of the settings table, keys and limits included: its variable, default, bounds and meaning. */
 function expectEverySetting(help: string): void {
+  const words = (text: string) => text.replace(/\s+/g, " ");
   for (const setting of SETTINGS) {
     const line = help.split("\n").find((l) => l.trimStart().startsWith(`${setting.env} `));
     expect(line, setting.env).toBeDefined();
-    expect(line).toContain(`default: ${defaultText(setting)}`);
-    expect(help).toContain(setting.meaning);
+    expect(line).toContain(`default: ${plainText(defaultText(setting))}`);
+    expect(line).toContain(boundsText(setting));
+    // Meanings are wrapped to the terminal's width.
+    expect(words(help)).toContain(words(plainText(setting.meaning)));
   }
 }
 
@@ -37,7 +42,8 @@ describe("--help", () => {
   });
 
   it("works through npm start -- --help", async () => {
-    const { stdout } = await run("npm", ["start", "--silent", "--", "--help"], { cwd: ROOT, env: cleanEnv({}) });
+    // --ignore-scripts skips prestart (the dashboard build, 7 s): what is tested is that npm passes --help through.
+    const { stdout } = await run("npm", ["start", "--silent", "--ignore-scripts", "--", "--help"], { cwd: ROOT, env: cleanEnv({}) });
     expectEverySetting(stdout);
   });
 
@@ -104,8 +110,38 @@ describe("npm start", () => {
     child.kill("SIGTERM");
     expect(await within(exited, "the process to exit after SIGTERM")).toBe(0);
     expect(lines().map((line) => line.msg)).toEqual(expect.arrayContaining(["settings", "listening", "stopped"]));
-    expect(lines().find((line) => line.msg === "settings")).toMatchObject({ settings: { PORT: 0, PULSE_METRICS_KEY: "set" } });
+    expect(lines().find((line) => line.msg === "settings")).toMatchObject({
+      settings: { PORT: 0, PULSE_METRICS_KEY: "set", REDIS_URL: "unset", NODE_ENV: "production (suggestions hidden)" },
+    });
     expect(stdout).not.toContain(metricsKey);
     expect(stderr).toBe("");
+  });
+});
+
+describe("logs on a terminal", () => {
+  it("are pretty-printed, as --help says (stdout a terminal, NODE_ENV not production)", async () => {
+    const { stdout: help } = await run(process.execPath, [...MAIN, "--help"], { cwd: ROOT, env: cleanEnv({}) });
+    const logLevel = settingAt(undefined, "logLevel");
+    expect(plainText(logLevel.meaning)).toContain("JSON lines, or as pretty-printed lines when stdout is a terminal and NODE_ENV is not production");
+    expect(help.replace(/\s+/g, " ")).toContain("pretty-printed lines when stdout is a terminal and NODE_ENV is not production");
+
+    // script(1) gives the child a terminal; Ctrl-C typed into it stops Pulse as a person at the terminal would.
+    const child = spawn("script", ["-qfec", `exec ${process.execPath} ${MAIN.join(" ")}`, "/dev/null"], {
+      cwd: ROOT,
+      env: cleanEnv({ PORT: "0", HOST: "127.0.0.1" }),
+    }) as ChildProcessWithoutNullStreams;
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    onCleanup(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    await waitFor(() => output.includes("Pulse is ready"), { timeoutMs: 20_000, what: () => `the banner (output: ${output})` });
+    child.stdin.write("\x03");
+    expect(await within(exited, "Pulse to stop on Ctrl-C")).toBe(0);
+    const firstLine = output.split("\n")[0]!;
+    expect(firstLine).not.toMatch(/^\s*\{/);
+    expect(firstLine).toMatch(/INFO.*settings/);
   });
 });

@@ -1,26 +1,18 @@
 import { badInput } from "./errors.ts";
 
-/** Bounds on one captured event. Defaults as in the README's "Security" section. */
+/** Bounds on one captured event, from the trust settings (`eventLimitsOf` in src/trust.ts; defaults in the table). */
 export interface EventLimits {
-  /** The validated event serialized as JSON, in UTF-8 bytes (PULSE_MAX_EVENT_BYTES, default 64 KiB). */
+  /** The validated event serialized as JSON, in UTF-8 bytes (PULSE_MAX_EVENT_BYTES). */
   readonly maxEventBytes: number;
-  /** Characters in one property key, at any depth (PULSE_MAX_PROPERTY_KEY_LENGTH, default 256). */
+  /** Characters in one property key, at any depth (PULSE_MAX_PROPERTY_KEY_LENGTH). */
   readonly maxPropertyKeyLength: number;
-  /** Nesting of objects and arrays; `properties` itself is level 1 (PULSE_MAX_PROPERTY_DEPTH, default 10). */
+  /** Nesting of objects and arrays; `properties` itself is level 1 (PULSE_MAX_PROPERTY_DEPTH). */
   readonly maxPropertyDepth: number;
-  /** Keys plus array items in `properties`, all levels together (PULSE_MAX_PROPERTY_COUNT, default 1000). */
+  /** Keys plus array items in `properties`, all levels together (PULSE_MAX_PROPERTY_COUNT). */
   readonly maxPropertyCount: number;
-  /** Events dated further back than this are refused (PULSE_MAX_EVENT_AGE_SECONDS × 1000, default 7 days). */
+  /** Events dated further back than this are refused (PULSE_MAX_EVENT_AGE_SECONDS × 1000). */
   readonly maxEventAgeMs: number;
 }
-
-export const DEFAULT_EVENT_LIMITS: EventLimits = Object.freeze({
-  maxEventBytes: 64 * 1024,
-  maxPropertyKeyLength: 256,
-  maxPropertyDepth: 10,
-  maxPropertyCount: 1000,
-  maxEventAgeMs: 7 * 24 * 60 * 60 * 1000,
-});
 
 /**
  * Checks that `properties` is plain JSON within the limits, without recursion (a hostile nesting cannot overflow

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { badInput } from "./errors.ts";
-import { checkEventSize, checkProperties, DEFAULT_EVENT_LIMITS, type EventLimits } from "./event-limits.ts";
+import { checkEventSize, checkProperties, type EventLimits } from "./event-limits.ts";
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -76,8 +76,8 @@ export type CaptureInput = z.input<typeof captureInput>;
 export function validateCapture(
   input: unknown,
   receivedAt: number,
-  index?: number,
-  limits: EventLimits = DEFAULT_EVENT_LIMITS,
+  index: number | undefined,
+  limits: EventLimits,
 ): CapturedEvent {
   const parsed = captureInput.safeParse(input);
   const where = (field: string) => (index === undefined ? field : `inputs[${index}].${field}`);

@@ -6,14 +6,15 @@ import type { ViewBounds } from "./bounds.ts";
 import type { Person } from "./persons.ts";
 import { Replication } from "./replication.ts";
 
+/** The hub's bounds: each is a setting (defaults and limits in the settings table, src/config.ts). */
 export interface HubOptions {
-  /** Events kept in the ring buffer (PULSE_BUFFER_SIZE, default 10000). */
+  /** Events kept in the ring buffer (PULSE_BUFFER_SIZE). */
   readonly bufferSize: number;
-  /** A user is live while their latest event is younger than this (PULSE_LIVE_WINDOW_SECONDS, default 60). */
+  /** A user is live while their latest event is younger than this (PULSE_LIVE_WINDOW_SECONDS). */
   readonly liveWindowSeconds: number;
-  /** The dashboard's sliding window (PULSE_DASHBOARD_WINDOW_SECONDS, default 60). */
+  /** The dashboard's sliding window (PULSE_DASHBOARD_WINDOW_SECONDS). */
   readonly dashboardWindowSeconds: number;
-  /** Live events held per subscriber before it is ended with LAGGED (PULSE_SUBSCRIBER_QUEUE, default 2000). */
+  /** Live events held per subscriber before it is ended with LAGGED (PULSE_SUBSCRIBER_QUEUE). */
   readonly subscriberQueue: number;
   /**
    * Persons kept; the least recently seen are dropped past it (PULSE_PERSONS_MAX, default 100000). Also the most

@@ -2,9 +2,9 @@ import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from "rate-limit
 import { PulseError } from "../domain/errors.ts";
 
 export interface CaptureRateOptions {
-  /** Sustained events per second per key (PULSE_CAPTURE_RATE, default 1000). */
+  /** Sustained events per second per key (PULSE_CAPTURE_RATE). */
   readonly ratePerSecond: number;
-  /** Extra events per key above the rate, refilled over BURST_WINDOW_SECONDS (PULSE_CAPTURE_BURST, default 10000). */
+  /** Extra events per key above the rate, refilled over BURST_WINDOW_SECONDS (PULSE_CAPTURE_BURST). */
   readonly burst: number;
 }
 

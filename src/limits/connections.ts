@@ -8,7 +8,7 @@
 export class ConnectionCounter {
   private readonly open = new Map<string, number>();
 
-  /** `max` = PULSE_MAX_CONNECTIONS_PER_ADDRESS (default 256); 0 disables the limit. */
+  /** `max` = PULSE_MAX_CONNECTIONS_PER_ADDRESS; 0 disables the limit. */
   constructor(readonly max: number) {}
 
   /** Takes a slot for `address`: a release function (safe to call twice), or null when the address is at its limit. */

@@ -1,8 +1,5 @@
 import { fileURLToPath } from "node:url";
 
-/** The default `DATABASE_URL` of `npm start`: a SQLite file under ./data, relative to the working directory. */
-export const DEFAULT_DATABASE_URL = "file:./data/pulse.db";
-
 /** The engines a `DATABASE_URL` can name: `file:` is SQLite (embedded), `postgres(ql)://` PostgreSQL (a fleet). */
 export type DatabaseEngine = "sqlite" | "postgresql";
 

@@ -29,7 +29,7 @@ export interface SnapshotMetrics {
 export interface SnapshotterOptions {
   readonly hub: Hub;
   readonly store: SnapshotStore;
-  /** PULSE_SNAPSHOT_INTERVAL_MS (default 2000): time between snapshots while the database works. */
+  /** PULSE_SNAPSHOT_INTERVAL_MS: time between snapshots while the database works. */
   readonly intervalMs: number;
   /** The evicted-through position the hub was restored with. */
   readonly evictedThroughSeq: number;

@@ -33,10 +33,10 @@ return out
 
 export interface RedisStreamOptions {
   readonly url: string;
-  /** Key prefix, default "pulse:". */
-  readonly prefix?: string;
-  /** Stream entries kept (approximately), default 100000: a joining instance can replay this far back. */
-  readonly maxLength?: number;
+  /** Key prefix of this fleet (PULSE_REDIS_PREFIX). */
+  readonly prefix: string;
+  /** Stream entries kept, approximately (PULSE_REDIS_STREAM_LENGTH): a joining instance can replay this far back. */
+  readonly maxLength: number;
   /** How long an id stays de-duplicated, default 86400 s. */
   readonly dedupeSeconds?: number;
   /** Per-command timeout, default 2000 ms: a hung Redis answers UNAVAILABLE rather than holding captures. */
@@ -65,7 +65,7 @@ export class RedisEventStream implements EventLog {
     private readonly stream: EventStream,
     private readonly options: RedisStreamOptions,
   ) {
-    const prefix = options.prefix ?? "pulse:";
+    const { prefix } = options;
     this.keys = { counter: `${prefix}seq`, stream: `${prefix}events`, ids: `${prefix}id:` };
     // No offline queue: a capture while Redis is down must fail now (UNAVAILABLE), not pile up in memory.
     const common = {
@@ -96,7 +96,7 @@ export class RedisEventStream implements EventLog {
 
   async append(events: readonly (CapturedEvent & { readonly id: string })[]): Promise<Appended[]> {
     if (events.length === 0) return [];
-    const args: (string | number)[] = [this.options.maxLength ?? 100_000, this.options.dedupeSeconds ?? 86_400, this.stream.lastPosition];
+    const args: (string | number)[] = [this.options.maxLength, this.options.dedupeSeconds ?? 86_400, this.stream.lastPosition];
     for (const event of events) args.push(event.id, JSON.stringify(event));
     let result: number[];
     try {

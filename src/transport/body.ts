@@ -16,7 +16,7 @@ export class BodyError extends Error {
 }
 
 export interface ReadBodyOptions {
-  /** The most bytes accepted, compressed and (again) decompressed (PULSE_MAX_BODY_BYTES, default 1 MiB). */
+  /** The most bytes accepted, compressed and (again) decompressed (PULSE_MAX_BODY_BYTES). */
   readonly limit: number;
   /** Overrides `Content-Encoding` (PostHog's SDKs say `compression=gzip-js` in the query string instead). */
   readonly encoding?: string;

@@ -72,7 +72,7 @@ export function readPayload(body: unknown): PostHogPayload {
   throw badInput('The body must be a PostHog event, an array of events, or { "api_key", "batch": [...] }', { field: "body" });
 }
 
-/** What `toCaptures` needs besides the payload. */
+/** What `toCaptureInputs` needs besides the payload. */
 export interface CaptureContext {
   /** Server receive time, epoch ms. */
   readonly now: number;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { PulseError } from "../../src/domain/errors.ts";
 import { currentUrl, DEFAULT_ENVIRONMENT, MAX_FUTURE_SKEW_MS, pagePath, validateCapture, type JsonObject } from "../../src/domain/event.ts";
-import { DEFAULT_EVENT_LIMITS, type EventLimits } from "../../src/domain/event-limits.ts";
+import type { EventLimits } from "../../src/domain/event-limits.ts";
+import { EVENT_LIMITS } from "../support/settings.ts";
 import { expectBadInput, T0 } from "./helpers.ts";
 
 const NOW = T0;
@@ -10,7 +11,7 @@ const valid = { event: "$pageview", distinctId: "alice" };
 
 describe("validateCapture: defaults and normalisation", () => {
   it("fills the defaults for a minimal input", () => {
-    expect(validateCapture(valid, NOW)).toEqual({
+    expect(validateCapture(valid, NOW, undefined, EVENT_LIMITS)).toEqual({
       id: null,
       event: "$pageview",
       distinctId: "alice",
@@ -24,7 +25,7 @@ describe("validateCapture: defaults and normalisation", () => {
   });
 
   it("treats null optional fields as absent; null properties become {}", () => {
-    const captured = validateCapture({ ...valid, id: null, timestamp: null, properties: null, sessionId: null, environment: null }, NOW);
+    const captured = validateCapture({ ...valid, id: null, timestamp: null, properties: null, sessionId: null, environment: null }, NOW, undefined, EVENT_LIMITS);
     expect([captured.id, captured.timestamp, captured.properties, captured.sessionId, captured.environment]).toEqual([
       null,
       NOW,
@@ -46,6 +47,8 @@ describe("validateCapture: defaults and normalisation", () => {
         environment: "staging",
       },
       NOW,
+      undefined,
+      EVENT_LIMITS,
     );
     expect(captured).toEqual({
       id: "0190a5b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b",
@@ -60,19 +63,19 @@ describe("validateCapture: defaults and normalisation", () => {
   });
 
   it("takes sessionId from properties.$session_id when it is a string and no sessionId is given", () => {
-    expect(validateCapture({ ...valid, properties: { $session_id: "from-props" } }, NOW).sessionId).toBe("from-props");
-    expect(validateCapture({ ...valid, sessionId: "explicit", properties: { $session_id: "from-props" } }, NOW).sessionId).toBe("explicit");
-    expect(validateCapture({ ...valid, properties: { $session_id: 42 } }, NOW).sessionId).toBeNull();
-    expect(validateCapture({ ...valid, properties: { $session_id: null } }, NOW).sessionId).toBeNull();
+    expect(validateCapture({ ...valid, properties: { $session_id: "from-props" } }, NOW, undefined, EVENT_LIMITS).sessionId).toBe("from-props");
+    expect(validateCapture({ ...valid, sessionId: "explicit", properties: { $session_id: "from-props" } }, NOW, undefined, EVENT_LIMITS).sessionId).toBe("explicit");
+    expect(validateCapture({ ...valid, properties: { $session_id: 42 } }, NOW, undefined, EVENT_LIMITS).sessionId).toBeNull();
+    expect(validateCapture({ ...valid, properties: { $session_id: null } }, NOW, undefined, EVENT_LIMITS).sessionId).toBeNull();
     // Not a usable session id (the snapshot stores it as text), but the properties themselves are fine.
-    const nul = validateCapture({ ...valid, properties: { $session_id: "s\u0000" } }, NOW);
+    const nul = validateCapture({ ...valid, properties: { $session_id: "s\u0000" } }, NOW, undefined, EVENT_LIMITS);
     expect(nul.sessionId).toBeNull();
     expect(nul.properties).toEqual({ $session_id: "s\u0000" });
   });
 });
 
 describe("validateCapture: timestamps", () => {
-  const at = (ms: number) => validateCapture({ ...valid, timestamp: new Date(ms).toISOString() }, NOW).timestamp;
+  const at = (ms: number) => validateCapture({ ...valid, timestamp: new Date(ms).toISOString() }, NOW, undefined, EVENT_LIMITS).timestamp;
 
   it("keeps a past timestamp and one up to 23 h ahead", () => {
     expect(MAX_FUTURE_SKEW_MS).toBe(23 * HOUR);
@@ -87,7 +90,7 @@ describe("validateCapture: timestamps", () => {
   });
 
   it("refuses one older than the maximum age, naming the field", () => {
-    const limit = DEFAULT_EVENT_LIMITS.maxEventAgeMs;
+    const limit = EVENT_LIMITS.maxEventAgeMs;
     expect(at(NOW - limit)).toBe(NOW - limit);
     const error = expectBadInput(() => at(NOW - limit - 1), "timestamp");
     expect(error.extensions["limit"]).toBe(limit / 1000);
@@ -103,7 +106,7 @@ describe("validateCapture: timestamps", () => {
     [1767225600000],
     [true],
   ])("refuses the timestamp %j as BAD_USER_INPUT", (timestamp) => {
-    const error = expectBadInput(() => validateCapture({ ...valid, timestamp }, NOW), "timestamp");
+    const error = expectBadInput(() => validateCapture({ ...valid, timestamp }, NOW, undefined, EVENT_LIMITS), "timestamp");
     expect(error.message).toMatch(/^timestamp must be/);
   });
 });
@@ -130,44 +133,44 @@ describe("validateCapture: invalid input", () => {
     [{ ...valid, environment: "prod\u0000" }, "environment", "must not contain the NUL character (U+0000)"],
     [{ ...valid, sessionId: "s\u0000" }, "sessionId", "must not contain the NUL character (U+0000)"],
   ])("%j → %s %s", (input, field, reason) => {
-    const error = expectBadInput(() => validateCapture(input, NOW), field);
+    const error = expectBadInput(() => validateCapture(input, NOW, undefined, EVENT_LIMITS), field);
     expect(error.message).toBe(`${field} ${reason}`);
     expect(error.extensions).toEqual({ field });
   });
 
   it("accepts names at the length limit", () => {
-    expect(validateCapture({ event: "e".repeat(200), distinctId: "d".repeat(200) }, NOW).event).toHaveLength(200);
+    expect(validateCapture({ event: "e".repeat(200), distinctId: "d".repeat(200) }, NOW, undefined, EVENT_LIMITS).event).toHaveLength(200);
   });
 
   it.each([[null], ["event"], [[valid]], [42]])("refuses the non-object input %j", (input) => {
-    expectBadInput(() => validateCapture(input, NOW), "input");
+    expectBadInput(() => validateCapture(input, NOW, undefined, EVENT_LIMITS), "input");
   });
 
   it("names the index in a batch, in the message and the extensions", () => {
-    const error = expectBadInput(() => validateCapture({ event: "e", distinctId: "" }, NOW, 3), "inputs[3].distinctId", "distinctId");
+    const error = expectBadInput(() => validateCapture({ event: "e", distinctId: "" }, NOW, 3, EVENT_LIMITS), "inputs[3].distinctId", "distinctId");
     expect(error.message).toBe("inputs[3].distinctId must not be empty");
     expect(error.extensions).toEqual({ field: "distinctId", index: 3 });
-    const timestampError = expectBadInput(() => validateCapture({ ...valid, timestamp: "soon" }, NOW, 0), "inputs[0].timestamp", "timestamp");
+    const timestampError = expectBadInput(() => validateCapture({ ...valid, timestamp: "soon" }, NOW, 0, EVENT_LIMITS), "inputs[0].timestamp", "timestamp");
     expect(timestampError.extensions).toEqual({ field: "timestamp", index: 0 });
-    const propertiesError = expectBadInput(() => validateCapture({ ...valid, properties: [1] }, NOW, 12), "inputs[12].properties", "properties");
+    const propertiesError = expectBadInput(() => validateCapture({ ...valid, properties: [1] }, NOW, 12, EVENT_LIMITS), "inputs[12].properties", "properties");
     expect(propertiesError.extensions["index"]).toBe(12);
   });
 
   it("throws nothing but PulseError", () => {
     for (const input of [undefined, () => 1, Symbol("x"), new Map()]) {
-      expect(() => validateCapture(input, NOW)).toThrow(PulseError);
+      expect(() => validateCapture(input, NOW, undefined, EVENT_LIMITS)).toThrow(PulseError);
     }
   });
 });
 
 describe("validateCapture: property limits", () => {
-  const tight: EventLimits = { ...DEFAULT_EVENT_LIMITS, maxPropertyKeyLength: 4, maxPropertyDepth: 2, maxPropertyCount: 3, maxEventBytes: 200 };
+  const tight: EventLimits = { ...EVENT_LIMITS, maxPropertyKeyLength: 4, maxPropertyDepth: 2, maxPropertyCount: 3, maxEventBytes: 200 };
 
   it("refuses values that are not JSON, naming their path", () => {
-    const error = expectBadInput(() => validateCapture({ ...valid, properties: { a: { b: Number.NaN } } }, NOW), "properties.a.b");
+    const error = expectBadInput(() => validateCapture({ ...valid, properties: { a: { b: Number.NaN } } }, NOW, undefined, EVENT_LIMITS), "properties.a.b");
     expect(error.message).toBe("properties.a.b must be a JSON value, got NaN");
-    expectBadInput(() => validateCapture({ ...valid, properties: { when: new Date(NOW) } }, NOW), "properties.when");
-    expectBadInput(() => validateCapture({ ...valid, properties: { u: undefined } }, NOW), "properties.u");
+    expectBadInput(() => validateCapture({ ...valid, properties: { when: new Date(NOW) } }, NOW, undefined, EVENT_LIMITS), "properties.when");
+    expectBadInput(() => validateCapture({ ...valid, properties: { u: undefined } }, NOW, undefined, EVENT_LIMITS), "properties.u");
   });
 
   it("refuses a key, a depth, a count or a size past its limit", () => {

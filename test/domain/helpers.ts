@@ -1,7 +1,7 @@
 import { expect } from "vitest";
 import { Ingest, type CaptureReceipt } from "../../src/app/ingest.ts";
 import { OPEN_PRINCIPAL } from "../../src/auth/keys.ts";
-import { DEFAULT_EVENT_LIMITS } from "../../src/domain/event-limits.ts";
+import { EVENT_LIMITS } from "../support/settings.ts";
 import type { Hub } from "../../src/domain/hub.ts";
 import { CaptureRateLimiter } from "../../src/limits/capture-rate.ts";
 import { PulseError } from "../../src/domain/errors.ts";
@@ -93,7 +93,7 @@ export function captureInto(
   const ingest = new Ingest({
     replication: hub.replication,
     clock: hub.clock,
-    limits: DEFAULT_EVENT_LIMITS,
+    limits: EVENT_LIMITS,
     maxBatch: options.maxBatch ?? Number.MAX_SAFE_INTEGER,
     rateLimiter: unlimited,
   });

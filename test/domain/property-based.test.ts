@@ -2,8 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PulseError } from "../../src/domain/errors.ts";
 import { validateCapture, type StoredEvent } from "../../src/domain/event.ts";
-import { DEFAULT_EVENT_LIMITS } from "../../src/domain/event-limits.ts";
 import { compileFilter, FILTER_OPERATORS } from "../../src/domain/filter.ts";
+import { EVENT_LIMITS } from "../support/settings.ts";
 
 /** Runs `run`; passes when it returns or throws a PulseError with BAD_USER_INPUT, fails on anything else. */
 function onlyBadUserInput(run: () => unknown): boolean {
@@ -53,7 +53,7 @@ describe("validateCapture never throws anything but BAD_USER_INPUT", () => {
   it("on arbitrary input, with default limits", () => {
     fc.assert(
       fc.property(captureInput, fc.option(fc.nat(2000), { nil: undefined }), (input, index) =>
-        onlyBadUserInput(() => validateCapture(input, NOW, index)),
+        onlyBadUserInput(() => validateCapture(input, NOW, index, EVENT_LIMITS)),
       ),
       { numRuns: 2000 },
     );
@@ -87,7 +87,7 @@ describe("validateCapture never throws anything but BAD_USER_INPUT", () => {
   it("refuses deep nesting without overflowing the stack", () => {
     let deep: unknown = 1;
     for (let i = 0; i < 100_000; i++) deep = { d: deep };
-    expect(onlyBadUserInput(() => validateCapture({ event: "e", distinctId: "u", properties: deep }, NOW, 0, DEFAULT_EVENT_LIMITS))).toBe(true);
+    expect(onlyBadUserInput(() => validateCapture({ event: "e", distinctId: "u", properties: deep }, NOW, 0, EVENT_LIMITS))).toBe(true);
   });
 });
 

@@ -13,6 +13,7 @@ import { readMigrations } from "../../src/store/migrations.ts";
 import { StoreUnreachableError, StoreUnusableError, type SnapshotStore } from "../../src/store/snapshot-store.ts";
 import { closeAll, onClose, recordingLogger, ROOT, waitUntil } from "../support/persistence.ts";
 import { POSTGRES_URL, queryPostgres, tempPostgresUrl, warnSkipped } from "../support/services.ts";
+import { EVENT_LIMITS } from "../support/settings.ts";
 
 afterEach(closeAll);
 warnSkipped("test/store/postgres.test.ts", "PULSE_TEST_POSTGRES_URL");

@@ -10,6 +10,7 @@ import type { SnapshotDelta, SnapshotStore } from "../../src/store/snapshot-stor
 import { StoreUnusableError } from "../../src/store/snapshot-store.ts";
 import { Snapshotter } from "../../src/store/snapshotter.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
+import { EVENT_LIMITS } from "../support/settings.ts";
 import {
   capture,
   closeAll,

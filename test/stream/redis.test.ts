@@ -76,7 +76,7 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
 
   it("tells when events left the stream (MAXLEN) before this instance read them, and goes on after them", async () => {
     const prefix = `pulse-test:${randomUUID()}:`;
-    const hub = () => new Hub({ bufferSize: 5000, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 100 });
+    const hub = () => new Hub({ bufferSize: 5000, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 100});
     const writerHub = hub();
     const writer = new RedisEventStream(writerHub.stream, { url: REDIS_URL!, prefix, maxLength: 1000 });
     writerHub.replication.useLog(writer);
@@ -95,7 +95,7 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
     const lateHub = hub();
     lateHub.restore([writerHub.stream.bufferedEvents()[0]!]);
     const gaps: [number, number][] = [];
-    const late = new RedisEventStream(lateHub.stream, { url: REDIS_URL!, prefix, onGap: (from, to) => gaps.push([from, to]) });
+    const late = new RedisEventStream(lateHub.stream, { url: REDIS_URL!, prefix, maxLength: 1000, onGap: (from, to) => gaps.push([from, to]) });
     lateHub.replication.useLog(late);
     await late.start();
     onCleanup(() => late.close());

@@ -4,11 +4,12 @@ import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { PostHog } from "posthog-node";
 import { afterEach, describe, expect, it } from "vitest";
+import { resolveConfig } from "../../src/config.ts";
 import { ManualClock } from "../../src/domain/clock.ts";
 import { PulseError } from "../../src/domain/errors.ts";
 import { Hub } from "../../src/domain/hub.ts";
 import { createApplication } from "../../src/app/application.ts";
-import { DEFAULT_EVENT_LIMITS } from "../../src/domain/event-limits.ts";
+import { EVENT_LIMITS } from "../support/settings.ts";
 import { CaptureRateLimiter } from "../../src/limits/capture-rate.ts";
 import { createPostHogIngestion, POSTHOG_CAPTURE_PATHS, type AuthenticateCapture } from "../../src/transport/posthog.ts";
 import { cleanup, onCleanup } from "../support/cleanup.ts";
@@ -276,6 +277,18 @@ describe("PostHog ingestion refuses bad payloads with a typed error and stores n
     expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/lz64" is not supported/);
   });
 
+  it("an event over the server's event limits (PULSE_MAX_EVENT_BYTES, ...), as over GraphQL", async () => {
+    const server = await startServer({ trust: { maxEventBytes: 1024, maxPropertyDepth: 2 } });
+    const big = await post(server.url, "/batch/", JSON.stringify({ batch: [{ ...valid, properties: { text: "x".repeat(2000) } }] }));
+    expect(big.status).toBe(400);
+    const bigAnswer = (await big.json()) as { error: { code: string; message: string } };
+    expect(bigAnswer.error).toMatchObject({ code: "BAD_USER_INPUT", message: expect.stringMatching(/the limit is 1024 \(PULSE_MAX_EVENT_BYTES\)/) });
+    const deep = await post(server.url, "/batch/", JSON.stringify({ batch: [{ ...valid, properties: { a: { b: { c: 1 } } } }] }));
+    expect(deep.status).toBe(400);
+    expect(((await deep.json()) as { error: { message: string } }).error.message).toMatch(/PULSE_MAX_PROPERTY_DEPTH/);
+    expect(await eventsTotal(server.url)).toBe(0);
+  });
+
   it("more events than PULSE_MAX_BATCH", async () => {
     const server = await startServer({ maxBatch: 2 });
     const response = await post(server.url, "/batch/", JSON.stringify({ batch: [valid, valid, valid] }));
@@ -291,7 +304,7 @@ describe("PostHog ingestion's key check (authenticate)", () => {
   async function ingestionWith(authenticate: AuthenticateCapture) {
     const hub = new Hub({ bufferSize: 100, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 10, personsCapacity: 10, clock: new ManualClock() });
     const rateLimiter = new CaptureRateLimiter({ ratePerSecond: 1000, burst: 0 });
-    const { ingest } = createApplication({ hub, limits: DEFAULT_EVENT_LIMITS, maxBatch: 100, rateLimiter });
+    const { ingest } = createApplication({ hub, limits: EVENT_LIMITS, maxBatch: 100, rateLimiter });
     const ingestion = createPostHogIngestion({ ingest, clock: hub.clock, maxBodyBytes: 1024 * 1024, authenticate });
     const server = createServer((req, res) => void ingestion.handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { anEvent, CAPTURE, gql, initializedSocket, onCleanup, rawSocket, startPulse, waitFor } from "../support/trust-harness.ts";
 
 /**
- * Pulse's graphql-transport-ws server (src/transport/ws.ts), by protocol phase, on real sockets. What the limits
+ * Pulse's graphql-transport-ws server (src/transport/graphql-ws/protocol.ts, src/transport/use/ws.ts), by protocol phase, on real sockets. What the limits
  * add (4401, 4408, 4409, 4429, 1009, 1013, operations per connection) is in test/limits.
  */
 const EVENTS = "subscription { events { event } }";

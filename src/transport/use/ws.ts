@@ -24,8 +24,6 @@ export const CLOSE_GOING_AWAY = 1001;
  */
 export const WRITE_AHEAD_BYTES = 64 * 1024;
 
-/** Keep-alive without a guard (PULSE_WS_KEEPALIVE_MS sets it): graphql-ws's own default. */
-const DEFAULT_KEEP_ALIVE_MS = 12_000;
 
 export interface WebSocketTransport {
   /** Closes every socket with 1001, after the `complete` of each operation the hub has already ended (`hub.close()`). */
@@ -67,7 +65,7 @@ export type WebSocketConnection = ProtocolConnection;
 export function attachWebSocket(
   server: Server,
   yoga: YogaServerInstance<Record<string, unknown>, PulseContext>,
-  guard?: WebSocketGuard,
+  guard: WebSocketGuard,
   hooks: WebSocketHooks = {},
 ): WebSocketTransport {
   const protocol = createProtocolServer<Peer>({
@@ -78,12 +76,12 @@ export function attachWebSocket(
     },
     onConnect: guard && ((connection) => guard.onConnect(connection)),
     admit: guard && ((connection) => guard.admit(connection)),
-    connectionInitWaitTimeout: guard?.connectionInitWaitTimeout,
+    connectionInitWaitTimeout: guard.connectionInitWaitTimeout,
   });
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, handleProtocols, ...guard?.serverOptions });
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, handleProtocols, ...guard.serverOptions });
   // ws re-emits a listening server's errors here; without a listener one would end the process.
   wss.on("error", ignore);
-  const stopWatching = guard?.watch(wss);
+  const stopWatching = guard.watch(wss);
   const peers = new Set<Peer>();
   const closed = async (peer: Peer, connection: OpenedConnection<Peer> | null, code: number, reason: string) => {
     await connection?.closed();
@@ -106,7 +104,7 @@ export function attachWebSocket(
     webSocket.on("message", (data: Buffer) => connection.receive(String(data)));
   });
   // One timer for every socket: a ping each round, and a socket that did not answer the previous one is dropped.
-  const keepAliveMs = guard?.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+  const keepAliveMs = guard.keepAliveMs;
   const keepAlive =
     keepAliveMs > 0
       ? setInterval(() => {
@@ -117,7 +115,7 @@ export function attachWebSocket(
 
   return {
     async close() {
-      stopWatching?.();
+      stopWatching();
       clearInterval(keepAlive);
       // The hub has just ended every operation; their `complete` is written a few promise turns later. A socket
       // closed before that sends nothing more, and its clients would see an abnormal end instead of complete.
