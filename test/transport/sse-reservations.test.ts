@@ -148,19 +148,21 @@ describe("reserving a stream", () => {
   });
 
   it("takes a PULSE_MAX_CONNECTIONS_PER_ADDRESS slot from the PUT until its stream closes; past the limit 429 RATE_LIMITED", async () => {
-    const server = await startServer({ trust: { maxConnectionsPerAddress: 2 } });
+    // Three slots: the client's own keep-alive socket counts as a connection too (every TCP connection does).
+    const server = await startServer({ trust: { maxConnectionsPerAddress: 3 } });
     const first = await reserve(server);
+    expect((await reserve(server)).status).toBe(201);
     expect((await reserve(server)).status).toBe(201);
     const refused = await reserve(server);
     expect(refused.status).toBe(429);
     expect(codeIn(refused.text)).toBe("RATE_LIMITED");
-    expect(refused.text).toContain("PULSE_MAX_CONNECTIONS_PER_ADDRESS=2");
-    expect(server.trust.stats().singleConnectionStreams).toEqual({ reserved: 2, open: 0 });
+    expect(refused.text).toContain("PULSE_MAX_CONNECTIONS_PER_ADDRESS=3");
+    expect(server.trust.stats().singleConnectionStreams).toEqual({ reserved: 3, open: 0 });
 
     // Opening it keeps the slot it took (no second one), and closing it gives it back.
     const opened = await OpenedStream.open(server, first.text);
     expect(opened.status).toBe(200);
-    expect(server.trust.stats().singleConnectionStreams).toEqual({ reserved: 1, open: 1 });
+    expect(server.trust.stats().singleConnectionStreams).toEqual({ reserved: 2, open: 1 });
     expect((await reserve(server)).status).toBe(429);
     opened.close();
     await waitFor(() => server.trust.stats().singleConnectionStreams.open === 0, { what: "the opened stream to leave the table" });
@@ -168,7 +170,8 @@ describe("reserving a stream", () => {
   });
 
   it("drops a stream not opened within PULSE_SSE_RESERVATION_TTL_MS: its operations end, its slot and token are gone", async () => {
-    const server = await startServer({ trust: { maxConnectionsPerAddress: 1, sseReservationTtlMs: 2000 } });
+    // Three slots: one for the reservation, the others for the client's own connections (every TCP connection counts).
+    const server = await startServer({ trust: { maxConnectionsPerAddress: 3, sseReservationTtlMs: 2000 } });
     const { text: token } = await reserve(server);
     expect((await postOperation(server, token, "events", "subscription { events { id } }")).status).toBe(202);
     expect((await postOperation(server, token, "dashboard", "subscription { liveDashboard(intervalMs: 250) { liveUsers } }")).status).toBe(202);
@@ -181,7 +184,8 @@ describe("reserving a stream", () => {
     expect(codeIn(late.body)).toBe("BAD_USER_INPUT");
     expect(late.body).toContain("PULSE_SSE_RESERVATION_TTL_MS=2000");
     expect(server.trust.stats().singleConnectionStreams).toEqual({ reserved: 0, open: 0 });
-    expect((await reserve(server)).status).toBe(201);
+    // Every slot is free again, the expired reservation's included.
+    for (let i = 0; i < 3; i++) expect((await reserve(server)).status).toBe(201);
   });
 });
 
