@@ -83,6 +83,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     subscriberQueue: config.subscriberQueue,
     personsCapacity: config.personsMax,
     eventLimits: trust.eventLimits,
+    filterLimits: trust.filterLimits,
     clock,
   });
   const metrics = new PulseMetrics({ hub });

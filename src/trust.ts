@@ -3,6 +3,7 @@ import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import type { Plugin } from "graphql-yoga";
 import { authorizeCapture, captureRateKey, KeyRing, type CaptureGrant } from "./auth/keys.ts";
 import type { EventLimits } from "./domain/event-limits.ts";
+import type { FilterLimits } from "./domain/filter.ts";
 import { useApiKeys } from "./graphql/auth-plugin.ts";
 import type { PulseContext } from "./graphql/context.ts";
 import { useHttpStatusForCodes } from "./graphql/http-status.ts";
@@ -29,6 +30,7 @@ export interface Trust {
   readonly plugins: Plugin<PulseContext>[];
   readonly webSocket: WebSocketGuard;
   readonly eventLimits: EventLimits;
+  readonly filterLimits: FilterLimits;
   /** Pre-reads a request body within PULSE_MAX_BODY_BYTES (gzip inflated); false when it has answered the request. */
   prepareBody(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /**
@@ -69,6 +71,13 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
       maxPropertyDepth: config.maxPropertyDepth,
       maxPropertyCount: config.maxPropertyCount,
       maxEventAgeMs: config.maxEventAgeSeconds * 1000,
+    },
+    filterLimits: {
+      maxConditions: config.maxFilterConditions,
+      maxValueLength: config.maxFilterValueLength,
+      maxRegexInputLength: config.maxRegexInputLength,
+      maxPropertyKeyLength: config.maxPropertyKeyLength,
+      maxValueDepth: config.maxPropertyDepth,
     },
     prepareBody: (req, res) => prepareBody(req, res, config.maxBodyBytes),
     authorizeCapture: async (apiKey, { events, address }) => {

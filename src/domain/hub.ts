@@ -6,7 +6,7 @@ import { badInput, PulseError } from "./errors.ts";
 import type { EventLog } from "./event-log.ts";
 import { currentUrl, validateCapture, type CapturedEvent, type StoredEvent } from "./event.ts";
 import type { EventLimits } from "./event-limits.ts";
-import { compileFilter, type EventFilter } from "./filter.ts";
+import { compileFilter, type EventFilter, type FilterLimits } from "./filter.ts";
 import { LiveUsers, type LiveUser } from "./live-users.ts";
 import { Persons, type Person } from "./persons.ts";
 import { RingBuffer } from "./ring-buffer.ts";
@@ -29,6 +29,8 @@ export interface HubOptions {
   readonly personsCapacity: number;
   /** Size, shape and age bounds on each captured event (defaults: DEFAULT_EVENT_LIMITS). */
   readonly eventLimits?: EventLimits;
+  /** Size bounds on each filter of a query or subscription (defaults: DEFAULT_FILTER_LIMITS). */
+  readonly filterLimits?: FilterLimits;
   readonly clock?: Clock;
 }
 
@@ -282,7 +284,7 @@ export class Hub {
   /** Newest first. A limit above the buffer size returns the whole buffer; a negative one is BAD_USER_INPUT. */
   recent(limit: number, filter?: EventFilter | null): StoredEvent[] {
     if (!Number.isInteger(limit) || limit < 0) throw badInput(`limit must be zero or more, got ${limit}`, { field: "limit" });
-    const matches = compileFilter(filter);
+    const matches = compileFilter(filter, this.options.filterLimits);
     const out: StoredEvent[] = [];
     if (limit === 0) return out;
     for (const event of this.buffer.newestFirst()) {
@@ -297,7 +299,7 @@ export class Hub {
    * registered. The backlog is taken and the subscriber registered in the same synchronous step.
    */
   subscribe(options: SubscribeOptions): EventSubscriber {
-    const predicate = compileFilter(options.filter);
+    const predicate = compileFilter(options.filter, this.options.filterLimits);
     const replay = options.replay ?? 0;
     if (!Number.isInteger(replay) || replay < 0) throw badInput(`replay must be zero or more, got ${replay}`, { field: "replay" });
     if (options.after != null && replay > 0) {

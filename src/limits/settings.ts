@@ -31,6 +31,12 @@ export interface TrustConfig {
   readonly maxQueryTokens: number;
   /** PULSE_MAX_QUERY_DIRECTIVES, default 50. */
   readonly maxQueryDirectives: number;
+  /** PULSE_MAX_FILTER_CONDITIONS, default 50: event names, environment, distinctId and property conditions in one filter. */
+  readonly maxFilterConditions: number;
+  /** PULSE_MAX_FILTER_VALUE_LENGTH, default 1024: characters in any one value of a filter (a JSON value as JSON). */
+  readonly maxFilterValueLength: number;
+  /** PULSE_MAX_REGEX_INPUT_LENGTH, default 1024: REGEX / NOT_REGEX read at most this many characters of a value. */
+  readonly maxRegexInputLength: number;
   /** Hide "Did you mean ...?" suggestions; default on when NODE_ENV=production. */
   readonly hideFieldSuggestions: boolean;
   /** PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION, default 100: operations open at once on one WebSocket. */
@@ -71,6 +77,9 @@ export function resolveTrustConfig(partial: TrustConfigInput = {}): TrustConfig 
     maxQueryAliases: partial.maxQueryAliases ?? 15,
     maxQueryTokens: partial.maxQueryTokens ?? 2000,
     maxQueryDirectives: partial.maxQueryDirectives ?? 50,
+    maxFilterConditions: partial.maxFilterConditions ?? 50,
+    maxFilterValueLength: partial.maxFilterValueLength ?? 1024,
+    maxRegexInputLength: partial.maxRegexInputLength ?? 1024,
     hideFieldSuggestions: partial.hideFieldSuggestions ?? process.env.NODE_ENV === "production",
     maxSubscriptionsPerConnection: partial.maxSubscriptionsPerConnection ?? 100,
     maxConnectionsPerAddress: partial.maxConnectionsPerAddress ?? 256,
@@ -149,6 +158,9 @@ export const TRUST_SETTINGS: readonly TrustSetting[] = [
   { env: "PULSE_MAX_QUERY_ALIASES", key: "maxQueryAliases", min: 0, defaultText: "15", meaning: "Aliases in one operation." },
   { env: "PULSE_MAX_QUERY_TOKENS", key: "maxQueryTokens", min: 1, defaultText: "2000", meaning: "Tokens in one operation (send large batches as variables: they are not tokens)." },
   { env: "PULSE_MAX_QUERY_DIRECTIVES", key: "maxQueryDirectives", min: 0, defaultText: "50", meaning: "Directives in one operation." },
+  { env: "PULSE_MAX_FILTER_CONDITIONS", key: "maxFilterConditions", min: 1, defaultText: "50", meaning: "Clauses in one filter: each event name, environment, distinctId and each property condition." },
+  { env: "PULSE_MAX_FILTER_VALUE_LENGTH", key: "maxFilterValueLength", min: 1, defaultText: "1024", meaning: "Characters in any one value of a filter (an EQUALS object or list counts as its JSON)." },
+  { env: "PULSE_MAX_REGEX_INPUT_LENGTH", key: "maxRegexInputLength", min: 1, defaultText: "1024", meaning: "REGEX and NOT_REGEX read at most this many characters from the start of a property value." },
   { env: "PULSE_MAX_SUBSCRIPTIONS_PER_CONNECTION", key: "maxSubscriptionsPerConnection", min: 1, defaultText: "100", meaning: "Operations open at once on one WebSocket." },
   { env: "PULSE_MAX_CONNECTIONS_PER_ADDRESS", key: "maxConnectionsPerAddress", min: 0, defaultText: "256", meaning: "WebSockets and SSE streams open at once from one IP address; 0 = no limit." },
   { env: "PULSE_CONNECTION_INIT_TIMEOUT_MS", key: "connectionInitTimeoutMs", min: 1, defaultText: "3000", meaning: "A WebSocket without connection_init by then is closed with 4408." },
