@@ -6,7 +6,7 @@ import { badInput, PulseError } from "./errors.ts";
 import type { EventLog } from "./event-log.ts";
 import { currentUrl, validateCapture, type CapturedEvent, type StoredEvent } from "./event.ts";
 import type { EventLimits } from "./event-limits.ts";
-import { compileFilter, type EventFilter, type FilterLimits } from "./filter.ts";
+import { SharedFilters, type EventFilter, type FilterLimits } from "./filter.ts";
 import { LiveUsers, type LiveUser } from "./live-users.ts";
 import { Persons, type Person } from "./persons.ts";
 import { RingBuffer } from "./ring-buffer.ts";
@@ -83,6 +83,7 @@ export class Hub {
   private readonly persons: Persons;
   private readonly rate = new SlidingCounts(RATE_WINDOW_SECONDS);
   private readonly subscribers = new SubscriberIndex();
+  private readonly filters: SharedFilters;
   /**
    * Every subscriber's `onClose`: one function for the hub rather than a closure per subscriber. Under `npm start`
    * (tsx, esbuild's keepNames) each named closure also gets its own 256-byte property dictionary from `__name`, and
@@ -117,6 +118,7 @@ export class Hub {
     this.liveUsers = new LiveUsers(options.liveWindowSeconds * 1000);
     this.dashboard = new DashboardWindows(options.dashboardWindowSeconds);
     this.persons = new Persons(options.personsCapacity);
+    this.filters = new SharedFilters(options.filterLimits);
   }
 
   /**
@@ -284,7 +286,7 @@ export class Hub {
   /** Newest first. A limit above the buffer size returns the whole buffer; a negative one is BAD_USER_INPUT. */
   recent(limit: number, filter?: EventFilter | null): StoredEvent[] {
     if (!Number.isInteger(limit) || limit < 0) throw badInput(`limit must be zero or more, got ${limit}`, { field: "limit" });
-    const matches = compileFilter(filter, this.options.filterLimits);
+    const matches = this.filters.compile(filter);
     const out: StoredEvent[] = [];
     if (limit === 0) return out;
     for (const event of this.buffer.newestFirst()) {
@@ -299,7 +301,7 @@ export class Hub {
    * registered. The backlog is taken and the subscriber registered in the same synchronous step.
    */
   subscribe(options: SubscribeOptions): EventSubscriber {
-    const predicate = compileFilter(options.filter, this.options.filterLimits);
+    const predicate = this.filters.compile(options.filter);
     const replay = options.replay ?? 0;
     if (!Number.isInteger(replay) || replay < 0) throw badInput(`replay must be zero or more, got ${replay}`, { field: "replay" });
     if (options.after != null && replay > 0) {

@@ -5,6 +5,7 @@ import {
   DEFAULT_FILTER_LIMITS,
   MAX_FILTER_REGEX_SIZE,
   MAX_REGEX_LENGTH,
+  SharedFilters,
   toNumber,
   type FilterOperator,
   type PropertyFilter,
@@ -268,11 +269,12 @@ describe("compileFilter: REGEX / NOT_REGEX (RE2 syntax)", () => {
 
   it(`refuses patterns that compile to more than ${MAX_FILTER_REGEX_SIZE} RE2 instructions, alone or together`, () => {
     const regex = (value: string) => ({ property: "text", operator: "REGEX" as const, value });
-    expect(compileFilter({ properties: [regex("a{900}")] })(sample)).toBe(false);
-    const alone = expectBadInput(() => compileFilter({ properties: [regex("(a{30}){30}b{200}")] }), "filter.properties[0].value");
+    expect(MAX_FILTER_REGEX_SIZE).toBe(500);
+    expect(compileFilter({ properties: [regex("a{450}")] })(sample)).toBe(false);
+    const alone = expectBadInput(() => compileFilter({ properties: [regex("(a{20}){20}b{100}")] }), "filter.properties[0].value");
     expect(alone.message).toMatch(/RE2 instructions/);
     // Each fits; the second does not fit in what the first left, and the message names the second.
-    const together = expectBadInput(() => compileFilter({ properties: [regex("x{600}"), regex("y{600}")] }), "filter.properties[1].value");
+    const together = expectBadInput(() => compileFilter({ properties: [regex("x{300}"), regex("y{300}")] }), "filter.properties[1].value");
     expect(together.message).toMatch(/RE2 instructions/);
     // RE2's own limit on a counted repetition (1000) is a syntax error, refused before anything is built.
     expect(expectBadInput(() => compileFilter({ properties: [regex(".{1001}")] }), "filter.properties[0].value").message).toMatch(/RE2|instructions/);
@@ -484,5 +486,53 @@ describe("compileFilter: size limits (a filter's size is its cost on every captu
   it("refuses a property key longer than a captured key may be (PULSE_MAX_PROPERTY_KEY_LENGTH)", () => {
     const error = expectBadInput(() => compileFilter({ properties: [isSet("abcde")] }, limits), "filter.properties[0].property");
     expect(setting(error)).toEqual(["PULSE_MAX_PROPERTY_KEY_LENGTH", 4]);
+  });
+});
+
+describe("SharedFilters: equal filters are tested once per event, however many subscribers hold them", () => {
+  /** An event whose property `p` counts how often a filter reads it. */
+  const counted = (value: JsonValue) => {
+    const reads = { count: 0 };
+    const properties = {};
+    Object.defineProperty(properties, "p", { enumerable: true, get: () => (reads.count++, value) });
+    return { event: withProperties(properties), reads };
+  };
+  const filter = () => ({ events: ["$pageview"], properties: [{ property: "p", operator: "REGEX" as const, value: "^a+$" }] });
+
+  it("equal filters get one predicate, which answers each event once", () => {
+    const filters = new SharedFilters();
+    const predicates = Array.from({ length: 1000 }, () => filters.compile(filter()));
+    expect(new Set(predicates).size).toBe(1);
+    const first = counted("aaa");
+    expect(predicates.every((predicate) => predicate(first.event))).toBe(true);
+    expect(first.reads.count).toBe(1);
+    const second = counted("b");
+    expect(predicates.some((predicate) => predicate(second.event))).toBe(false);
+    expect(second.reads.count).toBe(1);
+    expect(predicates[0]!(first.event)).toBe(true);
+  });
+
+  it("filters that match differently are never shared: 0 and -0, 1 and \"1\", other operators", () => {
+    const filters = new SharedFilters();
+    const equals = (value: JsonValue) => filters.compile({ properties: [{ property: "p", operator: "EQUALS", value }] });
+    const [zero, negativeZero, one, oneText] = [equals(0), equals(-0), equals(1), equals("1")];
+    expect(new Set([zero, negativeZero, one, oneText]).size).toBe(4);
+    expect([zero, negativeZero, one, oneText].map((predicate) => predicate(withProperties({ p: -0 })))).toEqual([false, true, false, false]);
+    expect([zero, negativeZero, one, oneText].map((predicate) => predicate(withProperties({ p: "1" })))).toEqual([false, false, false, true]);
+    const regex = filters.compile({ properties: [{ property: "p", operator: "REGEX", value: "^a" }] });
+    const notRegex = filters.compile({ properties: [{ property: "p", operator: "NOT_REGEX", value: "^a" }] });
+    expect(regex).not.toBe(notRegex);
+  });
+
+  it("a filter holding something other than plain JSON is compiled on its own", () => {
+    const filters = new SharedFilters();
+    const withMap = () => filters.compile({ properties: [{ property: "p", operator: "EQUALS", value: new Map() as unknown as JsonValue }] });
+    expect(withMap()).not.toBe(withMap());
+    expect(withMap()(withProperties({ p: {} }))).toBe(false);
+  });
+
+  it("refuses what compileFilter refuses, with its limits", () => {
+    const filters = new SharedFilters({ ...DEFAULT_FILTER_LIMITS, maxConditions: 1 });
+    expectBadInput(() => filters.compile({ events: ["a", "b"] }), "filter");
   });
 });

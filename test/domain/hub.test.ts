@@ -381,7 +381,7 @@ describe("Hub.subscribe", () => {
 
   it("nothing is registered when validation fails", () => {
     const { hub } = createHub();
-    expectBadInput(() => hub.subscribe({ filter: { properties: [{ property: "p", operator: "REGEX", value: "(a+)+$" }] } }), "filter.properties[0].value");
+    expectBadInput(() => hub.subscribe({ filter: { properties: [{ property: "p", operator: "REGEX", value: "(?=a)b" }] } }), "filter.properties[0].value");
     expectBadInput(() => hub.subscribe({ after: "nope" }), "after");
     expectBadInput(() => hub.subscribe({ replay: -3 }), "replay");
     expect(hub.metrics()).toMatchObject({ totalSubscriptions: 0, activeSubscriptions: 0 });
