@@ -99,7 +99,7 @@ const condition = fc.oneof(
     {
       property: fc.oneof(fc.string(), fc.anything()),
       operator: fc.oneof(fc.constantFrom(...FILTER_OPERATORS), fc.string(), fc.anything()),
-      value: fc.oneof(fc.jsonValue(), regexLike, fc.string({ minLength: 250, maxLength: 300 }), fc.anything()),
+      value: fc.oneof(fc.jsonValue(), regexLike, fc.string({ unit: "binary", maxLength: 20 }), fc.string({ minLength: 250, maxLength: 300 }), fc.anything()),
     },
     { requiredKeys: [] },
   ),
