@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DEFAULT_VIEW_BOUNDS } from "./domain/bounds.ts";
+import { DEFAULT_FILTER_LIMITS } from "./domain/filter.ts";
 import { keyEntryProblem, MiB, type TrustConfig, type TrustConfigInput } from "./limits/settings.ts";
 import { databaseEngine, redactDatabaseUrl } from "./store/database-url.ts";
 
@@ -387,6 +388,11 @@ const TABLE: Table = {
       default: 10,
       section: "limits",
       meaning: "Selection depth of an operation (introspection is exempt, so GraphiQL works).",
+      details:
+        "Also bounds bracket nesting: `{`, `[` and `(` nested more than 3 × this (within 64 and 512) in a document are refused " +
+        "before it is parsed (graphql-js parses recursively: a list literal nested a few thousand deep overflowed its stack). " +
+        "Answered like a syntax error: HTTP 400 with `Accept: application/graphql-response+json`, 200 with `application/json`; " +
+        "over WebSocket an `error` message, the socket stays up.",
       refusal: "`BAD_USER_INPUT`, `extensions.setting`",
     }),
     maxQueryAliases: integer({
@@ -412,6 +418,33 @@ const TABLE: Table = {
       section: "limits",
       meaning: "Directives in one operation.",
       refusal: "`BAD_USER_INPUT`, `extensions.setting`",
+    }),
+    maxFilterConditions: integer({
+      env: "PULSE_MAX_FILTER_CONDITIONS",
+      min: 1,
+      default: DEFAULT_FILTER_LIMITS.maxConditions,
+      section: "limits",
+      meaning: "Clauses in one filter (recentEvents, events): each event name, environment, distinctId and each property condition.",
+      details: "Counted on the filter as it arrives, variables included: GraphQL's token limit sees only the document.",
+      refusal: "`BAD_USER_INPUT`, `extensions.setting`",
+    }),
+    maxFilterValueLength: integer({
+      env: "PULSE_MAX_FILTER_VALUE_LENGTH",
+      min: 1,
+      default: DEFAULT_FILTER_LIMITS.maxValueLength,
+      section: "limits",
+      meaning: "Characters in any one value of a filter (an EQUALS object or list counts as its JSON).",
+      refusal: "`BAD_USER_INPUT`, `extensions.setting`",
+    }),
+    maxRegexInputLength: integer({
+      env: "PULSE_MAX_REGEX_INPUT_LENGTH",
+      min: 1,
+      default: DEFAULT_FILTER_LIMITS.maxRegexInputLength,
+      section: "limits",
+      meaning: "REGEX and NOT_REGEX read at most this many characters from the start of a property value.",
+      details:
+        "Patterns use RE2 syntax (linear time: no lookaround, no backreferences) and one filter's patterns may compile to at " +
+        "most 500 RE2 instructions together; with this bound a hostile pattern costs a capture a bounded, small time.",
     }),
     hideFieldSuggestions: {
       env: "NODE_ENV",

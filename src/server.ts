@@ -93,6 +93,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
       maxPersonProperties: config.trust.maxPersonProperties,
       maxPersonBytes: config.trust.maxPersonBytes,
     },
+    filterLimits: trust.filterLimits,
     clock,
   });
   const app = createApplication({ hub, limits: trust.eventLimits, maxBatch: config.maxBatch, rateLimiter: trust.rateLimiter });

@@ -4,6 +4,7 @@ import type { Plugin } from "graphql-yoga";
 import { authenticateBareKey, KeyRing, type Principal } from "./auth/keys.ts";
 import { PulseError } from "./domain/errors.ts";
 import type { EventLimits } from "./domain/event-limits.ts";
+import type { FilterLimits } from "./domain/filter.ts";
 import { useApiKeys } from "./graphql/auth-plugin.ts";
 import type { PulseContext } from "./graphql/context.ts";
 import { useHttpStatusForCodes } from "./graphql/http-status.ts";
@@ -35,6 +36,7 @@ export interface Trust {
   /** graphql-sse's single connection streams: for the SSE plugin; closed with the server. */
   readonly sseStreams: SingleConnectionStreams;
   readonly eventLimits: EventLimits;
+  readonly filterLimits: FilterLimits;
   /**
    * Pre-reads a request body within PULSE_MAX_BODY_BYTES (gzip inflated); false when it has answered the request.
    * With keys configured, a request with a body and without a valid `Authorization` is answered 401 UNAUTHENTICATED
@@ -91,6 +93,13 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
       } }),
     sseStreams,
     eventLimits: eventLimitsOf(config),
+    filterLimits: {
+      maxConditions: config.maxFilterConditions,
+      maxValueLength: config.maxFilterValueLength,
+      maxRegexInputLength: config.maxRegexInputLength,
+      maxPropertyKeyLength: config.maxPropertyKeyLength,
+      maxValueDepth: config.maxPropertyDepth,
+    },
     prepareBody: async (req, res) => {
       // The key first: an unauthenticated client must not get its body read (or inflated) at all.
       if (keys.enabled && carriesBody(req)) {

@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from "uuid";
 import { decodeCursor } from "./cursor.ts";
 import { badInput } from "./errors.ts";
 import type { CapturedEvent, StoredEvent } from "./event.ts";
-import { compileFilter, type EventFilter } from "./filter.ts";
+import { SharedFilters, type EventFilter, type FilterLimits } from "./filter.ts";
 import { RingBuffer } from "./ring-buffer.ts";
 import { EventSubscriber } from "./subscriber.ts";
 import { SubscriberIndex } from "./subscriber-index.ts";
@@ -12,6 +12,8 @@ export interface EventStreamOptions {
   readonly bufferSize: number;
   /** Live events held per subscriber before it is ended with LAGGED (PULSE_SUBSCRIBER_QUEUE). */
   readonly subscriberQueue: number;
+  /** Size bounds on each filter of a query or subscription (PULSE_MAX_FILTER_*; DEFAULT_FILTER_LIMITS). */
+  readonly filterLimits?: FilterLimits | undefined;
 }
 
 /** What one store did: for every input, in order, the stored event (the earlier one, for a duplicate). */
@@ -54,6 +56,8 @@ export class EventStream {
   private readonly buffer: RingBuffer<StoredEvent>;
   private readonly byId = new Map<string, StoredEvent>();
   private readonly subscribers = new SubscriberIndex();
+  /** Equal filters share one predicate (and its answer for the event being offered). */
+  private readonly filters: SharedFilters;
   private readonly observers = new Set<StreamObserver>();
   /**
    * Every subscriber's `onClose`: one function for the stream rather than a closure per subscriber (idle
@@ -78,6 +82,7 @@ export class EventStream {
     this.capacity = options.bufferSize;
     this.queueSize = options.subscriberQueue;
     this.buffer = new RingBuffer(options.bufferSize);
+    this.filters = new SharedFilters(options.filterLimits);
   }
 
   /**
@@ -153,7 +158,7 @@ export class EventStream {
   /** Newest first. A limit above the buffer size returns the whole buffer; a negative one is BAD_USER_INPUT. */
   recent(limit: number, filter?: EventFilter | null): StoredEvent[] {
     if (!Number.isInteger(limit) || limit < 0) throw badInput(`limit must be zero or more, got ${limit}`, { field: "limit" });
-    const matches = compileFilter(filter);
+    const matches = this.filters.compile(filter);
     const out: StoredEvent[] = [];
     if (limit === 0) return out;
     for (const event of this.buffer.newestFirst()) {
@@ -168,7 +173,7 @@ export class EventStream {
    * registered. The backlog is taken and the subscriber registered in the same synchronous step.
    */
   subscribe(options: SubscribeOptions): EventSubscriber {
-    const predicate = compileFilter(options.filter);
+    const predicate = this.filters.compile(options.filter);
     const replay = options.replay ?? 0;
     if (!Number.isInteger(replay) || replay < 0) throw badInput(`replay must be zero or more, got ${replay}`, { field: "replay" });
     if (options.after != null && replay > 0) {

@@ -3,6 +3,7 @@ import type { StoredEvent } from "./event.ts";
 import { EventStream } from "./event-stream.ts";
 import { LiveViews } from "./live-views.ts";
 import type { ViewBounds } from "./bounds.ts";
+import type { FilterLimits } from "./filter.ts";
 import type { Person } from "./persons.ts";
 import { Replication } from "./replication.ts";
 
@@ -23,6 +24,8 @@ export interface HubOptions {
   readonly personsCapacity: number;
   /** Bounds on the live views' per-key structures: environments, names, person properties (DEFAULT_VIEW_BOUNDS). */
   readonly viewBounds?: Partial<ViewBounds>;
+  /** Size bounds on each filter of a query or subscription (PULSE_MAX_FILTER_*; DEFAULT_FILTER_LIMITS). */
+  readonly filterLimits?: FilterLimits;
   readonly clock?: Clock;
 }
 
@@ -51,7 +54,11 @@ export class Hub {
   constructor(options: HubOptions) {
     this.clock = options.clock ?? systemClock;
     this.personsCapacity = options.personsCapacity;
-    this.stream = new EventStream({ bufferSize: options.bufferSize, subscriberQueue: options.subscriberQueue });
+    this.stream = new EventStream({
+      bufferSize: options.bufferSize,
+      subscriberQueue: options.subscriberQueue,
+      filterLimits: options.filterLimits,
+    });
     this.views = new LiveViews({ ...options, clock: this.clock });
     // The views index an event before anyone else sees it, so a snapshot or a subscriber never gets ahead of them.
     this.stream.observe(this.views);

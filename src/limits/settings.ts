@@ -17,6 +17,9 @@ export interface TrustConfig {
   readonly maxQueryAliases: number;
   readonly maxQueryTokens: number;
   readonly maxQueryDirectives: number;
+  readonly maxFilterConditions: number;
+  readonly maxFilterValueLength: number;
+  readonly maxRegexInputLength: number;
   readonly hideFieldSuggestions: boolean;
   readonly maxSubscriptionsPerConnection: number;
   readonly maxConnectionsPerAddress: number;

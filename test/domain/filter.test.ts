@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { JsonValue, StoredEvent } from "../../src/domain/event.ts";
-import { compileFilter, MAX_REGEX_LENGTH, toNumber, type FilterOperator, type PropertyFilter } from "../../src/domain/filter.ts";
+import {
+  compileFilter,
+  DEFAULT_FILTER_LIMITS,
+  MAX_FILTER_REGEX_SIZE,
+  MAX_REGEX_LENGTH,
+  SharedFilters,
+  toNumber,
+  type FilterOperator,
+  type PropertyFilter,
+} from "../../src/domain/filter.ts";
 import { expectBadInput, storedEvent, withProperties } from "./helpers.ts";
 
 /** One event holding a property of every JSON kind; `missing` is never set. */
@@ -187,11 +196,13 @@ describe("compileFilter: CONTAINS / ICONTAINS and their negations", () => {
   );
 });
 
-describe("compileFilter: REGEX / NOT_REGEX", () => {
-  it("tests JavaScript regexes against string values", () => {
+describe("compileFilter: REGEX / NOT_REGEX (RE2 syntax)", () => {
+  it("tests RE2 patterns against string values", () => {
     expect(test("text", "REGEX", "^Hello\\s+W")).toBe(true);
     expect(test("text", "REGEX", "^World")).toBe(false);
     expect(test("text", "REGEX", "world")).toBe(false);
+    expect(test("text", "REGEX", "(?i)world")).toBe(true);
+    expect(test("text", "REGEX", "^(?P<greeting>Hel+o) (?<who>\\w+)$")).toBe(true);
     expect(test("numericString", "REGEX", "^\\d+$")).toBe(true);
     expect(test("text", "NOT_REGEX", "^World")).toBe(true);
     expect(test("text", "NOT_REGEX", "World$")).toBe(false);
@@ -204,28 +215,44 @@ describe("compileFilter: REGEX / NOT_REGEX", () => {
     expect(test("number", "NOT_REGEX", "^\\d+$")).toBe(true);
   });
 
-  it("gives the same answer on repeated matches (no stateful lastIndex)", () => {
+  it("gives the same answer on repeated matches (no stateful lastIndex), also when filters share a pattern", () => {
     const predicate = compileFilter({ properties: [{ property: "text", operator: "REGEX", value: "o" }] });
-    expect([predicate(sample), predicate(sample), predicate(sample)]).toEqual([true, true, true]);
+    const twin = compileFilter({ properties: [{ property: "text", operator: "NOT_REGEX", value: "o" }] });
+    const other = withProperties({ text: "xyz" });
+    expect([predicate(sample), twin(sample), predicate(other), twin(other), predicate(sample)]).toEqual([true, false, false, true, true]);
   });
 
-  it("rejects an invalid pattern at compile time", () => {
+  it("rejects an invalid pattern at compile time, saying RE2 syntax is required", () => {
     const error = expectBadInput(
       () => compileFilter({ properties: [{ property: "text", operator: "REGEX", value: "([a-z" }] }),
       "filter.properties[0].value",
     );
-    expect(error.message).toContain("invalid regex");
     expect(error.message).toContain('"([a-z"');
+    expect(error.message).toContain("RE2 syntax is required");
   });
 
-  it.each(["(a+)+$", "(a*)*b", "(x+x+)+y", "^(\\w+\\s?)*$"])("rejects the catastrophic-backtracking pattern %s at compile time", (pattern) => {
-    for (const operator of ["REGEX", "NOT_REGEX"] as const) {
-      const error = expectBadInput(
-        () => compileFilter({ properties: [{ property: "text", operator, value: pattern }] }),
-        "filter.properties[0].value",
-      );
-      expect(error.message).toContain("backtrack");
-    }
+  it.each(["(?=a)b", "a(?!b)", "(?<=a)b", "(?<!a)b", "(a)\\1", "(?<x>a)\\k<x>"])(
+    "rejects %s (lookaround and backreferences are not RE2)",
+    (pattern) => {
+      for (const operator of ["REGEX", "NOT_REGEX"] as const) {
+        const error = expectBadInput(() => compileFilter({ properties: [{ property: "text", operator, value: pattern }] }), "filter.properties[0].value");
+        expect(error.message).toContain("RE2 syntax is required");
+      }
+    },
+  );
+
+  // These backtrack exponentially in a backtracking engine (safe-regex2 even accepted ^(a|a)*$). RE2 accepts them
+  // and answers in time linear in the input; how fast is shown without a clock in regex-linear-time.test.ts.
+  it.each([
+    ["^(a|a)*$", "a".repeat(30) + "!", false],
+    ["^(a|a)*$", "a".repeat(30), true],
+    ["(a+)+$", "a".repeat(30) + "!", false],
+    ["(a*)*b", "a".repeat(30), false],
+    ["(x+x+)+y", "x".repeat(30), false],
+    ["^(\\w+\\s?)*$", "word ".repeat(10) + "!", false],
+  ])("accepts %s and matches %j (%s) without backtracking", (pattern, value, expected) => {
+    expect(matches({ property: "p", operator: "REGEX", value: pattern }, withProperties({ p: value }))).toBe(expected);
+    expect(matches({ property: "p", operator: "NOT_REGEX", value: pattern }, withProperties({ p: value }))).toBe(!expected);
   });
 
   it(`accepts ${MAX_REGEX_LENGTH} characters and rejects ${MAX_REGEX_LENGTH + 1}`, () => {
@@ -238,6 +265,29 @@ describe("compileFilter: REGEX / NOT_REGEX", () => {
       "filter.properties[0].value",
     );
     expect(error.message).toContain("257 characters");
+  });
+
+  it(`refuses patterns that compile to more than ${MAX_FILTER_REGEX_SIZE} RE2 instructions, alone or together`, () => {
+    const regex = (value: string) => ({ property: "text", operator: "REGEX" as const, value });
+    expect(MAX_FILTER_REGEX_SIZE).toBe(500);
+    expect(compileFilter({ properties: [regex("a{450}")] })(sample)).toBe(false);
+    const alone = expectBadInput(() => compileFilter({ properties: [regex("(a{20}){20}b{100}")] }), "filter.properties[0].value");
+    expect(alone.message).toMatch(/RE2 instructions/);
+    // Each fits; the second does not fit in what the first left, and the message names the second.
+    const together = expectBadInput(() => compileFilter({ properties: [regex("x{300}"), regex("y{300}")] }), "filter.properties[1].value");
+    expect(together.message).toMatch(/RE2 instructions/);
+    // RE2's own limit on a counted repetition (1000) is a syntax error, refused before anything is built.
+    expect(expectBadInput(() => compileFilter({ properties: [regex(".{1001}")] }), "filter.properties[0].value").message).toMatch(/RE2|instructions/);
+  });
+
+  it("reads at most maxRegexInputLength characters from the start of a value; NOT_REGEX stays the complement", () => {
+    const limits = { ...DEFAULT_FILTER_LIMITS, maxRegexInputLength: 8 };
+    const event = withProperties({ url: "https://example.com/checkout" });
+    const check = (operator: "REGEX" | "NOT_REGEX", value: string) => compileFilter({ properties: [{ property: "url", operator, value }] }, limits)(event);
+    expect(check("REGEX", "^https:")).toBe(true);
+    expect(check("REGEX", "checkout")).toBe(false);
+    expect(check("NOT_REGEX", "checkout")).toBe(true);
+    expect(check("REGEX", "^https://$")).toBe(true);
   });
 });
 
@@ -371,5 +421,118 @@ describe("toNumber", () => {
     }
     expect(toNumber(Number.NaN)).toBeNull();
     expect(toNumber(Number.POSITIVE_INFINITY)).toBeNull();
+  });
+});
+
+describe("compileFilter: size limits (a filter's size is its cost on every capture)", () => {
+  const limits = { ...DEFAULT_FILTER_LIMITS, maxConditions: 5, maxValueLength: 10, maxPropertyKeyLength: 4, maxValueDepth: 2 };
+  const setting = (error: { extensions: Record<string, unknown> }) => [error.extensions["setting"], error.extensions["limit"]];
+  const isSet = (property: string) => ({ property, operator: "IS_SET" as const });
+
+  it("counts event names, environment, distinctId and property conditions together against maxConditions", () => {
+    expect(compileFilter({ events: ["a", "b"], environment: "e", properties: [isSet("x"), isSet("y")] }, limits)).toBeTypeOf("function");
+    const over = [
+      { events: ["a", "b", "c", "d", "e", "f"] },
+      { events: ["a", "b"], environment: "e", distinctId: "d", properties: [isSet("x"), isSet("y")] },
+      { properties: Array.from({ length: 15_000 }, () => isSet("x")) },
+    ];
+    for (const filter of over) {
+      const error = expectBadInput(() => compileFilter(filter, limits), "filter");
+      expect(error.message).toContain("PULSE_MAX_FILTER_CONDITIONS");
+      expect(setting(error)).toEqual(["PULSE_MAX_FILTER_CONDITIONS", 5]);
+    }
+  });
+
+  it("the default is 50 conditions", () => {
+    expect(DEFAULT_FILTER_LIMITS.maxConditions).toBe(50);
+    expect(compileFilter({ properties: Array.from({ length: 50 }, () => isSet("x")) })).toBeTypeOf("function");
+    expectBadInput(() => compileFilter({ properties: Array.from({ length: 51 }, () => isSet("x")) }), "filter");
+  });
+
+  it("bounds every string a filter holds by maxValueLength, naming the field", () => {
+    const long = "x".repeat(11);
+    const cases: [object, string][] = [
+      [{ events: ["ok", long] }, "filter.events[1]"],
+      [{ environment: long }, "filter.environment"],
+      [{ distinctId: long }, "filter.distinctId"],
+      [{ properties: [{ property: "p", operator: "EQUALS", value: long }] }, "filter.properties[0].value"],
+      [{ properties: [{ property: "p", operator: "CONTAINS", value: long }] }, "filter.properties[0].value"],
+      [{ properties: [{ property: "p", operator: "REGEX", value: long }] }, "filter.properties[0].value"],
+    ];
+    for (const [filter, field] of cases) {
+      const error = expectBadInput(() => compileFilter(filter, limits), field);
+      expect(setting(error)).toEqual(["PULSE_MAX_FILTER_VALUE_LENGTH", 10]);
+    }
+    expect(compileFilter({ events: ["x".repeat(10)] }, limits)).toBeTypeOf("function");
+  });
+
+  it("bounds a JSON EQUALS value by its JSON length and by maxValueDepth, without recursion", () => {
+    const error = expectBadInput(
+      () => compileFilter({ properties: [{ property: "p", operator: "EQUALS", value: { abc: [1, 2, 3, 4] } }] }, limits),
+      "filter.properties[0].value",
+    );
+    expect(setting(error)).toEqual(["PULSE_MAX_FILTER_VALUE_LENGTH", 10]);
+    const deep = expectBadInput(
+      () => compileFilter({ properties: [{ property: "p", operator: "EQUALS", value: [[[1]]] }] }, limits),
+      "filter.properties[0].value",
+    );
+    expect(setting(deep)).toEqual(["PULSE_MAX_PROPERTY_DEPTH", 2]);
+    let nested: JsonValue = 1;
+    for (let i = 0; i < 200_000; i++) nested = [nested];
+    expectBadInput(() => compileFilter({ properties: [{ property: "p", operator: "NOT_EQUALS", value: nested }] }), "filter.properties[0].value");
+    expect(matches({ property: "p", operator: "EQUALS", value: [[1]] }, withProperties({ p: [[1]] }))).toBe(true);
+  });
+
+  it("refuses a property key longer than a captured key may be (PULSE_MAX_PROPERTY_KEY_LENGTH)", () => {
+    const error = expectBadInput(() => compileFilter({ properties: [isSet("abcde")] }, limits), "filter.properties[0].property");
+    expect(setting(error)).toEqual(["PULSE_MAX_PROPERTY_KEY_LENGTH", 4]);
+  });
+});
+
+describe("SharedFilters: equal filters are tested once per event, however many subscribers hold them", () => {
+  /** An event whose property `p` counts how often a filter reads it. */
+  const counted = (value: JsonValue) => {
+    const reads = { count: 0 };
+    const properties = {};
+    Object.defineProperty(properties, "p", { enumerable: true, get: () => (reads.count++, value) });
+    return { event: withProperties(properties), reads };
+  };
+  const filter = () => ({ events: ["$pageview"], properties: [{ property: "p", operator: "REGEX" as const, value: "^a+$" }] });
+
+  it("equal filters get one predicate, which answers each event once", () => {
+    const filters = new SharedFilters();
+    const predicates = Array.from({ length: 1000 }, () => filters.compile(filter()));
+    expect(new Set(predicates).size).toBe(1);
+    const first = counted("aaa");
+    expect(predicates.every((predicate) => predicate(first.event))).toBe(true);
+    expect(first.reads.count).toBe(1);
+    const second = counted("b");
+    expect(predicates.some((predicate) => predicate(second.event))).toBe(false);
+    expect(second.reads.count).toBe(1);
+    expect(predicates[0]!(first.event)).toBe(true);
+  });
+
+  it("filters that match differently are never shared: 0 and -0, 1 and \"1\", other operators", () => {
+    const filters = new SharedFilters();
+    const equals = (value: JsonValue) => filters.compile({ properties: [{ property: "p", operator: "EQUALS", value }] });
+    const [zero, negativeZero, one, oneText] = [equals(0), equals(-0), equals(1), equals("1")];
+    expect(new Set([zero, negativeZero, one, oneText]).size).toBe(4);
+    expect([zero, negativeZero, one, oneText].map((predicate) => predicate(withProperties({ p: -0 })))).toEqual([false, true, false, false]);
+    expect([zero, negativeZero, one, oneText].map((predicate) => predicate(withProperties({ p: "1" })))).toEqual([false, false, false, true]);
+    const regex = filters.compile({ properties: [{ property: "p", operator: "REGEX", value: "^a" }] });
+    const notRegex = filters.compile({ properties: [{ property: "p", operator: "NOT_REGEX", value: "^a" }] });
+    expect(regex).not.toBe(notRegex);
+  });
+
+  it("a filter holding something other than plain JSON is compiled on its own", () => {
+    const filters = new SharedFilters();
+    const withMap = () => filters.compile({ properties: [{ property: "p", operator: "EQUALS", value: new Map() as unknown as JsonValue }] });
+    expect(withMap()).not.toBe(withMap());
+    expect(withMap()(withProperties({ p: {} }))).toBe(false);
+  });
+
+  it("refuses what compileFilter refuses, with its limits", () => {
+    const filters = new SharedFilters({ ...DEFAULT_FILTER_LIMITS, maxConditions: 1 });
+    expectBadInput(() => filters.compile({ events: ["a", "b"] }), "filter");
   });
 });

@@ -1,5 +1,15 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { codeOf, gql, once, sseClient, startPulse, wsClient, type ExecutionResult } from "../support/trust-harness.ts";
+import {
+  codeOf,
+  gql,
+  initializedSocket,
+  once,
+  post,
+  sseClient,
+  startPulse,
+  wsClient,
+  type ExecutionResult,
+} from "../support/trust-harness.ts";
 import type { PulseServer } from "../../src/server.ts";
 
 const transports = ["http", "ws", "sse"] as const;
@@ -40,6 +50,79 @@ describe("query limits (GraphQL Armor), identical on every transport", () => {
   it("exempts introspection from the depth limit (GraphiQL keeps working)", async () => {
     const server = await startPulse({ trust: { maxQueryDepth: 3 } });
     const answer = await gql(server, "{ __schema { types { fields { type { ofType { ofType { name } } } } } } }");
+    expect(answer.body.errors).toBeUndefined();
+  });
+});
+
+describe("bracket nesting is refused before parsing (graphql-js parses recursively)", () => {
+  const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+  const deepQuery = (depth: number) => `query { recentEvents(limit: 1, filter: {properties: ${nested(depth)}}) { id } }`;
+  // With a raised token limit nothing else stops the parser: on main this nesting overflowed its stack (HTTP 500).
+  const roomyTokens = { maxQueryTokens: 1_000_000 };
+
+  for (const transport of transports) {
+    for (const depth of [3_000, 100_000]) {
+      it(`a list literal nested ${depth} deep is BAD_USER_INPUT naming PULSE_MAX_QUERY_DEPTH over ${transport}`, async () => {
+        const server = await startPulse({ trust: roomyTokens });
+        const result = await run(server, transport, deepQuery(depth));
+        expect(result.data ?? null).toBeNull();
+        expect(codeOf(result.errors ?? [])).toBe("BAD_USER_INPUT");
+        expect(result.errors![0]!.extensions?.["setting"]).toBe("PULSE_MAX_QUERY_DEPTH");
+        expect(result.errors![0]!.message).toContain("nests brackets deeper than 64");
+      });
+    }
+  }
+
+  it("over HTTP it is answered like a syntax error: 400 for application/graphql-response+json, 200 for application/json", async () => {
+    const server = await startPulse({ trust: roomyTokens });
+    const body = JSON.stringify({ query: deepQuery(3_000) });
+    const strict = await post(server, body, { "content-type": "application/json", accept: "application/graphql-response+json" });
+    expect(strict.status).toBe(400);
+    expect(codeOf(strict.body)).toBe("BAD_USER_INPUT");
+    const legacy = await post(server, body, { "content-type": "application/json", accept: "application/json" });
+    expect(legacy.status).toBe(200);
+    expect(codeOf(legacy.body)).toBe("BAD_USER_INPUT");
+  });
+
+  it("with the default limits too, on every transport", async () => {
+    const server = await startPulse();
+    for (const transport of transports) {
+      const result = await run(server, transport, deepQuery(3_000));
+      expect([transport, codeOf(result.errors ?? [])]).toEqual([transport, "BAD_USER_INPUT"]);
+    }
+  });
+
+  it("inside a subscription over WebSocket: the operation gets an error message and the socket stays up", async () => {
+    const server = await startPulse({ trust: roomyTokens });
+    const raw = await initializedSocket(server);
+    raw.send({ id: "deep", type: "subscribe", payload: { query: `subscription { events(filter: {properties: ${nested(3_000)}}) { id } }` } });
+    const refused = await raw.next((m) => m["id"] === "deep", "the deep operation's answer");
+    expect(refused["type"]).toBe("error");
+    expect(codeOf(refused["payload"] as { extensions?: Record<string, unknown> }[])).toBe("BAD_USER_INPUT");
+    // The same socket runs the next operation.
+    raw.send({ id: "next", type: "subscribe", payload: { query: "{ realtimeMetrics { eventsTotal } }" } });
+    const answered = await raw.next((m) => m["id"] === "next" && m["type"] === "next", "the next operation's result");
+    expect((answered["payload"] as { errors?: unknown }).errors).toBeUndefined();
+    expect(raw.socket.readyState).toBe(raw.socket.OPEN);
+  });
+
+  it("counts brackets as the lexer sees them: not inside strings, block strings or comments", async () => {
+    const server = await startPulse();
+    const brackets = "([{".repeat(40);
+    const query = `# ${brackets}
+      query {
+        a: recentEvents(filter: {properties: [{property: "p", operator: CONTAINS, value: "${brackets}\\"${brackets}"}]}) { id }
+        b: recentEvents(filter: {properties: [{property: "p", operator: CONTAINS, value: """${brackets}\\"""${brackets}"""}]}) { id }
+      }`;
+    const answer = await gql(server, query);
+    expect(answer.body.errors).toBeUndefined();
+    expect(answer.body.data).toEqual({ a: [], b: [] });
+  });
+
+  it("allows the nesting a legitimate query reaches, GraphiQL's introspection included, with a small depth limit", async () => {
+    const server = await startPulse({ trust: { maxQueryDepth: 3 } });
+    const { getIntrospectionQuery } = await import("graphql");
+    const answer = await gql(server, getIntrospectionQuery());
     expect(answer.body.errors).toBeUndefined();
   });
 });
