@@ -158,7 +158,7 @@ export type LiveUsersUsersArgs = {
 
 export type Mutation = {
   __typename?: 'Mutation';
-  /** Returns the stored event (the earlier one, for a duplicate id). */
+  /** Returns the event as sent, with its stored id and cursor (for a duplicate id: the earlier event's id and cursor, never its content). */
   captureEvent: Event;
   /** All or nothing: one invalid input stores none. */
   captureEvents: CaptureResult;
