@@ -76,6 +76,11 @@ export interface SettingSpec<T> {
   /** Bounds of a number (inclusive), enforced by `schema` and shown by `--help` and the README. */
   readonly min?: number;
   readonly max?: number;
+  /**
+   * A stricter minimum for the environment (`npm start`) than for the programmatic API: a value that is safe only
+   * where the caller controls everything else (tests use short timeouts that would cut off a production stream).
+   */
+  readonly environmentMin?: number;
   /** Adds a readable form to a numeric default: `1048576 (1 MiB)`, `604800 (7 days)`. */
   readonly unit?: "bytes" | "seconds";
   /** The default as people read it, when the value alone would not say it (a derived or absent default). */
@@ -509,7 +514,8 @@ const TABLE: Table = {
     }),
     httpHeadersTimeoutMs: integer({
       env: "PULSE_HTTP_HEADERS_TIMEOUT_MS",
-      min: 1000,
+      min: 100,
+      environmentMin: 1000,
       default: 10_000,
       section: "limits",
       meaning: "Time a client has to send a request's headers (Node's `headersTimeout`; at most the request timeout).",
@@ -518,7 +524,8 @@ const TABLE: Table = {
     }),
     httpRequestTimeoutMs: integer({
       env: "PULSE_HTTP_REQUEST_TIMEOUT_MS",
-      min: 1000,
+      min: 100,
+      environmentMin: 1000,
       default: 30_000,
       section: "limits",
       meaning: "Time a client has to send a whole request, headers and body (Node's `requestTimeout`).",
@@ -538,7 +545,8 @@ const TABLE: Table = {
     }),
     httpIdleTimeoutMs: integer({
       env: "PULSE_HTTP_IDLE_TIMEOUT_MS",
-      min: 15_000,
+      min: 100,
+      environmentMin: 15000,
       default: 120_000,
       section: "limits",
       meaning: "A socket with no bytes in either direction for this long is destroyed.",
@@ -713,6 +721,10 @@ function resolve(origin: "environment" | "options", given: (setting: Setting) =>
       target[setting.key] = typeof fallback === "function" ? fallback({ ...top, trust } as unknown as PulseConfig) : fallback;
       continue;
     }
+    if (origin === "environment" && setting.environmentMin !== undefined && typeof input.value === "number" && !(Number.isInteger(input.value) && input.value >= setting.environmentMin)) {
+      problems.push(`${input.name} must be ${integerBounds(setting.environmentMin, setting.max)}, got ${input.shown}`);
+      continue;
+    }
     const parsed = setting.schema.safeParse(input.value);
     if (parsed.success) target[setting.key] = Array.isArray(parsed.data) ? Object.freeze([...parsed.data]) : parsed.data;
     else problems.push(...parsed.error.issues.map((issue) => problem(setting, input, issue)));
@@ -774,7 +786,8 @@ export function defaultText(setting: Setting): string {
 /** The bounds of a numeric setting as people read them: "at least 1024", "0 to 65535"; "" for other settings. */
 export function boundsText(setting: Setting): string {
   if (setting.min === undefined) return "";
-  return setting.max === undefined ? `at least ${setting.min}` : `${setting.min} to ${setting.max}`;
+  const bounds = setting.max === undefined ? `at least ${setting.min}` : `${setting.min} to ${setting.max}`;
+  return setting.environmentMin === undefined ? bounds : `${bounds} (from the environment: at least ${setting.environmentMin})`;
 }
 
 function readableAmount(value: number, unit: "bytes" | "seconds"): string {
