@@ -19,6 +19,7 @@ import {
   waitForSnapshotAfter,
   waitUntil,
   within,
+  writeDamagedDatabase,
   wsClient,
 } from "../support/persistence.ts";
 
@@ -26,6 +27,14 @@ afterEach(closeAll);
 
 /** Wide windows: everything captured in the test stays live and counted across the restart on a slow machine. */
 const WINDOWS = { PULSE_LIVE_WINDOW_SECONDS: "3600", PULSE_DASHBOARD_WINDOW_SECONDS: "3600" };
+
+/** The JSON log lines of a process's output. */
+function logLines(output: string): { level: string; msg: string }[] {
+  return output
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as { level: string; msg: string });
+}
 
 type Recent = { recentEvents: { id: string; cursor: string }[] };
 type Active = { realtimeMetrics: { activeConnections: number } };
@@ -149,16 +158,23 @@ describe("the server process with a SQLite file", { timeout: 90_000 }, () => {
 
     const server = spawnProcess({ DATABASE_URL: `file:${path}` });
     expect(await within(server.exited, "the refused start")).toEqual({ code: 3, signal: null });
-    const lines = server
-      .output()
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .map((line) => JSON.parse(line) as { level: string; msg: string });
-    const fatal = lines.filter((line) => line.level === "fatal");
+    const fatal = logLines(server.output()).filter((line) => line.level === "fatal");
     expect(fatal).toHaveLength(1);
     expect(fatal[0]!.msg).toMatch(/^Pulse cannot start: The database SQLite .*pulse\.db was migrated by a newer version of Pulse/);
     expect(fatal[0]!.msg).toContain('it has migration "29990101000000_future", which this version does not know');
     // Said plainly: no stack trace anywhere.
+    expect(server.output()).not.toContain('"stack"');
+  });
+
+  it("refuses a damaged database file with one line naming it and exit code 3, not a stack trace", async () => {
+    const path = join(tempDir(), "pulse.db");
+    await writeDamagedDatabase(path);
+
+    const server = spawnProcess({ DATABASE_URL: `file:${path}` });
+    expect(await within(server.exited, "the refused start"), server.output()).toEqual({ code: 3, signal: null });
+    const fatal = logLines(server.output()).filter((line) => line.level === "fatal");
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]!.msg).toMatch(/^Pulse cannot start: The database SQLite .*pulse\.db is damaged \(.+\)\. Restore it from a backup/);
     expect(server.output()).not.toContain('"stack"');
   });
 

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { migrationTimestamp, readMigrations } from "../../src/store/migrations.ts";
 import { StoreUnusableError } from "../../src/store/snapshot-store.ts";
 import { openSqliteStore, SQLITE_MIGRATIONS } from "../../src/store/sqlite.ts";
-import { closeAll, onClose, recordingLogger, ROOT, tempDir } from "../support/persistence.ts";
+import { closeAll, onClose, recordingLogger, ROOT, tempDir, writeDamagedDatabase } from "../support/persistence.ts";
 
 afterEach(closeAll);
 
@@ -132,6 +132,18 @@ describe("migrations", () => {
     expect(error).toBeInstanceOf(StoreUnusableError);
     expect((error as Error).message).toContain(path);
     expect((error as Error).message).toMatch(/not a database/);
+  });
+
+  it("refuse a file whose pages are damaged, naming it and what to do, and leave it untouched", async () => {
+    const path = join(tempDir(), "pulse.db");
+    await writeDamagedDatabase(path);
+    const before = readFileSync(path);
+    const error = await openSqliteStore(`file:${path}`, { log: recordingLogger() }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnusableError);
+    expect((error as Error).message).toContain(`The database SQLite ${path} is damaged (`);
+    expect((error as Error).message).toContain("Restore it from a backup");
+    expect((error as Error).message).not.toContain("\n");
+    expect(readFileSync(path).equals(before)).toBe(true);
   });
 
   it("upgrade a database written before the clean-stop record: its snapshot counts as a clean stop", async () => {
