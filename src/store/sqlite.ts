@@ -65,8 +65,9 @@ export function migrateSqlite(path: string, migrations: readonly Migration[], de
     // journal_mode cannot change inside a transaction; it is stored in the file, so it holds for every connection.
     const mode = db.pragma("journal_mode = WAL", { simple: true });
     if (mode !== "wal") log.warn({ store: description, journalMode: mode }, "the database is not in WAL mode (an in-memory database?)");
-    // Every page, once, before serving (tens of milliseconds for a full buffer): a damaged page found now stops the
-    // start with a plain message, where found by the restore or a snapshot it would fail them over and over.
+    // Every page, once, before serving (0.3 s for a 30 MB file, a full buffer and 100,000 persons, on a busy 2-core
+    // machine): a damaged page found now stops the start with a plain message; found by the restore, it would end
+    // in a stack trace, and found by a snapshot, fail every snapshot after.
     const report = (db.pragma("quick_check(3)") as { quick_check: string }[]).flatMap((row) => row.quick_check.split("\n"));
     if (report.length !== 1 || report[0] !== "ok") {
       throw corrupted(description, report.filter((line) => !line.startsWith("***")).slice(0, 3).join("; "));
