@@ -1,8 +1,9 @@
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { migrationTimestamp } from "../../src/store/migrations.ts";
+import { scrape } from "../support/metrics.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import {
   capture,
@@ -11,6 +12,7 @@ import {
   gql,
   holdWriteLock,
   LIVE_VIEW,
+  metrics,
   pageview,
   recordingLogger,
   spawnProcess,
@@ -144,6 +146,36 @@ describe("the server process with a SQLite file", { timeout: 90_000 }, () => {
     } finally {
       db.close();
     }
+  });
+
+  it("finds its file deleted while it runs: reports it, never claims a snapshot that missed the file, writes everything to a new one", async () => {
+    const path = join(tempDir(), "pulse.db");
+    const env = { DATABASE_URL: `file:${path}`, PULSE_SNAPSHOT_INTERVAL_MS: "300", ...WINDOWS };
+    const server = await startProcess(env);
+    const before = (await capture(server.url, [pageview(1), pageview(2), pageview(3)])).ids;
+    await waitForSnapshotAfter(server.url, Date.now());
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(`${path}${suffix}`, { force: true });
+    const deletedAt = Date.now();
+    const after = (await capture(server.url, [pageview(4)])).ids;
+
+    // Once Pulse says a snapshot reflects a moment after the deletion, the file at the path holds it all.
+    await waitForSnapshotAfter(server.url, deletedAt);
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.prepare("SELECT id FROM events ORDER BY seq").pluck().all()).toEqual([...before, ...after]);
+    } finally {
+      db.close();
+    }
+    expect((await metrics(server.url)).snapshotFailures).toBeGreaterThanOrEqual(1);
+    expect((await scrape(server.url)).value("pulse_snapshot_failures_total")).toBeGreaterThanOrEqual(1);
+    const errors = logLines(server.output()).filter((line) => line.level === "error");
+    expect(errors.map((line) => line.msg)).toEqual([expect.stringMatching(/^the database file was deleted while Pulse was running/)]);
+
+    server.child.kill("SIGTERM");
+    expect(await within(server.exited, "the process to exit")).toEqual({ code: 0, signal: null });
+    const restarted = await startProcess(env);
+    const restored = (await gql<Recent>(restarted.url, "{ recentEvents(limit: 10) { id cursor } }")).recentEvents.map((e) => e.id);
+    expect(restored).toEqual([...before, ...after].reverse());
   });
 
   it("refuses a database from a newer Pulse with a clear message and exit code 3", async () => {
