@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, onCleanup } from "../support/cleanup.ts";
 import { gql, streamClient } from "../support/clients.ts";
 import { captureEvent, captureEvents, pageview, recentEvents, waitForActive, type EventPayload } from "../support/events.ts";
+import { startPulseProcess, tempDir } from "../support/child.ts";
 import { startServer } from "../support/server.ts";
 import { REDIS_URL, warnSkipped } from "../support/services.ts";
 import { Hub } from "../../src/domain/hub.ts";
@@ -222,6 +223,35 @@ describe.skipIf(!REDIS_URL)("when the fleet's Redis loses its data", () => {
     expect(position(first.cursor)).toBeGreaterThan(position(before.cursor));
     await waitFor(async () => (await recentEvents(a.url, 1))[0]?.id === first.id, { what: "the new event on A" });
     expect((await recentEvents(a.url, 10)).map((e) => e.id)).toEqual([first.id, before.id]);
+  });
+});
+
+describe.skipIf(!REDIS_URL)("when Redis loses its data while the fleet is down", () => {
+  it("a restarted instance starts the counter past what its snapshot knew, not at it: a lost event's cursor never names a new one", async () => {
+    const redis = await privateRedis();
+    const port = await freePort();
+    // Only the snapshot taken at start reaches the file: what follows is lost with the process.
+    const env = {
+      REDIS_URL: redis.url,
+      PULSE_REDIS_PREFIX: `pulse-test:${randomUUID()}:`,
+      DATABASE_URL: `file:${join(tempDir(), "pulse.db")}`,
+      PULSE_SNAPSHOT_INTERVAL_MS: "3600000",
+    };
+    const first = await startPulseProcess(port, env);
+    const lost: EventPayload[] = [];
+    for (let n = 1; n <= 3; n++) lost.push(await captureEvent(first.url, pageview(n)));
+    first.child.kill("SIGKILL");
+    await first.exited();
+    await redis.flushAll();
+
+    const second = await startPulseProcess(port, env);
+    const fresh = await captureEvent(second.url, pageview(4));
+    expect(position(fresh.cursor)).toBeGreaterThan(position(lost[2]!.cursor));
+    // A client that had received the last lost event resumes: the new event, told of the gap.
+    const resumed = streamClient("ws", second.url).subscribe(RESUME, { after: lost[2]!.cursor });
+    const [next] = await resumed.waitForResults(1);
+    expect((next!.data!.events as { id: string }).id).toBe(fresh.id);
+    expect(next!.extensions?.gap).toBe(true);
   });
 });
 
