@@ -123,9 +123,10 @@ export interface RedisStreamOptions {
  * and when it took it; a restored snapshot counts as a reading taken when the snapshot was. An instance that finds
  * the counter missing, or below what it has read, restarts it at that reading plus `lostPositionsFor(its age)`:
  * 500,000 positions per second since the reading, at least a million, the same bound the crash path of a single
- * instance uses. Whatever the fleet handed out before Redis lost the counter was handed out after some instance's
- * reading, at less than that rate, so it is below the new start however stale the restarting instance is (one cut off
- * from Redis for an hour restarts it 1.8 billion further on: positions stay far below 2^53). The first instance to
+ * instance uses. Positions handed out before the reading are at most its value; fewer than that rate's worth were
+ * handed out after it, before Redis lost the counter. So every position used is below the new start however stale
+ * the restarting instance is (one cut off from Redis for an hour restarts it 1.8 billion further on: positions stay
+ * far below 2^53). The first instance to
  * find the counter missing restarts it; the others then find it above their reading and go on. An instance that has
  * no reading at all (nothing restored, never read the counter) never restarts a missing counter: it waits
  * NEW_FLEET_WAIT_MS for an instance that knows to do it, then takes Redis for a new fleet's and starts at its own
