@@ -11,7 +11,15 @@ import { silentLogger, type Logger } from "../telemetry/logger.ts";
 import { sqlitePath } from "./database-url.ts";
 import { migrationTimestamp, planMigrations, readMigrations, type AppliedMigration, type Migration } from "./migrations.ts";
 import { PersonsTrim, snapshotFromRecords } from "./rows.ts";
-import { StoreReplacedError, StoreUnusableError, type Snapshot, type SnapshotDelta, type SnapshotStore, type StoreOptions, type WriterClaim } from "./snapshot-store.ts";
+import {
+  StoreReplacedError,
+  StoreUnusableError,
+  type Snapshot,
+  type SnapshotDelta,
+  type SnapshotStore,
+  type StoreOptions,
+  type WriterClaim,
+} from "./snapshot-store.ts";
 import type { CommitRequest, EventRow, PersonRow, WriterOptions, WriterReply, WriterRequest } from "./sqlite-writer.ts";
 
 /** The committed migrations of the SQLite schema (prisma/schema.prisma). */

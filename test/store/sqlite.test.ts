@@ -182,7 +182,14 @@ describe("a file deleted or replaced while the store is open", () => {
     sessionId: null,
     environment: "production",
   });
-  const delta = (events: ReturnType<typeof event>[]) => ({ appended: events, evictedThroughSeq: 0, persons: [], personsMax: 10, takenAt: now, cleanStop: false });
+  const delta = (events: ReturnType<typeof event>[]) => ({
+    appended: events,
+    evictedThroughSeq: 0,
+    persons: [],
+    personsMax: 10,
+    takenAt: now,
+    cleanStop: false,
+  });
   const storedIds = (path: string) => inspect(path).prepare("SELECT id FROM events ORDER BY seq").pluck().all();
 
   /** Puts another Pulse database (a backup holding one event at position 99) in place of `path`, as `mv` does. */
@@ -198,7 +205,13 @@ describe("a file deleted or replaced while the store is open", () => {
 
   for (const [how, remove] of [
     ["deleted (pulse.db alone: its -wal stays)", async (path: string) => (rmSync(path), [])],
-    ["deleted with its -wal and -shm", async (path: string) => (["", "-wal", "-shm"].forEach((suffix) => rmSync(path + suffix, { force: true })), [])],
+    [
+      "deleted with its -wal and -shm",
+      async (path: string) => {
+        for (const suffix of ["", "-wal", "-shm"]) rmSync(path + suffix, { force: true });
+        return [];
+      },
+    ],
     ["replaced by another database", moveBackupOver],
   ] as const) {
     it(`${how}: the next write fails with StoreReplacedError, and the store writes to the file now at the path`, async () => {
