@@ -115,11 +115,22 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
               url: redisUrl,
               prefix: config.redisPrefix,
               maxLength: config.redisStreamLength,
+              restored: persistence?.restored,
               onState: (connected) => logger[connected ? "info" : "warn"]({ connected }, "redis stream"),
               onGap: (from, to) =>
                 logger.error(
                   { from, to, missed: to - from + 1 },
-                  `events ${from}..${to} left the Redis stream before this instance read them (it was behind by more than PULSE_REDIS_STREAM_LENGTH); this instance does not have them`,
+                  `positions ${from}..${to} left the Redis stream before this instance read them (it was behind by more than ` +
+                    `PULSE_REDIS_STREAM_LENGTH, or Redis lost its data); this instance does not have the events there, and ` +
+                    `resuming from a cursor among them is told of a gap`,
+                ),
+              onReset: ({ restartedAt, knownPosition, knownAgeMs }) =>
+                logger.error(
+                  { restartedAt, knownPosition, knownAgeMs },
+                  `Redis lost the position counter (restarted empty, flushed, evicted, or restored from an older copy): ` +
+                    `restarted it at ${restartedAt}, past every position the fleet can have handed out, so no cursor names ` +
+                    `two events; events Redis held that an instance had not read yet are lost to it. Run Redis with ` +
+                    `persistence (appendonly yes).`,
                 ),
             });
             hub.replication.useLog(stream);

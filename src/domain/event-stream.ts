@@ -43,6 +43,9 @@ export interface StreamObserver {
   restored?(event: StoredEvent): void;
 }
 
+/** Lost stretches a stream remembers (crashes, Redis resets, trimmed log entries): a handful in a process's life. */
+const MAX_LOST_STRETCHES = 32;
+
 /**
  * The ordered stream of events: positions, the ring buffer, duplicate ids and the `events` subscribers. It owns
  * all of them; the live views and the snapshot writer watch it (`observe`), replication feeds it (`apply`).
@@ -70,10 +73,10 @@ export class EventStream {
   /** The highest position ever evicted (or never restored): a resume at or before it has lost events. */
   private evictedThroughSeq = 0;
   /**
-   * After a crash: positions the previous run may have handed out to events lost with it (`from` is the newest
-   * restored one). New positions start after `through`; a resume from within is told of a gap.
+   * Stretches of positions that may belong to events this stream never got (`from` is the newest it had before
+   * them): after a crash (`restore`), or a jump in a shared log (`markLost`). A resume from within is told of a gap.
    */
-  private lost: { readonly from: number; readonly through: number } | null = null;
+  private lost: { readonly from: number; readonly through: number }[] = [];
   private appliedTotal = 0;
   private subscriptionsTotal = 0;
   private closed = false;
@@ -150,8 +153,23 @@ export class EventStream {
     this.evictedThroughSeq = Math.max(this.evictedThroughSeq, evictedThroughSeq);
     this.lastSeq = Math.max(this.lastSeq, this.evictedThroughSeq);
     if (options.lostPositions) {
-      this.lost = { from: this.lastSeq, through: this.lastSeq + options.lostPositions };
-      this.lastSeq = this.lost.through;
+      const from = this.lastSeq;
+      this.lastSeq = from + options.lostPositions;
+      this.markLost(from, this.lastSeq);
+    }
+  }
+
+  /**
+   * Positions after `from` up to `through` may belong to events this stream never received: a shared log skipped
+   * them (Redis lost its data, or trimmed entries before this instance read them). A resume from a cursor in
+   * `from..through` is told of a gap. At most MAX_LOST_STRETCHES are kept: past it the two oldest merge into one
+   * (a few more resumes flagged, never one fewer).
+   */
+  markLost(from: number, through: number): void {
+    this.lost.push({ from, through });
+    if (this.lost.length > MAX_LOST_STRETCHES) {
+      const [first, second] = this.lost.splice(0, 2) as [{ from: number; through: number }, { from: number; through: number }];
+      this.lost.unshift({ from: first.from, through: second.through });
     }
   }
 
@@ -185,7 +203,7 @@ export class EventStream {
     if (options.after != null) {
       const after = decodeCursor(options.after, this.lastSeq);
       afterSeq = after;
-      gap = after < this.evictedThroughSeq || (this.lost !== null && after >= this.lost.from && after <= this.lost.through);
+      gap = after < this.evictedThroughSeq || this.lost.some((lost) => after >= lost.from && after <= lost.through);
       const from = this.buffer.firstIndexWhere((e) => e.seq > after);
       for (let i = from; i < this.buffer.size; i++) {
         const event = this.buffer.at(i)!;

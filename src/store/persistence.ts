@@ -9,6 +9,8 @@ import { Snapshotter, type SnapshotMetrics, type SnapshotStatus } from "./snapsh
 /** A running persistence: the store and its snapshotter. */
 export interface Persistence {
   readonly status: SnapshotStatus;
+  /** The snapshot restored at start: its newest position and the in-memory time it reflects; null if none. */
+  readonly restored: { readonly position: number; readonly takenAt: number } | null;
   /** Writes a snapshot now (if this instance is the writer); rejects if the store fails. */
   snapshotNow(): Promise<void>;
   /** Writes the final snapshot and closes the store; rejects (after closing the store) if the final write fails. */
@@ -41,6 +43,7 @@ export async function startPersistence(options: {
   const started = performance.now();
   const store = await openSnapshotStore(databaseUrl, log);
   let snapshotter: Snapshotter;
+  let restored: Persistence["restored"] = null;
   try {
     if (!options.fleet && !(await store.claimWriter()).writer) {
       throw new StoreUnusableError(
@@ -62,7 +65,10 @@ export async function startPersistence(options: {
           `new positions start at ${nextPosition}, so cursors of lost events never point at new ones`,
       );
     }
-    if (snapshot.takenAt !== null) metrics?.snapshotRestored(snapshot.takenAt);
+    if (snapshot.takenAt !== null) {
+      metrics?.snapshotRestored(snapshot.takenAt);
+      restored = { position: hub.stream.lastPosition, takenAt: snapshot.takenAt };
+    }
     snapshotter = new Snapshotter({ hub, store, intervalMs, evictedThroughSeq: snapshot.evictedThroughSeq, log, metrics });
     // Record at once that a Pulse runs on the store, so a crash before the first interval is recognised at the next
     // start. A database that fails here is retried by the snapshotter like any other failure.
@@ -78,6 +84,7 @@ export async function startPersistence(options: {
   }
   return {
     status: snapshotter,
+    restored,
     snapshotNow: () => snapshotter.snapshotNow(),
     async close() {
       try {

@@ -76,7 +76,26 @@ export interface SnapshotStore {
    * delivery. Rejects (and stores nothing) when the database fails; the caller keeps the delta and retries.
    */
   write(delta: SnapshotDelta): Promise<void>;
+  /**
+   * Rejects with `StoreReplacedError` when what the store writes to is no longer where it was opened (SQLite: the
+   * file deleted or replaced while Pulse ran); resolves otherwise. Asked when a snapshot has nothing to write, so an
+   * idle Pulse notices too. Optional: an engine whose storage cannot vanish under it need not have it.
+   */
+  verify?(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * What the store wrote to has gone: the SQLite file was deleted, or another file put in its place, while Pulse ran.
+ * Snapshots since the last check reached a file nobody will read. The store reopens the configured place (creating
+ * and migrating the file) before it rejects with this, or at its next write; the snapshotter then writes a full
+ * snapshot, so everything in memory is stored again.
+ */
+export class StoreReplacedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StoreReplacedError";
+  }
 }
 
 /**

@@ -2,7 +2,7 @@ import type { StoredEvent } from "../domain/event.ts";
 import type { Hub } from "../domain/hub.ts";
 import type { Person } from "../domain/persons.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import type { SnapshotDelta, SnapshotStore, WriterClaim } from "./snapshot-store.ts";
+import { StoreReplacedError, type SnapshotDelta, type SnapshotStore, type WriterClaim } from "./snapshot-store.ts";
 
 /** What `realtimeMetrics` shows about snapshots. */
 export interface SnapshotStatus {
@@ -224,7 +224,13 @@ export class Snapshotter implements SnapshotStatus {
     const evictedThroughSeq = this.evictedThroughSeq;
     const unchanged = !full && appended.length === 0 && personIds!.length === 0 && evictedThroughSeq === this.storedEvictedThroughSeq;
     if (unchanged && !final && this.markedRunning) {
-      // Nothing to write: the store is current as of now.
+      // Nothing to write: the store is current as of now, if it is still there.
+      try {
+        await this.store.verify?.();
+      } catch (error) {
+        this.failed(error);
+        throw error;
+      }
       this.lastSnapshotAt = takenAt;
       this.metrics?.snapshotUpToDate(takenAt);
       return;
@@ -293,6 +299,8 @@ export class Snapshotter implements SnapshotStatus {
   }
 
   private failed(error: unknown): void {
+    // What the store held is gone (its file deleted): only everything in memory makes it whole again.
+    if (error instanceof StoreReplacedError) this.fullPending = true;
     this.failures++;
     this.failuresInRow++;
     this.metrics?.snapshotFailed();

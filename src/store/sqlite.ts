@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync, statSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -11,7 +11,15 @@ import { silentLogger, type Logger } from "../telemetry/logger.ts";
 import { sqlitePath } from "./database-url.ts";
 import { migrationTimestamp, planMigrations, readMigrations, type AppliedMigration, type Migration } from "./migrations.ts";
 import { PersonsTrim, snapshotFromRecords } from "./rows.ts";
-import { StoreUnusableError, type Snapshot, type SnapshotDelta, type SnapshotStore, type StoreOptions, type WriterClaim } from "./snapshot-store.ts";
+import {
+  StoreReplacedError,
+  StoreUnusableError,
+  type Snapshot,
+  type SnapshotDelta,
+  type SnapshotStore,
+  type StoreOptions,
+  type WriterClaim,
+} from "./snapshot-store.ts";
 import type { CommitRequest, EventRow, PersonRow, WriterOptions, WriterReply, WriterRequest } from "./sqlite-writer.ts";
 
 /** The committed migrations of the SQLite schema (prisma/schema.prisma). */
@@ -37,19 +45,21 @@ export async function openSqliteStore(url: string, options: StoreOptions = {}): 
   const log = options.log ?? silentLogger();
   const path = sqlitePath(url);
   const description = `SQLite ${resolve(path)}`;
-  migrateSqlite(path, options.migrations ?? readMigrations(SQLITE_MIGRATIONS), description, log);
-  const prisma = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: path }) });
+  const migrations = options.migrations ?? readMigrations(SQLITE_MIGRATIONS);
+  const store = new SqliteSnapshotStore({ path, description, migrations, log });
+  await store.open();
+  return store;
+}
+
+/** Which file is at `path` (device and inode), or null when there is none: a file deleted or replaced has another. */
+function fileAt(path: string): { readonly dev: number; readonly ino: number } | null {
   try {
-    await prisma.$connect();
+    const { dev, ino } = statSync(path);
+    return { dev, ino };
   } catch (error) {
-    await prisma.$disconnect();
-    throw new StoreUnusableError(`Cannot open the database ${description}: ${messageOf(error)}`, { cause: error });
+    if ((error as { code?: unknown }).code === "ENOENT") return null;
+    throw error;
   }
-  // A worker thread takes ~0.3 s to start on a busy 2-core machine: let it start while the snapshot is loaded rather
-  // than before. The migration has just written to the file; a writer that still fails shows as a failed snapshot.
-  const writer = new SqliteWriter({ path, busyTimeoutMs: BUSY_TIMEOUT_MS });
-  writer.start().catch(() => {});
-  return new SqliteSnapshotStore(prisma, writer, description);
 }
 
 /**
@@ -65,6 +75,13 @@ export function migrateSqlite(path: string, migrations: readonly Migration[], de
     // journal_mode cannot change inside a transaction; it is stored in the file, so it holds for every connection.
     const mode = db.pragma("journal_mode = WAL", { simple: true });
     if (mode !== "wal") log.warn({ store: description, journalMode: mode }, "the database is not in WAL mode (an in-memory database?)");
+    // Every page, once, before serving (0.3 s for a 30 MB file, a full buffer and 100,000 persons, on a busy 2-core
+    // machine): a damaged page found now stops the start with a plain message; found by the restore, it would end
+    // in a stack trace, and found by a snapshot, fail every snapshot after.
+    const report = (db.pragma("quick_check(3)") as { quick_check: string }[]).flatMap((row) => row.quick_check.split("\n"));
+    if (report.length !== 1 || report[0] !== "ok") {
+      throw corrupted(description, report.filter((line) => !line.startsWith("***")).slice(0, 3).join("; "));
+    }
     const database = db;
     const plan = database
       .transaction(() => {
@@ -103,10 +120,25 @@ export function migrateSqlite(path: string, migrations: readonly Migration[], de
     if (plan.pending.length > 0) log.info({ store: description, migrations: plan.pending.map((m) => m.name) }, "migrations applied");
   } catch (error) {
     if (error instanceof StoreUnusableError) throw error;
+    if (isCorruption(error)) throw corrupted(description, messageOf(error), error);
     throw new StoreUnusableError(`Cannot open or migrate the database ${description}: ${messageOf(error)}`, { cause: error });
   } finally {
     db?.close();
   }
+}
+
+/** SQLite's codes for a file that is damaged or is no database at all. */
+function isCorruption(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "SQLITE_CORRUPT" || code === "SQLITE_NOTADB" || (typeof code === "string" && code.startsWith("SQLITE_CORRUPT_"));
+}
+
+function corrupted(description: string, detail: string, cause?: unknown): StoreUnusableError {
+  return new StoreUnusableError(
+    `The database ${description} is damaged (${detail}). Restore it from a backup (README, "Backups"), or move it ` +
+      `and its -wal and -shm files aside to start with an empty database.`,
+    { cause },
+  );
 }
 
 /** Prisma's own definition (what `prisma migrate deploy` creates on SQLite), so the CLI reads our rows. */
@@ -127,23 +159,65 @@ const PRISMA_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations"
  * 100-row inserts issued through Prisma took 5-16 ms each (up to 230 ms under load, 1-2 s in all), and the WAL
  * checkpoint at commit 50-140 ms, neither of which chunking can split. In the writer thread the whole delta is one
  * plain transaction of prepared statements; the main thread only serializes rows, a few hundred at a time.
+ *
+ * An open SQLite connection keeps writing to its file after the file is deleted (or another is moved in its place),
+ * and every commit succeeds into a file nobody will read. So the store notes which file it opened (device and
+ * inode) and checks the path before and after each write (and on `verify`): when it differs, it reopens the path
+ * and rejects with `StoreReplacedError`, and no snapshot is claimed for what went to the lost file.
  */
 class SqliteSnapshotStore implements SnapshotStore {
-  private readonly personsTrim = new PersonsTrim();
+  readonly description: string;
+  private readonly path: string;
+  private readonly migrations: readonly Migration[];
+  private readonly log: Logger;
+  private personsTrim = new PersonsTrim();
+  private prisma: PrismaClient | undefined;
+  private writer: SqliteWriter | undefined;
+  /** The file the connections have open; null once it is found gone, until the path is opened again. */
+  private file: { readonly dev: number; readonly ino: number } | null = null;
 
-  constructor(
-    private readonly prisma: PrismaClient,
-    private readonly writer: SqliteWriter,
-    readonly description: string,
-  ) {}
+  constructor(options: { path: string; description: string; migrations: readonly Migration[]; log: Logger }) {
+    this.path = options.path;
+    this.description = options.description;
+    this.migrations = options.migrations;
+    this.log = options.log;
+  }
+
+  /** Creates (if missing), checks and migrates the file, then connects. Throws `StoreUnusableError`. */
+  async open(): Promise<void> {
+    migrateSqlite(this.path, this.migrations, this.description, this.log);
+    const file = fileAt(this.path);
+    const prisma = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: this.path }) });
+    try {
+      await prisma.$connect();
+    } catch (error) {
+      await prisma.$disconnect();
+      throw new StoreUnusableError(`Cannot open the database ${this.description}: ${messageOf(error)}`, { cause: error });
+    }
+    this.prisma = prisma;
+    // A worker thread takes ~0.3 s to start on a busy 2-core machine: let it start while the snapshot is loaded
+    // rather than before. The migration has just written to the file; a writer that still fails shows as a failed
+    // snapshot.
+    this.writer = new SqliteWriter({ path: this.path, busyTimeoutMs: BUSY_TIMEOUT_MS });
+    this.writer.start().catch(() => {});
+    this.personsTrim = new PersonsTrim();
+    this.file = file;
+  }
 
   async load(limits: { readonly events: number; readonly persons: number }): Promise<Snapshot> {
-    const [state, events, persons] = await this.prisma.$transaction([
-      this.prisma.snapshotState.findUnique({ where: { id: 1 } }),
-      this.prisma.event.findMany({ orderBy: { seq: "desc" }, take: limits.events + 1 }),
-      this.prisma.person.findMany({ orderBy: { lastSeen: "desc" }, take: limits.persons }),
-    ]);
-    return snapshotFromRecords(state, events, persons, limits);
+    const prisma = this.prisma!;
+    try {
+      const [state, events, persons] = await prisma.$transaction([
+        prisma.snapshotState.findUnique({ where: { id: 1 } }),
+        prisma.event.findMany({ orderBy: { seq: "desc" }, take: limits.events + 1 }),
+        prisma.person.findMany({ orderBy: { lastSeen: "desc" }, take: limits.persons }),
+      ]);
+      return snapshotFromRecords(state, events, persons, limits);
+    } catch (error) {
+      // Damage the quick check at start did not see (it reads every page, not every index entry's row).
+      if (isCorruption(error)) throw corrupted(this.description, "database disk image is malformed", error);
+      throw error;
+    }
   }
 
   /** A SQLite file belongs to one Pulse process: it always writes. */
@@ -152,8 +226,9 @@ class SqliteSnapshotStore implements SnapshotStore {
   }
 
   async write(delta: SnapshotDelta): Promise<void> {
+    await this.verify();
     const prune = this.personsTrim.due(delta.persons.length, delta.personsMax);
-    await this.writer.write(async (send) => {
+    await this.writer!.write(async (send) => {
       for (let i = 0; i < delta.appended.length; i += ROWS_PER_MESSAGE) {
         const rows = delta.appended
           .slice(i, i + ROWS_PER_MESSAGE)
@@ -175,12 +250,53 @@ class SqliteSnapshotStore implements SnapshotStore {
         keepPersons: prune ? delta.personsMax : null,
       };
     });
+    // Deleted while the delta was being written: the commit went to the lost file.
+    await this.verify();
     this.personsTrim.written(delta.persons.length, prune);
   }
 
+  /**
+   * Checks that the file at the path is the one the connections write to. If not, reopens the path and rejects
+   * with `StoreReplacedError`; a reopen that fails rejects with its error and is tried again at the next call.
+   */
+  async verify(): Promise<void> {
+    if (this.file === null) return this.reopen();
+    const now = fileAt(this.path);
+    if (now !== null && now.dev === this.file.dev && now.ino === this.file.ino) return;
+    this.file = null;
+    const what = now === null ? "was deleted" : "was replaced by another file";
+    this.log.error(
+      { store: this.description },
+      `the database file ${what} while Pulse was running: snapshots went to a file that is no longer there; ` +
+        `creating it again, the next snapshot writes everything in memory`,
+    );
+    let reopenFailure = "";
+    try {
+      await this.reopen();
+    } catch (error) {
+      reopenFailure = `; could not create it again yet: ${messageOf(error)}`;
+    }
+    throw new StoreReplacedError(`the database file ${this.description} ${what} while Pulse was running${reopenFailure}`);
+  }
+
+  /**
+   * Closes the connections to the lost file, then opens the path afresh. Closing comes first, and the lost file's
+   * `-wal` and `-shm` go before the path is opened: SQLite leaves the WAL of a file that was deleted or moved at the
+   * path, and would replay its frames into a database moved into its place (the lost file's pages in another file).
+   */
+  private async reopen(): Promise<void> {
+    const [writer, prisma] = [this.writer, this.prisma];
+    this.writer = undefined;
+    this.prisma = undefined;
+    await writer?.close().catch(() => {});
+    await prisma?.$disconnect().catch(() => {});
+    if (writer) for (const suffix of ["-wal", "-shm"]) rmSync(`${this.path}${suffix}`, { force: true });
+    await this.open();
+  }
+
   async close(): Promise<void> {
-    await this.writer.close();
-    await this.prisma.$disconnect();
+    await this.writer?.close();
+    await this.prisma?.$disconnect();
   }
 }
 

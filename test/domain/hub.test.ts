@@ -588,6 +588,27 @@ describe("Hub.restore", () => {
     await Promise.all([fromLost.return(), fromNewest.return(), fromBefore.return()]);
   });
 
+  it("remembers every lost stretch (a crash, then jumps in a shared stream): a cursor in any of them resumes with a gap", async () => {
+    const { hub } = createHub({ bufferSize: 100 });
+    hub.restore(restored, 10, [], { lostPositions: 1000 });
+    // A shared stream that skipped more often than the stream keeps separate stretches: the oldest merge.
+    for (let i = 0; i < 40; i++) {
+      const from = hub.stream.lastPosition;
+      hub.stream.markLost(from, from + 100);
+      hub.stream.apply(storedEvent({ seq: from + 101, event: `j${i}` }));
+    }
+    const fromCrash = hub.stream.subscribe({ after: encodeCursor(14) });
+    const fromFirstJump = hub.stream.subscribe({ after: encodeCursor(1012 + 50) });
+    const fromLastJump = hub.stream.subscribe({ after: encodeCursor(hub.stream.lastPosition - 1) });
+    const fromLastEvent = hub.stream.subscribe({ after: encodeCursor(hub.stream.lastPosition) });
+    await captureNames(hub, ["new"]);
+    expect((await take(fromCrash, 1))[0]).toBe("j0!");
+    expect((await take(fromFirstJump, 1))[0]).toBe("j0!");
+    expect(await take(fromLastJump, 1)).toEqual(["j39!"]);
+    expect(await take(fromLastEvent, 1)).toEqual(["new"]);
+    await Promise.all([fromCrash.return(), fromFirstJump.return(), fromLastJump.return(), fromLastEvent.return()]);
+  });
+
   it("restoring more than the buffer holds keeps the newest and records the evicted positions", async () => {
     const { hub } = createHub({ bufferSize: 2 });
     hub.restore([1, 2, 3, 4].map((seq) => storedEvent({ seq, event: `s${seq}` })));

@@ -1,8 +1,9 @@
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { migrationTimestamp } from "../../src/store/migrations.ts";
+import { scrape } from "../support/metrics.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import {
   capture,
@@ -11,6 +12,7 @@ import {
   gql,
   holdWriteLock,
   LIVE_VIEW,
+  metrics,
   pageview,
   recordingLogger,
   spawnProcess,
@@ -19,6 +21,7 @@ import {
   waitForSnapshotAfter,
   waitUntil,
   within,
+  writeDamagedDatabase,
   wsClient,
 } from "../support/persistence.ts";
 
@@ -26,6 +29,14 @@ afterEach(closeAll);
 
 /** Wide windows: everything captured in the test stays live and counted across the restart on a slow machine. */
 const WINDOWS = { PULSE_LIVE_WINDOW_SECONDS: "3600", PULSE_DASHBOARD_WINDOW_SECONDS: "3600" };
+
+/** The JSON log lines of a process's output. */
+function logLines(output: string): { level: string; msg: string }[] {
+  return output
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as { level: string; msg: string });
+}
 
 type Recent = { recentEvents: { id: string; cursor: string }[] };
 type Active = { realtimeMetrics: { activeConnections: number } };
@@ -137,6 +148,36 @@ describe("the server process with a SQLite file", { timeout: 90_000 }, () => {
     }
   });
 
+  it("finds its file deleted while it runs: reports it, never claims a snapshot that missed the file, writes everything to a new one", async () => {
+    const path = join(tempDir(), "pulse.db");
+    const env = { DATABASE_URL: `file:${path}`, PULSE_SNAPSHOT_INTERVAL_MS: "300", ...WINDOWS };
+    const server = await startProcess(env);
+    const before = (await capture(server.url, [pageview(1), pageview(2), pageview(3)])).ids;
+    await waitForSnapshotAfter(server.url, Date.now());
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(`${path}${suffix}`, { force: true });
+    const deletedAt = Date.now();
+    const after = (await capture(server.url, [pageview(4)])).ids;
+
+    // Once Pulse says a snapshot reflects a moment after the deletion, the file at the path holds it all.
+    await waitForSnapshotAfter(server.url, deletedAt);
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.prepare("SELECT id FROM events ORDER BY seq").pluck().all()).toEqual([...before, ...after]);
+    } finally {
+      db.close();
+    }
+    expect((await metrics(server.url)).snapshotFailures).toBeGreaterThanOrEqual(1);
+    expect((await scrape(server.url)).value("pulse_snapshot_failures_total")).toBeGreaterThanOrEqual(1);
+    const errors = logLines(server.output()).filter((line) => line.level === "error");
+    expect(errors.map((line) => line.msg)).toEqual([expect.stringMatching(/^the database file was deleted while Pulse was running/)]);
+
+    server.child.kill("SIGTERM");
+    expect(await within(server.exited, "the process to exit")).toEqual({ code: 0, signal: null });
+    const restarted = await startProcess(env);
+    const restored = (await gql<Recent>(restarted.url, "{ recentEvents(limit: 10) { id cursor } }")).recentEvents.map((e) => e.id);
+    expect(restored).toEqual([...before, ...after].reverse());
+  });
+
   it("refuses a database from a newer Pulse with a clear message and exit code 3", async () => {
     const dir = tempDir();
     const path = join(dir, "pulse.db");
@@ -149,16 +190,23 @@ describe("the server process with a SQLite file", { timeout: 90_000 }, () => {
 
     const server = spawnProcess({ DATABASE_URL: `file:${path}` });
     expect(await within(server.exited, "the refused start")).toEqual({ code: 3, signal: null });
-    const lines = server
-      .output()
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .map((line) => JSON.parse(line) as { level: string; msg: string });
-    const fatal = lines.filter((line) => line.level === "fatal");
+    const fatal = logLines(server.output()).filter((line) => line.level === "fatal");
     expect(fatal).toHaveLength(1);
     expect(fatal[0]!.msg).toMatch(/^Pulse cannot start: The database SQLite .*pulse\.db was migrated by a newer version of Pulse/);
     expect(fatal[0]!.msg).toContain('it has migration "29990101000000_future", which this version does not know');
     // Said plainly: no stack trace anywhere.
+    expect(server.output()).not.toContain('"stack"');
+  });
+
+  it("refuses a damaged database file with one line naming it and exit code 3, not a stack trace", async () => {
+    const path = join(tempDir(), "pulse.db");
+    await writeDamagedDatabase(path);
+
+    const server = spawnProcess({ DATABASE_URL: `file:${path}` });
+    expect(await within(server.exited, "the refused start"), server.output()).toEqual({ code: 3, signal: null });
+    const fatal = logLines(server.output()).filter((line) => line.level === "fatal");
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]!.msg).toMatch(/^Pulse cannot start: The database SQLite .*pulse\.db is damaged \(.+\)\. Restore it from a backup/);
     expect(server.output()).not.toContain('"stack"');
   });
 

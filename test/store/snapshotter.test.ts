@@ -7,7 +7,7 @@ import { ManualClock } from "../../src/domain/clock.ts";
 import { Hub } from "../../src/domain/hub.ts";
 import { createPulseServer } from "../../src/server.ts";
 import type { SnapshotDelta, SnapshotStore } from "../../src/store/snapshot-store.ts";
-import { StoreUnusableError } from "../../src/store/snapshot-store.ts";
+import { StoreReplacedError, StoreUnusableError } from "../../src/store/snapshot-store.ts";
 import { Snapshotter } from "../../src/store/snapshotter.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import { EVENT_LIMITS } from "../support/settings.ts";
@@ -69,6 +69,29 @@ const seqs = (events: readonly { seq: number }[]) => events.map((e) => e.seq);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe("the snapshotter", () => {
+  it("finds the file deleted though nothing is new: the snapshot fails, lastSnapshotAt stays, the next writes everything to a new file", async () => {
+    const { path, url } = databaseIn(tempDir());
+    const store = await openStore(url);
+    const clock = new ManualClock();
+    const h = hub(100, clock);
+    const snapshotter = new Snapshotter({ hub: h, store, intervalMs: 3_600_000, evictedThroughSeq: 0, log: recordingLogger() });
+    onClose(() => snapshotter.close());
+    await captureInto(h, range(1, 5).map((n) => pageview(n)));
+    await snapshotter.snapshotNow();
+    const stored = snapshotter.lastSnapshotAt;
+    rmSync(path);
+
+    clock.advance(1000);
+    await expect(snapshotter.snapshotNow()).rejects.toBeInstanceOf(StoreReplacedError);
+    expect([snapshotter.lastSnapshotAt, snapshotter.failures]).toEqual([stored, 1]);
+    clock.advance(1000);
+    await snapshotter.snapshotNow();
+    expect(snapshotter.lastSnapshotAt).toBe(clock.now());
+    const reloaded = await store.load(ALL);
+    expect(seqs(reloaded.events)).toEqual(range(1, 5));
+    expect(reloaded.persons).toHaveLength(5);
+  });
+
   it("writes only what changed: new events in, the evicted position forward, nothing when idle", async () => {
     const { url } = databaseIn(tempDir());
     const store = recording(await openStore(url));

@@ -1,14 +1,14 @@
 import { execFile } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { migrationTimestamp, readMigrations } from "../../src/store/migrations.ts";
-import { StoreUnusableError } from "../../src/store/snapshot-store.ts";
+import { StoreReplacedError, StoreUnusableError } from "../../src/store/snapshot-store.ts";
 import { openSqliteStore, SQLITE_MIGRATIONS } from "../../src/store/sqlite.ts";
-import { closeAll, onClose, recordingLogger, ROOT, tempDir } from "../support/persistence.ts";
+import { closeAll, onClose, recordingLogger, ROOT, tempDir, writeDamagedDatabase } from "../support/persistence.ts";
 
 afterEach(closeAll);
 
@@ -134,6 +134,18 @@ describe("migrations", () => {
     expect((error as Error).message).toMatch(/not a database/);
   });
 
+  it("refuse a file whose pages are damaged, naming it and what to do, and leave it untouched", async () => {
+    const path = join(tempDir(), "pulse.db");
+    await writeDamagedDatabase(path);
+    const before = readFileSync(path);
+    const error = await openSqliteStore(`file:${path}`, { log: recordingLogger() }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnusableError);
+    expect((error as Error).message).toContain(`The database SQLite ${path} is damaged (`);
+    expect((error as Error).message).toContain("Restore it from a backup");
+    expect((error as Error).message).not.toContain("\n");
+    expect(readFileSync(path).equals(before)).toBe(true);
+  });
+
   it("upgrade a database written before the clean-stop record: its snapshot counts as a clean stop", async () => {
     const path = join(tempDir(), "pulse.db");
     const [first] = readMigrations(SQLITE_MIGRATIONS);
@@ -156,3 +168,85 @@ describe("migrations", () => {
     expect(log.lines.map((l) => [l.level, l.message])).toEqual([["warn", expect.stringMatching(/was changed after it was applied/)]]);
   });
 });
+
+describe("a file deleted or replaced while the store is open", () => {
+  const now = Date.parse("2026-01-01T12:00:00Z");
+  const event = (seq: number) => ({
+    seq,
+    id: randomUUID(),
+    event: "$pageview",
+    distinctId: "ada",
+    timestamp: now,
+    receivedAt: now,
+    properties: { seq },
+    sessionId: null,
+    environment: "production",
+  });
+  const delta = (events: ReturnType<typeof event>[]) => ({
+    appended: events,
+    evictedThroughSeq: 0,
+    persons: [],
+    personsMax: 10,
+    takenAt: now,
+    cleanStop: false,
+  });
+  const storedIds = (path: string) => inspect(path).prepare("SELECT id FROM events ORDER BY seq").pluck().all();
+
+  /** Puts another Pulse database (a backup holding one event at position 99) in place of `path`, as `mv` does. */
+  async function moveBackupOver(path: string): Promise<string[]> {
+    const backup = `${path}.backup`;
+    const other = await openSqliteStore(`file:${backup}`, { log: recordingLogger() });
+    const kept = { ...event(99), id: randomUUID() };
+    await other.write(delta([kept]));
+    await other.close();
+    renameSync(backup, path);
+    return [kept.id];
+  }
+
+  for (const [how, remove] of [
+    ["deleted (pulse.db alone: its -wal stays)", async (path: string) => (rmSync(path), [])],
+    [
+      "deleted with its -wal and -shm",
+      async (path: string) => {
+        for (const suffix of ["", "-wal", "-shm"]) rmSync(path + suffix, { force: true });
+        return [];
+      },
+    ],
+    ["replaced by another database", moveBackupOver],
+  ] as const) {
+    it(`${how}: the next write fails with StoreReplacedError, and the store writes to the file now at the path`, async () => {
+      const path = join(tempDir(), "pulse.db");
+      const log = recordingLogger();
+      const store = await open(path, log);
+      const first = event(1);
+      await store.write(delta([first]));
+      const found = await remove(path);
+
+      const error = await store.write(delta([event(2)])).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreReplacedError);
+      expect(log.lines.filter((l) => l.level === "error").map((l) => l.message)).toEqual([
+        expect.stringMatching(/^the database file (was deleted|was replaced by another file) while Pulse was running/),
+      ]);
+      // Migrated, and holding only what the file at the path held: none of the lost file's pages came back through
+      // its -wal.
+      expect(tables(path)).toEqual(["_prisma_migrations", "events", "persons", "snapshot_state"]);
+      expect(inspect(path).pragma("quick_check", { simple: true })).toBe("ok");
+      expect(storedIds(path)).toEqual(found);
+      await store.verify!();
+      const everything = [first, event(2), event(3)];
+      await store.write(delta(everything));
+      expect(storedIds(path)).toEqual([...everything.map((e) => e.id), ...found]);
+    });
+  }
+
+  it("is found by verify() when there is nothing to write", async () => {
+    const path = join(tempDir(), "pulse.db");
+    const store = await open(path);
+    await store.verify!();
+    rmSync(path);
+    await expect(store.verify!()).rejects.toBeInstanceOf(StoreReplacedError);
+    await store.verify!();
+    expect(tables(path)).toContain("events");
+  });
+});
+

@@ -1,18 +1,20 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync, mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, onCleanup } from "../support/cleanup.ts";
 import { gql, streamClient } from "../support/clients.ts";
-import { captureEvent, captureEvents, pageview, recentEvents, waitForActive } from "../support/events.ts";
+import { captureEvent, captureEvents, pageview, recentEvents, waitForActive, type EventPayload } from "../support/events.ts";
+import { startPulseProcess, tempDir } from "../support/child.ts";
 import { startServer } from "../support/server.ts";
 import { REDIS_URL, warnSkipped } from "../support/services.ts";
 import { Hub } from "../../src/domain/hub.ts";
 import { RedisEventStream } from "../../src/stream/redis.ts";
 import { Redis } from "ioredis";
+import { startTcpProxy } from "../support/tcp-proxy.ts";
 import { waitFor } from "../support/wait.ts";
 import { captureInto } from "../domain/helpers.ts";
 
@@ -105,26 +107,13 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
   });
 
   it("answers UNAVAILABLE while its Redis is down, loses nothing acknowledged, and resumes subscribers after", async () => {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), "pulse-redis-"));
-    const pidfile = join(dir, "redis.pid");
-    const startRedis = async () => {
-      await run("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "yes", "--pidfile", pidfile, "--dir", dir]);
-      await waitFor(() => { try { return Number(readFileSync(pidfile, "utf8")) || null; } catch { return null; } });
-    };
-    const stopRedis = async () => {
-      const pid = Number(readFileSync(pidfile, "utf8"));
-      process.kill(pid, "SIGKILL");
-      await waitFor(() => { try { process.kill(pid, 0); return null; } catch { return true; } });
-    };
-    await startRedis();
-    onCleanup(async () => { try { process.kill(Number(readFileSync(pidfile, "utf8")), "SIGKILL"); } catch { /* stopped */ } });
-    const [a, b] = await fleet(2, `redis://127.0.0.1:${port}`);
+    const redis = await privateRedis();
+    const [a, b] = await fleet(2, redis.url);
     const sub = streamClient("ws", b!.url).subscribe(EVENTS);
     await waitForActive(b!.url, 1);
     const before = await captureEvent(a!.url, pageview(1));
     await sub.waitForResults(1);
-    await stopRedis();
+    await redis.stop();
     const refused = await gql(a!.url, `mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id } }`, { input: pageview(2) });
     expect(refused.errors?.[0]?.extensions?.code).toBe("UNAVAILABLE");
     const ready = await fetch(`${a!.url}/readyz`);
@@ -132,14 +121,14 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
     const health = await fetch(`${a!.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: "degraded", degraded: { redis: expect.any(String) } });
-    await startRedis();
-    // The Redis came back empty (nothing on disk): the counter restarts, which is why production Redis must persist.
-    // Here only that subscribers resume and captures are accepted again is checked.
+    // It comes back empty (nothing on disk): the counter is restarted past every position handed out before.
+    await redis.start();
     const after = await waitFor(async () => {
-      const result = await gql(a!.url, `mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id } }`, { input: pageview(3) });
+      const result = await gql(a!.url, `mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id cursor } }`, { input: pageview(3) });
       return result.data ? result : null;
     });
-    const afterId = (after.data as { captureEvent: { id: string } }).captureEvent.id;
+    const { id: afterId, cursor: afterCursor } = (after.data as { captureEvent: { id: string; cursor: string } }).captureEvent;
+    expect(position(afterCursor)).toBeGreaterThan(position(before.cursor) + 1_000_000);
     // The subscriber on B stayed open and got the post-restart event, after the acknowledged one, nothing between.
     const ids = (await sub.waitForResults(2)).map((r) => (r.data!.events as { id: string }).id);
     expect(ids).toEqual([before.id, afterId]);
@@ -147,6 +136,166 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
     expect((await recentEvents(b!.url, 10)).map((e) => e.id)).toEqual([afterId, before.id]);
   });
 });
+
+describe.skipIf(!REDIS_URL)("when the fleet's Redis loses its data", () => {
+  const CAPTURE = `mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id cursor } }`;
+
+  /** Captures through `url`, retrying UNAVAILABLE (an instance reconnecting to Redis) until it is acknowledged. */
+  async function captureWhenAvailable(url: string, n: number): Promise<{ id: string; cursor: string }> {
+    const result = await waitFor(
+      async () => {
+        const response = await gql(url, CAPTURE, { input: pageview(n) });
+        const code = response.errors?.[0]?.extensions?.code;
+        if (code !== undefined && code !== "UNAVAILABLE") throw new Error(JSON.stringify(response.errors));
+        return response.data ?? null;
+      },
+      { what: `the capture of event ${n} through ${url}` },
+    );
+    return (result as { captureEvent: { id: string; cursor: string } }).captureEvent;
+  }
+
+  /** Every (position, id) an instance holds: two instances must never hold different events at one position. */
+  async function positions(url: string): Promise<Map<number, string>> {
+    return new Map((await recentEvents(url, 1000, undefined, "id cursor")).map((e) => [position(e.cursor), e.id]));
+  }
+
+  it("never hands a position out twice, though a lagging instance captures first, and tells a client resuming from an old cursor of the gap", async () => {
+    const redis = await privateRedis();
+    const redisPrefix = `pulse-test:${randomUUID()}:`;
+    const a = await startServer({ redisUrl: redis.url, redisPrefix });
+    await a.ready;
+    // B reaches Redis through a relay the test can cut: B falls behind while A goes on.
+    const relay = await startTcpProxy(redis.port);
+    onCleanup(() => relay.close());
+    const b = await startServer({ redisUrl: relay.url.replace("http:", "redis:"), redisPrefix });
+    await b.ready;
+    const early: EventPayload[] = [];
+    for (let n = 1; n <= 3; n++) early.push(await captureEvent(a.url, pageview(n)));
+    await waitFor(async () => (await recentEvents(b.url, 1))[0]?.id === early[2]!.id);
+
+    relay.block(true);
+    relay.cut();
+    await waitFor(async () => (await fetch(`${b.url}/readyz`)).status === 503, { what: "B to lose Redis" });
+    const missedByB: EventPayload[] = [];
+    for (let n = 4; n <= 6; n++) missedByB.push(await captureEvent(a.url, pageview(n)));
+    await redis.flushAll();
+    relay.block(false);
+
+    // B comes back knowing only what it read before it was cut off, and captures before A does.
+    const throughB = await captureWhenAvailable(b.url, 7);
+    const throughA = await captureWhenAvailable(a.url, 8);
+    // The later of the two, on both: each has read the stream that far.
+    for (const server of [a, b]) {
+      await waitFor(async () => new Set((await positions(server.url)).values()).has(throughA.id), { what: `event 8 on ${server.url}` });
+    }
+    const onA = await positions(a.url);
+    const onB = await positions(b.url);
+    for (const [seq, id] of onB) if (onA.has(seq)) expect(onA.get(seq), `the event at position ${seq} on A and on B`).toBe(id);
+    expect([...onA.values()]).toContain(throughB.id);
+    const newest = position(missedByB[2]!.cursor);
+    expect(position(throughB.cursor)).toBeGreaterThan(newest);
+    expect(position(throughA.cursor)).toBeGreaterThan(position(throughB.cursor));
+    // What A captured while B was cut off left Redis before B read it: lost to B, and said so.
+    expect([...onB.values()]).toEqual([throughA.id, throughB.id, ...early.map((e) => e.id).reverse()]);
+
+    // A client that had read up to event 6 on A resumes on B: the events after the restart, told of a gap.
+    const resumed = streamClient("sse", b.url).subscribe(RESUME, { after: missedByB[2]!.cursor });
+    const [first, second] = await resumed.waitForResults(2);
+    expect(first!.extensions?.gap).toBe(true);
+    expect([first, second].map((r) => (r!.data!.events as { id: string }).id)).toEqual([throughB.id, throughA.id]);
+    // So does one that had read B's newest event before it was cut off.
+    const fromB = streamClient("ws", b.url).subscribe(RESUME, { after: early[2]!.cursor });
+    const [resumedOnB] = await fromB.waitForResults(1);
+    expect(resumedOnB!.extensions?.gap).toBe(true);
+    expect((resumedOnB!.data!.events as { id: string }).id).toBe(throughB.id);
+  });
+
+  it("an instance that knows no position waits for one that does before it restarts a missing counter", async () => {
+    const redis = await privateRedis();
+    const redisPrefix = `pulse-test:${randomUUID()}:`;
+    const a = await startServer({ redisUrl: redis.url, redisPrefix });
+    await a.ready;
+    const before = await captureEvent(a.url, pageview(1));
+    await redis.flushAll();
+    // A fresh instance (nothing restored, never read the counter) starts right after the flush and captures first.
+    const fresh = await startServer({ redisUrl: redis.url, redisPrefix });
+    await fresh.ready;
+    const first = await captureWhenAvailable(fresh.url, 2);
+    expect(position(first.cursor)).toBeGreaterThan(position(before.cursor));
+    await waitFor(async () => (await recentEvents(a.url, 1))[0]?.id === first.id, { what: "the new event on A" });
+    expect((await recentEvents(a.url, 10)).map((e) => e.id)).toEqual([first.id, before.id]);
+  });
+});
+
+describe.skipIf(!REDIS_URL)("when Redis loses its data while the fleet is down", () => {
+  it("a restarted instance starts the counter past what its snapshot knew, not at it: a lost event's cursor never names a new one", async () => {
+    const redis = await privateRedis();
+    const port = await freePort();
+    // Only the snapshot taken at start reaches the file: what follows is lost with the process.
+    const env = {
+      REDIS_URL: redis.url,
+      PULSE_REDIS_PREFIX: `pulse-test:${randomUUID()}:`,
+      DATABASE_URL: `file:${join(tempDir(), "pulse.db")}`,
+      PULSE_SNAPSHOT_INTERVAL_MS: "3600000",
+    };
+    const first = await startPulseProcess(port, env);
+    const lost: EventPayload[] = [];
+    for (let n = 1; n <= 3; n++) lost.push(await captureEvent(first.url, pageview(n)));
+    first.child.kill("SIGKILL");
+    await first.exited();
+    await redis.flushAll();
+
+    const second = await startPulseProcess(port, env);
+    const fresh = await captureEvent(second.url, pageview(4));
+    expect(position(fresh.cursor)).toBeGreaterThan(position(lost[2]!.cursor));
+    // A client that had received the last lost event resumes: the new event, told of the gap.
+    const resumed = streamClient("ws", second.url).subscribe(RESUME, { after: lost[2]!.cursor });
+    const [next] = await resumed.waitForResults(1);
+    expect((next!.data!.events as { id: string }).id).toBe(fresh.id);
+    expect(next!.extensions?.gap).toBe(true);
+  });
+});
+
+const RESUME = `subscription ($after: String) { events(after: $after) { id cursor } }`;
+
+function position(cursor: string): number {
+  return parseInt(cursor.slice(3), 36);
+}
+
+/** A redis-server of the test's own on a spare port, with nothing on disk, stopped (by pid) after the test. */
+async function privateRedis() {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "pulse-redis-"));
+  const pidfile = join(dir, "redis.pid");
+  const url = `redis://127.0.0.1:${port}`;
+  const start = async () => {
+    await run("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "yes", "--pidfile", pidfile, "--dir", dir]);
+    await waitFor(() => { try { return Number(readFileSync(pidfile, "utf8")) || null; } catch { return null; } });
+  };
+  const stop = async () => {
+    const pid = Number(readFileSync(pidfile, "utf8"));
+    process.kill(pid, "SIGKILL");
+    await waitFor(() => { try { process.kill(pid, 0); return null; } catch { return true; } });
+  };
+  await start();
+  onCleanup(async () => {
+    try {
+      process.kill(Number(readFileSync(pidfile, "utf8")), "SIGKILL");
+    } catch {
+      // stopped
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const flushAll = async () => {
+    const client = new Redis(url);
+    try {
+      await client.flushall();
+    } finally {
+      client.disconnect();
+    }
+  };
+  return { url, port, start, stop, flushAll };
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

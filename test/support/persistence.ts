@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import Database from "better-sqlite3";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { createPulseServer, type PulseServer, type PulseServerOptions } from "../../src/index.ts";
+import { openSqliteStore } from "../../src/store/sqlite.ts";
 import { createLogger, type Logger } from "../../src/telemetry/logger.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -306,4 +307,39 @@ export async function holdWriteLock(path: string): Promise<{ release(): void }> 
   };
   onClose(release);
   return { release };
+}
+
+/**
+ * A Pulse SQLite file holding a snapshot of 300 events (a few dozen pages), then damaged as a failing disk or a
+ * half-finished copy leaves it: garbage over pages 3 to 6, the header and schema page intact.
+ */
+export async function writeDamagedDatabase(path: string): Promise<void> {
+  const store = await openSqliteStore(`file:${path}`, { log: recordingLogger() });
+  const now = Date.now();
+  await store.write({
+    appended: Array.from({ length: 300 }, (_, i) => ({
+      seq: i + 1,
+      id: randomUUID(),
+      event: "$pageview",
+      distinctId: `user-${i}`,
+      timestamp: now,
+      receivedAt: now,
+      properties: { text: "x".repeat(200) },
+      sessionId: null,
+      environment: "production",
+    })),
+    evictedThroughSeq: 0,
+    persons: [],
+    personsMax: 100,
+    takenAt: now,
+    cleanStop: true,
+  });
+  await store.close();
+  const pageSize = 4096;
+  const file = openSync(path, "r+");
+  try {
+    writeSync(file, Buffer.alloc(4 * pageSize, 0xde), 0, 4 * pageSize, 2 * pageSize);
+  } finally {
+    closeSync(file);
+  }
 }
