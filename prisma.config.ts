@@ -14,10 +14,10 @@ export default defineConfig({
   // The WASM engines: nothing is downloaded, every command works offline.
   engine: "js",
   schema: "prisma/schema.prisma",
-  adapter: async () => {
+  adapter: () => {
     const path = sqlitePath(process.env.DATABASE_URL!);
     // Even `migrate diff --from-empty` opens the database: a missing folder fails with "External error id#0".
     mkdirSync(dirname(path), { recursive: true });
-    return new PrismaBetterSQLite3({ url: path });
+    return Promise.resolve(new PrismaBetterSQLite3({ url: path }));
   },
 });

@@ -718,7 +718,9 @@ function resolve(origin: "environment" | "options", given: (setting: Setting) =>
     const input = given(setting);
     if (input === undefined) {
       const fallback = origin === "environment" && setting.environmentDefault !== undefined ? setting.environmentDefault : setting.default;
-      target[setting.key] = typeof fallback === "function" ? fallback({ ...top, trust } as unknown as PulseConfig) : fallback;
+      // A function default derives the value from the rows above it (SettingSpec.default).
+      target[setting.key] =
+        typeof fallback === "function" ? (fallback as (earlier: PulseConfig) => unknown)({ ...top, trust } as unknown as PulseConfig) : fallback;
       continue;
     }
     if (origin === "environment" && setting.environmentMin !== undefined && typeof input.value === "number" && !(Number.isInteger(input.value) && input.value >= setting.environmentMin)) {
@@ -726,7 +728,7 @@ function resolve(origin: "environment" | "options", given: (setting: Setting) =>
       continue;
     }
     const parsed = setting.schema.safeParse(input.value);
-    if (parsed.success) target[setting.key] = Array.isArray(parsed.data) ? Object.freeze([...parsed.data]) : parsed.data;
+    if (parsed.success) target[setting.key] = Array.isArray(parsed.data) ? Object.freeze([...(parsed.data as readonly unknown[])]) : parsed.data;
     else problems.push(...parsed.error.issues.map((issue) => problem(setting, input, issue)));
   }
   if (problems.length === 0) {
@@ -779,6 +781,9 @@ export function defaultText(setting: Setting): string {
   if (setting.defaultText !== undefined) return setting.defaultText;
   const value = setting.default;
   if (value === undefined || value === null) return "none";
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+    throw new Error(`setting ${setting.path}: a ${typeof value} default needs a defaultText`);
+  }
   const readable = typeof value === "number" && setting.unit ? ` (${readableAmount(value, setting.unit)})` : "";
   return `\`${String(value)}\`${readable}`;
 }

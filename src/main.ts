@@ -40,14 +40,14 @@ async function main(): Promise<void> {
 
   // Handlers go in before the server listens: a signal that arrives as soon as the URL is printed must not find
   // Node's default action (exit by signal, no final snapshot).
-  let pulse: PulseServer | undefined;
   let stopping = false;
   const stop = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "stopping: completing subscriptions and closing connections");
     try {
-      await (pulse ?? (await starting)).close();
+      // `starting` is set before any signal can be handled: nothing is awaited between here and there.
+      await (await starting).close();
       logger.info("stopped");
       process.exit(exitCode);
     } catch (error) {
@@ -59,7 +59,14 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
 
   const starting = createPulseServer({ ...config, logger });
-  pulse = await starting;
+  let pulse: PulseServer;
+  try {
+    pulse = await starting;
+  } catch (error) {
+    // The server did not come up (the port is taken, a bad address): said through the logger like any other failure.
+    logger.fatal({ err: error }, "could not start");
+    process.exit(1);
+  }
   if (!pulse.trust.keysRequired) {
     logger.warn(
       "WARNING: no API keys configured (PULSE_CAPTURE_KEYS, PULSE_READ_KEYS): anyone who can reach this port can capture, read and subscribe.",
@@ -88,4 +95,8 @@ async function main(): Promise<void> {
   logger.info({ ...pulse.endpoints }, `Pulse is ready at ${pulse.url}; open ${pulse.endpoints.graphql} for GraphiQL`);
 }
 
-void main();
+// Only a failure before the logger exists (a dependency that does not load) gets here.
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -191,7 +191,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     metrics,
     readiness,
     metricsKey: config.metricsKey,
-    authorizeRead: authorizeRead ?? trust.authorizeRead,
+    authorizeRead: authorizeRead ?? ((authorization) => trust.authorizeRead(authorization)),
     degraded: (): Record<string, string> => (stream && !stream.connected ? { redis: "unreachable: captures answer UNAVAILABLE" } : {}),
   });
   const router = createRouter({
@@ -199,11 +199,11 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     maxUrlLength: config.trust.maxUrlLength,
     track: (req, res) => connections.request(req, res),
     routes: [
-      { name: "ops", matches: opsRoutes.handles, handle: opsRoutes.handle },
+      { name: "ops", matches: (path) => opsRoutes.handles(path), handle: (req, res, path) => opsRoutes.handle(req, res, path) },
       // The page is static: it loads while the snapshot restores and shows "reconnecting" until GraphQL answers.
       { name: "dashboard", matches: isDashboardPath, handle: serveDashboard },
       { name: "starting", matches: () => startingReason() !== undefined, handle: (req, res) => respondStarting(req, res, startingReason() ?? "startup") },
-      { name: "posthog", matches: posthog.handles, handle: (req, res) => posthog.handle(req, res) },
+      { name: "posthog", matches: (path) => posthog.handles(path), handle: (req, res) => posthog.handle(req, res) },
     ],
     fallback: {
       name: "graphql",

@@ -6,6 +6,7 @@ import { GraphQLJSON, GraphQLJSONObject } from "graphql-scalars";
 import { useServer } from "graphql-ws/use/ws";
 import { createPubSub, createSchema, createYoga, filter, pipe } from "graphql-yoga";
 import { WebSocketServer } from "ws";
+import type { EnvelopedGraphQL } from "../../src/graphql/start-operation.ts";
 import { serveRequests, serverHandlers } from "../lib/serve.ts";
 
 /**
@@ -143,18 +144,20 @@ useServer(
     execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
     subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
     onSubscribe: async (ctx, _id, params) => {
-      const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+      const enveloped = yoga.getEnveloped({
         ...ctx,
         req: ctx.extra.request,
         socket: ctx.extra.socket,
         params,
       });
+      const typed: EnvelopedGraphQL = enveloped;
+      const { schema, execute, subscribe, parse, validate } = typed;
       const args: ExecutionArgs = {
         schema,
         operationName: params.operationName,
         document: parse(params.query),
         variableValues: params.variables,
-        contextValue: await contextFactory(),
+        contextValue: await enveloped.contextFactory(),
         rootValue: { execute, subscribe } satisfies EnvelopedRoot,
       };
       const errors = validate(args.schema, args.document);

@@ -49,7 +49,7 @@ const server = createServer((req, res) => {
 
 const wss = new WebSocketServer({ server, path: "/graphql" });
 wss.on("connection", (socket) => {
-  socket.on("message", (data) => {
+  socket.on("message", (data: Buffer) => {
     const message = JSON.parse(data.toString()) as { type: string; payload?: { variables?: { filter?: { properties?: { value: unknown }[] } } } };
     if (message.type === "connection_init") socket.send(JSON.stringify({ type: "connection_ack" }));
     if (message.type !== "subscribe") return;

@@ -86,7 +86,11 @@ if (process.argv[2] === "client") {
     useServer({ schema }, wss);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as { port: number };
-    return { url: `http://127.0.0.1:${port}`, ready: Promise.resolve(), close: async () => void server.closeAllConnections() };
+    const close = () => {
+      server.closeAllConnections();
+      return Promise.resolve();
+    };
+    return { url: `http://127.0.0.1:${port}`, ready: Promise.resolve(), close };
   }
 
   async function rawServer() {
@@ -94,13 +98,17 @@ if (process.argv[2] === "client") {
     const wss = new WebSocketServer({ server, path: "/graphql" });
     const subscribed = new Set<unknown>();
     wss.on("connection", (socket) => {
-      socket.on("message", (data) => {
+      socket.on("message", (data: Buffer) => {
         if (data.toString().includes("connection_init")) socket.send('{"type":"connection_ack"}');
         else subscribed.add(socket);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as { port: number };
-    return { url: `http://127.0.0.1:${port}`, ready: Promise.resolve(), close: async () => void server.closeAllConnections() };
+    const close = () => {
+      server.closeAllConnections();
+      return Promise.resolve();
+    };
+    return { url: `http://127.0.0.1:${port}`, ready: Promise.resolve(), close };
   }
 }

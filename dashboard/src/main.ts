@@ -143,7 +143,7 @@ function addToStream(event: PulseEvent): void {
   const button = document.createElement("button");
   button.type = "button";
   const time = document.createElement("time");
-  time.textContent = new Date(event.timestamp as string).toLocaleTimeString();
+  time.textContent = new Date(event.timestamp).toLocaleTimeString();
   const name = document.createElement("strong");
   name.textContent = event.event;
   const who = document.createElement("span");
@@ -172,6 +172,7 @@ function setStatus(text: string): void {
 function connect(): void {
   const previous = client;
   const after = previous?.lastCursor ?? undefined;
+  // Nothing to wait for: the old client only closes its socket, and its disconnect never rejects.
   void previous?.disconnect();
   const started = new RealtimeAnalytics(origin, { apiKey, transport, includePerson: true });
   client = started;
@@ -203,7 +204,8 @@ $<HTMLFormElement>("filters").addEventListener("submit", (e) => {
   history.replaceState(null, "", q.size ? `?${q}` : location.pathname);
   $("stream").replaceChildren();
   held = [];
-  client?.disconnect();
+  // A new filter starts afresh rather than resuming the old client's cursor; closing it needs no waiting.
+  void client?.disconnect();
   client = null;
   connect();
   void refresh();
@@ -211,7 +213,8 @@ $<HTMLFormElement>("filters").addEventListener("submit", (e) => {
 
 $<HTMLFormElement>("key").addEventListener("submit", (e) => {
   e.preventDefault();
-  const value = String(new FormData(e.currentTarget as HTMLFormElement).get("key") ?? "").trim();
+  const entry = new FormData(e.currentTarget as HTMLFormElement).get("key");
+  const value = typeof entry === "string" ? entry.trim() : "";
   if (value) localStorage.setItem(KEY_STORAGE, value);
   else localStorage.removeItem(KEY_STORAGE);
   apiKey = value || undefined;

@@ -13,7 +13,7 @@ if (!/^postgres(ql)?:\/\//.test(process.env.DATABASE_URL ?? "")) process.env.DAT
 // them as text / text[] instead. Only the CLI needs this; Pulse's own queries never select those types.
 const CATALOG_TYPES: Record<number, number> = { 18: 25, 19: 25, 1002: 1009, 1003: 1009 };
 // `addFields` is internal to pg (not in its types): it receives each result's column descriptions.
-const result = pg.Result.prototype as unknown as { addFields(fields: pg.FieldDef[]): void };
+const result = pg.Result.prototype as unknown as { addFields: (this: unknown, fields: pg.FieldDef[]) => void };
 const addFields = result.addFields;
 result.addFields = function (this: unknown, fields: pg.FieldDef[]) {
   for (const field of fields) field.dataTypeID = CATALOG_TYPES[field.dataTypeID] ?? field.dataTypeID;
@@ -24,9 +24,9 @@ export default defineConfig({
   experimental: { adapter: true },
   engine: "js",
   schema: "schema.prisma",
-  adapter: async () => {
+  adapter: () => {
     // `?schema=` as Pulse reads it (src/store/database-url.ts): the CLI must look at the same tables.
     const { connectionString, schema } = postgresTarget(process.env.DATABASE_URL!);
-    return new PrismaPg({ connectionString, options: `-c search_path="${schema}"` }, { schema });
+    return Promise.resolve(new PrismaPg({ connectionString, options: `-c search_path="${schema}"` }, { schema }));
   },
 });

@@ -81,7 +81,12 @@ export function webSocketTransport(options: TransportOptions): EventsTransport {
       };
     },
     dispose: async () => {
-      await client.dispose();
+      try {
+        await client.dispose();
+      } catch {
+        // graphql-ws waits for a connection still being made, to close it, and rejects when that attempt fails (a
+        // refused key): no socket is left to close then, and the sink has had the failure.
+      }
     },
   };
 }
@@ -116,8 +121,9 @@ export function sseTransport(options: TransportOptions): EventsTransport {
         stop();
       };
     },
-    dispose: async () => {
+    dispose: () => {
       client.dispose();
+      return Promise.resolve();
     },
   };
 }
@@ -147,12 +153,13 @@ export function dropReason(error: unknown): DropReason {
     if (close.code === 4400 || close.code === 4406) return { code: "BAD_REQUEST", message: reason, fatal: true };
     return { code: "TRANSPORT", message: reason, fatal: false };
   }
-  // graphql-sse: the request failed or was refused.
-  if (error instanceof NetworkError && error.response) {
-    const status = error.response.status;
-    if (status === 401) return { code: "UNAUTHENTICATED", message: error.message, fatal: true };
-    if (status === 403) return { code: "FORBIDDEN", message: error.message, fatal: true };
-    if (status === 400 || status === 404 || status === 405) return { code: "BAD_REQUEST", message: error.message, fatal: true };
+  // graphql-sse: the request failed or was refused. (`instanceof` types its response `any`; it is a ResponseLike.)
+  const refused = error instanceof NetworkError ? (error as NetworkError) : undefined;
+  if (refused?.response) {
+    const status = refused.response.status;
+    if (status === 401) return { code: "UNAUTHENTICATED", message: refused.message, fatal: true };
+    if (status === 403) return { code: "FORBIDDEN", message: refused.message, fatal: true };
+    if (status === 400 || status === 404 || status === 405) return { code: "BAD_REQUEST", message: refused.message, fatal: true };
   }
   return { code: "TRANSPORT", message: error instanceof Error ? error.message : String(error), fatal: false };
 }

@@ -72,7 +72,7 @@ function jsonKind(value: unknown): string {
       return Number.isFinite(value) ? "scalar" : String(value);
     case "object": {
       if (value === null || Array.isArray(value)) return value === null ? "scalar" : "container";
-      const prototype = Object.getPrototypeOf(value);
+      const prototype: unknown = Object.getPrototypeOf(value);
       return prototype === Object.prototype || prototype === null ? "container" : "a non-plain object";
     }
     default:

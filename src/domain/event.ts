@@ -87,7 +87,7 @@ export function validateCapture(
     throw badInput(`${where(field)} ${issue.message}`, { field, ...(index === undefined ? {} : { index }) });
   }
   const value = parsed.data;
-  const properties = (value.properties ?? {}) as JsonObject;
+  const properties = value.properties ?? {};
   checkProperties(properties, limits, where("properties"));
   checkEventSize(value, limits, index === undefined ? "input" : `inputs[${index}]`);
   const propertySession = properties["$session_id"];

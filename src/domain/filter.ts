@@ -324,7 +324,7 @@ function compileCondition(condition: PropertyFilter, where: string, limits: Filt
     case "GTE":
     case "LT":
     case "LTE": {
-      const bound = toNumber(value as JsonValue | undefined);
+      const bound = toNumber(value);
       if (bound === null) {
         throw badInput(`${where}.value must be a number or a numeric string for ${operator}, got ${show(value)}`, {
           field: `${where}.value`,

@@ -5,6 +5,7 @@ import {
   getVariableValues,
   GraphQLError,
   Kind,
+  OperationTypeNode,
   type DocumentNode,
   type ExecutionArgs,
   type FieldNode,
@@ -60,13 +61,14 @@ export function useApiKeys({ keys }: AuthPluginOptions): Plugin<PulseContext> {
   const refuse = (error: PulseError) => ({ errors: [toGraphQLError(error)] });
 
   return {
-    onRequest({ request, endResponse, fetchAPI }) {
+    onRequest(payload) {
+      const { request, fetchAPI } = payload;
       if (!keys.enabled) return;
       try {
         principals.set(request, keys.authenticate(request.headers.get("authorization")));
       } catch (error) {
         if (!(error instanceof PulseError)) throw error;
-        endResponse(
+        payload.endResponse(
           new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] }), {
             status: 401,
             headers: { "content-type": "application/json; charset=utf-8", "www-authenticate": 'Bearer realm="pulse"' },
@@ -99,7 +101,7 @@ function checkOperation(args: ExecutionArgs): PulseError | null {
   if (!principal) return new PulseError("UNAUTHENTICATED", "No principal for this operation");
   const operation = getOperationAST(args.document, args.operationName);
   if (!operation) return null; // execution reports it
-  if (principal.role === "capture" && operation.operation !== "mutation") {
+  if (principal.role === "capture" && operation.operation !== OperationTypeNode.MUTATION) {
     return new PulseError("FORBIDDEN", `This key may only capture events; a ${operation.operation} needs a read key (PULSE_READ_KEYS)`);
   }
   if (principal.environment === null) return null;

@@ -37,7 +37,8 @@ export function useHttpStatusForCodes(): Plugin {
         }),
       );
     },
-    onResultProcess({ result, setResult }) {
+    onResultProcess(payload) {
+      const { result } = payload;
       if (Array.isArray(result) || !isSingleResult(result) || !result.errors?.length) return;
       let status = 0;
       let retryAfter: number | undefined;
@@ -52,7 +53,7 @@ export function useHttpStatusForCodes(): Plugin {
         const mapped = code === undefined ? undefined : STATUS_BY_CODE[code];
         if (mapped !== undefined && mapped > status) status = mapped;
         if (code === "RATE_LIMITED" && typeof extensions["retryAfterSeconds"] === "number") {
-          retryAfter = extensions["retryAfterSeconds"] as number;
+          retryAfter = extensions["retryAfterSeconds"];
         }
         return error;
       });
@@ -60,7 +61,7 @@ export function useHttpStatusForCodes(): Plugin {
       const headers: Record<string, string> = {};
       if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);
       if (status === 401) headers["www-authenticate"] = 'Bearer realm="pulse"';
-      setResult({ ...result, errors, extensions: { ...result.extensions, http: { status, headers } } });
+      payload.setResult({ ...result, errors, extensions: { ...result.extensions, http: { status, headers } } });
     },
   };
 }

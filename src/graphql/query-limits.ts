@@ -3,7 +3,7 @@ import { maxAliasesPlugin } from "@escape.tech/graphql-armor-max-aliases";
 import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
 import { maxDirectivesPlugin } from "@escape.tech/graphql-armor-max-directives";
 import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
-import { GraphQLError, type ValidationContext } from "graphql";
+import { GraphQLError, type DocumentNode, type ParseOptions, type Source, type ValidationContext } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { TrustConfig } from "../limits/settings.ts";
 
@@ -34,18 +34,18 @@ export function useQueryLimits(config: TrustConfig): Plugin[] {
       ignoreIntrospection: true,
       flattenFragments: true,
       onReject: [tag("PULSE_MAX_QUERY_DEPTH", config.maxQueryDepth)],
-    }) as Plugin,
-    maxAliasesPlugin({ n: config.maxQueryAliases, onReject: [tag("PULSE_MAX_QUERY_ALIASES", config.maxQueryAliases)] }) as Plugin,
+    }),
+    maxAliasesPlugin({ n: config.maxQueryAliases, onReject: [tag("PULSE_MAX_QUERY_ALIASES", config.maxQueryAliases)] }),
     maxDirectivesPlugin({
       n: config.maxQueryDirectives,
       onReject: [tag("PULSE_MAX_QUERY_DIRECTIVES", config.maxQueryDirectives)],
-    }) as Plugin,
-    maxTokensPlugin({ n: config.maxQueryTokens, onReject: [tag("PULSE_MAX_QUERY_TOKENS", config.maxQueryTokens)] }) as Plugin,
+    }),
+    maxTokensPlugin({ n: config.maxQueryTokens, onReject: [tag("PULSE_MAX_QUERY_TOKENS", config.maxQueryTokens)] }),
     // After the token limit: it wraps the parser that plugin installs.
     useMaxNesting(maxQueryNesting(config.maxQueryDepth)),
     useParseErrorCode(),
   ];
-  if (config.hideFieldSuggestions) plugins.push(blockFieldSuggestionsPlugin() as Plugin, useHideAllSuggestions());
+  if (config.hideFieldSuggestions) plugins.push(blockFieldSuggestionsPlugin(), useHideAllSuggestions());
   return plugins;
 }
 
@@ -69,7 +69,9 @@ export function maxQueryNesting(maxQueryDepth: number): number {
 function useMaxNesting(limit: number): Plugin {
   return {
     onParse: ({ parseFn, setParseFn }) => {
-      setParseFn((source, options) => {
+      // envelop types the parser `any`; it is graphql-js's `parse`.
+      const parse: (source: string | Source, options?: ParseOptions) => DocumentNode = parseFn;
+      setParseFn((source: string | Source, options?: ParseOptions) => {
         const text = typeof source === "string" ? source : source.body;
         if (nestingExceeds(text, limit)) {
           throw new GraphQLError(
@@ -77,7 +79,7 @@ function useMaxNesting(limit: number): Plugin {
             { extensions: { code: "BAD_USER_INPUT", limit, setting: "PULSE_MAX_QUERY_DEPTH" } },
           );
         }
-        return parseFn(source, options);
+        return parse(source, options);
       });
     },
   };
@@ -152,8 +154,9 @@ function useHideAllSuggestions(): Plugin {
   return {
     onValidate: () => ({ valid, result, setResult }) => {
       if (valid) return;
+      // envelop types the errors loosely; graphql-js's validate reports GraphQLErrors.
       setResult(
-        result.map((error) => {
+        (result as readonly GraphQLError[]).map((error) => {
           if (!/Did you mean/.test(error.message)) return error;
           return new GraphQLError(error.message.replace(/\s*Did you mean [^?]*\?/g, "").trim(), {
             nodes: error.nodes,

@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import type * as GraphQL from "graphql";
 import type { DocumentNode, ExecutionArgs, ExecutionResult, FieldNode, GraphQLError, VariableNode } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { StoredEvent } from "../domain/event.ts";
@@ -10,7 +11,14 @@ import type { PulseContext } from "./context.ts";
  * CommonJS build; a plain `import` from src/ may get its ESM build under vitest, and graphql-js refuses a schema
  * from another copy. `require` resolves to the schema's copy everywhere.
  */
-const graphql = createRequire(import.meta.url)("graphql") as typeof import("graphql");
+const graphql = createRequire(import.meta.url)("graphql") as typeof GraphQL;
+
+/** What `onSubscribe` uses of envelop's payload, with graphql-js's types (envelop types them `any`). */
+interface SubscribeHookPayload {
+  readonly args: ExecutionArgs;
+  readonly subscribeFn: (args: ExecutionArgs) => unknown;
+  readonly setSubscribeFn: (subscribe: (args: ExecutionArgs) => Promise<unknown>) => void;
+}
 
 /** Results kept per share group: enough for members a few events apart to still find theirs. */
 const RESULTS_PER_GROUP = 32;
@@ -125,10 +133,10 @@ export function useSharedExecution(options: SharedExecutionOptions): Plugin<Puls
   };
 
   return {
-    onSubscribe({ args, subscribeFn, setSubscribeFn }) {
+    onSubscribe({ args, subscribeFn, setSubscribeFn }: SubscribeHookPayload) {
       if (!eventsField(args.document, args.operationName)) return;
       setSubscribeFn(async (subscribeArgs) => {
-        const source = await graphql.createSourceEventStream(subscribeArgs as ExecutionArgs);
+        const source = await graphql.createSourceEventStream(subscribeArgs);
         // A subscription that does not start (bad variables, a BAD_USER_INPUT filter...) registered nothing:
         // Yoga's own path runs it again and reports the error exactly as it always has.
         if (!isAsyncIterable(source)) return subscribeFn(subscribeArgs);
@@ -146,8 +154,8 @@ export function useSharedExecution(options: SharedExecutionOptions): Plugin<Puls
           executionVariables(subscribeArgs.document, subscribeArgs.operationName, subscribeArgs.variableValues),
           caller,
         ]);
-        const group = join(caller === null ? new Map() : groups, key);
-        const results = new SharedResults(source, subscribeArgs as ExecutionArgs, group, options);
+        const group = join(caller === null ? new Map<string, ShareGroup>() : groups, key);
+        const results = new SharedResults(source, subscribeArgs, group, options);
         // The transport takes the results by push from the operation's slot (start-operation.ts); plain HTTP has
         // none and reads the iterator.
         const slot = (subscribeArgs.contextValue as PulseContext).operation;
@@ -315,12 +323,12 @@ export function isSharedSubscription(document: DocumentNode, operationName: stri
 
 /** The `events` field, when the operation is a subscription whose only root selection is that field. */
 function eventsField(document: DocumentNode, operationName: string | null | undefined): FieldNode | undefined {
-  const operations = document.definitions.filter((d) => d.kind === "OperationDefinition");
+  const operations = document.definitions.filter((d) => d.kind === graphql.Kind.OPERATION_DEFINITION);
   const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
-  if (operation?.operation !== "subscription") return undefined;
+  if (operation?.operation !== graphql.OperationTypeNode.SUBSCRIPTION) return undefined;
   const selections = operation.selectionSet.selections;
   const field = selections.length === 1 ? selections[0] : undefined;
-  return field?.kind === "Field" && field.name.value === "events" ? field : undefined;
+  return field?.kind === graphql.Kind.FIELD && field.name.value === "events" ? field : undefined;
 }
 
 /** Per document: the variables the execution of one event can depend on; null for all of them. */
@@ -333,11 +341,11 @@ const variablesUsed = new WeakMap<DocumentNode, Map<string, readonly string[] | 
  */
 function executionVariables(document: DocumentNode, operationName: string | null | undefined, values: unknown): unknown[][] {
   let byOperation = variablesUsed.get(document);
-  if (!byOperation) variablesUsed.set(document, (byOperation = new Map()));
+  if (!byOperation) variablesUsed.set(document, (byOperation = new Map<string, readonly string[] | null>()));
   let names = byOperation.get(operationName ?? "");
   if (names === undefined) {
     const field = eventsField(document, operationName)!;
-    if (document.definitions.some((d) => d.kind === "FragmentDefinition")) {
+    if (document.definitions.some((d) => d.kind === graphql.Kind.FRAGMENT_DEFINITION)) {
       names = null;
     } else {
       const found = new Set<string>();
@@ -384,9 +392,9 @@ function isPlainData(value: unknown, depth: number): boolean {
   if (type === "string" || type === "boolean" || (type === "number" && Number.isFinite(value))) return true;
   if (type !== "object" || depth > 4) return false;
   if (Array.isArray(value)) return value.every((item) => isPlainData(item, depth + 1));
-  const prototype = Object.getPrototypeOf(value);
+  const prototype: unknown = Object.getPrototypeOf(value);
   if (prototype !== Object.prototype && prototype !== null) return false;
-  return Object.values(value as object).every((item) => isPlainData(item, depth + 1));
+  return Object.values(value).every((item) => isPlainData(item, depth + 1));
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {

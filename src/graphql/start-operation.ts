@@ -1,4 +1,12 @@
-import { getOperationAST, type ExecutionResult, type GraphQLError } from "graphql";
+import {
+  getOperationAST,
+  OperationTypeNode,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLError,
+  type GraphQLSchema,
+} from "graphql";
 import type { YogaServerInstance } from "graphql-yoga";
 import type { OperationSlot, PulseContext } from "./context.ts";
 import { operationErrors, PARSE_FAILED, VALIDATION_FAILED } from "./errors.ts";
@@ -6,6 +14,20 @@ import type { PushableResults } from "./shared-execution.ts";
 
 /** Yoga's envelop for one operation (`yoga.getEnveloped(initialContext)`). */
 export type Enveloped = ReturnType<YogaServerInstance<Record<string, unknown>, PulseContext>["getEnveloped"]>;
+
+type PromiseOrValue<T> = T | Promise<T>;
+
+/**
+ * The graphql-js functions of an envelop with graphql-js's types: envelop types them `any` (it accepts any
+ * graphql-js look-alike); Yoga's are graphql-js's own, wrapped by the plugins.
+ */
+export interface EnvelopedGraphQL {
+  readonly schema: GraphQLSchema;
+  readonly parse: (source: string) => DocumentNode;
+  readonly validate: (schema: GraphQLSchema, document: DocumentNode) => readonly GraphQLError[];
+  readonly execute: (args: ExecutionArgs) => PromiseOrValue<ExecutionResult | AsyncIterableIterator<ExecutionResult>>;
+  readonly subscribe: (args: ExecutionArgs) => PromiseOrValue<ExecutionResult | AsyncIterableIterator<ExecutionResult>>;
+}
 
 export interface OperationParams {
   readonly query: string;
@@ -32,14 +54,15 @@ export type StartedOperation =
  * validation rules may throw rather than report (GraphQL Armor's limits do). Anything later rejects.
  */
 export async function startOperation(enveloped: Enveloped, params: OperationParams): Promise<StartedOperation> {
-  const { schema, parse, validate, contextFactory, execute, subscribe } = enveloped;
-  let document;
+  const typed: EnvelopedGraphQL = enveloped;
+  const { schema, parse, validate, execute, subscribe } = typed;
+  let document: DocumentNode;
   try {
     document = parse(params.query);
   } catch (error) {
     return { errors: operationErrors([error], PARSE_FAILED) };
   }
-  let errors;
+  let errors: readonly GraphQLError[];
   try {
     errors = validate(schema, document);
   } catch (error) {
@@ -47,14 +70,14 @@ export async function startOperation(enveloped: Enveloped, params: OperationPara
   }
   if (errors.length > 0) return { errors: operationErrors(errors, VALIDATION_FAILED) };
   const slot: OperationSlot = {};
-  const contextValue = await contextFactory({ operation: slot });
-  const run = getOperationAST(document, params.operationName)?.operation === "subscription" ? subscribe : execute;
-  const result = (await run({
+  const contextValue = await enveloped.contextFactory({ operation: slot });
+  const run = getOperationAST(document, params.operationName)?.operation === OperationTypeNode.SUBSCRIPTION ? subscribe : execute;
+  const result = await run({
     schema,
     document,
     contextValue,
     variableValues: params.variables,
     operationName: params.operationName,
-  })) as ExecutionResult | AsyncIterableIterator<ExecutionResult>;
+  });
   return { contextValue, result, pushable: slot.pushable };
 }

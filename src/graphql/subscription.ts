@@ -2,7 +2,7 @@ import { encodeCursor } from "../domain/cursor.ts";
 import { PulseError } from "../domain/errors.ts";
 import type { StoredEvent } from "../domain/event.ts";
 import type { Delivery } from "../domain/subscriber.ts";
-import type { LiveView, PulseContext } from "./context.ts";
+import type { LiveView } from "./context.ts";
 import type { SubscriptionResolvers } from "./generated/resolvers.ts";
 
 export const Subscription: SubscriptionResolvers = {

@@ -1,4 +1,4 @@
-import { getOperationAST, Kind, type DocumentNode, type ExecutionResult, type OperationDefinitionNode } from "graphql";
+import { getOperationAST, Kind, OperationTypeNode, type ExecutionArgs, type ExecutionResult, type OperationDefinitionNode } from "graphql";
 import { createGraphQLError, type Plugin } from "graphql-yoga";
 import { PulseError } from "../domain/errors.ts";
 import type { ConnectionLog } from "../telemetry/connections.ts";
@@ -22,9 +22,10 @@ export interface TelemetryOptions {
  */
 export function useTelemetry({ metrics, connections }: TelemetryOptions): Plugin<PulseContext> {
   return {
-    onExecute({ args }) {
+    // envelop types `args` loosely (`any` fields); they are graphql-js's.
+    onExecute({ args }: { args: ExecutionArgs }) {
       const operation = getOperationAST(args.document, args.operationName);
-      if (operation?.operation !== "mutation") return;
+      if (operation?.operation !== OperationTypeNode.MUTATION) return;
       const captures = rootFields(operation).filter((field) => CAPTURE_FIELDS.has(field.name));
       if (captures.length === 0) return;
       return {
@@ -37,7 +38,7 @@ export function useTelemetry({ metrics, connections }: TelemetryOptions): Plugin
         },
       };
     },
-    onSubscribe({ args }) {
+    onSubscribe({ args }: { args: ExecutionArgs }) {
       const context = args.contextValue as PulseContext & { req?: unknown };
       const { transport } = context;
       const connection = connections.of(context.req);

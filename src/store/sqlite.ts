@@ -221,8 +221,8 @@ class SqliteSnapshotStore implements SnapshotStore {
   }
 
   /** A SQLite file belongs to one Pulse process: it always writes. */
-  async claimWriter(): Promise<WriterClaim> {
-    return { writer: true };
+  claimWriter(): Promise<WriterClaim> {
+    return Promise.resolve({ writer: true });
   }
 
   async write(delta: SnapshotDelta): Promise<void> {

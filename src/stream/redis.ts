@@ -279,9 +279,7 @@ export class RedisEventStream implements EventLog {
     while (this.running) {
       try {
         const last = `${this.stream.lastPosition}-0`;
-        const reply = (await this.reader.xread("COUNT", 500, "BLOCK", 1000, "STREAMS", this.keys.stream, last)) as
-          | [string, [string, string[]][]][]
-          | null;
+        const reply = await this.reader.xread("COUNT", 500, "BLOCK", 1000, "STREAMS", this.keys.stream, last);
         failures = 0;
         for (const [, entries] of reply ?? []) {
           for (const [id, fields] of entries) {

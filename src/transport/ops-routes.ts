@@ -55,8 +55,8 @@ export interface OpsRoutes {
  */
 export function createOpsRoutes(options: OpsRoutesOptions): OpsRoutes {
   const authorizeMetrics = metricsAuthorizer(options.metricsKey, options.authorizeRead);
-  const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>> = {
-    [OPS_PATHS.health]: async (req, res) => {
+  const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>> = {
+    [OPS_PATHS.health]: (req, res) => {
       const degraded = options.degraded?.() ?? {};
       sendJson(req, res, 200, Object.keys(degraded).length > 0 ? { status: "degraded", degraded } : { status: "ok" });
     },

@@ -26,10 +26,11 @@ export function useSseGuard(connections: ConnectionCounter): Plugin {
     onYogaInit({ yoga }) {
       graphqlEndpoint = yoga.graphqlEndpoint;
     },
-    onRequest({ request, url, endResponse, serverContext, fetchAPI }) {
+    onRequest(payload) {
+      const { request, url, serverContext, fetchAPI } = payload;
       if (url.pathname !== SSE_PATH && url.pathname !== graphqlEndpoint) return;
       const refuse = (status: number, code: string, message: string) =>
-        endResponse(
+        payload.endResponse(
           new fetchAPI.Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), {
             status,
             headers: { "content-type": "application/json; charset=utf-8" },

@@ -146,9 +146,10 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
         },
       );
     },
-    onRequest({ request, url, endResponse, serverContext, fetchAPI }) {
+    onRequest(payload) {
+      const { request, url, serverContext, fetchAPI } = payload;
       if (url.pathname !== SSE_PATH) return;
-      contextByRequest.set(request, serverContext as Record<string, unknown>);
+      contextByRequest.set(request, serverContext);
       const res = (serverContext as { res?: ServerResponse }).res;
       batchWrites(res);
       // graphql-sse's protocol handler (what its fetch adapter wraps), with the same request it would build.
@@ -156,7 +157,7 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
         ([body, init]) => {
           const streaming = body !== null && typeof body !== "string";
           settle(request, streaming, init.status);
-          if (!body || typeof body === "string") return endResponse(new fetchAPI.Response(body, init));
+          if (!body || typeof body === "string") return payload.endResponse(new fetchAPI.Response(body, init));
           // The client went away before the stream started: end its operations (as graphql-sse's fetch adapter does).
           if (request.signal.aborted) void body.return(undefined);
           else request.signal.addEventListener("abort", () => void body.return(undefined), { once: true });
@@ -167,7 +168,7 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
             if (res) res.once("close", () => streams.remove(opened));
             else request.signal.addEventListener("abort", () => streams.remove(opened), { once: true });
           }
-          endResponse(new fetchAPI.Response((res ? new EventStreamBody(body, pushed, opened) : Readable.from(body)) as unknown as BodyInit, init));
+          payload.endResponse(new fetchAPI.Response((res ? new EventStreamBody(body, pushed, opened) : Readable.from(body)) as unknown as BodyInit, init));
         },
         (error: unknown) => {
           settle(request, false, undefined);
