@@ -232,16 +232,27 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult>, PushableR
     try {
       const result = this.resultOf(delivery);
       if (!isPromise(result)) return this.sink!.next(result);
-      this.pending = result.then((value) => {
-        this.pending = null;
-        if (this.sink!.next(value)) this.resume();
-      });
+      // Only a resolver that returns a promise gets here; a failure on this path is handled like the synchronous
+      // one below, never left as an unhandled rejection (which would end the process).
+      this.pending = result.then(
+        (value) => {
+          this.pending = null;
+          if (this.sink!.next(value)) this.resume();
+        },
+        (error: unknown) => this.failed(error),
+      );
       return false;
     } catch (error) {
-      this.options.maskError(error, "Unexpected error.");
-      void this.return();
+      this.failed(error);
       return false;
     }
+  }
+
+  /** A delivery failed (a bug): logged through the error mask, and this subscription alone ends. */
+  private failed(error: unknown): void {
+    this.pending = null;
+    this.options.maskError(error, "Unexpected error.");
+    void this.return();
   }
 
   /** Push mode: the subscriber has ended. */
