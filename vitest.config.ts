@@ -15,5 +15,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Integration tests start real servers on port 0; run files in parallel, tests in a file serially.
     fileParallelism: true,
+    // Closes what each test registered with onCleanup (test/support/cleanup.ts).
+    setupFiles: ["test/support/setup.ts"],
   },
 });

@@ -1,13 +1,12 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync, mkdtempSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
+import { onCleanup } from "../support/cleanup.ts";
 import { gql, streamClient } from "../support/clients.ts";
 import { captureEvent, captureEvents, pageview, recentEvents, waitForActive } from "../support/events.ts";
+import { freePort, tempDir } from "../support/process.ts";
 import { startServer } from "../support/server.ts";
 import { REDIS_URL, warnSkipped } from "../support/services.ts";
 import { Hub } from "../../src/domain/hub.ts";
@@ -15,8 +14,6 @@ import { RedisEventStream } from "../../src/stream/redis.ts";
 import { Redis } from "ioredis";
 import { waitFor } from "../support/wait.ts";
 import { captureInto } from "../domain/helpers.ts";
-
-afterEach(cleanup);
 
 warnSkipped("test/stream/redis.test.ts", "REDIS_URL");
 
@@ -106,7 +103,7 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
 
   it("answers UNAVAILABLE while its Redis is down, loses nothing acknowledged, and resumes subscribers after", async () => {
     const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), "pulse-redis-"));
+    const dir = tempDir("pulse-redis-");
     const pidfile = join(dir, "redis.pid");
     const startRedis = async () => {
       await run("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "yes", "--pidfile", pidfile, "--dir", dir]);
@@ -147,17 +144,6 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
     expect((await recentEvents(b!.url, 10)).map((e) => e.id)).toEqual([afterId, before.id]);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
 
 function run(command: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
