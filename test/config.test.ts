@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ConfigError,
   describeConfig,
@@ -11,20 +11,8 @@ import {
   type PulseConfigInput,
   type Setting,
 } from "../src/config.ts";
-import { createPulseServer } from "../src/server.ts";
-import { cleanup, onCleanup } from "./support/cleanup.ts";
-
-afterEach(cleanup);
-
-function problems(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
+import { startServer } from "./support/server.ts";
+import { problems } from "./support/settings.ts";
 
 /** An option for one setting, at its place in the programmatic options (`{ trust: { ... } }` for a trust row). */
 function option(setting: Setting, value: unknown): PulseConfigInput {
@@ -159,8 +147,7 @@ describe("programmatic options (resolveConfig, createPulseServer)", () => {
   });
 
   it("make createPulseServer reject before it listens", async () => {
-    const starting = createPulseServer({ port: 0, host: "127.0.0.1", trust: { maxWsPayloadBytes: 0 } });
-    onCleanup(async () => (await starting.catch(() => undefined))?.close());
+    const starting = startServer({ trust: { maxWsPayloadBytes: 0 } });
     await expect(starting).rejects.toThrow(ConfigError);
     await expect(starting).rejects.toThrow("trust.maxWsPayloadBytes must be an integer of at least 1024, got 0");
   });

@@ -1,25 +1,13 @@
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { boundsText, defaultText, settingAt, SETTINGS } from "../src/config.ts";
 import { plainText } from "../src/help.ts";
-import { cleanup, onCleanup } from "./support/cleanup.ts";
-import { tempDatabaseUrl } from "./support/database.ts";
+import { childEnv, ownChild, ROOT, spawnPulse } from "./support/process.ts";
 import { waitFor, within } from "./support/wait.ts";
 
-afterEach(cleanup);
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MAIN = ["--import", "tsx", "src/main.ts"];
 const run = promisify(execFile);
-
-/** The environment a child starts with: none of this machine's Pulse settings leak in, and a database of its own. */
-function cleanEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const setting of SETTINGS) delete env[setting.env];
-  return { ...env, DATABASE_URL: tempDatabaseUrl(onCleanup), ...overrides };
-}
 
 /** Every row of the settings table, keys and limits included: its variable, default, bounds and meaning. */
 function expectEverySetting(help: string): void {
@@ -36,19 +24,19 @@ function expectEverySetting(help: string): void {
 
 describe("--help", () => {
   it("lists every setting with its default and meaning (node --import tsx src/main.ts --help)", async () => {
-    const { stdout } = await run(process.execPath, [...MAIN, "--help"], { cwd: ROOT, env: cleanEnv({}) });
+    const { stdout } = await run(process.execPath, [...MAIN, "--help"], { cwd: ROOT, env: childEnv({}) });
     expectEverySetting(stdout);
     expect(stdout).toContain("/metrics");
   });
 
   it("works through npm start -- --help", async () => {
     // --ignore-scripts skips prestart (the dashboard build, 7 s): what is tested is that npm passes --help through.
-    const { stdout } = await run("npm", ["start", "--silent", "--ignore-scripts", "--", "--help"], { cwd: ROOT, env: cleanEnv({}) });
+    const { stdout } = await run("npm", ["start", "--silent", "--ignore-scripts", "--", "--help"], { cwd: ROOT, env: childEnv({}) });
     expectEverySetting(stdout);
   });
 
   it("an unknown argument exits 2 with the help", async () => {
-    const failure = await run(process.execPath, [...MAIN, "--bogus"], { cwd: ROOT, env: cleanEnv({}) }).catch((error: unknown) => error);
+    const failure = await run(process.execPath, [...MAIN, "--bogus"], { cwd: ROOT, env: childEnv({}) }).catch((error: unknown) => error);
     expect(failure).toMatchObject({ code: 2 });
     expect((failure as { stderr: string }).stderr).toContain("Unknown argument: --bogus");
     expect((failure as { stderr: string }).stderr).toContain("PULSE_METRICS_KEY");
@@ -57,7 +45,7 @@ describe("--help", () => {
 
 describe("npm start", () => {
   it("a bad setting stops the start with exit code 2, naming the setting and the value", async () => {
-    const failure = await run(process.execPath, MAIN, { cwd: ROOT, env: cleanEnv({ LOG_LEVEL: "loud", PORT: "http" }) }).catch(
+    const failure = await run(process.execPath, MAIN, { cwd: ROOT, env: childEnv({ LOG_LEVEL: "loud", PORT: "http" }) }).catch(
       (error: unknown) => error,
     );
     expect(failure).toMatchObject({ code: 2 });
@@ -68,28 +56,16 @@ describe("npm start", () => {
 
   it("logs JSON lines and a banner with the URLs of what it serves, then stops on SIGTERM with exit 0", async () => {
     const metricsKey = "metrics-key-in-the-env-31337";
-    const child = spawn(process.execPath, MAIN, {
-      cwd: ROOT,
-      env: cleanEnv({ PORT: "0", HOST: "127.0.0.1", NODE_ENV: "production", PULSE_METRICS_KEY: metricsKey }),
-    }) as ChildProcessWithoutNullStreams;
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    onCleanup(async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      await exited;
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const { child, exited, stdout, stderr } = spawnPulse({ NODE_ENV: "production", PULSE_METRICS_KEY: metricsKey });
     const lines = () =>
-      stdout
+      stdout()
         .split("\n")
         .filter((line) => line !== "")
         .map((line) => JSON.parse(line) as Record<string, string>);
 
     const banner = await waitFor(() => lines().find((line) => line.msg?.startsWith("Pulse is ready")), {
       timeoutMs: 20_000,
-      what: () => `the banner (stdout: ${stdout}, stderr: ${stderr})`,
+      what: () => `the banner (stdout: ${stdout()}, stderr: ${stderr()})`,
     });
     const base = banner.msg!.match(/ready at (http:\/\/127\.0\.0\.1:\d+)/)?.[1];
     expect(base).toBeDefined();
@@ -108,19 +84,19 @@ describe("npm start", () => {
     expect((await fetch(banner.readyz!)).status).toBe(200);
 
     child.kill("SIGTERM");
-    expect(await within(exited, "the process to exit after SIGTERM")).toBe(0);
+    expect((await within(exited, "the process to exit after SIGTERM")).code).toBe(0);
     expect(lines().map((line) => line.msg)).toEqual(expect.arrayContaining(["settings", "listening", "stopped"]));
     expect(lines().find((line) => line.msg === "settings")).toMatchObject({
       settings: { PORT: 0, PULSE_METRICS_KEY: "set", REDIS_URL: "unset", NODE_ENV: "production (suggestions hidden)" },
     });
-    expect(stdout).not.toContain(metricsKey);
-    expect(stderr).toBe("");
+    expect(stdout()).not.toContain(metricsKey);
+    expect(stderr()).toBe("");
   });
 });
 
 describe("logs on a terminal", () => {
   it("are pretty-printed, as --help says (stdout a terminal, NODE_ENV not production)", async () => {
-    const { stdout: help } = await run(process.execPath, [...MAIN, "--help"], { cwd: ROOT, env: cleanEnv({}) });
+    const { stdout: help } = await run(process.execPath, [...MAIN, "--help"], { cwd: ROOT, env: childEnv({}) });
     const logLevel = settingAt(undefined, "logLevel");
     expect(plainText(logLevel.meaning)).toContain("JSON lines, or as pretty-printed lines when stdout is a terminal and NODE_ENV is not production");
     expect(help.replace(/\s+/g, " ")).toContain("pretty-printed lines when stdout is a terminal and NODE_ENV is not production");
@@ -128,18 +104,14 @@ describe("logs on a terminal", () => {
     // script(1) gives the child a terminal; Ctrl-C typed into it stops Pulse as a person at the terminal would.
     const child = spawn("script", ["-qfec", `exec ${process.execPath} ${MAIN.join(" ")}`, "/dev/null"], {
       cwd: ROOT,
-      env: cleanEnv({ PORT: "0", HOST: "127.0.0.1" }),
-    }) as ChildProcessWithoutNullStreams;
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    onCleanup(async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      await exited;
+      env: childEnv({ PORT: "0", HOST: "127.0.0.1" }),
     });
+    const exited = ownChild(child);
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     await waitFor(() => output.includes("Pulse is ready"), { timeoutMs: 20_000, what: () => `the banner (output: ${output})` });
     child.stdin.write("\x03");
-    expect(await within(exited, "Pulse to stop on Ctrl-C")).toBe(0);
+    expect((await within(exited, "Pulse to stop on Ctrl-C")).code).toBe(0);
     const firstLine = output.split("\n")[0]!;
     expect(firstLine).not.toMatch(/^\s*\{/);
     expect(firstLine).toMatch(/INFO.*settings/);

@@ -1,24 +1,16 @@
-import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { tempDatabaseUrl } from "../support/database.ts";
-import { KEYED, KEYS, onCleanup, startPulse, waitFor } from "../support/trust-harness.ts";
+import { KEYED, KEYS } from "../support/keys.ts";
+import { spawnPulse } from "../support/process.ts";
+import { startServer } from "../support/server.ts";
+import { waitFor } from "../support/wait.ts";
 
 /** Starts `npm start`'s command as a child on a free port; resolves with its output once it listens, then stops it. */
 async function startMain(env: Record<string, string>): Promise<{ stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { ...process.env, REDIS_URL: "", PORT: "0", HOST: "127.0.0.1", DATABASE_URL: tempDatabaseUrl(onCleanup), ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  onCleanup(() => child.kill("SIGKILL"));
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  await waitFor(() => stdout.includes("Pulse is ready at"), 20_000, "the server to listen");
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  expect(await exited).toBe(0);
-  return { stdout, stderr };
+  const pulse = spawnPulse(env);
+  await waitFor(() => pulse.stdout().includes("Pulse is ready at"), { timeoutMs: 20_000, what: "the server to listen" });
+  pulse.child.kill("SIGTERM");
+  expect((await pulse.exited).code).toBe(0);
+  return { stdout: pulse.stdout(), stderr: pulse.stderr() };
 }
 
 describe("start-up", () => {
@@ -41,7 +33,7 @@ describe("start-up", () => {
 
 describe("GraphiQL with keys configured", () => {
   it("still serves the page (the key is entered in GraphiQL's headers), while the API needs a key", async () => {
-    const server = await startPulse({ trust: KEYED });
+    const server = await startServer({ trust: KEYED });
     const page = await fetch(`${server.url}/graphql`, { headers: { accept: "text/html" } });
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");

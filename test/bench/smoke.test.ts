@@ -1,8 +1,7 @@
 import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
+import { ownChild, ROOT } from "../support/process.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SCENARIOS = [
   "ingest_batch",
   "ingest_single",
@@ -26,7 +25,7 @@ it("runs every scenario at smoke size and prints well-formed JSON", async () => 
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const { code } = await ownChild(child);
   expect(code, stderr).toBe(0);
 
   const lastLine = stdout.trim().split("\n").at(-1)!;

@@ -1,15 +1,10 @@
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { build } from "esbuild";
-import { chromium } from "playwright-core";
-import { afterEach, describe, expect, it } from "vitest";
-import { CHROMIUM } from "../support/browser.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
+import { launchBrowser } from "../support/browser.ts";
 import { captureEvents, waitForActive } from "../support/events.ts";
+import { startHttpServer } from "../support/http-server.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 /** pulse/client bundled for browsers, as an app's bundler would (esbuild, browser platform, ESM). */
 async function bundleClient() {
@@ -31,7 +26,7 @@ async function bundleClient() {
 
 /** The app's own origin (another port than Pulse's, as in production): a page that loads the bundle. */
 async function startAppOrigin(bundle: string): Promise<string> {
-  const server = createServer((req, res) => {
+  const { url } = await startHttpServer((req, res) => {
     if (req.url === "/client.js") {
       res.writeHead(200, { "content-type": "text/javascript" }).end(bundle);
       return;
@@ -39,10 +34,7 @@ async function startAppOrigin(bundle: string): Promise<string> {
     res.writeHead(200, { "content-type": "text/html" });
     res.end('<!doctype html><script type="module">import * as pulse from "/client.js"; window.pulse = pulse;</script>');
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  onCleanup(() => new Promise((resolve) => server.close(resolve)));
-  onCleanup(() => server.closeAllConnections());
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return url;
 }
 
 describe("pulse/client in a browser bundle", { timeout: 120_000 }, () => {
@@ -55,8 +47,7 @@ describe("pulse/client in a browser bundle", { timeout: 120_000 }, () => {
   it.each(["ws", "sse"] as const)("runs in Chromium from another origin and receives events over %s", async (transport) => {
     const pulse = await startServer();
     const app = await startAppOrigin((await bundleClient()).code);
-    const browser = await chromium.launch(CHROMIUM);
-    onCleanup(() => browser.close());
+    const browser = await launchBrowser();
     const page = await browser.newPage();
     const requests: string[] = [];
     page.on("request", (request) => requests.push(request.url()));

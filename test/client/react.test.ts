@@ -3,23 +3,16 @@
 // @vitest-environment-options {"settings": {"fetch": {"disableSameOriginPolicy": true}}}
 import { cleanup as unmountAll, render, waitFor as waitForDom } from "@testing-library/react";
 import { createElement } from "react";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { useRealtimeEvents, type UseRealtimeEventsOptions } from "../../src/client/react.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { onCleanup } from "../support/cleanup.ts";
 import { captureEvent, captureEvents, realtimeMetrics, waitForActive } from "../support/events.ts";
-import { freePort, startPulseProcess, tempDir } from "../support/child.ts";
+import { startPulseProcess } from "../support/process.ts";
 import { waitFor } from "../support/wait.ts";
 
-afterEach(cleanup);
-
-/**
- * The server runs in its own process: this file's environment is a DOM (happy-dom replaces URL, fetch, ...), where
- * the hook lives as in a browser, and a server does not belong.
- */
-async function startServer() {
-  return startPulseProcess(await freePort(), { DATABASE_URL: `file:${tempDir()}/pulse.db` });
-}
+// The server runs in its own process (startPulseProcess): this file's environment is a DOM (happy-dom replaces URL,
+// fetch, ...), where the hook lives as in a browser, and a server does not belong.
 
 /** A component as an app would write it: the hook's events as a list, its status in an attribute. */
 function LiveFeed(props: { names: string[]; options: UseRealtimeEventsOptions }) {
@@ -42,7 +35,7 @@ function mount(names: string[], options: UseRealtimeEventsOptions) {
 
 describe("useRealtimeEvents (React 19, Testing Library, happy-dom)", () => {
   it("renders the named events as they are captured, newest first", async () => {
-    const server = await startServer();
+    const server = await startPulseProcess();
     const view = mount(["signup", "purchase"], { url: server.url, transport: "ws", webSocketImpl: WebSocket });
     await waitForActive(server.url, 1);
     await waitForDom(() => expect(view.feed().dataset["status"]).toBe("live"));
@@ -55,7 +48,7 @@ describe("useRealtimeEvents (React 19, Testing Library, happy-dom)", () => {
   });
 
   it("keeps only the newest 100", async () => {
-    const server = await startServer();
+    const server = await startPulseProcess();
     const view = mount(["tick"], { url: server.url, transport: "sse", webSocketImpl: WebSocket, fetchFn: fetch });
     await waitForActive(server.url, 1);
 
@@ -67,7 +60,7 @@ describe("useRealtimeEvents (React 19, Testing Library, happy-dom)", () => {
   });
 
   it("closes its subscription when the names change and when the component unmounts", async () => {
-    const server = await startServer();
+    const server = await startPulseProcess();
     const options = { url: server.url, transport: "ws", webSocketImpl: WebSocket } as const;
     const view = mount(["a"], options);
     await waitForActive(server.url, 1);

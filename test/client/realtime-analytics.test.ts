@@ -1,15 +1,13 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { RealtimeAnalytics, type ConnectionStatus, type PulseEvent, type RealtimeError } from "../../src/client/index.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { onCleanup } from "../support/cleanup.ts";
 import { captureEvent, captureEvents, realtimeMetrics, waitForActive } from "../support/events.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
 
 type Transport = "ws" | "sse";
-afterEach(cleanup);
-
 /** A client on `url` with short retry delays, recording what it sees; disconnected after the test. */
 function clientFor(url: string, transport: Transport, options: { apiKey?: string } = {}) {
   const client = new RealtimeAnalytics(url, { transport, webSocketImpl: WebSocket, retry: { initialDelayMs: 50, maxDelayMs: 500 }, ...options });
@@ -67,7 +65,6 @@ describe.each<Transport>(["ws", "sse"])("RealtimeAnalytics over %s", (transport)
   it("resumes after a dropped connection with no lost and no repeated event", async () => {
     const server = await startServer();
     const proxy = await startTcpProxy(server.port);
-    onCleanup(() => proxy.close());
     const { client, received, errors } = clientFor(proxy.url, transport);
     client.connect({ events: ["tick"] });
     await waitForActive(server.url, 1);
@@ -113,7 +110,6 @@ describe.each<Transport>(["ws", "sse"])("RealtimeAnalytics over %s", (transport)
     const first = await startServer();
     const second = await startServer();
     const proxy = await startTcpProxy(first.port);
-    onCleanup(() => proxy.close());
     const { client, received, errors } = clientFor(proxy.url, transport);
     client.connect();
     await waitForActive(first.url, 1);

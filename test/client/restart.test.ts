@@ -1,13 +1,10 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { RealtimeAnalytics, type PulseEvent } from "../../src/client/index.ts";
-import { freePort, startPulseProcess, tempDir } from "../support/child.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
-import { waitFor } from "../support/wait.ts";
-
-afterEach(cleanup);
+import { freePort, startPulseProcess, tempDatabaseUrl } from "../support/process.ts";
+import { onCleanup } from "../support/cleanup.ts";
+import { sleep, waitFor } from "../support/wait.ts";
 
 /**
  * Surviving a restart with cursors intact needs the persistence issue (the buffer and its cursors are restored from
@@ -24,8 +21,8 @@ describe.skipIf(!persistence).each<"ws" | "sse">(["ws", "sse"])(
   (transport) => {
     it("receives the complete sequence, in order, while a producer keeps capturing through a SIGTERM restart", { timeout: 120_000 }, async () => {
       const port = await freePort();
-      const env = { DATABASE_URL: `file:${join(tempDir("pulse-restart-"), "pulse.db")}` };
-      const first = await startPulseProcess(port, env);
+      const env = { DATABASE_URL: tempDatabaseUrl() };
+      const first = await startPulseProcess(env, { port });
       const url = first.url;
 
       const client = new RealtimeAnalytics(url, { transport, webSocketImpl: WebSocket, retry: { initialDelayMs: 100, maxDelayMs: 1_000 } });
@@ -57,14 +54,14 @@ describe.skipIf(!persistence).each<"ws" | "sse">(["ws", "sse"])(
           } catch {
             // The server is down (restarting): try the same event again.
           }
-          await new Promise((resolve) => setTimeout(resolve, 10));
+          await sleep(10);
         }
       })();
 
       await waitFor(() => received.length >= 30, { what: "some events before the restart", timeoutMs: 60_000 });
       first.child.kill("SIGTERM");
-      expect(await first.exited()).toBe(0);
-      await startPulseProcess(port, env);
+      expect((await first.exited).code).toBe(0);
+      await startPulseProcess(env, { port });
 
       await producer;
       await waitFor(() => received.length >= TOTAL, {

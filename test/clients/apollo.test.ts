@@ -1,26 +1,21 @@
 import { ApolloClient, HttpLink, InMemoryCache, split } from "@apollo/client";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
 import { OperationTypeNode } from "graphql";
-import { createClient } from "graphql-ws";
-import { afterEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
+import { onCleanup } from "../support/cleanup.ts";
+import { wsClient } from "../support/clients.ts";
 import { captureEvent, waitForActive } from "../support/events.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 import { DashboardDocument, EventsDocument, type EventsSubscription } from "./generated.ts";
 
-afterEach(cleanup);
-
 // Apollo Client 4 as a frontend uses it: one client, queries over HTTP, subscriptions over graphql-ws, split by type.
 describe("Apollo Client 4", () => {
 
   async function apolloFor(url: string) {
-    const wsClient = createClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
-    onCleanup(() => wsClient.dispose());
     const link = split(
       ({ operationType }) => operationType === OperationTypeNode.SUBSCRIPTION,
-      new GraphQLWsLink(wsClient),
+      new GraphQLWsLink(wsClient(url)),
       new HttpLink({ uri: `${url}/graphql` }),
     );
     const client = new ApolloClient({ link, cache: new InMemoryCache() });

@@ -1,13 +1,10 @@
 import { mkdirSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
-import { afterEach, describe, expect, it } from "vitest";
-import { CHROMIUM } from "../support/browser.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import type { Browser } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { launchBrowser } from "../support/browser.ts";
 import { captureEvent } from "../support/events.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url);
 
@@ -17,8 +14,7 @@ describe("GraphiQL in headless Chromium", { timeout: 180_000 }, () => {
   it("runs a subscription typed into the editor, shows a captured event, and loads nothing from outside the server", async () => {
     const server = await startServer();
     const origin = new URL(server.url).origin;
-    const browser: Browser = await chromium.launch(CHROMIUM);
-    onCleanup(() => browser.close());
+    const browser: Browser = await launchBrowser();
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 
     // Every request the page makes is recorded (and anything not local refused, so a regression cannot reach out).

@@ -1,28 +1,22 @@
 import { Client, cacheExchange, fetchExchange, subscriptionExchange, type SubscriptionForwarder } from "@urql/core";
-import { createClient as createSseClient } from "graphql-sse";
-import { createClient as createWsClient } from "graphql-ws";
-import { afterEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
+import { onCleanup } from "../support/cleanup.ts";
+import { sseClient, wsClient } from "../support/clients.ts";
 import { captureEvent, waitForActive } from "../support/events.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 import { DashboardDocument, EventsDocument, type EventsSubscription } from "./generated.ts";
 
-afterEach(cleanup);
-
 // urql's subscriptionExchange takes any transport: the two Pulse serves, wired as urql's docs show.
 const transports: Record<"graphql-ws" | "graphql-sse", (url: string) => SubscriptionForwarder> = {
   "graphql-ws": (url) => {
-    const client = createWsClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
-    onCleanup(() => client.dispose());
+    const client = wsClient(url);
     return (request) => ({
       subscribe: (sink) => ({ unsubscribe: client.subscribe({ ...request, query: request.query ?? "" }, sink) }),
     });
   },
   "graphql-sse": (url) => {
-    const client = createSseClient({ url: `${url}/graphql/stream`, retryAttempts: 0 });
-    onCleanup(() => client.dispose());
+    const client = sseClient(url);
     return (request) => ({
       subscribe: (sink) => ({ unsubscribe: client.subscribe({ ...request, query: request.query ?? "" }, sink) }),
     });

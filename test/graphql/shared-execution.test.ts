@@ -1,26 +1,19 @@
-import { createClient as createSseClient } from "graphql-sse";
-import { createClient as createWsClient, type Client } from "graphql-ws";
-import { afterEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { createPulseServer, type PulseServer } from "../../src/index.ts";
+import { describe, expect, it } from "vitest";
+import type { PulseServer } from "../../src/index.ts";
 import { captureInto } from "../domain/helpers.ts";
+import { sseClient, subscribe, wsClient, type Result } from "../support/clients.ts";
+import { startServer } from "../support/server.ts";
+import { waitFor } from "../support/wait.ts";
 
 /**
  * Shared execution (src/graphql/shared-execution.ts) through real clients: identical subscriptions get identical
  * payloads from one execution per event; anything that makes them differ (variables, the caller) does not share.
  * Executions are counted on the real hub: `Event.person` asks `hub.views.person` once per execution.
  */
-const closers: (() => unknown)[] = [];
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()!();
-});
-
-type Payload = { data?: { events?: Record<string, unknown> }; errors?: unknown[] };
 const SELECTION = "id event cursor person { distinctId }";
 
 async function start(): Promise<{ server: PulseServer; personCalls: () => number }> {
-  const server = await createPulseServer({ port: 0, host: "127.0.0.1" });
-  closers.push(() => server.close());
+  const server = await startServer();
   let calls = 0;
   const person = server.hub.views.person.bind(server.hub.views);
   server.hub.views.person = (distinctId) => {
@@ -30,25 +23,9 @@ async function start(): Promise<{ server: PulseServer; personCalls: () => number
   return { server, personCalls: () => calls };
 }
 
-function wsClient(server: PulseServer, connectionParams?: Record<string, unknown>): Client {
-  const client = createWsClient({ url: `${server.url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams });
-  closers.push(() => client.dispose());
-  return client;
-}
-
 /** Subscribes and records every payload; the returned array fills as results arrive. */
-function subscribe(client: { subscribe: Client["subscribe"] }, query: string, variables?: Record<string, unknown>): Payload[] {
-  const received: Payload[] = [];
-  const stop = client.subscribe({ query, variables }, { next: (r) => void received.push(r as Payload), error: () => {}, complete: () => {} });
-  closers.push(stop);
-  return received;
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (const deadline = Date.now() + 10_000; !condition(); ) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+function received(client: Parameters<typeof subscribe>[0], query: string, variables?: Record<string, unknown>): Result<{ events?: Record<string, unknown> }>[] {
+  return subscribe<{ events?: Record<string, unknown> }>(client, query, variables).results;
 }
 
 async function capture(server: PulseServer, event = "$pageview"): Promise<void> {
@@ -59,12 +36,12 @@ describe("shared execution", () => {
   it("gives identical subscriptions on separate connections identical payloads from one execution per event", async () => {
     const { server, personCalls } = await start();
     const query = `subscription { events { ${SELECTION} } }`;
-    const streams = [subscribe(wsClient(server), query), subscribe(wsClient(server), query), subscribe(wsClient(server), query)];
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, "3 subscriptions");
+    const streams = [received(wsClient(server.url), query), received(wsClient(server.url), query), received(wsClient(server.url), query)];
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, { what: "3 subscriptions" });
 
     await capture(server);
     await capture(server, "signup");
-    await waitFor(() => streams.every((s) => s.length === 2), "2 events on every subscription");
+    await waitFor(() => streams.every((s) => s.length === 2), { what: "2 events on every subscription" });
 
     expect(streams[1]).toEqual(streams[0]);
     expect(streams[2]).toEqual(streams[0]);
@@ -77,15 +54,15 @@ describe("shared execution", () => {
   it("shares between different filters: they choose the events, not what an event's execution gives", async () => {
     const { server, personCalls } = await start();
     const query = `subscription ($filter: EventFilter) { events(filter: $filter) { ${SELECTION} } }`;
-    const client = wsClient(server);
-    const byName = subscribe(client, query, { filter: { events: ["$pageview", "signup"] } });
-    const byPlan = subscribe(client, query, { filter: { properties: [{ property: "plan", operator: "EQUALS", value: "pro" }] } });
-    const signupsOnly = subscribe(client, query, { filter: { events: ["signup"] } });
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, "3 subscriptions");
+    const client = wsClient(server.url);
+    const byName = received(client, query, { filter: { events: ["$pageview", "signup"] } });
+    const byPlan = received(client, query, { filter: { properties: [{ property: "plan", operator: "EQUALS", value: "pro" }] } });
+    const signupsOnly = received(client, query, { filter: { events: ["signup"] } });
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, { what: "3 subscriptions" });
 
     await capture(server);
     await capture(server, "signup");
-    await waitFor(() => byName.length === 2 && byPlan.length === 2 && signupsOnly.length === 1, "every filter's events");
+    await waitFor(() => byName.length === 2 && byPlan.length === 2 && signupsOnly.length === 1, { what: "every filter's events" });
 
     expect(signupsOnly.map((p) => p.data?.events?.["event"])).toEqual(["signup"]);
     expect(byPlan).toEqual(byName);
@@ -97,14 +74,14 @@ describe("shared execution", () => {
   it("does not share between different values of a variable the selection uses", async () => {
     const { server, personCalls } = await start();
     const query = `subscription ($withPerson: Boolean!) { events { id person @include(if: $withPerson) { distinctId } } }`;
-    const client = wsClient(server);
-    const withPerson = subscribe(client, query, { withPerson: true });
-    const withoutPerson = subscribe(client, query, { withPerson: false });
-    const alsoWithPerson = subscribe(wsClient(server), query, { withPerson: true });
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, "3 subscriptions");
+    const client = wsClient(server.url);
+    const withPerson = received(client, query, { withPerson: true });
+    const withoutPerson = received(client, query, { withPerson: false });
+    const alsoWithPerson = received(wsClient(server.url), query, { withPerson: true });
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, { what: "3 subscriptions" });
 
     await capture(server);
-    await waitFor(() => withPerson.length === 1 && withoutPerson.length === 1 && alsoWithPerson.length === 1, "the event everywhere");
+    await waitFor(() => withPerson.length === 1 && withoutPerson.length === 1 && alsoWithPerson.length === 1, { what: "the event everywhere" });
 
     expect(withPerson[0]!.data?.events?.["person"]).toEqual({ distinctId: "ada" });
     expect(withoutPerson[0]!.data?.events).not.toHaveProperty("person");
@@ -116,14 +93,14 @@ describe("shared execution", () => {
     const { server, personCalls } = await start();
     const query = `subscription { events { ${SELECTION} } }`;
     const streams = [
-      subscribe(wsClient(server, { key: "key-a" }), query),
-      subscribe(wsClient(server, { key: "key-a" }), query),
-      subscribe(wsClient(server, { key: "key-b" }), query),
+      received(wsClient(server.url, { connectionParams: { key: "key-a" } }), query),
+      received(wsClient(server.url, { connectionParams: { key: "key-a" } }), query),
+      received(wsClient(server.url, { connectionParams: { key: "key-b" } }), query),
     ];
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, "3 subscriptions");
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, { what: "3 subscriptions" });
 
     await capture(server);
-    await waitFor(() => streams.every((s) => s.length === 1), "the event on every subscription");
+    await waitFor(() => streams.every((s) => s.length === 1), { what: "the event on every subscription" });
 
     expect(streams[1]).toEqual(streams[0]);
     expect(streams[2]).toEqual(streams[0]);
@@ -134,14 +111,12 @@ describe("shared execution", () => {
   it("keeps transports apart and delivers the same payload over SSE", async () => {
     const { server, personCalls } = await start();
     const query = `subscription { events { ${SELECTION} } }`;
-    const sse = createSseClient({ url: `${server.url}/graphql/stream`, retryAttempts: 0 });
-    closers.push(() => sse.dispose());
-    const overSse = subscribe(sse as unknown as { subscribe: Client["subscribe"] }, query);
-    const overWs = subscribe(wsClient(server), query);
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 2, "2 subscriptions");
+    const overSse = received(sseClient(server.url), query);
+    const overWs = received(wsClient(server.url), query);
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 2, { what: "2 subscriptions" });
 
     await capture(server);
-    await waitFor(() => overSse.length === 1 && overWs.length === 1, "the event on both transports");
+    await waitFor(() => overSse.length === 1 && overWs.length === 1, { what: "the event on both transports" });
 
     expect(overSse).toEqual(overWs);
     expect(personCalls()).toBe(2);
@@ -150,19 +125,19 @@ describe("shared execution", () => {
   it("a member leaving does not end the others, and a new member joins the running group", async () => {
     const { server, personCalls } = await start();
     const query = `subscription { events { ${SELECTION} } }`;
-    const leaving = wsClient(server);
-    const first = subscribe(leaving, query);
-    const staying = subscribe(wsClient(server), query);
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 2, "2 subscriptions");
+    const leaving = wsClient(server.url);
+    const first = received(leaving, query);
+    const staying = received(wsClient(server.url), query);
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 2, { what: "2 subscriptions" });
     await capture(server);
-    await waitFor(() => first.length === 1 && staying.length === 1, "the first event");
+    await waitFor(() => first.length === 1 && staying.length === 1, { what: "the first event" });
 
     await leaving.dispose();
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, "the member to leave");
-    const joined = subscribe(wsClient(server), query);
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 2, "the new member");
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "the member to leave" });
+    const joined = received(wsClient(server.url), query);
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 2, { what: "the new member" });
     await capture(server, "signup");
-    await waitFor(() => staying.length === 2 && joined.length === 1, "the second event");
+    await waitFor(() => staying.length === 2 && joined.length === 1, { what: "the second event" });
 
     expect(joined[0]).toEqual(staying[1]);
     expect(first).toHaveLength(1);

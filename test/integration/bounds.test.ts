@@ -1,12 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
 import { gql, gqlData, streamClient } from "../support/clients.ts";
-import { tempDatabaseUrl } from "../support/database.ts";
 import { captureEvent, captureEvents, type CaptureInput } from "../support/events.ts";
 import { scrape } from "../support/metrics.ts";
+import { tempDatabaseUrl } from "../support/process.ts";
 import { startServer } from "../support/server.ts";
-
-afterEach(cleanup);
 
 const DASHBOARD = `query ($env: String, $limit: Int) {
   liveDashboard(environment: $env) { liveUsers eventsPerMinute(limit: $limit) { event count } }
@@ -111,7 +108,7 @@ describe("person properties named like Object.prototype members", () => {
   const expected = JSON.parse('{"__proto__": {"polluted": true}, "constructor": "c", "toString": "t"}') as Record<string, unknown>;
 
   it("are stored and returned like any key, and survive a snapshot and restart", async () => {
-    const databaseUrl = tempDatabaseUrl(onCleanup);
+    const databaseUrl = tempDatabaseUrl();
     const first = await startServer({ databaseUrl });
     await first.ready;
     await captureEvent(first.url, { event: "identify", distinctId: "eve", properties: { $set: $set() } });

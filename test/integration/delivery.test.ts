@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
-import { cleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
 import { gql, streamClient, STREAM_TRANSPORTS } from "../support/clients.ts";
 import {
   captureEvent,
@@ -13,8 +12,6 @@ import {
   type EventPayload,
 } from "../support/events.ts";
 import { startServer } from "../support/server.ts";
-
-afterEach(cleanup);
 
 const EVENTS = `subscription { events { ${EVENT_FIELDS} } }`;
 

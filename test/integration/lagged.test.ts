@@ -1,12 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { cleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
 import { streamClient, type Result } from "../support/clients.ts";
 import { captureEvent, captureEvents, pageview, recentEvents, waitForActive, type EventPayload } from "../support/events.ts";
 import { RawGraphqlSocket, type WireMessage } from "../support/raw-ws.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 const QUEUE = 50;
 const EVENTS = 800;

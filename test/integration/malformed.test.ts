@@ -1,12 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { cleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
 import { graphqlErrors, gql, streamClient, STREAM_TRANSPORTS, wsClient, type Result } from "../support/clients.ts";
 import { captureEvent, pageview, waitForActive, type EventPayload } from "../support/events.ts";
 import { RawGraphqlSocket } from "../support/raw-ws.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 const EVENTS = "subscription { events { id } }";
 const MALFORMED: [string, string, string, string][] = [

@@ -1,13 +1,9 @@
-import { request } from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
 import { sseClient, streamClient, STREAM_TRANSPORTS, wsClient } from "../support/clients.ts";
 import { captureEvents, pageview, realtimeMetrics, waitForActive, type RealtimeMetrics } from "../support/events.ts";
+import { RawEventStream } from "../support/raw-sse.ts";
 import { RawGraphqlSocket } from "../support/raw-ws.ts";
 import { startServer } from "../support/server.ts";
-import { deferred } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 const EVENTS = "subscription { events { id } }";
 const DASHBOARD = "subscription { liveDashboard(intervalMs: 250) { liveUsers } }";
@@ -24,26 +20,6 @@ function meter(baseUrl: string) {
     },
     totals: () => readings.map((r) => r.totalConnections),
   };
-}
-
-/** A raw SSE request (graphql-sse, distinct connections mode) that a test can cut without telling the server. */
-async function rawSseStream(baseUrl: string, query: string): Promise<{ destroy(): void }> {
-  const open = deferred<void>();
-  const req = request(`${baseUrl}/graphql/stream`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "text/event-stream" },
-  });
-  req.on("response", (res) => {
-    res.on("data", () => {});
-    res.on("error", () => {});
-    if (res.statusCode === 200) open.resolve();
-    else open.reject(new Error(`SSE answered ${res.statusCode}`));
-  });
-  req.on("error", () => {});
-  req.end(JSON.stringify({ query }));
-  onCleanup(() => req.destroy());
-  await open.promise;
-  return { destroy: () => req.destroy() };
 }
 
 describe.each(STREAM_TRANSPORTS)("realtimeMetrics with %s subscriptions", (transport) => {
@@ -104,13 +80,13 @@ describe("realtimeMetrics when a connection drops without a word", () => {
 
   it("SSE: a response cut mid-stream is no longer counted", async () => {
     const server = await startServer();
-    const kept = await rawSseStream(server.url, EVENTS);
-    const dropped = [await rawSseStream(server.url, EVENTS), await rawSseStream(server.url, DASHBOARD)];
+    const kept = await RawEventStream.post(server.url, EVENTS);
+    const dropped = [await RawEventStream.post(server.url, EVENTS), await RawEventStream.post(server.url, DASHBOARD)];
     await waitForActive(server.url, 3);
 
-    for (const stream of dropped) stream.destroy();
+    for (const stream of dropped) stream.close();
     expect(await waitForActive(server.url, 1)).toMatchObject({ totalConnections: 3 });
-    kept.destroy();
+    kept.close();
     expect(await waitForActive(server.url, 0)).toMatchObject({ totalConnections: 3 });
   });
 

@@ -1,6 +1,5 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/index.ts";
-import { cleanup } from "../support/cleanup.ts";
 import { gql, gqlData, streamClient, STREAM_TRANSPORTS } from "../support/clients.ts";
 import {
   CAPTURE_EVENT,
@@ -13,8 +12,6 @@ import {
 } from "../support/events.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 const T0 = Date.UTC(2026, 0, 1);
 const iso = (ms: number) => new Date(ms).toISOString();

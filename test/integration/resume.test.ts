@@ -1,5 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { cleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
 import { graphqlErrors, streamClient, STREAM_TRANSPORTS, type Recording } from "../support/clients.ts";
 import {
   captureEvent,
@@ -13,8 +12,6 @@ import {
 } from "../support/events.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 const EVENTS = `subscription ($filter: EventFilter, $after: String, $replay: Int) {
   events(filter: $filter, after: $after, replay: $replay) { id event cursor properties }

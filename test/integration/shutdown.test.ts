@@ -1,19 +1,13 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
-import { tempDatabaseUrl } from "../support/database.ts";
+import { describe, expect, it } from "vitest";
 import { describeEnd, streamClient, wsClient, type Result } from "../support/clients.ts";
 import { captureEvent, pageview, waitForActive } from "../support/events.ts";
+import { startPulseProcess } from "../support/process.ts";
 import { RawGraphqlSocket } from "../support/raw-ws.ts";
 import { startServer } from "../support/server.ts";
-import { deferred, waitFor, within } from "../support/wait.ts";
-
-afterEach(cleanup);
+import { deferred, within } from "../support/wait.ts";
 
 const EVENTS = "subscription { events { id } }";
 const DASHBOARD = "subscription { liveDashboard(intervalMs: 250) { liveUsers } }";
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 describe("close()", () => {
   it("completes every open subscription on both transports and closes WebSockets with 1001", async () => {
@@ -69,44 +63,9 @@ describe("close()", () => {
   });
 });
 
-/** Starts `npm start`'s command on a free port (PORT=0; the URL is read from its output). Killed by `cleanup()` if still running. */
-async function startProcess(): Promise<{
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: ROOT,
-    env: { ...process.env, REDIS_URL: "", PORT: "0", HOST: "127.0.0.1", NODE_ENV: "production", DATABASE_URL: tempDatabaseUrl(onCleanup) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  onCleanup(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGKILL");
-      await exited;
-    }
-  });
-  const match = await waitFor(
-    () => {
-      if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}: ${output}`);
-      // The JSON "listening" line (the first with a url field).
-      return /"url":"(http:\/\/[^"]+)"/.exec(output);
-    },
-    { what: () => `the start-up line (output so far: ${JSON.stringify(output)})`, timeoutMs: 20_000 },
-  );
-  // Listening comes before the snapshot is restored; GraphQL is served once /readyz says so.
-  await waitFor(async () => (await fetch(`${match[1]!}/readyz`)).ok, { what: "readiness", timeoutMs: 20_000 });
-  return { child, url: match[1]!, output: () => output, exited };
-}
-
 describe("the server process", () => {
   it("exits 0 on SIGTERM with subscribers connected, after completing them and closing WebSockets with 1001", async () => {
-    const { child, url, output, exited } = await startProcess();
+    const { child, url, output, exited } = await startPulseProcess({ NODE_ENV: "production" });
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
 
@@ -119,7 +78,7 @@ describe("the server process", () => {
     await raw.waitForMessage((m) => m.id === "1" && m.type === "next", "the event on the WebSocket");
 
     child.kill("SIGTERM");
-    expect(await within(exited, "the process to exit", 20_000), output()).toBe(0);
+    expect((await within(exited, "the process to exit", 20_000)).code, output()).toBe(0);
     expect((await within(raw.whenClosed(), "the socket's close")).code).toBe(1001);
     expect(raw.messagesFor("1").map((m) => m.type)).toEqual(["next", "complete"]);
     expect((raw.messagesFor("1")[0]!.payload as Result).data).toEqual({ events: { id: event.id } });

@@ -1,11 +1,8 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/index.ts";
-import { cleanup } from "../support/cleanup.ts";
 import { gql, gqlData } from "../support/clients.ts";
 import { captureEvent } from "../support/events.ts";
 import { startServer } from "../support/server.ts";
-
-afterEach(cleanup);
 
 const T0 = Date.UTC(2026, 0, 1);
 const QUERY = `query ($env: String, $minutes: Int) {

@@ -1,17 +1,9 @@
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import {
-  anEvent,
-  CAPTURE,
-  CAPTURE_MANY,
-  codeOf,
-  post,
-  rawSocket,
-  initializedSocket,
-  startPulse,
-  wsClient,
-  once,
-} from "../support/trust-harness.ts";
+import { codeOf, once, post, wsClient } from "../support/clients.ts";
+import { anEvent, CAPTURE, CAPTURE_EVENTS } from "../support/events.ts";
+import { RawGraphqlSocket } from "../support/raw-ws.ts";
+import { startServer } from "../support/server.ts";
 
 const LIMIT = 4096;
 const json = { "content-type": "application/json" };
@@ -20,9 +12,9 @@ const capture = (properties: Record<string, unknown>) => JSON.stringify({ query:
 describe("request body size (HTTP and SSE)", () => {
   for (const path of ["/graphql", "/graphql/stream"]) {
     it(`refuses a body over PULSE_MAX_BODY_BYTES on ${path} with 413 BAD_USER_INPUT and stores nothing`, async () => {
-      const server = await startPulse({ trust: { maxBodyBytes: LIMIT } });
+      const server = await startServer({ trust: { maxBodyBytes: LIMIT } });
       const body = capture({ pad: "x".repeat(LIMIT) });
-      const answer = await post(server, body, { ...json, accept: "text/event-stream" }, path);
+      const answer = await post(server.url, body, { ...json, accept: "text/event-stream" }, path);
       expect(answer.status).toBe(413);
       expect(codeOf(answer.body)).toBe("BAD_USER_INPUT");
       expect(answer.body.errors?.[0]?.message).toContain("PULSE_MAX_BODY_BYTES");
@@ -30,7 +22,7 @@ describe("request body size (HTTP and SSE)", () => {
     });
 
     it(`refuses a chunked body over the limit on ${path} (no Content-Length to trust)`, async () => {
-      const server = await startPulse({ trust: { maxBodyBytes: LIMIT } });
+      const server = await startServer({ trust: { maxBodyBytes: LIMIT } });
       const bytes = new TextEncoder().encode(capture({ pad: "x".repeat(LIMIT) }));
       const stream = new ReadableStream<Uint8Array>({
         start(controller) {
@@ -50,8 +42,8 @@ describe("request body size (HTTP and SSE)", () => {
   }
 
   it("accepts a body just under the limit", async () => {
-    const server = await startPulse({ trust: { maxBodyBytes: LIMIT } });
-    const answer = await post(server, capture({ pad: "x".repeat(LIMIT - 400) }));
+    const server = await startServer({ trust: { maxBodyBytes: LIMIT } });
+    const answer = await post(server.url, capture({ pad: "x".repeat(LIMIT - 400) }));
     expect(answer.status).toBe(200);
     expect(server.hub.stream.size).toBe(1);
   });
@@ -59,22 +51,22 @@ describe("request body size (HTTP and SSE)", () => {
 
 describe("gzip request bodies", () => {
   it("accepts Content-Encoding: gzip on HTTP and SSE", async () => {
-    const server = await startPulse();
-    const answer = await post(server, gzipSync(capture({ a: 1 })), { ...json, "content-encoding": "gzip" });
+    const server = await startServer();
+    const answer = await post(server.url, gzipSync(capture({ a: 1 })), { ...json, "content-encoding": "gzip" });
     expect(answer.status).toBe(200);
     expect(answer.body.data?.["captureEvent"]).toMatchObject({ environment: "production" });
-    const sse = await post(server, gzipSync(capture({ b: 2 })), { ...json, "content-encoding": "gzip", accept: "text/event-stream" }, "/graphql/stream");
+    const sse = await post(server.url, gzipSync(capture({ b: 2 })), { ...json, "content-encoding": "gzip", accept: "text/event-stream" }, "/graphql/stream");
     expect(sse.status).toBe(200);
     expect(server.hub.stream.size).toBe(2);
   });
 
   it("refuses a compression bomb by its decompressed size, without inflating it", async () => {
-    const server = await startPulse({ trust: { maxBodyBytes: 64 * 1024 } });
+    const server = await startServer({ trust: { maxBodyBytes: 64 * 1024 } });
     // 64 MiB of spaces compress to ~64 KiB; the server must stop inflating at 64 KiB of output.
     const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20), { level: 9 });
     expect(bomb.length).toBeLessThan(64 * 1024 * 2);
     const before = process.memoryUsage().arrayBuffers;
-    const answer = await post(server, bomb, { ...json, "content-encoding": "gzip" });
+    const answer = await post(server.url, bomb, { ...json, "content-encoding": "gzip" });
     expect(answer.status).toBe(413);
     expect(answer.body.errors?.[0]?.message).toContain("decompressed");
     expect(codeOf(answer.body)).toBe("BAD_USER_INPUT");
@@ -84,11 +76,11 @@ describe("gzip request bodies", () => {
   });
 
   it("refuses an unsupported encoding with 415 and a corrupt gzip stream with 400", async () => {
-    const server = await startPulse();
-    const br = await post(server, capture({}), { ...json, "content-encoding": "br" });
+    const server = await startServer();
+    const br = await post(server.url, capture({}), { ...json, "content-encoding": "br" });
     expect(br.status).toBe(415);
     expect(codeOf(br.body)).toBe("BAD_USER_INPUT");
-    const corrupt = await post(server, Buffer.from("definitely not gzip"), { ...json, "content-encoding": "gzip" });
+    const corrupt = await post(server.url, Buffer.from("definitely not gzip"), { ...json, "content-encoding": "gzip" });
     expect(corrupt.status).toBe(400);
     expect(codeOf(corrupt.body)).toBe("BAD_USER_INPUT");
     expect(server.hub.stream.size).toBe(0);
@@ -97,24 +89,24 @@ describe("gzip request bodies", () => {
 
 describe("malformed requests", () => {
   it("answers a malformed JSON body with 400 and a code, on HTTP", async () => {
-    const server = await startPulse();
-    const answer = await post(server, '{"query": "{ realtimeMetrics { eventsTotal } }"');
+    const server = await startServer();
+    const answer = await post(server.url, '{"query": "{ realtimeMetrics { eventsTotal } }"');
     expect(answer.status).toBe(400);
     expect(codeOf(answer.body)).toBe("BAD_REQUEST");
   });
 
   it("answers a malformed JSON body on SSE with 400", async () => {
-    const server = await startPulse();
-    const answer = await post(server, "{nope", { ...json, accept: "text/event-stream" }, "/graphql/stream");
+    const server = await startServer();
+    const answer = await post(server.url, "{nope", { ...json, accept: "text/event-stream" }, "/graphql/stream");
     expect(answer.status).toBe(400);
   });
 
   it("refuses a non-JSON content type: 415 for an unknown one, 403 FORBIDDEN (CSRF) for a form-able one", async () => {
-    const server = await startPulse();
-    const xml = await post(server, "<capture/>", { "content-type": "application/xml" });
+    const server = await startServer();
+    const xml = await post(server.url, "<capture/>", { "content-type": "application/xml" });
     expect(xml.status).toBe(415);
     expect(codeOf(xml.body)).toBe("BAD_USER_INPUT");
-    const text = await post(server, capture({}), { "content-type": "text/plain" });
+    const text = await post(server.url, capture({}), { "content-type": "text/plain" });
     expect(text.status).toBe(403);
     expect(codeOf(text.body)).toBe("FORBIDDEN");
     expect(server.hub.stream.size).toBe(0);
@@ -123,24 +115,24 @@ describe("malformed requests", () => {
 
 describe("WebSocket maxPayload", () => {
   it("closes the socket with 1009 on a message over PULSE_MAX_WS_PAYLOAD_BYTES and runs nothing", async () => {
-    const server = await startPulse({ trust: { maxWsPayloadBytes: LIMIT } });
-    const raw = await initializedSocket(server);
+    const server = await startServer({ trust: { maxWsPayloadBytes: LIMIT } });
+    const raw = await RawGraphqlSocket.open(server.url);
     raw.send({ type: "subscribe", id: "1", payload: { query: CAPTURE, variables: { input: anEvent({ properties: { pad: "x".repeat(LIMIT) } }) } } });
-    expect(await raw.closed).toBe(1009);
+    expect((await raw.whenClosed()).code).toBe(1009);
     expect(server.hub.stream.size).toBe(0);
   });
 
   it("accepts a message under the limit", async () => {
-    const server = await startPulse({ trust: { maxWsPayloadBytes: LIMIT } });
-    const result = await once(wsClient(server), CAPTURE_MANY, { inputs: [anEvent({ properties: { pad: "x".repeat(LIMIT - 500) } })] });
+    const server = await startServer({ trust: { maxWsPayloadBytes: LIMIT } });
+    const result = await once(wsClient(server.url), CAPTURE_EVENTS, { inputs: [anEvent({ properties: { pad: "x".repeat(LIMIT - 500) } })] });
     expect(result.errors).toBeUndefined();
     expect(server.hub.stream.size).toBe(1);
   });
 
   it("closes with 4400 on a message that is not JSON", async () => {
-    const server = await startPulse();
-    const raw = await rawSocket(server);
+    const server = await startServer();
+    const raw = await RawGraphqlSocket.connect(server.url);
     raw.send("this is not json");
-    expect(await raw.closed).toBe(4400);
+    expect((await raw.whenClosed()).code).toBe(4400);
   });
 });

@@ -1,7 +1,10 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { anEvent, CAPTURE, codeOf, collect, once, post, sseClient, startPulse, SUBSCRIBE, waitFor, wsClient } from "../support/trust-harness.ts";
+import { codeOf, once, post, sseClient, subscribe, wsClient } from "../support/clients.ts";
+import { anEvent, CAPTURE, SUBSCRIBE } from "../support/events.ts";
+import { startServer } from "../support/server.ts";
+import { waitFor } from "../support/wait.ts";
 
 const run = promisify(execFile);
 const mutation = JSON.stringify({ query: CAPTURE, variables: { input: anEvent() } });
@@ -10,9 +13,9 @@ describe("CSRF prevention", () => {
   for (const path of ["/graphql", "/graphql/stream"]) {
     for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
       it(`refuses a browser-simple ${type} POST to ${path} with 403 FORBIDDEN and stores nothing`, async () => {
-        const server = await startPulse();
+        const server = await startServer();
         const accept = path === "/graphql/stream" ? "text/event-stream" : "application/json";
-        const answer = await post(server, mutation, { "content-type": type, accept }, path);
+        const answer = await post(server.url, mutation, { "content-type": type, accept }, path);
         expect(answer.status).toBe(403);
         expect(codeOf(answer.body)).toBe("FORBIDDEN");
         expect(server.hub.stream.size).toBe(0);
@@ -21,7 +24,7 @@ describe("CSRF prevention", () => {
   }
 
   it("refuses mutations over GET (405 BAD_REQUEST, or 403 without a preflighted header) and stores nothing", async () => {
-    const server = await startPulse();
+    const server = await startServer();
     const url = `${server.url}/graphql?query=${encodeURIComponent('mutation { captureEvent(input: { event: "e", distinctId: "u" }) { id } }')}`;
     const withType = await fetch(url, { headers: { "content-type": "application/json" } });
     expect(withType.status).toBe(405);
@@ -32,7 +35,7 @@ describe("CSRF prevention", () => {
   });
 
   it("still serves GET queries that carry the CSRF header", async () => {
-    const server = await startPulse();
+    const server = await startServer();
     const response = await fetch(`${server.url}/graphql?query=${encodeURIComponent("{ realtimeMetrics { eventsTotal } }")}`, {
       headers: { "x-graphql-yoga-csrf": "1" },
     });
@@ -40,15 +43,15 @@ describe("CSRF prevention", () => {
   });
 
   it("lets graphql-ws, graphql-sse and curl with application/json capture and subscribe", async () => {
-    const server = await startPulse();
-    const ws = collect(wsClient(server), SUBSCRIBE);
-    const sse = collect(sseClient(server), SUBSCRIBE);
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 2, 10_000, "subscriptions");
-    expect((await once(wsClient(server), CAPTURE, { input: anEvent({ event: "ws" }) })).errors).toBeUndefined();
-    expect((await once(sseClient(server), CAPTURE, { input: anEvent({ event: "sse" }) })).errors).toBeUndefined();
+    const server = await startServer();
+    const ws = subscribe(wsClient(server.url), SUBSCRIBE);
+    const sse = subscribe(sseClient(server.url), SUBSCRIBE);
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 2, { what: "subscriptions" });
+    expect((await once(wsClient(server.url), CAPTURE, { input: anEvent({ event: "ws" }) })).errors).toBeUndefined();
+    expect((await once(sseClient(server.url), CAPTURE, { input: anEvent({ event: "sse" }) })).errors).toBeUndefined();
     const curl = await run("curl", ["-sS", "-X", "POST", `${server.url}/graphql`, "-H", "content-type: application/json", "--data", JSON.stringify({ query: CAPTURE, variables: { input: anEvent({ event: "curl" }) } })]);
     expect(JSON.parse(curl.stdout).data.captureEvent.id).toBeTruthy();
-    await waitFor(() => ws.results.length === 3 && sse.results.length === 3, 10_000, "deliveries");
+    await waitFor(() => ws.results.length === 3 && sse.results.length === 3, { what: "deliveries" });
     expect(server.hub.stream.recent(3).map((e) => e.event)).toEqual(["curl", "sse", "ws"]);
   });
 });

@@ -1,38 +1,28 @@
 import { describe, expect, it } from "vitest";
-import {
-  anEvent,
-  CAPTURE,
-  CAPTURE_MANY,
-  codeOf,
-  collect,
-  gql,
-  once,
-  sseClient,
-  startPulse,
-  SUBSCRIBE,
-  waitFor,
-  wsClient,
-} from "../support/trust-harness.ts";
+import { codeOf, gqlResponse, once, sseClient, subscribe, wsClient } from "../support/clients.ts";
+import { anEvent, CAPTURE, CAPTURE_EVENTS, SUBSCRIBE } from "../support/events.ts";
+import { startServer } from "../support/server.ts";
+import { waitFor } from "../support/wait.ts";
 import type { PulseServer } from "../../src/server.ts";
 
 const transports = ["http", "ws", "sse"] as const;
 
 /** Runs one mutation on a transport and returns its errors' first code. */
 async function codeOn(server: PulseServer, transport: (typeof transports)[number], query: string, variables: Record<string, unknown>) {
-  if (transport === "http") return codeOf((await gql(server, query, variables)).body);
-  const client = transport === "ws" ? wsClient(server) : sseClient(server);
+  if (transport === "http") return codeOf((await gqlResponse(server.url, query, variables)).body);
+  const client = transport === "ws" ? wsClient(server.url) : sseClient(server.url);
   return codeOf((await once(client, query, variables)).errors ?? []);
 }
 
 /** A subscriber that must stay empty while refused captures happen; checked after one accepted marker event. */
 async function watchDeliveries(server: PulseServer) {
-  const watcher = collect(wsClient(server), SUBSCRIBE);
-  await waitFor(() => server.hub.metrics().activeSubscriptions === 1, 10_000, "watcher");
+  const watcher = subscribe(wsClient(server.url), SUBSCRIBE);
+  await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "watcher" });
   return async () => {
-    await gql(server, CAPTURE, { input: anEvent({ event: "marker" }) });
+    await gqlResponse(server.url, CAPTURE, { input: anEvent({ event: "marker" }) });
     const names = () => watcher.results.map((r) => (r.data?.["events"] as { event: string }).event);
     // Everything delivered before the marker arrives with it or earlier: wait for the marker itself.
-    await waitFor(() => names().includes("marker"), 10_000, "marker");
+    await waitFor(() => names().includes("marker"), { what: "marker" });
     return names();
   };
 }
@@ -40,11 +30,11 @@ async function watchDeliveries(server: PulseServer) {
 describe("captureEvents batch size (PULSE_MAX_BATCH)", () => {
   for (const transport of transports) {
     it(`refuses a batch over the limit with BAD_USER_INPUT over ${transport}, storing and delivering nothing`, async () => {
-      const server = await startPulse({ maxBatch: 5 });
+      const server = await startServer({ maxBatch: 5 });
       const delivered = await watchDeliveries(server);
       const inputs = Array.from({ length: 6 }, (_, i) => anEvent({ distinctId: `u${i}` }));
-      expect(await codeOn(server, transport, CAPTURE_MANY, { inputs })).toBe("BAD_USER_INPUT");
-      expect(await codeOn(server, transport, CAPTURE_MANY, { inputs: inputs.slice(0, 5) })).toBeUndefined();
+      expect(await codeOn(server, transport, CAPTURE_EVENTS, { inputs })).toBe("BAD_USER_INPUT");
+      expect(await codeOn(server, transport, CAPTURE_EVENTS, { inputs: inputs.slice(0, 5) })).toBeUndefined();
       expect(await delivered()).toEqual([...Array(5).fill("$pageview"), "marker"]);
     });
   }
@@ -62,8 +52,8 @@ describe("one event's size and shape", () => {
   ];
   for (const [name, properties, setting] of cases) {
     it(`refuses an event over the ${name} with BAD_USER_INPUT naming the index and stores nothing of the batch`, async () => {
-      const server = await startPulse({ trust: limits });
-      const answer = await gql(server, CAPTURE_MANY, { inputs: [anEvent(), anEvent({ properties })] });
+      const server = await startServer({ trust: limits });
+      const answer = await gqlResponse(server.url, CAPTURE_EVENTS, { inputs: [anEvent(), anEvent({ properties })] });
       expect(codeOf(answer.body)).toBe("BAD_USER_INPUT");
       const message = answer.body.errors![0]!.message;
       expect(message).toContain("inputs[1]");
@@ -73,16 +63,16 @@ describe("one event's size and shape", () => {
   }
 
   it("accepts an event at every limit", async () => {
-    const server = await startPulse({ trust: limits });
+    const server = await startServer({ trust: limits });
     const properties = { ["k".repeat(16)]: { b: { c: 1 } }, list: [1, 2, 3] };
-    const answer = await gql(server, CAPTURE, { input: anEvent({ properties }) });
+    const answer = await gqlResponse(server.url, CAPTURE, { input: anEvent({ properties }) });
     expect(answer.body.errors).toBeUndefined();
     expect(server.hub.stream.size).toBe(1);
   });
 
   for (const transport of ["ws", "sse"] as const) {
     it(`applies the same limits over ${transport}`, async () => {
-      const server = await startPulse({ trust: limits });
+      const server = await startServer({ trust: limits });
       expect(await codeOn(server, transport, CAPTURE, { input: anEvent({ properties: { a: { b: { c: { d: 1 } } } } }) })).toBe("BAD_USER_INPUT");
       expect(await codeOn(server, transport, CAPTURE, { input: anEvent({ properties: { pad: "x".repeat(2048) } }) })).toBe("BAD_USER_INPUT");
       expect(server.hub.stream.size).toBe(0);
@@ -93,11 +83,11 @@ describe("one event's size and shape", () => {
 describe("timestamps", () => {
   const HOUR = 60 * 60 * 1000;
   it("clamps a timestamp more than 23 h ahead to the server's time and keeps one 22 h ahead", async () => {
-    const server = await startPulse();
+    const server = await startServer();
     const far = new Date(Date.now() + 48 * HOUR).toISOString();
     const near = new Date(Date.now() + 22 * HOUR).toISOString();
     const before = Date.now();
-    await gql(server, CAPTURE_MANY, { inputs: [anEvent({ timestamp: far }), anEvent({ timestamp: near })] });
+    await gqlResponse(server.url, CAPTURE_EVENTS, { inputs: [anEvent({ timestamp: far }), anEvent({ timestamp: near })] });
     const [nearEvent, farEvent] = server.hub.stream.recent(2);
     expect(farEvent!.timestamp).toBeGreaterThanOrEqual(before);
     expect(farEvent!.timestamp).toBeLessThan(before + HOUR);
@@ -106,9 +96,9 @@ describe("timestamps", () => {
 
   for (const transport of transports) {
     it(`refuses an event older than PULSE_MAX_EVENT_AGE_SECONDS with BAD_USER_INPUT over ${transport}`, async () => {
-      const server = await startPulse({ trust: { maxEventAgeSeconds: 3600 } });
+      const server = await startServer({ trust: { maxEventAgeSeconds: 3600 } });
       const old = new Date(Date.now() - 2 * HOUR).toISOString();
-      expect(await codeOn(server, transport, CAPTURE_MANY, { inputs: [anEvent(), anEvent({ timestamp: old })] })).toBe("BAD_USER_INPUT");
+      expect(await codeOn(server, transport, CAPTURE_EVENTS, { inputs: [anEvent(), anEvent({ timestamp: old })] })).toBe("BAD_USER_INPUT");
       const recent = new Date(Date.now() - HOUR / 2).toISOString();
       expect(await codeOn(server, transport, CAPTURE, { input: anEvent({ timestamp: recent }) })).toBeUndefined();
       expect(server.hub.stream.size).toBe(1);
@@ -116,9 +106,9 @@ describe("timestamps", () => {
   }
 
   it("refuses garbage timestamps with BAD_USER_INPUT naming the field", async () => {
-    const server = await startPulse();
+    const server = await startServer();
     for (const timestamp of ["yesterday", "2026-02-30T00:00:00Z", "2026-01-01", "2026-01-01T10:00:00", 1767225600000, true, ""]) {
-      const answer = await gql(server, CAPTURE, { input: anEvent({ timestamp }) });
+      const answer = await gqlResponse(server.url, CAPTURE, { input: anEvent({ timestamp }) });
       expect(codeOf(answer.body), String(timestamp)).toBe("BAD_USER_INPUT");
       expect(answer.body.errors![0]!.message).toContain("timestamp");
     }

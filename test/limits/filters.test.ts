@@ -1,33 +1,15 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { freePort, startPulseProcess } from "../support/child.ts";
-import { cleanup } from "../support/cleanup.ts";
-import { graphqlErrors, streamClient, STREAM_TRANSPORTS, type Recording } from "../support/clients.ts";
+import { describe, expect, it } from "vitest";
+import { gql, graphqlErrors, streamClient, STREAM_TRANSPORTS, type Recording, type Result } from "../support/clients.ts";
+import { startPulseProcess } from "../support/process.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor, within } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 const SUBSCRIBE = `subscription($filter: EventFilter) { events(filter: $filter) { id properties } }`;
 const RECENT = `query($filter: EventFilter) { recentEvents(limit: 10, filter: $filter) { id } }`;
 const CAPTURE = `mutation($input: CaptureEventInput!) { captureEvent(input: $input) { id } }`;
 
-interface Answer {
-  readonly data?: Record<string, unknown> | null;
-  readonly errors?: readonly { message: string; extensions?: Record<string, unknown> }[];
-}
-
-async function graphql(url: string, query: string, variables: Record<string, unknown>, signal?: AbortSignal): Promise<Answer> {
-  const response = await fetch(`${url}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query, variables }),
-    signal: signal ?? null,
-  });
-  return (await response.json()) as Answer;
-}
-
 /** The first error's code and setting, of an HTTP answer or of a subscription that ended with errors. */
-function refusal(from: Answer | Recording): [unknown, unknown] {
+function refusal(from: Result | Recording): [unknown, unknown] {
   const errors = "ended" in from ? graphqlErrors(from) : (from.errors ?? []);
   return [errors[0]?.extensions?.["code"], errors[0]?.extensions?.["setting"]];
 }
@@ -37,19 +19,19 @@ describe("a subscriber's filter cannot stall captures", () => {
     // Pulse as `npm start` runs it, in its own process: while a backtracking engine is stuck in a capture, this
     // process stays free to observe that /healthz does not answer. ^(a|a)*$ on 40 'a's and '!' is 2^40 steps
     // for a backtracking engine (27 'a's took 7.5 s); RE2 answers in microseconds.
-    const pulse = await startPulseProcess(await freePort());
+    const pulse = await startPulseProcess();
     const client = streamClient("ws", pulse.url);
     const evil = client.subscribe(SUBSCRIBE, { filter: { properties: [{ property: "p", operator: "REGEX", value: "^(a|a)*$" }] } });
     const complement = client.subscribe(SUBSCRIBE, { filter: { properties: [{ property: "p", operator: "NOT_REGEX", value: "^(a|a)*$" }] } });
     // A subscription is registered once a capture reaches it: capture a marker until both have seen one.
     await waitFor(async () => {
-      await graphql(pulse.url, CAPTURE, { input: { event: "marker", distinctId: "w", properties: { p: "a" } } });
-      await graphql(pulse.url, CAPTURE, { input: { event: "marker", distinctId: "w", properties: { p: "b" } } });
+      await gql(pulse.url, CAPTURE, { input: { event: "marker", distinctId: "w", properties: { p: "a" } } });
+      await gql(pulse.url, CAPTURE, { input: { event: "marker", distinctId: "w", properties: { p: "b" } } });
       return evil.results.length > 0 && complement.results.length > 0;
     }, { what: "both subscriptions to be live" });
 
     const writer = (p: string) =>
-      graphql(pulse.url, CAPTURE, { input: { event: "evil", distinctId: "writer", properties: { p } } }, AbortSignal.timeout(30_000));
+      gql(pulse.url, CAPTURE, { input: { event: "evil", distinctId: "writer", properties: { p } } }, { signal: AbortSignal.timeout(30_000) });
     const capturing = Promise.all([writer(`${"a".repeat(40)}!`), writer("a".repeat(40))]);
     capturing.catch(() => {}); // awaited below; a stuck server is reported by /healthz first
     const health = await fetch(`${pulse.url}/healthz`, { signal: AbortSignal.timeout(20_000) });
@@ -72,7 +54,7 @@ describe("filter limits hold on every path (filters sent as variables count too)
   it("15,000 conditions are BAD_USER_INPUT naming PULSE_MAX_FILTER_CONDITIONS over HTTP, WebSocket and SSE", async () => {
     const server = await startServer();
     const filter = { properties: conditions(15_000) };
-    expect(refusal(await graphql(server.url, RECENT, { filter }))).toEqual(["BAD_USER_INPUT", "PULSE_MAX_FILTER_CONDITIONS"]);
+    expect(refusal(await gql(server.url, RECENT, { filter }))).toEqual(["BAD_USER_INPUT", "PULSE_MAX_FILTER_CONDITIONS"]);
     for (const transport of STREAM_TRANSPORTS) {
       const subscription = streamClient(transport, server.url).subscribe(SUBSCRIBE, { filter });
       await within(subscription.ended, `the ${transport} subscription to be refused`);
@@ -80,25 +62,25 @@ describe("filter limits hold on every path (filters sent as variables count too)
     }
     expect(server.hub.metrics().activeSubscriptions).toBe(0);
     // Within the limit, the same filter runs.
-    expect((await graphql(server.url, RECENT, { filter: { properties: conditions(50) } })).errors).toBeUndefined();
+    expect((await gql(server.url, RECENT, { filter: { properties: conditions(50) } })).errors).toBeUndefined();
   });
 
   it("each limit is a setting", async () => {
     const server = await startServer({ trust: { maxFilterConditions: 2, maxFilterValueLength: 8 } });
-    expect(refusal(await graphql(server.url, RECENT, { filter: { events: ["a", "b"], environment: "prod" } }))).toEqual([
+    expect(refusal(await gql(server.url, RECENT, { filter: { events: ["a", "b"], environment: "prod" } }))).toEqual([
       "BAD_USER_INPUT",
       "PULSE_MAX_FILTER_CONDITIONS",
     ]);
-    const long = await graphql(server.url, RECENT, { filter: { properties: [{ property: "p", operator: "CONTAINS", value: "123456789" }] } });
+    const long = await gql(server.url, RECENT, { filter: { properties: [{ property: "p", operator: "CONTAINS", value: "123456789" }] } });
     expect(refusal(long)).toEqual(["BAD_USER_INPUT", "PULSE_MAX_FILTER_VALUE_LENGTH"]);
     expect(long.errors![0]!.extensions?.["field"]).toBe("filter.properties[0].value");
-    expect((await graphql(server.url, RECENT, { filter: { events: ["a"], environment: "prod" } })).errors).toBeUndefined();
+    expect((await gql(server.url, RECENT, { filter: { events: ["a"], environment: "prod" } })).errors).toBeUndefined();
   });
 
   it("a pattern RE2 cannot compile is BAD_USER_INPUT saying RE2 syntax is required, on every transport", async () => {
     const server = await startServer();
     const filter = { properties: [{ property: "p", operator: "REGEX", value: "^(?!admin).*" }] };
-    const answer = await graphql(server.url, RECENT, { filter });
+    const answer = await gql(server.url, RECENT, { filter });
     expect(refusal(answer)[0]).toBe("BAD_USER_INPUT");
     expect(answer.errors![0]!.message).toContain("RE2 syntax is required");
     for (const transport of STREAM_TRANSPORTS) {

@@ -3,7 +3,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { StoredEvent } from "../../src/domain/event.ts";
 import { Hub } from "../../src/domain/hub.ts";
 import { ManualClock } from "../../src/domain/clock.ts";
@@ -11,18 +11,20 @@ import { startPersistence } from "../../src/store/persistence.ts";
 import { openPostgresStore, POSTGRES_MIGRATIONS, writerLockKey } from "../../src/store/postgres.ts";
 import { readMigrations } from "../../src/store/migrations.ts";
 import { StoreUnreachableError, StoreUnusableError, type SnapshotStore } from "../../src/store/snapshot-store.ts";
-import { closeAll, onClose, recordingLogger, ROOT, waitUntil } from "../support/persistence.ts";
+import { onCleanup } from "../support/cleanup.ts";
+import { recordingLogger } from "../support/logs.ts";
+import { ROOT } from "../support/process.ts";
 import { POSTGRES_URL, queryPostgres, tempPostgresUrl, warnSkipped } from "../support/services.ts";
 import { EVENT_LIMITS } from "../support/settings.ts";
+import { waitFor } from "../support/wait.ts";
 
-afterEach(closeAll);
 warnSkipped("test/store/postgres.test.ts", "PULSE_TEST_POSTGRES_URL");
 
 const run = promisify(execFile);
 
 async function open(url: string, log = recordingLogger()): Promise<SnapshotStore> {
   const store = await openPostgresStore(url, { log });
-  onClose(() => store.close());
+  onCleanup(() => store.close());
   return store;
 }
 
@@ -46,7 +48,7 @@ const delta = (appended: StoredEvent[], takenAt = 1_790_000_000_000) => ({ appen
 describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
   describe("migrations", () => {
     it("create the schema and are recorded as prisma migrate deploy records them, so `prisma migrate status` agrees", async () => {
-      const url = tempPostgresUrl(onClose);
+      const url = tempPostgresUrl();
       const log = recordingLogger();
       await (await open(url, log)).close();
 
@@ -79,7 +81,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
     }, 60_000);
 
     it("run once when several instances start together on a new database", async () => {
-      const url = tempPostgresUrl(onClose);
+      const url = tempPostgresUrl();
       const stores = await Promise.all([open(url), open(url), open(url)]);
       expect(stores).toHaveLength(3);
       const [row] = await queryPostgres<{ count: string }>(url, "SELECT count(*) FROM _prisma_migrations");
@@ -87,7 +89,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
     });
 
     it("upgrade a database written before the clean-stop record: its snapshot counts as a clean stop", async () => {
-      const url = tempPostgresUrl(onClose);
+      const url = tempPostgresUrl();
       const [first] = readMigrations(POSTGRES_MIGRATIONS);
       await (await openPostgresStore(url, { migrations: [first!] })).close();
       await queryPostgres(url, `INSERT INTO snapshot_state (id, "evictedThroughSeq", "takenAt") VALUES (1, 7, now())`);
@@ -96,7 +98,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
     });
 
     it("refuse a database migrated by a newer Pulse", async () => {
-      const url = tempPostgresUrl(onClose);
+      const url = tempPostgresUrl();
       await (await open(url)).close();
       await queryPostgres(
         url,
@@ -110,7 +112,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
     });
 
     it("refuse a schema holding tables that are not Pulse's, and leave them alone", async () => {
-      const url = tempPostgresUrl(onClose);
+      const url = tempPostgresUrl();
       const schema = new URL(url).searchParams.get("schema")!;
       await queryPostgres(POSTGRES_URL!, `CREATE SCHEMA "${schema}"`);
       await queryPostgres(url, "CREATE TABLE invoices (id int PRIMARY KEY)");
@@ -123,7 +125,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
   });
 
   it("never shows the password: not in its description, not in the error when the server cannot be reached", async () => {
-    const url = new URL(tempPostgresUrl(onClose));
+    const url = new URL(tempPostgresUrl());
     url.password = "hunter2-secret";
     const store = await open(url.toString());
     expect(store.description).toMatch(/^PostgreSQL [^ ]+:\d+\/\w+ \(schema pulse_test_\w+\)$/);
@@ -141,7 +143,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
 
   describe("one writer per database", () => {
     it("lets one store write; the others follow, see its snapshot's time, and take over when it closes", async () => {
-      const url = tempPostgresUrl(onClose);
+      const url = tempPostgresUrl();
       const [a, b] = [await open(url), await open(url)];
       expect(await a.claimWriter()).toEqual({ writer: true });
       expect(await b.claimWriter()).toEqual({ writer: false, storedAt: null });
@@ -156,7 +158,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
     });
 
     it("stops writing when its lock's connection is lost and another store took the lock; claims again once free", async () => {
-      const url = tempPostgresUrl(onClose);
+      const url = tempPostgresUrl();
       const a = await open(url);
       expect(await a.claimWriter()).toEqual({ writer: true });
       await a.write(delta([event(1)]));
@@ -168,7 +170,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
       );
       expect(killed).toEqual([{ killed: true }]);
       const b = await open(url);
-      await waitUntil(async () => (await b.claimWriter()).writer, "the lock to be free for another store");
+      await waitFor(async () => (await b.claimWriter()).writer, { what: "the lock to be free for another store", timeoutMs: 15_000 });
 
       await expect(a.write(delta([event(2)]))).rejects.toThrow(/another instance holds the snapshot writer lock|lock was lost/);
       expect(await a.claimWriter()).toEqual({ writer: false, storedAt: 1_790_000_000_000 });
@@ -186,9 +188,9 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
     }
 
     it("refuses to start a second instance outside a fleet: without a shared stream its events would never be stored", async () => {
-      const url = tempPostgresUrl(onClose);
+      const url = tempPostgresUrl();
       const first = await startPersistence({ hub: hub(new ManualClock()), databaseUrl: url, intervalMs: 60_000, log: recordingLogger() });
-      onClose(() => first.close());
+      onCleanup(() => first.close());
       const error = await startPersistence({ hub: hub(new ManualClock()), databaseUrl: url, intervalMs: 60_000, log: recordingLogger() }).catch(
         (e: unknown) => e,
       );
@@ -197,13 +199,13 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
     });
 
     it("in a fleet, one instance writes; when it stops, a follower writes a full snapshot that a new instance restores", async () => {
-      const url = tempPostgresUrl(onClose);
+      const url = tempPostgresUrl();
       const clock = new ManualClock(1_790_000_000_000);
       const [hubA, hubB] = [hub(clock), hub(clock)];
       const logB = recordingLogger();
       const a = await startPersistence({ hub: hubA, databaseUrl: url, intervalMs: 60_000, log: recordingLogger(), fleet: true });
       const b = await startPersistence({ hub: hubB, databaseUrl: url, intervalMs: 60_000, log: logB, fleet: true });
-      onClose(() => b.close());
+      onCleanup(() => b.close());
       // The same stream applied on both, as the Redis reader does.
       const stream = Array.from({ length: 30 }, (_, i) => ({ ...event(i + 1), receivedAt: clock.now(), timestamp: clock.now() }));
       for (const e of stream.slice(0, 20)) for (const h of [hubA, hubB]) h.stream.apply(e);
@@ -222,7 +224,7 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
 
       const hubC = hub(clock);
       const c = await startPersistence({ hub: hubC, databaseUrl: url, intervalMs: 60_000, log: recordingLogger(), fleet: true });
-      onClose(() => c.close());
+      onCleanup(() => c.close());
       expect(hubC.stream.bufferedEvents()).toEqual(hubB.stream.bufferedEvents());
       expect(hubC.views.person("user-1")).toEqual(hubB.views.person("user-1"));
     });

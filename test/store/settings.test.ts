@@ -1,15 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, describeConfig, loadConfig, resolveConfig } from "../../src/config.ts";
-
-function problems(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
+import { describeConfig, loadConfig, resolveConfig } from "../../src/config.ts";
+import { problems } from "../support/settings.ts";
 
 describe("persistence settings", () => {
   it("default to a SQLite file under ./data and a 2 s interval when read from the environment", () => {

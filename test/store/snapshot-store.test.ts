@@ -1,12 +1,14 @@
 import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { JsonObject, StoredEvent } from "../../src/domain/event.ts";
 import type { Person } from "../../src/domain/persons.ts";
 import type { SnapshotDelta, SnapshotStore } from "../../src/store/snapshot-store.ts";
 import { openPostgresStore } from "../../src/store/postgres.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
-import { closeAll, onClose, recordingLogger, tempDir } from "../support/persistence.ts";
+import { onCleanup } from "../support/cleanup.ts";
+import { recordingLogger } from "../support/logs.ts";
+import { tempDir } from "../support/process.ts";
 import { POSTGRES_URL, tempPostgresUrl, warnSkipped } from "../support/services.ts";
 
 warnSkipped("test/store/snapshot-store.test.ts (PostgreSQL leg)", "PULSE_TEST_POSTGRES_URL");
@@ -18,11 +20,10 @@ warnSkipped("test/store/snapshot-store.test.ts (PostgreSQL leg)", "PULSE_TEST_PO
 const engines: [name: string, open: () => Promise<SnapshotStore>][] = [
   ["SQLite", () => openSqliteStore(`file:${join(tempDir(), "pulse.db")}`, { log: recordingLogger() })],
   ...(POSTGRES_URL
-    ? [["PostgreSQL", () => openPostgresStore(tempPostgresUrl(onClose), { log: recordingLogger() })] as [string, () => Promise<SnapshotStore>]]
+    ? [["PostgreSQL", () => openPostgresStore(tempPostgresUrl(), { log: recordingLogger() })] as [string, () => Promise<SnapshotStore>]]
     : []),
 ];
 
-afterEach(closeAll);
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0, 123);
 
@@ -51,7 +52,7 @@ const ALL = { events: 1_000_000, persons: 1_000_000 };
 describe.each(engines)("%s snapshot store", (_name, openStore) => {
   async function open(): Promise<SnapshotStore> {
     const store = await openStore();
-    onClose(() => store.close());
+    onCleanup(() => store.close());
     return store;
   }
 

@@ -4,25 +4,27 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { migrationTimestamp, readMigrations } from "../../src/store/migrations.ts";
 import { StoreReplacedError, StoreUnusableError } from "../../src/store/snapshot-store.ts";
 import { openSqliteStore, SQLITE_MIGRATIONS } from "../../src/store/sqlite.ts";
-import { closeAll, onClose, recordingLogger, ROOT, tempDir, writeDamagedDatabase } from "../support/persistence.ts";
+import { onCleanup } from "../support/cleanup.ts";
+import { recordingLogger } from "../support/logs.ts";
+import { ROOT, tempDir } from "../support/process.ts";
+import { writeDamagedDatabase } from "../support/persistence.ts";
 
-afterEach(closeAll);
 
 const run = promisify(execFile);
 
 async function open(path: string, log = recordingLogger()) {
   const store = await openSqliteStore(`file:${path}`, { log });
-  onClose(() => store.close());
+  onCleanup(() => store.close());
   return store;
 }
 
 function inspect(path: string): Database.Database {
   const db = new Database(path, { readonly: true });
-  onClose(() => db.close());
+  onCleanup(() => db.close());
   return db;
 }
 

@@ -1,49 +1,26 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { afterEach, describe, expect, it } from "vitest";
-import { SETTINGS } from "../../src/config.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
+import { onCleanup } from "../support/cleanup.ts";
 import { gqlData, streamClient } from "../support/clients.ts";
 import { captureEvent, captureEvents, pageview, recentEvents, waitForActive } from "../support/events.ts";
 import { scrape } from "../support/metrics.ts";
+import { startPulseProcess, type PulseProcess } from "../support/process.ts";
 import { POSTGRES_URL, queryPostgres, REDIS_URL, tempPostgresUrl, warnSkipped } from "../support/services.ts";
 import { waitFor } from "../support/wait.ts";
 
-afterEach(cleanup);
 warnSkipped("test/stream/fleet.test.ts", "REDIS_URL", "PULSE_TEST_POSTGRES_URL");
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const EVENTS = `subscription { events { id } }`;
 
-interface Instance {
-  readonly url: string;
-  readonly child: ChildProcess;
-}
+type Instance = PulseProcess;
 
 /** A real `node --import tsx src/main.ts` on a free port, ready (GET /readyz 200) before it is returned. */
-async function startInstance(env: NodeJS.ProcessEnv): Promise<Instance> {
-  const port = await freePort();
-  const clean: NodeJS.ProcessEnv = { ...process.env };
-  for (const setting of SETTINGS) delete clean[setting.env];
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: ROOT,
-    env: { ...clean, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env },
-    stdio: "ignore",
-  });
-  onCleanup(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => ((await fetch(`${url}/readyz`).catch(() => null))?.status === 200 ? true : null), { timeoutMs: 30_000 });
-  return { url, child };
-}
+const startInstance = (env: Record<string, string>): Promise<Instance> => startPulseProcess({ LOG_LEVEL: "warn", ...env });
 
 async function kill9(instance: Instance): Promise<void> {
   instance.child.kill("SIGKILL");
-  if (instance.child.exitCode === null && instance.child.signalCode === null) await new Promise((resolve) => instance.child.once("exit", resolve));
+  await instance.exited;
 }
 
 /** The instances whose `pulse_snapshot_writer` gauge is 1, once exactly one of them reports it. */
@@ -69,7 +46,7 @@ function fleetSettings(): Record<string, string> {
   return {
     REDIS_URL: REDIS_URL!,
     PULSE_REDIS_PREFIX: `pulse-test:${randomUUID()}:`,
-    DATABASE_URL: tempPostgresUrl(onCleanup),
+    DATABASE_URL: tempPostgresUrl(),
     PULSE_SNAPSHOT_INTERVAL_MS: "200",
   };
 }
@@ -132,14 +109,3 @@ describe.skipIf(!REDIS_URL || !POSTGRES_URL)("a fleet of real Pulse processes on
     expect((await recentEvents(joining.url, 2000, undefined, "id")).map((e) => e.id).reverse()).toEqual(captured);
   }, 90_000);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}

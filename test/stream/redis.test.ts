@@ -1,14 +1,13 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
+import { onCleanup } from "../support/cleanup.ts";
 import { gql, streamClient } from "../support/clients.ts";
 import { captureEvent, captureEvents, pageview, recentEvents, waitForActive, type EventPayload } from "../support/events.ts";
-import { startPulseProcess, tempDir } from "../support/child.ts";
+import { freePort, startPulseProcess, tempDir } from "../support/process.ts";
 import { startServer } from "../support/server.ts";
 import { REDIS_URL, warnSkipped } from "../support/services.ts";
 import { Hub } from "../../src/domain/hub.ts";
@@ -17,8 +16,6 @@ import { Redis } from "ioredis";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
 import { waitFor } from "../support/wait.ts";
 import { captureInto } from "../domain/helpers.ts";
-
-afterEach(cleanup);
 
 warnSkipped("test/stream/redis.test.ts", "REDIS_URL");
 
@@ -238,14 +235,14 @@ describe.skipIf(!REDIS_URL)("when Redis loses its data while the fleet is down",
       DATABASE_URL: `file:${join(tempDir(), "pulse.db")}`,
       PULSE_SNAPSHOT_INTERVAL_MS: "3600000",
     };
-    const first = await startPulseProcess(port, env);
+    const first = await startPulseProcess(env, { port });
     const lost: EventPayload[] = [];
     for (let n = 1; n <= 3; n++) lost.push(await captureEvent(first.url, pageview(n)));
     first.child.kill("SIGKILL");
-    await first.exited();
+    await first.exited;
     await redis.flushAll();
 
-    const second = await startPulseProcess(port, env);
+    const second = await startPulseProcess(env, { port });
     const fresh = await captureEvent(second.url, pageview(4));
     expect(position(fresh.cursor)).toBeGreaterThan(position(lost[2]!.cursor));
     // A client that had received the last lost event resumes: the new event, told of the gap.
@@ -295,17 +292,6 @@ async function privateRedis() {
     }
   };
   return { url, port, start, stop, flushAll };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
 }
 
 function run(command: string, args: string[]): Promise<void> {

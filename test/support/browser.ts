@@ -1,4 +1,5 @@
-import type { LaunchOptions } from "playwright-core";
+import { chromium, type Browser, type LaunchOptions } from "playwright-core";
+import { onCleanup } from "./cleanup.ts";
 
 /**
  * Debian's chromium (`apt-get install chromium`; .ci/run installs it when missing), never a Playwright download
@@ -17,3 +18,10 @@ export const CHROMIUM: LaunchOptions = {
     "--disable-sync",
   ],
 };
+
+/** Headless Chromium (CHROMIUM), closed by `cleanup()` after the test. The tests that call it run in the browser lane. */
+export async function launchBrowser(): Promise<Browser> {
+  const browser = await chromium.launch(CHROMIUM);
+  onCleanup(() => browser.close());
+  return browser;
+}

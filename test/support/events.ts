@@ -1,3 +1,8 @@
+/**
+ * Events as the tests capture and read them over GraphQL: the `Event` selection, capture inputs (`pageview`,
+ * `anEvent`), the capture and subscription operations, `recentEvents`, `realtimeMetrics`, `waitForActive` (the way
+ * to know a subscription has started) and `captureLoop` (captures in flight while a test subscribes).
+ */
 import { randomUUID } from "node:crypto";
 import { gqlData } from "./clients.ts";
 import { onCleanup } from "./cleanup.ts";
@@ -27,7 +32,7 @@ export interface CaptureInput {
   distinctId: string;
   timestamp?: string;
   properties?: Record<string, unknown>;
-  sessionId?: string;
+  sessionId?: string | null;
   environment?: string;
 }
 
@@ -48,8 +53,20 @@ export function pageview(n: number, overrides: Partial<CaptureInput> = {}): Capt
   };
 }
 
+/** A valid capture input with only what is required: a `$pageview` of user-1, no id. */
+export const anEvent = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
+  event: "$pageview",
+  distinctId: "user-1",
+  ...overrides,
+});
+
+/** `captureEvent` selecting every field of the event (EVENT_FIELDS). */
 export const CAPTURE_EVENT = `mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { ${EVENT_FIELDS} } }`;
 export const CAPTURE_EVENTS = `mutation ($inputs: [CaptureEventInput!]!) { captureEvents(inputs: $inputs) { accepted duplicates ids } }`;
+/** `captureEvent` selecting only `id environment`: what the limit and key tests need to see. */
+export const CAPTURE = `mutation($input: CaptureEventInput!) { captureEvent(input: $input) { id environment } }`;
+/** `events` with an optional filter, selecting `id event environment`. */
+export const SUBSCRIBE = `subscription($filter: EventFilter) { events(filter: $filter) { id event environment } }`;
 
 export async function captureEvent(baseUrl: string, input: CaptureInput): Promise<EventPayload> {
   const data = await gqlData<{ captureEvent: EventPayload }>(baseUrl, CAPTURE_EVENT, { input });

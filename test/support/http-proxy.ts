@@ -1,5 +1,5 @@
-import { createServer, request, type IncomingHttpHeaders } from "node:http";
-import type { AddressInfo } from "node:net";
+import { request, type IncomingHttpHeaders } from "node:http";
+import { startHttpServer } from "./http-server.ts";
 
 export interface RecordedRequest {
   readonly method: string;
@@ -10,19 +10,18 @@ export interface RecordedRequest {
 export interface RecordingProxy {
   readonly url: string;
   readonly requests: RecordedRequest[];
-  close(): Promise<void>;
 }
 
 /**
  * A loopback HTTP proxy in front of `target` that records each request (what a real SDK really sent). With
  * `dropResponses: n` it forwards the first n requests, waits for the target's full answer, then cuts the client's
  * connection instead of answering: the request took effect but the client saw a network failure, which is exactly
- * when an SDK retries.
+ * when an SDK retries. Closed by `cleanup()`.
  */
 export async function startRecordingProxy(target: string, options: { dropResponses?: number } = {}): Promise<RecordingProxy> {
   const requests: RecordedRequest[] = [];
   let toDrop = options.dropResponses ?? 0;
-  const server = createServer((req, res) => {
+  const { url } = await startHttpServer((req, res) => {
     requests.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers });
     const drop = toDrop > 0;
     if (drop) toDrop--;
@@ -41,14 +40,5 @@ export async function startRecordingProxy(target: string, options: { dropRespons
     upstream.on("error", () => req.socket.destroy());
     req.pipe(upstream);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return { url, requests };
 }

@@ -1,6 +1,6 @@
 import WebSocket from "ws";
 import { onCleanup } from "./cleanup.ts";
-import { wsUrl, type Variables } from "./clients.ts";
+import { bearer, wsUrl, type Variables } from "./clients.ts";
 import { deferred, waitFor } from "./wait.ts";
 
 /** One `graphql-transport-ws` message as it travels on the wire. */
@@ -15,9 +15,16 @@ export interface CloseInfo {
   readonly reason: string;
 }
 
+export interface ConnectOptions {
+  /** The WebSocket subprotocol; default `graphql-transport-ws`, `null` for none. */
+  readonly protocol?: string | null;
+}
+
 /**
- * A WebSocket that speaks `graphql-transport-ws` by hand, for what a client library hides: every frame in order,
- * several operations on one socket, and a reader that stops reading (`pause()`) so the kernel buffers fill up.
+ * The one raw WebSocket of the tests: it speaks `graphql-transport-ws` by hand, for what a client library hides or
+ * would never send (protocol abuse, frames that are not JSON, several operations on one socket, every frame in
+ * order) and for a reader that stops reading (`pause()`) so the kernel buffers fill up. `open` connects and
+ * completes `connection_init`; `connect` only connects. Closed by `cleanup()` after the test.
  */
 export class RawGraphqlSocket {
   readonly messages: WireMessage[] = [];
@@ -34,18 +41,41 @@ export class RawGraphqlSocket {
     });
   }
 
-  /** Connects, sends `connection_init` and waits for `connection_ack`. Closed by `cleanup()`. */
-  static async open(baseUrl: string): Promise<RawGraphqlSocket> {
-    const socket = new WebSocket(wsUrl(baseUrl), "graphql-transport-ws");
-    const raw = new RawGraphqlSocket(socket);
-    onCleanup(() => raw.close());
-    await new Promise<void>((resolve, reject) => {
-      socket.once("open", () => resolve());
-      socket.once("error", reject);
-    });
-    raw.send({ type: "connection_init" });
+  /**
+   * Opens a WebSocket on `${baseUrl}/graphql` and sends nothing. Rejects if the upgrade is refused
+   * (`attempt` tells its status).
+   */
+  static async connect(baseUrl: string, options: ConnectOptions = {}): Promise<RawGraphqlSocket> {
+    const { socket, outcome } = await RawGraphqlSocket.attempt(baseUrl, options);
+    if (outcome !== "open") throw new Error(`upgrade refused with ${outcome}`);
+    return socket;
+  }
+
+  /** Connects, sends `connection_init` (with `key` as the authorization connection param) and waits for `connection_ack`. */
+  static async open(baseUrl: string, options: ConnectOptions & { key?: string } = {}): Promise<RawGraphqlSocket> {
+    const raw = await RawGraphqlSocket.connect(baseUrl, options);
+    raw.send({ type: "connection_init", payload: bearer(options.key) });
     await raw.waitForMessage((m) => m.type === "connection_ack", "connection_ack");
     return raw;
+  }
+
+  /**
+   * Opens a WebSocket on `${baseUrl}/graphql`: `outcome` is "open", or the HTTP status that refused the upgrade
+   * (the refused socket is closed already). For the limits enforced at the upgrade.
+   */
+  static attempt(baseUrl: string, { protocol = "graphql-transport-ws" }: ConnectOptions = {}): Promise<{ outcome: "open" | number; socket: RawGraphqlSocket }> {
+    const socket = protocol === null ? new WebSocket(wsUrl(baseUrl)) : new WebSocket(wsUrl(baseUrl), protocol);
+    const raw = new RawGraphqlSocket(socket);
+    onCleanup(() => raw.close());
+    return new Promise((resolve, reject) => {
+      socket.once("open", () => resolve({ outcome: "open", socket: raw }));
+      socket.once("unexpected-response", (_req, res) => {
+        resolve({ outcome: res.statusCode ?? 0, socket: raw });
+        socket.terminate();
+      });
+      // Before it opens, an error that is no refused upgrade (connection refused, reset) fails the attempt.
+      socket.once("error", reject);
+    });
   }
 
   get closed(): CloseInfo | null {
@@ -60,8 +90,9 @@ export class RawGraphqlSocket {
     return this.socket.readyState === WebSocket.OPEN;
   }
 
-  send(message: WireMessage): void {
-    this.socket.send(JSON.stringify(message));
+  /** Sends a message as JSON, or a string as it is (for frames that are not JSON). */
+  send(message: WireMessage | string): void {
+    this.socket.send(typeof message === "string" ? message : JSON.stringify(message));
   }
 
   subscribe(id: string, query: string, variables?: Variables): void {
@@ -77,6 +108,7 @@ export class RawGraphqlSocket {
     return this.messages.filter((m) => m.id === id);
   }
 
+  /** Waits (bounded) for a message matching `predicate`; fails at once if the socket closes first. */
   async waitForMessage(predicate: (m: WireMessage) => boolean, what: string, timeoutMs?: number): Promise<WireMessage> {
     return waitFor(
       () => {

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { onCleanup } from "./cleanup.ts";
 
 /** redis://host:port of a Redis the tests may use (their keys carry a random prefix). */
 export const REDIS_URL = service("REDIS_URL", "Redis", "redis://127.0.0.1:6379", process.env.PULSE_TEST_REDIS_URL);
@@ -25,9 +26,9 @@ export function warnSkipped(file: string, ...missing: ("REDIS_URL" | "PULSE_TEST
 
 /**
  * A DATABASE_URL on the test PostgreSQL with a schema of its own (`?schema=pulse_test_<random>`), which Pulse creates
- * and `onCleanup` drops: tests running at once never see each other's tables.
+ * and `cleanup()` drops after the test: tests running at once never see each other's tables.
  */
-export function tempPostgresUrl(onCleanup: (close: () => unknown) => void): string {
+export function tempPostgresUrl(): string {
   const base = new URL(POSTGRES_URL!);
   const schema = `pulse_test_${randomBytes(6).toString("hex")}`;
   base.searchParams.set("schema", schema);

@@ -1,5 +1,6 @@
 import { connect, createServer, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
+import { onCleanup } from "./cleanup.ts";
 
 export interface TcpProxy {
   /** `http://127.0.0.1:<port>`: point clients here. */
@@ -13,7 +14,7 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-/** A loopback TCP relay in front of a server, so a test can drop a client's WebSocket or SSE stream for real. */
+/** A loopback TCP relay in front of a server, so a test can drop a client's WebSocket or SSE stream for real. Closed by `cleanup()`. */
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let target = targetPort;
   let blocked = false;
@@ -40,6 +41,11 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     for (const socket of open) socket.destroy();
     open.clear();
   };
+  const close = async () => {
+    cut();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  onCleanup(close);
   return {
     url: `http://127.0.0.1:${port}`,
     cut,
@@ -49,9 +55,6 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     retarget: (next) => {
       target = next;
     },
-    close: async () => {
-      cut();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close,
   };
 }

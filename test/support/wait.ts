@@ -1,3 +1,9 @@
+/**
+ * Waiting, bounded: `waitFor` polls a condition, `within` bounds a promise, `deferred` exposes a promise's settle
+ * functions, `sleep` pauses. Every wait in the tests goes through here, with a bound that fails the test naming
+ * what it waited for (never a timing assertion).
+ */
+
 /** A promise with its settle functions exposed, for events a test waits on. */
 export interface Deferred<T> {
   readonly promise: Promise<T>;

@@ -1,59 +1,17 @@
 import { randomUUID } from "node:crypto";
-import { createClient as createWsClient } from "graphql-ws";
-import { afterEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import type { LogLevel } from "../../src/config.ts";
+import { describe, expect, it } from "vitest";
 import { badInput } from "../../src/domain/errors.ts";
 import { maskError } from "../../src/graphql/errors.ts";
 import { logUnexpectedErrors } from "../../src/graphql/telemetry.ts";
-import { createLogger, wantsPrettyLogs } from "../../src/telemetry/logger.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
-import { streamClient, wsUrl } from "../support/clients.ts";
+import { wantsPrettyLogs } from "../../src/telemetry/logger.ts";
+import { streamClient, wsClient } from "../support/clients.ts";
 import { CAPTURE_EVENTS } from "../support/events.ts";
+import { capturedLogger } from "../support/logs.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 
-afterEach(cleanup);
-
 const API_KEY = "sk_live_do-not-log-me-4242";
 const PROPERTY_MARKER = "property-value-never-logged-7e1f";
-
-type Line = Record<string, unknown> & { level: string; msg: string; time: string };
-
-/** A logger as `npm start` builds it (createLogger), writing into an array the test reads. */
-function capturedLogger(level: LogLevel) {
-  const raw: string[] = [];
-  const logger = createLogger({ level, destination: { write: (chunk: string) => void raw.push(chunk) } });
-  return {
-    logger,
-    raw,
-    /** Every line parsed as JSON: a line that is not valid JSON fails the test. */
-    lines: (): Line[] =>
-      raw
-        .join("")
-        .split("\n")
-        .filter((line) => line !== "")
-        .map((line) => JSON.parse(line) as Line),
-  };
-}
-
-/** A graphql-ws client whose upgrade request carries `x-request-id`, with a key in its connectionParams. */
-function wsClientWithRequestId(baseUrl: string, requestId: string) {
-  class WebSocketWithRequestId extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols, { headers: { "x-request-id": requestId } });
-    }
-  }
-  const client = createWsClient({
-    url: wsUrl(baseUrl),
-    webSocketImpl: WebSocketWithRequestId,
-    connectionParams: { authorization: `Bearer ${API_KEY}` },
-    retryAttempts: 0,
-    lazy: true,
-  });
-  onCleanup(() => client.dispose());
-  return client;
-}
 
 async function captureWithKey(baseUrl: string, headers: Record<string, string>, n: number): Promise<Response> {
   const inputs = Array.from({ length: n }, (_, i) => ({
@@ -86,7 +44,8 @@ describe.each(["info", "debug"] as const)("logs at LOG_LEVEL=%s", (level) => {
     expect(garbled.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
 
     // WebSocket and SSE: a subscription that receives 2 events, then the client goes away.
-    const ws = wsClientWithRequestId(server.url, "ws-conn-7");
+    // The upgrade request carries `x-request-id`, the key goes in connectionParams.
+    const ws = wsClient(server.url, { key: API_KEY, headers: { "x-request-id": "ws-conn-7" } });
     const wsEvents: unknown[] = [];
     ws.subscribe({ query: "subscription { events { id properties } }" }, { next: (v) => void wsEvents.push(v), error: () => {}, complete: () => {} });
     const sse = streamClient("sse", server.url);

@@ -1,14 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/index.ts";
-import { cleanup } from "../support/cleanup.ts";
 import { gql, graphqlErrors, streamClient, STREAM_TRANSPORTS, type Recording } from "../support/clients.ts";
 import { CAPTURE_EVENT, captureEvents, pageview } from "../support/events.ts";
 import { scrape, type Scrape } from "../support/metrics.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 const EVENTS = `subscription ($filter: EventFilter) { events(filter: $filter) { id } }`;
 /** Frames of ~30 KB each: a few of them fill a socket's write-ahead (WRITE_AHEAD_BYTES, 64 KiB). */

@@ -1,13 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Readiness } from "../../src/telemetry/readiness.ts";
-import { cleanup } from "../support/cleanup.ts";
 import { gql, graphqlErrors, streamClient } from "../support/clients.ts";
 import { CAPTURE_EVENT, pageview } from "../support/events.ts";
 import { scrape } from "../support/metrics.ts";
 import { startServer } from "../support/server.ts";
 import { deferred, within } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 async function getJson(url: string): Promise<{ status: number; body: unknown }> {
   const response = await fetch(url);
@@ -26,7 +23,7 @@ describe("GET /healthz and /readyz", () => {
 
   it("hold /readyz at 503 and refuse GraphQL with UNAVAILABLE until the restore finishes, then serve", async () => {
     const restore = deferred();
-    const server = await startServer({ beforeReady: () => restore.promise });
+    const server = await startServer({ beforeReady: () => restore.promise }, { awaitReady: false });
 
     expect(await getJson(`${server.url}/healthz`)).toEqual({ status: 200, body: { status: "ok" } });
     expect(await getJson(`${server.url}/readyz`)).toEqual({
@@ -73,7 +70,7 @@ describe("GET /healthz and /readyz", () => {
   });
 
   it("report a failed restore in /readyz and reject `ready` with it", async () => {
-    const server = await startServer({ beforeReady: async () => Promise.reject(new Error("snapshot is corrupt")) });
+    const server = await startServer({ beforeReady: async () => Promise.reject(new Error("snapshot is corrupt")) }, { awaitReady: false });
     await expect(server.ready).rejects.toThrow("snapshot is corrupt");
     expect(await getJson(`${server.url}/readyz`)).toEqual({
       status: 503,

@@ -1,18 +1,10 @@
 import { get } from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import type { PulseServerOptions } from "../../src/server.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
-import { wsUrl } from "../support/clients.ts";
+import { describe, expect, it } from "vitest";
+import { KEYED, KEYS } from "../support/keys.ts";
 import { RawHttpConnection, type RawResponse } from "../support/raw-http.ts";
+import { RawGraphqlSocket } from "../support/raw-ws.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor, within } from "../support/wait.ts";
-
-afterEach(cleanup);
-
-const READ_KEY = "read-key-0123456789abcdef";
-const CAPTURE_KEY = "capture-key-0123456789abcdef";
-const KEYED: PulseServerOptions["trust"] = { readKeys: [READ_KEY], captureKeys: [CAPTURE_KEY] };
 
 const SUBSCRIBE = encodeURIComponent("subscription { events { id } }");
 const CAPTURE = JSON.stringify({ query: 'mutation { captureEvent(input: { event: "e", distinctId: "u" }) { id } }' });
@@ -32,17 +24,6 @@ function getFrom(url: string, path: string, localAddress: string): Promise<numbe
       res.resume();
       resolve(res.statusCode ?? 0);
     }).on("error", reject);
-  });
-}
-
-/** Opens a WebSocket on /graphql: "open", or the HTTP status that refused the upgrade. */
-function openWebSocket(url: string): Promise<"open" | number> {
-  const socket = new WebSocket(wsUrl(url), "graphql-transport-ws");
-  socket.on("error", () => {});
-  onCleanup(() => socket.terminate());
-  return new Promise((resolve) => {
-    socket.once("open", () => resolve("open"));
-    socket.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
   });
 }
 
@@ -96,7 +77,7 @@ describe("401 before any body byte is read (keys configured)", () => {
   it("PostHog's api_key in the body: a body sent too slowly gets 408 after PULSE_HTTP_REQUEST_TIMEOUT_MS", async () => {
     const server = await startServer({ trust: { ...KEYED, httpHeadersTimeoutMs: 1000, httpRequestTimeoutMs: 1000 } });
     const connection = await RawHttpConnection.open(server.url);
-    connection.write(head(["POST /batch/ HTTP/1.1", "host: pulse.test", "content-type: application/json", "content-length: 5000"], `{"api_key":"${CAPTURE_KEY}",`));
+    connection.write(head(["POST /batch/ HTTP/1.1", "host: pulse.test", "content-type: application/json", "content-length: 5000"], `{"api_key":"${KEYS.capture}",`));
     const response = await connection.nextResponse(5000);
     expect(response.status).toBe(408);
     await within(connection.closed, "the connection to close");
@@ -107,7 +88,7 @@ describe("401 before any body byte is read (keys configured)", () => {
     const server = await startServer({ trust: KEYED });
     const response = await fetch(`${server.url}/graphql`, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${CAPTURE_KEY}` },
+      headers: { "content-type": "application/json", authorization: `Bearer ${KEYS.capture}` },
       body: CAPTURE,
     });
     expect(response.status).toBe(200);
@@ -192,10 +173,10 @@ describe("PULSE_MAX_CONNECTIONS_PER_ADDRESS on plain HTTP connections", () => {
     const opened = await stream.nextResponse();
     expect(opened.status).toBe(200);
     expect(opened.headers["content-type"]).toContain("text/event-stream");
-    expect(await openWebSocket(server.url)).toBe("open");
-    expect(await openWebSocket(server.url)).toBe(429);
+    expect((await RawGraphqlSocket.attempt(server.url)).outcome).toBe("open");
+    expect((await RawGraphqlSocket.attempt(server.url)).outcome).toBe(429);
     stream.socket.destroy();
     await stream.closed;
-    await waitFor(async () => (await openWebSocket(server.url)) === "open", { what: "the stream's slot to be freed" });
+    await waitFor(async () => (await RawGraphqlSocket.attempt(server.url)).outcome === "open", { what: "the stream's slot to be freed" });
   });
 });

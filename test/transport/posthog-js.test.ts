@@ -1,34 +1,27 @@
 import { readFileSync } from "node:fs";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
-import { chromium, type Request } from "playwright-core";
-import { afterEach, describe, expect, it } from "vitest";
-import { CHROMIUM } from "../support/browser.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import type { Request } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { launchBrowser } from "../support/browser.ts";
 import { streamClient } from "../support/clients.ts";
 import { recentEvents, waitForActive, type EventPayload } from "../support/events.ts";
+import { startHttpServer } from "../support/http-server.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 // posthog-js's own browser build, as a site loads it with a script tag (the variant that loads no further scripts).
 const POSTHOG_JS = readFileSync(createRequire(import.meta.url).resolve("posthog-js/dist/array.no-external.js"), "utf8");
 
 /** The instrumented site: its own origin, a page that loads posthog-js. */
 async function startSite(): Promise<string> {
-  const server = createServer((req, res) => {
+  const { url } = await startHttpServer((req, res) => {
     if (req.url === "/posthog.js") {
       res.writeHead(200, { "content-type": "text/javascript" }).end(POSTHOG_JS);
       return;
     }
     res.writeHead(200, { "content-type": "text/html" }).end('<!doctype html><title>shop</title><script src="/posthog.js"></script>');
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  onCleanup(() => new Promise((resolve) => server.close(resolve)));
-  onCleanup(() => server.closeAllConnections());
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return url;
 }
 
 // Pulse serves capture only (README): the SDK's other features off, so it asks for nothing else.
@@ -49,8 +42,7 @@ describe("PostHog ingestion with the real posthog-js in Chromium", { timeout: 12
     const live = streamClient("ws", pulse.url).subscribe("subscription { events(filter: { events: [\"clicked_buy\"] }) { id event distinctId sessionId } }");
     await waitForActive(pulse.url, 1);
 
-    const browser = await chromium.launch(CHROMIUM);
-    onCleanup(() => browser.close());
+    const browser = await launchBrowser();
     const page = await browser.newPage();
     const toPulse: Request[] = [];
     const elsewhere: string[] = [];

@@ -1,9 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { PostHog } from "posthog-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/config.ts";
 import { ManualClock } from "../../src/domain/clock.ts";
 import { PulseError } from "../../src/domain/errors.ts";
@@ -12,24 +10,20 @@ import { createApplication } from "../../src/app/application.ts";
 import { EVENT_LIMITS } from "../support/settings.ts";
 import { CaptureRateLimiter } from "../../src/limits/capture-rate.ts";
 import { createPostHogIngestion, POSTHOG_CAPTURE_PATHS, type AuthenticateCapture } from "../../src/transport/posthog.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { onCleanup } from "../support/cleanup.ts";
 import { gql, graphqlErrors, streamClient } from "../support/clients.ts";
-import { realtimeMetrics } from "../support/events.ts";
-import { startServer } from "../support/server.ts";
-import type { EventPayload } from "../support/events.ts";
-import { waitFor } from "../support/wait.ts";
+import { realtimeMetrics, recentEvents, type EventPayload } from "../support/events.ts";
 import { startRecordingProxy } from "../support/http-proxy.ts";
-
-afterEach(cleanup);
+import { startHttpServer } from "../support/http-server.ts";
+import { startServer } from "../support/server.ts";
+import { waitFor } from "../support/wait.ts";
 
 /** The shared event payload, without the person these tests do not select. */
 type EventView = Omit<EventPayload, "person">;
 const EVENT_FIELDS = "id event distinctId timestamp properties sessionId environment cursor";
 
-async function recentEvents(url: string): Promise<EventView[]> {
-  const result = await gql<{ recentEvents: EventView[] }>(url, `{ recentEvents(limit: 1000) { ${EVENT_FIELDS} } }`);
-  return result.data!.recentEvents;
-}
+/** Every stored event, newest first. */
+const storedEvents = (url: string): Promise<EventView[]> => recentEvents(url, 1000, undefined, EVENT_FIELDS);
 
 const eventsTotal = async (url: string) => (await realtimeMetrics(url)).eventsTotal;
 
@@ -50,7 +44,6 @@ describe("PostHog ingestion with the real posthog-node client", () => {
   it("stores captured events (gzip) and delivers them to a live subscription with PostHog's fields mapped", async () => {
     const server = await startServer();
     const proxy = await startRecordingProxy(server.url);
-    onCleanup(() => proxy.close());
     const live = streamClient("ws", server.url).subscribe(`subscription { events(filter: { events: ["signed_up"] }) { ${EVENT_FIELDS} } }`);
     await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "the subscription to start" });
 
@@ -64,7 +57,7 @@ describe("PostHog ingestion with the real posthog-node client", () => {
     });
     await posthog.shutdown();
 
-    const [stored] = await recentEvents(server.url);
+    const [stored] = await storedEvents(server.url);
     expect(stored).toMatchObject({
       id: uuid,
       event: "signed_up",
@@ -103,7 +96,6 @@ describe("PostHog ingestion with the real posthog-node client", () => {
     const server = await startServer();
     // The first request reaches Pulse, but the SDK never sees the answer: it retries the same batch.
     const proxy = await startRecordingProxy(server.url, { dropResponses: 1 });
-    onCleanup(() => proxy.close());
     const live = streamClient("ws", server.url).subscribe(`subscription { events { ${EVENT_FIELDS} } }`);
     await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "the subscription to start" });
 
@@ -116,7 +108,7 @@ describe("PostHog ingestion with the real posthog-node client", () => {
     // The batch, its retry (same bytes), then the next batch.
     expect(proxy.requests.map((r) => r.path)).toEqual(["/batch/", "/batch/", "/batch/"]);
     expect(proxy.requests[0]!.headers["content-length"]).toBe(proxy.requests[1]!.headers["content-length"]);
-    expect((await recentEvents(server.url)).map((e) => e.event)).toEqual(["after-the-retry", "purchase"]);
+    expect((await storedEvents(server.url)).map((e) => e.event)).toEqual(["after-the-retry", "purchase"]);
     expect(await eventsTotal(server.url)).toBe(2);
     await live.waitForResults(2);
     expect(live.values<EventView>("events").map((e) => e.event)).toEqual(["purchase", "after-the-retry"]);
@@ -130,7 +122,7 @@ describe("PostHog endpoints", () => {
     const response = await post(server.url, path, JSON.stringify({ event: "hello", distinct_id: "u1", properties: { token: "phc" } }));
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 1 });
-    expect((await recentEvents(server.url)).map((e) => [e.event, e.distinctId])).toEqual([["hello", "u1"]]);
+    expect((await storedEvents(server.url)).map((e) => [e.event, e.distinctId])).toEqual([["hello", "u1"]]);
   });
 
   it("accepts an array of events, gzip announced only by ?compression=gzip-js, with sent_at in the _ parameter", async () => {
@@ -143,7 +135,7 @@ describe("PostHog endpoints", () => {
     );
     const response = await post(server.url, `/e/?compression=gzip-js&_=${Date.now()}`, body, { "content-type": "text/plain" });
     expect(response.status).toBe(200);
-    const events = await recentEvents(server.url);
+    const events = await storedEvents(server.url);
     expect(events.map((e) => [e.event, e.distinctId, e.environment, e.sessionId])).toEqual([
       ["b", "from-properties", "production", "s-1"],
       ["a", "42", "staging", null],
@@ -157,7 +149,7 @@ describe("PostHog endpoints", () => {
       "content-type": "application/x-www-form-urlencoded",
     });
     expect(response.status).toBe(200);
-    expect((await recentEvents(server.url)).map((e) => e.event)).toEqual(["from-form"]);
+    expect((await storedEvents(server.url)).map((e) => e.event)).toEqual(["from-form"]);
   });
 
   it("corrects a skewed client clock with sent_at: timestamp + (now - sent_at)", async () => {
@@ -183,7 +175,7 @@ describe("PostHog endpoints", () => {
     );
     const after = Date.now();
     expect(response.status).toBe(200);
-    const byName = new Map((await recentEvents(server.url)).map((e) => [e.event, Date.parse(e.timestamp)]));
+    const byName = new Map((await storedEvents(server.url)).map((e) => [e.event, Date.parse(e.timestamp)]));
     expect(byName.get("skewed")).toBeGreaterThanOrEqual(before - 5_000);
     expect(byName.get("skewed")).toBeLessThanOrEqual(after - 5_000);
     expect(byName.get("ignored-skew")).toBe(Date.parse(yesterday));
@@ -306,11 +298,8 @@ describe("PostHog ingestion's key check (authenticate)", () => {
     const rateLimiter = new CaptureRateLimiter({ ratePerSecond: 1000, burst: 0 });
     const { ingest } = createApplication({ hub, limits: EVENT_LIMITS, maxBatch: 100, rateLimiter });
     const ingestion = createPostHogIngestion({ ingest, clock: hub.clock, maxBodyBytes: 1024 * 1024, authenticate });
-    const server = createServer((req, res) => void ingestion.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    onCleanup(() => new Promise((resolve) => server.close(resolve)));
-    onCleanup(() => server.closeAllConnections());
-    return { hub, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+    const { url } = await startHttpServer((req, res) => void ingestion.handle(req, res));
+    return { hub, url };
   }
 
   const keys: AuthenticateCapture = (key) => {

@@ -1,11 +1,8 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { createLogger } from "../../src/telemetry/logger.ts";
-import { cleanup } from "../support/cleanup.ts";
+import { describe, expect, it } from "vitest";
+import { capturedLogger } from "../support/logs.ts";
 import { RawHttpConnection, type RawResponse } from "../support/raw-http.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
-
-afterEach(cleanup);
 
 /** Sends `head` (and `body`) on a fresh raw connection with `Connection: close` and reads the answer. */
 async function rawRequest(url: string, requestLine: string, headers: Record<string, string> = {}, body = ""): Promise<RawResponse> {
@@ -17,19 +14,6 @@ async function rawRequest(url: string, requestLine: string, headers: Record<stri
 }
 
 const json = (response: RawResponse) => JSON.parse(response.body.toString("utf8")) as { errors: { message: string; extensions: Record<string, unknown> }[] };
-
-/** A logger as `npm start` builds it, into lines the test reads. */
-function capturedLogger() {
-  const raw: string[] = [];
-  const logger = createLogger({ level: "info", destination: { write: (chunk: string) => void raw.push(chunk) } });
-  const lines = () =>
-    raw
-      .join("")
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { logger, lines };
-}
 
 describe("malformed URLs", () => {
   // Issue #14 item 1: this one rejected inside serveDashboard, unhandled, and took the process down.

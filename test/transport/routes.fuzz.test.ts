@@ -1,13 +1,11 @@
 import { gzipSync } from "node:zlib";
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { POSTHOG_UNSUPPORTED } from "../../src/transport/posthog.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
+import { onCleanup } from "../support/cleanup.ts";
 import { RawHttpConnection, type RawResponse } from "../support/raw-http.ts";
 import { startServer } from "../support/server.ts";
-import { within } from "../support/wait.ts";
-
-afterEach(cleanup);
+import { sleep, within } from "../support/wait.ts";
 
 const READ_KEY = "fuzz-read-key-0123456789abcdef";
 const CAPTURE_KEY = "fuzz-capture-key-0123456789abcdef";
@@ -127,7 +125,7 @@ async function send(url: string, request: FuzzRequest): Promise<RawResponse | nu
           const response = connection.response();
           if (response) return response;
           if (connection.closedAt !== null) return null;
-          await new Promise((resolve) => setTimeout(resolve, 2));
+          await sleep(2);
         }
       })(),
       `an answer to ${request.method} ${request.target.slice(0, 80)}`,
@@ -181,7 +179,7 @@ describe("the HTTP routes under fuzzing (keys configured)", () => {
       { numRuns: 300, endOnFailure: true },
     );
     // Let anything still settling from the last requests surface before the verdict.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     expect(escaped).toEqual([]);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });

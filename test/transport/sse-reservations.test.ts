@@ -1,15 +1,12 @@
-import { request, type IncomingMessage } from "node:http";
-import { createClient, TOKEN_HEADER_KEY } from "graphql-sse";
-import { afterEach, describe, expect, it } from "vitest";
+import { TOKEN_HEADER_KEY } from "graphql-sse";
+import { describe, expect, it } from "vitest";
 import type { PulseServer } from "../../src/index.ts";
-import { cleanup, onCleanup } from "../support/cleanup.ts";
-import type { Result } from "../support/clients.ts";
+import { bearer, codeOf, gqlResponse, sseClient, subscribe } from "../support/clients.ts";
 import { captureEvent, captureEvents, pageview, recentEvents, waitForActive } from "../support/events.ts";
+import { KEYED, KEYS } from "../support/keys.ts";
+import { RawEventStream } from "../support/raw-sse.ts";
 import { startServer } from "../support/server.ts";
-import { bearer, codeOf, gql, KEYED, KEYS } from "../support/trust-harness.ts";
-import { waitFor } from "../support/wait.ts";
-
-afterEach(cleanup);
+import { sleep, waitFor } from "../support/wait.ts";
 
 /**
  * graphql-sse's single connection mode on `/graphql/stream` (src/transport/sse-streams.ts): `PUT` reserves a stream
@@ -48,84 +45,11 @@ function completeOperation(server: PulseServer, token: string, operationId: stri
 
 const codeIn = (text: string): unknown => codeOf(JSON.parse(text) as { errors?: { extensions?: Record<string, unknown> }[] });
 
-interface Frame {
-  readonly event: string;
-  readonly data: { id?: string; payload?: Result } | null;
-}
-
-/** An opened single connection stream, read by hand so the test can stop reading it (`pause()`). */
-class OpenedStream {
-  readonly frames: Frame[] = [];
-  status = 0;
-  ended = false;
-  private response: IncomingMessage | undefined;
-  private text = "";
-
-  static open(server: PulseServer, token: string, key?: string): Promise<OpenedStream> {
-    const stream = new OpenedStream();
-    return new Promise((resolve, reject) => {
-      const headers = { accept: "text/event-stream", [TOKEN_HEADER_KEY]: token, ...bearer(key) };
-      const req = request(`${server.url}/graphql/stream`, { method: "GET", headers }, (res) => {
-        stream.response = res;
-        stream.status = res.statusCode ?? 0;
-        onCleanup(() => res.destroy());
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => stream.read(chunk));
-        res.on("end", () => (stream.ended = true));
-        res.on("error", () => {});
-        resolve(stream);
-      });
-      req.on("error", reject);
-      req.end();
-    });
-  }
-
-  /** The results of one operation, in order. */
-  results(operationId: string): Result[] {
-    return this.frames.filter((f) => f.event === "next" && f.data?.id === operationId).map((f) => f.data!.payload!);
-  }
-
-  completed(operationId: string): boolean {
-    return this.frames.some((f) => f.event === "complete" && f.data?.id === operationId);
-  }
-
-  get body(): string {
-    return this.text;
-  }
-
-  pause(): void {
-    this.response!.pause();
-  }
-
-  resume(): void {
-    this.response!.resume();
-  }
-
-  close(): void {
-    this.response!.destroy();
-  }
-
-  private read(chunk: string): void {
-    this.text += chunk;
-    if (this.status !== 200) return;
-    for (let end = this.text.indexOf("\n\n"); end >= 0; end = this.text.indexOf("\n\n")) {
-      const block = this.text.slice(0, end);
-      this.text = this.text.slice(end + 2);
-      if (block.startsWith(":")) continue; // keep-alive comment
-      const event = /^event: (.*)$/m.exec(block)?.[1] ?? "";
-      const data = /^data: ?(.*)$/m.exec(block)?.[1] ?? "";
-      this.frames.push({ event, data: data ? (JSON.parse(data) as Frame["data"]) : null });
-    }
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Waits until a keyed server counts `count` open subscriptions. */
 function waitForActiveKeyed(server: PulseServer, count: number): Promise<unknown> {
   return waitFor(
     async () => {
-      const { body } = await gql(server, "{ realtimeMetrics { activeConnections } }", {}, KEYS.read);
+      const { body } = await gqlResponse(server.url, "{ realtimeMetrics { activeConnections } }", {}, { key: KEYS.read });
       return (body.data?.["realtimeMetrics"] as { activeConnections: number } | undefined)?.activeConnections === count;
     },
     { what: `activeConnections === ${count}` },
@@ -133,7 +57,7 @@ function waitForActiveKeyed(server: PulseServer, count: number): Promise<unknown
 }
 
 const captureKeyed = (server: PulseServer, event: string) =>
-  gql(server, "mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id } }", { input: { event, distinctId: "u" } }, KEYS.capture);
+  gqlResponse(server.url, "mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id } }", { input: { event, distinctId: "u" } }, { key: KEYS.capture });
 
 describe("reserving a stream", () => {
   it("draws every token from 32 random bytes, never one the client sends", async () => {
@@ -160,7 +84,7 @@ describe("reserving a stream", () => {
     expect(server.trust.stats().singleConnectionStreams).toEqual({ reserved: 3, open: 0 });
 
     // Opening it keeps the slot it took (no second one), and closing it gives it back.
-    const opened = await OpenedStream.open(server, first.text);
+    const opened = await RawEventStream.open(server.url, first.text);
     expect(opened.status).toBe(200);
     expect(server.trust.stats().singleConnectionStreams).toEqual({ reserved: 2, open: 1 });
     expect((await reserve(server)).status).toBe(429);
@@ -178,7 +102,7 @@ describe("reserving a stream", () => {
     await waitForActive(server.url, 2);
 
     await waitForActive(server.url, 0);
-    const late = await OpenedStream.open(server, token);
+    const late = await RawEventStream.open(server.url, token);
     expect(late.status).toBe(404);
     await waitFor(() => late.ended, { what: "the refusal's body" });
     expect(codeIn(late.body)).toBe("BAD_USER_INPUT");
@@ -198,7 +122,7 @@ describe("results on a stream that is not read", () => {
     // Batches smaller than the queue: a subscriber read between them would never fall behind.
     for (let n = 0; n < 200; n += 10) await captureEvents(server.url, Array.from({ length: 10 }, (_, i) => pageview(n + i)));
 
-    const stream = await OpenedStream.open(server, token);
+    const stream = await RawEventStream.open(server.url, token);
     await waitFor(() => stream.completed("events"), { what: "the events operation to complete" });
     const results = stream.results("events");
     expect(results).toHaveLength(1);
@@ -213,7 +137,7 @@ describe("results on a stream that is not read", () => {
     expect((await postOperation(server, token, "dashboard", query)).status).toBe(202);
     await sleep(2000);
 
-    const stream = await OpenedStream.open(server, token);
+    const stream = await RawEventStream.open(server.url, token);
     await waitFor(() => stream.results("dashboard").length >= 1, { what: "the first tick" });
     await sleep(100);
     // Eight ticks were due while nobody read; the first (produced when first read) and at most one more are no backlog.
@@ -227,7 +151,7 @@ describe("results on a stream that is not read", () => {
     const padding = "x".repeat(32 * 1024);
     const heavy = `subscription { events { id cursor ${Array.from({ length: 10 }, (_, i) => `p${i}: properties`).join(" ")} } }`;
     const { text: token } = await reserve(server);
-    const stream = await OpenedStream.open(server, token);
+    const stream = await RawEventStream.open(server.url, token);
     expect((await postOperation(server, token, "heavy", heavy)).status).toBe(202);
     await waitForActive(server.url, 1);
     await captureEvent(server.url, pageview(0, { properties: { padding } }));
@@ -260,7 +184,7 @@ describe("results on a stream that is not read", () => {
 
     expect((await completeOperation(server, token, "a")).status).toBe(200);
     expect((await postOperation(server, token, "c", "subscription { events { id } }")).status).toBe(202);
-    const stream = await OpenedStream.open(server, token);
+    const stream = await RawEventStream.open(server.url, token);
     await waitFor(() => stream.completed("b"), { what: "the query's result" });
     expect(stream.results("b")).toEqual([{ data: { liveUsers: { count: 0 } } }]);
     expect((await postOperation(server, token, "d", "subscription { events { id } }")).status).toBe(202);
@@ -275,7 +199,7 @@ describe("a stream belongs to the key that reserved it", () => {
     const token = reserved.text;
 
     for (const key of [KEYS.capture, KEYS.stagingRead]) {
-      const stolen = await OpenedStream.open(server, token, key);
+      const stolen = await RawEventStream.open(server.url, token, key);
       expect(stolen.status).toBe(403);
       await waitFor(() => stolen.ended, { what: "the refusal's body" });
       expect(codeIn(stolen.body)).toBe("FORBIDDEN");
@@ -283,9 +207,9 @@ describe("a stream belongs to the key that reserved it", () => {
       expect(posted.status).toBe(403);
       expect(codeIn(posted.text)).toBe("FORBIDDEN");
     }
-    expect((await OpenedStream.open(server, token)).status).toBe(401);
+    expect((await RawEventStream.open(server.url, token)).status).toBe(401);
 
-    const own = await OpenedStream.open(server, token, KEYS.read);
+    const own = await RawEventStream.open(server.url, token, KEYS.read);
     expect(own.status).toBe(200);
     expect((await postOperation(server, token, "mine", "subscription { events { event } }", KEYS.read)).status).toBe(202);
     const deleted = await completeOperation(server, token, "mine", KEYS.capture);
@@ -299,18 +223,8 @@ describe("a stream belongs to the key that reserved it", () => {
 
   it("works with the stock graphql-sse client in single connection mode and a key", async () => {
     const server = await startServer({ trust: KEYED });
-    const client = createClient({
-      url: `${server.url}/graphql/stream`,
-      singleConnection: true,
-      retryAttempts: 0,
-      headers: { ...CSRF, ...bearer(KEYS.read) },
-    });
-    onCleanup(() => client.dispose());
-    const received: Result[] = [];
-    const unsubscribe = client.subscribe<Record<string, unknown>>(
-      { query: "subscription { events { event } }" },
-      { next: (result) => void received.push(result as Result), error: () => {}, complete: () => {} },
-    );
+    const client = sseClient(server.url, { singleConnection: true, key: KEYS.read, headers: CSRF });
+    const { results: received, unsubscribe } = subscribe(client, "subscription { events { event } }");
     await waitFor(() => server.trust.stats().singleConnectionStreams.open === 1, { what: "the client's stream to open" });
     await waitForActiveKeyed(server, 1);
     for (const n of [1, 2]) await captureKeyed(server, `e${n}`);

@@ -1,7 +1,9 @@
-import type { Socket } from "node:net";
-import WebSocket from "ws";
 import { describe, expect, it } from "vitest";
-import { anEvent, CAPTURE, gql, initializedSocket, onCleanup, rawSocket, startPulse, waitFor } from "../support/trust-harness.ts";
+import { gqlResponse } from "../support/clients.ts";
+import { anEvent, CAPTURE } from "../support/events.ts";
+import { RawGraphqlSocket, type WireMessage } from "../support/raw-ws.ts";
+import { startServer } from "../support/server.ts";
+import { sleep, waitFor } from "../support/wait.ts";
 
 /**
  * Pulse's graphql-transport-ws server (src/transport/graphql-ws/protocol.ts, src/transport/use/ws.ts), by protocol phase, on real sockets. What the limits
@@ -9,56 +11,55 @@ import { anEvent, CAPTURE, gql, initializedSocket, onCleanup, rawSocket, startPu
  */
 const EVENTS = "subscription { events { event } }";
 
-const framesFor = (messages: Record<string, unknown>[], id: string) => messages.filter((m) => m["id"] === id);
+const framesFor = (messages: WireMessage[], id: string) => messages.filter((m) => m["id"] === id);
 
 describe("Connect", () => {
   it("closes a socket that does not speak graphql-transport-ws with 4406", async () => {
-    const server = await startPulse();
-    const socket = new WebSocket(`${server.url.replace("http", "ws")}/graphql`);
-    onCleanup(() => socket.terminate());
-    const code = await new Promise<number>((resolve) => socket.once("close", (closeCode) => resolve(closeCode)));
+    const server = await startServer();
+    const socket = await RawGraphqlSocket.connect(server.url, { protocol: null });
+    const { code } = await socket.whenClosed();
     expect(code).toBe(4406);
   });
 
   it("answers ping with pong, echoing its payload", async () => {
-    const server = await startPulse();
-    const raw = await initializedSocket(server);
+    const server = await startServer();
+    const raw = await RawGraphqlSocket.open(server.url);
     raw.send({ type: "ping", payload: { n: 7 } });
-    expect(await raw.next((m) => m["type"] === "pong", "pong")).toEqual({ type: "pong", payload: { n: 7 } });
+    expect(await raw.waitForMessage((m) => m["type"] === "pong", "pong")).toEqual({ type: "pong", payload: { n: 7 } });
   });
 
   it("closes with 4400 on a message only a server sends", async () => {
-    const server = await startPulse();
-    const raw = await initializedSocket(server);
+    const server = await startServer();
+    const raw = await RawGraphqlSocket.open(server.url);
     raw.send({ type: "next", id: "1", payload: { data: {} } });
-    expect(await raw.closed).toBe(4400);
+    expect((await raw.whenClosed()).code).toBe(4400);
   });
 
   it("cuts off a peer that stops answering keep-alive pings, ending its subscriptions", async () => {
-    const server = await startPulse({ trust: { keepAliveMs: 100 } });
-    const raw = await initializedSocket(server);
+    const server = await startServer({ trust: { keepAliveMs: 100 } });
+    const raw = await RawGraphqlSocket.open(server.url);
     raw.send({ type: "subscribe", id: "s", payload: { query: EVENTS } });
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, 10_000, "the subscription");
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "the subscription" });
     // A socket that answers (ws answers pings by itself) stays up across several rounds.
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    await sleep(350);
     expect(server.hub.metrics().activeSubscriptions).toBe(1);
 
     // A peer that reads nothing any more never sees the pings, so never answers them.
-    (raw.socket as unknown as { _socket: Socket })._socket.pause();
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 0, 10_000, "the subscription to end");
-    (raw.socket as unknown as { _socket: Socket })._socket.resume();
-    expect(await raw.closed).toBe(1006);
+    raw.pause();
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 0, { what: "the subscription to end" });
+    raw.resume();
+    expect((await raw.whenClosed()).code).toBe(1006);
   });
 });
 
 describe("Subscribe", () => {
   it("answers a query and a mutation with one next, then complete", async () => {
-    const server = await startPulse();
-    const raw = await initializedSocket(server);
+    const server = await startServer();
+    const raw = await RawGraphqlSocket.open(server.url);
     raw.send({ type: "subscribe", id: "m", payload: { query: CAPTURE, variables: { input: anEvent({ event: "signup" }) } } });
-    await raw.next((m) => m["id"] === "m" && m["type"] === "complete", "the mutation's complete");
+    await raw.waitForMessage((m) => m["id"] === "m" && m["type"] === "complete", "the mutation's complete");
     raw.send({ type: "subscribe", id: "q", payload: { query: "{ recentEvents(limit: 5) { event } }" } });
-    await raw.next((m) => m["id"] === "q" && m["type"] === "complete", "the query's complete");
+    await raw.waitForMessage((m) => m["id"] === "q" && m["type"] === "complete", "the query's complete");
 
     expect(framesFor(raw.messages, "m").map((m) => m["type"])).toEqual(["next", "complete"]);
     expect(framesFor(raw.messages, "q")).toEqual([
@@ -68,17 +69,17 @@ describe("Subscribe", () => {
   });
 
   it("sends every subscriber its own frames of one shared result, in order", async () => {
-    const server = await startPulse();
-    const first = await initializedSocket(server);
-    const second = await initializedSocket(server);
+    const server = await startServer();
+    const first = await RawGraphqlSocket.open(server.url);
+    const second = await RawGraphqlSocket.open(server.url);
     first.send({ type: "subscribe", id: "a", payload: { query: EVENTS } });
     second.send({ type: "subscribe", id: "b", payload: { query: EVENTS } });
     second.send({ type: "subscribe", id: "c", payload: { query: EVENTS } });
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, 10_000, "three subscriptions");
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, { what: "three subscriptions" });
 
-    for (const event of ["one", "two", "three"]) await gql(server, CAPTURE, { input: anEvent({ event }) });
-    await waitFor(() => framesFor(second.messages, "c").length === 3, 10_000, "three frames on c");
-    await waitFor(() => framesFor(first.messages, "a").length === 3, 10_000, "three frames on a");
+    for (const event of ["one", "two", "three"]) await gqlResponse(server.url, CAPTURE, { input: anEvent({ event }) });
+    await waitFor(() => framesFor(second.messages, "c").length === 3, { what: "three frames on c" });
+    await waitFor(() => framesFor(first.messages, "a").length === 3, { what: "three frames on a" });
 
     const expected = (id: string) => ["one", "two", "three"].map((event) => ({ id, type: "next", payload: { data: { events: { event } } } }));
     expect(framesFor(first.messages, "a")).toEqual(expected("a"));
@@ -89,40 +90,40 @@ describe("Subscribe", () => {
 
 describe("Complete", () => {
   it("stops an operation the client completes, even while it is starting, and frees its id", async () => {
-    const server = await startPulse();
-    const raw = await initializedSocket(server);
+    const server = await startServer();
+    const raw = await RawGraphqlSocket.open(server.url);
     raw.send({ type: "subscribe", id: "early", payload: { query: EVENTS } });
     raw.send({ type: "complete", id: "early" });
     raw.send({ type: "subscribe", id: "other", payload: { query: EVENTS } });
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, 10_000, "only the other subscription");
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "only the other subscription" });
 
-    await gql(server, CAPTURE, { input: anEvent({ event: "after-complete" }) });
-    await raw.next((m) => m["id"] === "other" && m["type"] === "next", "the other subscription's event");
+    await gqlResponse(server.url, CAPTURE, { input: anEvent({ event: "after-complete" }) });
+    await raw.waitForMessage((m) => m["id"] === "other" && m["type"] === "next", "the other subscription's event");
     // Neither a frame nor a complete for the operation the client completed itself.
     expect(framesFor(raw.messages, "early")).toEqual([]);
 
     // Its id is free again.
     raw.send({ type: "subscribe", id: "early", payload: { query: EVENTS } });
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 2, 10_000, "the id reused");
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 2, { what: "the id reused" });
     raw.send({ type: "complete", id: "other" });
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, 10_000, "other completed");
-    await gql(server, CAPTURE, { input: anEvent({ event: "last" }) });
-    await raw.next((m) => m["id"] === "early" && m["type"] === "next", "the reused id's event");
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "other completed" });
+    await gqlResponse(server.url, CAPTURE, { input: anEvent({ event: "last" }) });
+    await raw.waitForMessage((m) => m["id"] === "early" && m["type"] === "next", "the reused id's event");
     expect(framesFor(raw.messages, "other").map((m) => m["type"])).toEqual(["next"]);
   });
 });
 
 describe("Disconnect", () => {
   it("ends every subscription of a socket that closes", async () => {
-    const server = await startPulse();
-    const raw = await rawSocket(server);
+    const server = await startServer();
+    const raw = await RawGraphqlSocket.connect(server.url);
     raw.send({ type: "connection_init" });
-    await raw.next((m) => m["type"] === "connection_ack");
+    await raw.waitForMessage((m) => m["type"] === "connection_ack", "connection_ack");
     for (const id of ["1", "2", "3"]) raw.send({ type: "subscribe", id, payload: { query: EVENTS } });
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, 10_000, "three subscriptions");
-    raw.socket.close(1000);
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 0, 10_000, "no subscription left");
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 3, { what: "three subscriptions" });
+    await raw.close();
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 0, { what: "no subscription left" });
     // The server still serves.
-    expect((await gql(server, "{ realtimeMetrics { eventsTotal } }")).body.data?.["realtimeMetrics"]).toEqual({ eventsTotal: 0 });
+    expect((await gqlResponse(server.url, "{ realtimeMetrics { eventsTotal } }")).body.data?.["realtimeMetrics"]).toEqual({ eventsTotal: 0 });
   });
 });

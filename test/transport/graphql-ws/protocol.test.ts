@@ -9,7 +9,8 @@ import {
   type ProtocolOptions,
   type ProtocolSocket,
 } from "../../../src/transport/graphql-ws/protocol.ts";
-import { waitFor } from "../../support/wait.ts";
+import { onCleanup } from "../../support/cleanup.ts";
+import { sleep, waitFor } from "../../support/wait.ts";
 
 /**
  * The graphql-transport-ws protocol core, by protocol phase, on an in-memory ProtocolSocket: the seam between the
@@ -117,11 +118,8 @@ const yoga = createYoga({
 });
 
 const TICKS = "subscription { ticks }";
-const opened: OpenedConnection<MemorySocket>[] = [];
-
-afterEach(async () => {
+afterEach(() => {
   vi.useRealTimers();
-  await Promise.all(opened.splice(0).map((connection) => connection.closed()));
   feeds.length = 0;
 });
 
@@ -136,7 +134,7 @@ function open(options: Partial<ProtocolOptions<MemorySocket>> = {}, socket = new
     ...options,
   });
   const connection = server.open(socket);
-  if (connection) opened.push(connection);
+  if (connection) onCleanup(() => connection.closed());
   return { socket, connection: connection! };
 }
 
@@ -344,7 +342,7 @@ describe("Subscribe", () => {
     socket.backedUp = true;
     for (const tick of [4, 5]) feed.push(tick);
     await waitFor(() => socket.framesFor("s").length === 4, { what: "the frame that found the socket backed up" });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     expect(socket.framesFor("s")).toHaveLength(4);
     expect(feed.pulls).toBe(pullsBefore);
 
@@ -375,7 +373,7 @@ describe("Complete", () => {
     send(connection, { type: "complete", id: "s" });
     await waitFor(() => feed.returned, { what: "the subscription to end" });
     feed.push(2);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     expect(socket.framesFor("s").map((frame) => frame["type"])).toEqual(["next"]);
     expect(connection.openOperations).toBe(0);
 
