@@ -1,8 +1,9 @@
-import { request } from "node:http";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient, type Client as WsClient } from "graphql-ws";
 import { afterEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
+import WebSocket, { WebSocketServer } from "ws";
 import type { PulseServer } from "../../src/index.ts";
 import { cleanup, onCleanup } from "../support/cleanup.ts";
 import { wsUrl, type Result } from "../support/clients.ts";
@@ -41,11 +42,17 @@ function recordSink(): {
     end: null as string | null,
     sink: {
       next: (result: Result) => void recording.results.push(result),
-      error: (error: unknown) => void (recording.end = `error ${error instanceof Error ? error.message : JSON.stringify(error)}`),
+      error: (error: unknown) => void (recording.end = `error ${describeError(error)}`),
       complete: () => void (recording.end = "complete"),
     },
   };
   return recording;
+}
+
+/** An Error's or ErrorEvent's message, else the JSON (GraphQL errors, a close event). */
+function describeError(error: unknown): string {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === "string" ? message : JSON.stringify(error);
 }
 
 /** A server on a database of its own in a temp dir, and how to start its successor on the same port and database. */
@@ -181,6 +188,27 @@ describe("startup (beforeReady still running)", () => {
     expect(closed.code).toBe(1013);
     expect(closed.reason).toMatch(/^Pulse is starting \(startup pending\); retry shortly$/);
     expect(messages).toEqual([]);
+  });
+
+  // Why 1013 and not an upgrade answered 503 + Retry-After: `ws` reports a refused upgrade as an error event before
+  // the close, and graphql-ws's default `shouldRetry` (only close events) makes that fatal. If this starts to fail,
+  // graphql-ws retries refused upgrades and a plain 503 would do.
+  it("(graphql-ws's client gives up at once on an upgrade answered 503, which is why Pulse does not answer that)", async () => {
+    const server = createServer();
+    let upgrades = 0;
+    const wss = new WebSocketServer({
+      server,
+      verifyClient: (_info, callback) => void (upgrades++, callback(false, 503, "starting", { "Retry-After": "1" })),
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    onCleanup(() => new Promise((resolve) => server.close(resolve)));
+    onCleanup(() => new Promise((resolve) => wss.close(resolve)));
+    const client = stockWsClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const events = recordSink();
+    client.subscribe({ query: EVENTS }, events.sink);
+    await waitFor(() => events.end, { what: "the operation's end" });
+    expect(events.end).toMatch(/^error .*503/);
+    expect(upgrades).toBe(1);
   });
 
   it(
