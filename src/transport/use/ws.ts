@@ -146,7 +146,9 @@ export function attachWebSocket(
       shuttingDown = true;
       stopWatching();
       clearInterval(keepAlive);
-      await Promise.all([...connections.values()].map((connection) => connection.shutDown(CLOSE_GOING_AWAY, "Pulse is shutting down")));
+      // Not awaited: an operation's results may be waiting for the hub's next event, and only the hub's close (after
+      // this) ends them. Each operation is marked ended at once, so nothing it yields afterwards is sent.
+      for (const connection of connections.values()) connection.shutDown(CLOSE_GOING_AWAY, "Pulse is shutting down").catch(ignore);
       // Sockets without a graphql-transport-ws connection (refused, or closing already): closing them again is a no-op.
       for (const socket of wss.clients) socket.close(CLOSE_GOING_AWAY, "Pulse is shutting down");
       await new Promise<void>((resolve) => wss.close(() => resolve()));
