@@ -22,6 +22,7 @@ import { NO_SNAPSHOTS } from "./store/snapshotter.ts";
 import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } from "./transport/ops-routes.ts";
 import { httpServerOptions, limitHttpConnections } from "./transport/http-limits.ts";
 import { createPostHogIngestion } from "./transport/posthog.ts";
+import { EventStreamResponses } from "./transport/event-streams.ts";
 import { createRouter } from "./transport/router.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/use/ws.ts";
@@ -66,7 +67,8 @@ export interface PulseServer {
   /** What is served, by name, for the start-up banner: graphql, metrics, healthz, readyz. */
   readonly endpoints: Readonly<Record<string, string>>;
   /**
-   * Stops accepting, completes every subscription, closes WebSockets with 1001, ends SSE responses, then (with a
+   * Stops accepting, closes WebSockets with 1001 and ends SSE responses without a `complete` for their operations
+   * (stock graphql-ws and graphql-sse clients reconnect and subscribe again), then (with a
    * database) writes the final snapshot. Rejects if that final write fails, after closing everything else.
    */
   close(): Promise<void>;
@@ -194,6 +196,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     authorizeRead: authorizeRead ?? ((authorization) => trust.authorizeRead(authorization)),
     degraded: (): Record<string, string> => (stream && !stream.connected ? { redis: "unreachable: captures answer UNAVAILABLE" } : {}),
   });
+  const eventStreams = new EventStreamResponses();
   const router = createRouter({
     logger,
     maxUrlLength: config.trust.maxUrlLength,
@@ -209,6 +212,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
       name: "graphql",
       matches: () => true,
       handle: async (req, res) => {
+        if (EventStreamResponses.wanted(req) && !eventStreams.admit(res)) return;
         if (!(await trust.prepareBody(req, res))) return;
         await yoga.handle(req, res);
         // @whatwg-node switches the idle timeout off for a streamed response; event streams are pinged every 12 s,
@@ -221,6 +225,10 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   limitHttpConnections(server, config.trust);
 
   const ws = attachWebSocket(server, yoga, trust.webSocket, {
+    refusing: () => {
+      const reason = startingReason();
+      return reason === undefined ? undefined : `Pulse is starting (${reason})`;
+    },
     upgrading: (request, headers) => connections.upgrading(request, headers),
     opened: (request, peer) => connections.socketOpened(request, peer),
     closed: (peer, code, reason) => connections.socketClosed(peer, code, reason),
@@ -276,11 +284,15 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
       (closing ??= (async () => {
         readiness.set("listening", "shutting down");
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        // The transports first, ending their subscriptions without `complete` (1001 on WebSockets, the end of the
+        // response on event streams): stock clients then reconnect and subscribe again, to the next instance. The
+        // hub's end of the same subscriptions afterwards (a `complete` each) reaches nobody.
+        eventStreams.endAll();
+        await ws.close();
         hub.close();
         trust.sseStreams.close();
-        await ws.close();
         await stream?.close();
-        // Let completed SSE streams flush their last frame before the sockets go.
+        // Let the ended event streams flush their last chunk before the sockets go.
         await new Promise((resolve) => setTimeout(resolve, 20));
         server.closeAllConnections();
         await stopped;

@@ -84,8 +84,9 @@ export function deliveryTelemetry({ metrics, connections }: TelemetryOptions): D
 }
 
 /**
- * While Pulse is starting (restoring its snapshot), operations that reach the envelop (WebSocket ones: plain HTTP
- * and SSE are turned away before Yoga with a 503) fail with UNAVAILABLE instead of touching a half-restored hub.
+ * While Pulse is starting (restoring its snapshot), an operation that reaches the envelop fails with UNAVAILABLE
+ * instead of touching a half-restored hub. None should: plain HTTP and SSE are turned away before Yoga with a 503,
+ * WebSockets closed with 1013 before their `connection_ack` (use/ws.ts); this is the last line, not the first.
  * `startingReason()` says why Pulse is not started, or undefined once it is.
  */
 export function useStartupGate(startingReason: () => string | undefined): Plugin<PulseContext> {

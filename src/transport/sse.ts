@@ -225,7 +225,8 @@ async function pumpFrames(frames: AsyncGenerator<string, void, undefined>, res: 
   try {
     for (;;) {
       const { done, value } = await frames.next();
-      if (done || res.destroyed) break;
+      // Ended at shutdown (server.ts): what graphql-sse writes after that, the `complete` of its operations, is not sent.
+      if (done || res.destroyed || res.writableEnded) break;
       if (!res.write(value)) {
         paced?.backUp();
         await new Promise<void>((resolve) => {

@@ -10,7 +10,9 @@ const EVENTS = "subscription { events { id } }";
 const DASHBOARD = "subscription { liveDashboard(intervalMs: 250) { liveUsers } }";
 
 describe("close()", () => {
-  it("completes every open subscription on both transports and closes WebSockets with 1001", async () => {
+  // Revised contract (CONTRACT.md, Shutdown): no `complete` at shutdown, which stock clients take as final; the
+  // operations end with the connection (1001, the end of the event stream), which they retry.
+  it("ends every open subscription on both transports without a `complete`, closing WebSockets with 1001", async () => {
     const server = await startServer();
     const ws = streamClient("ws", server.url);
     const sse = streamClient("sse", server.url);
@@ -25,17 +27,15 @@ describe("close()", () => {
 
     await within(server.close(), "server.close()");
 
+    // These clients do not retry (retryAttempts: 0): the end of the connection is their operations' error.
     for (const recording of recordings) {
       const end = await within(recording.ended, "the end of a subscription");
-      expect(end, describeEnd(end)).toEqual({ kind: "complete" });
+      expect(end.kind, describeEnd(end)).toBe("error");
     }
     expect(recordings[0]!.values("events")).toEqual([{ id: event.id }]);
     const closed = await within(raw.whenClosed(), "the raw socket's close");
     expect(closed.code).toBe(1001);
-    // Each operation got its `complete` before the socket went.
-    expect(raw.messagesFor("events").at(-1)?.type).toBe("complete");
-    expect(raw.messagesFor("dashboard").at(-1)?.type).toBe("complete");
-    expect(raw.messages.filter((m) => m.type === "error")).toEqual([]);
+    expect(raw.messages.filter((m) => m.type === "complete" || m.type === "error")).toEqual([]);
   });
 
   it("tells a graphql-ws client the server is going away (1001)", async () => {
@@ -43,16 +43,17 @@ describe("close()", () => {
     const client = wsClient(server.url);
     const closed = deferred<number>();
     client.on("closed", (event) => closed.resolve((event as { code: number }).code));
-    const completed = deferred<void>();
+    const ended = deferred<unknown>();
     client.subscribe(
       { query: EVENTS },
-      { next: () => {}, error: (e) => completed.reject(e), complete: () => completed.resolve() },
+      { next: () => {}, error: (e) => ended.resolve(e), complete: () => ended.reject(new Error("completed: a stock client would not resubscribe")) },
     );
     await waitForActive(server.url, 1);
 
     await server.close();
-    await within(completed.promise, "complete");
     expect(await within(closed.promise, "the close event")).toBe(1001);
+    // Without retries, the close itself is the operation's end (with its default retries the client reconnects: restarts.test.ts).
+    expect(await within(ended.promise, "the operation's end")).toMatchObject({ code: 1001 });
   });
 
   it("rejects connections afterwards, and a second close() is harmless", async () => {
@@ -64,7 +65,7 @@ describe("close()", () => {
 });
 
 describe("the server process", () => {
-  it("exits 0 on SIGTERM with subscribers connected, after completing them and closing WebSockets with 1001", async () => {
+  it("exits 0 on SIGTERM with subscribers connected, closing WebSockets with 1001 and ending event streams, no `complete`", async () => {
     const { child, url, output, exited } = await startPulseProcess({ NODE_ENV: "production" });
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
@@ -80,9 +81,9 @@ describe("the server process", () => {
     child.kill("SIGTERM");
     expect((await within(exited, "the process to exit", 20_000)).code, output()).toBe(0);
     expect((await within(raw.whenClosed(), "the socket's close")).code).toBe(1001);
-    expect(raw.messagesFor("1").map((m) => m.type)).toEqual(["next", "complete"]);
+    expect(raw.messagesFor("1").map((m) => m.type)).toEqual(["next"]);
     expect((raw.messagesFor("1")[0]!.payload as Result).data).toEqual({ events: { id: event.id } });
-    expect(await within(sse.ended, "the SSE subscription's end")).toEqual({ kind: "complete" });
+    expect((await within(sse.ended, "the SSE subscription's end")).kind).toBe("error");
     expect(output()).toContain("SIGTERM");
   }, 60_000);
 });

@@ -39,6 +39,12 @@ export interface OpenedConnection<S extends ProtocolSocket = ProtocolSocket> ext
   receive(data: string): void;
   /** The socket has closed: its operations end without a `complete`; resolves once they have. */
   closed(): Promise<void>;
+  /**
+   * The server is going away: closes the socket with `code` (1001) and ends its operations without a `complete`,
+   * whatever ends their results afterwards. A `complete` tells a client the operation is over for good; without
+   * one, graphql-ws's client reconnects and subscribes again by itself. Resolves once the operations have ended.
+   */
+  shutDown(code: number, reason: string): Promise<void>;
 }
 
 export interface ProtocolOptions<S extends ProtocolSocket = ProtocolSocket> {
@@ -222,6 +228,12 @@ class Connection<S extends ProtocolSocket> implements OpenedConnection<S>, Opera
     return this.operations.get(operation.id) === operation;
   }
 
+  shutDown(code: number, reason: string): Promise<void> {
+    // Closing first: the socket drops every frame from now on, even one already on its way.
+    this.socket.close(code, reason);
+    return this.closed();
+  }
+
   async closed(): Promise<void> {
     clearTimeout(this.initTimer);
     const open = [...this.operations.values()];
@@ -279,7 +291,7 @@ class Operation implements ResultSink {
     return false;
   }
 
-  /** Push mode: the subscription ended by itself (LAGGED, shutdown). */
+  /** Push mode: the subscription ended by itself (LAGGED, or the hub closed with the socket still open). */
   complete(): void {
     this.end();
   }

@@ -17,6 +17,14 @@ import type { WebSocketGuard } from "../ws-guard.ts";
 export const CLOSE_GOING_AWAY = 1001;
 
 /**
+ * Close code for a connection opened while Pulse cannot serve it yet (starting: restoring its snapshot) or any more
+ * (shutting down): "Try Again Later". graphql-ws's client retries on it with its default settings; it does not on
+ * an upgrade refused with an HTTP status (`ws` reports that as an error event first, which its default
+ * `shouldRetry` treats as fatal), so the upgrade is accepted and closed at once instead.
+ */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+
+/**
  * Bytes a socket may hold unsent before an operation waits for the kernel (64 KiB). Below it the next result is
  * taken as soon as a frame is written, so a subscription sends its queued events in the same turn of the loop;
  * above it the operation waits for its frame's write callback, the subscriber's queue fills, and a reader that
@@ -26,7 +34,11 @@ export const WRITE_AHEAD_BYTES = 64 * 1024;
 
 
 export interface WebSocketTransport {
-  /** Closes every socket with 1001, after the `complete` of each operation the hub has already ended (`hub.close()`). */
+  /**
+   * Shutdown: closes every socket with 1001 and ends its operations without a `complete` (see
+   * OpenedConnection.shutDown), so stock clients reconnect and subscribe again. Sockets opened from now on are
+   * closed with 1013. Called before the hub closes: the operations it ends afterwards send nothing.
+   */
   close(): Promise<void>;
 }
 
@@ -39,8 +51,14 @@ export interface WebSocketPeer {
   readonly socket: IncomingMessage["socket"];
 }
 
-/** Connection lifecycle hooks (logging). */
+/** Connection lifecycle hooks (logging), and whether connections are served yet. */
 export interface WebSocketHooks {
+  /**
+   * Why a connection opened now cannot be served (Pulse is starting), or undefined when it can. Such a connection is
+   * closed at once with 1013 (CLOSE_TRY_AGAIN_LATER) and its reason, before any `connection_ack`: never acknowledged
+   * and then its operations refused, which stock clients would take as the end of each operation.
+   */
+  refusing?(): string | undefined;
   /** Before the 101 response goes out: `headers` may be added to (the request id is echoed there). */
   upgrading?(request: IncomingMessage, headers: string[]): void;
   /** The connection is open: `peer` stands for it from now on. */
@@ -59,7 +77,7 @@ export type WebSocketConnection = ProtocolConnection;
  * and the guard's limits (per-address connections at the upgrade, stalled readers over `wss.clients`).
  *
  * Close codes besides the protocol's: 4401 a refused key (the guard), 1009 a message over the size limit (ws),
- * 1013 a stalled reader (the guard), 1001 shutdown. A peer that does not answer the keep-alive ping by the next
+ * 1013 a stalled reader (the guard) or a connection opened while starting, 1001 shutdown. A peer that does not answer the keep-alive ping by the next
  * one is cut off without a close frame.
  */
 export function attachWebSocket(
@@ -83,9 +101,12 @@ export function attachWebSocket(
   wss.on("error", ignore);
   const stopWatching = guard.watch(wss);
   const peers = new Set<Peer>();
+  const connections = new Map<Peer, OpenedConnection<Peer>>();
+  let shuttingDown = false;
   const closed = async (peer: Peer, connection: OpenedConnection<Peer> | null, code: number, reason: string) => {
     await connection?.closed();
     peers.delete(peer);
+    connections.delete(peer);
     hooks.closed?.(peer, code, reason);
   };
   wss.on("headers", (headers, request) => hooks.upgrading?.(request, headers));
@@ -95,9 +116,16 @@ export function attachWebSocket(
     hooks.opened?.(request, peer);
     // A failed socket (a message over the size limit: ws closes with 1009 itself) ends in `close`; nothing to add.
     webSocket.on("error", ignore);
+    const refusal = shuttingDown ? "Pulse is shutting down" : hooks.refusing?.();
+    if (refusal !== undefined) {
+      webSocket.once("close", (code: number, reason: Buffer) => void closed(peer, null, code, reason.toString()));
+      // A close reason is at most 123 bytes.
+      return webSocket.close(CLOSE_TRY_AGAIN_LATER, `${refusal}; retry shortly`.slice(0, 123));
+    }
     const connection = protocol.open(peer);
     webSocket.once("close", (code: number, reason: Buffer) => void closed(peer, connection, code, reason.toString()));
     if (!connection) return;
+    connections.set(peer, connection);
     webSocket.on("pong", () => {
       peer.awaitingPong = false;
     });
@@ -115,11 +143,13 @@ export function attachWebSocket(
 
   return {
     async close() {
+      shuttingDown = true;
       stopWatching();
       clearInterval(keepAlive);
-      // The hub has just ended every operation; their `complete` is written a few promise turns later. A socket
-      // closed before that sends nothing more, and its clients would see an abnormal end instead of complete.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      // Not awaited: an operation's results may be waiting for the hub's next event, and only the hub's close (after
+      // this) ends them. Each operation is marked ended at once, so nothing it yields afterwards is sent.
+      for (const connection of connections.values()) connection.shutDown(CLOSE_GOING_AWAY, "Pulse is shutting down").catch(ignore);
+      // Sockets without a graphql-transport-ws connection (refused, or closing already): closing them again is a no-op.
       for (const socket of wss.clients) socket.close(CLOSE_GOING_AWAY, "Pulse is shutting down");
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
