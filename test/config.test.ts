@@ -16,7 +16,7 @@ import { problems } from "./support/settings.ts";
 
 /** An option for one setting, at its place in the programmatic options (`{ trust: { ... } }` for a trust row). */
 function option(setting: Setting, value: unknown): PulseConfigInput {
-  return (setting.group ? { [setting.group]: { [setting.key]: value } } : { [setting.key]: value }) as PulseConfigInput;
+  return (setting.group ? { [setting.group]: { [setting.key]: value } } : { [setting.key]: value });
 }
 
 const integerSettings = SETTINGS.filter((setting) => setting.min !== undefined);

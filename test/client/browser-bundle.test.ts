@@ -5,6 +5,7 @@ import { captureEvents, waitForActive } from "../support/events.ts";
 import { startHttpServer } from "../support/http-server.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
+import type * as PulseClient from "../../src/client/index.ts";
 
 /** pulse/client bundled for browsers, as an app's bundler would (esbuild, browser platform, ESM). */
 async function bundleClient() {
@@ -60,7 +61,7 @@ describe("pulse/client in a browser bundle", { timeout: 120_000 }, () => {
     await page.waitForFunction(() => "pulse" in window);
     await page.evaluate(
       ([url, transport]) => {
-        const w = window as unknown as { pulse: typeof import("../../src/client/index.ts"); received: string[]; client: unknown };
+        const w = window as unknown as { pulse: typeof PulseClient; received: string[]; client: unknown };
         const client = new w.pulse.RealtimeAnalytics(url, { transport });
         w.received = [];
         w.client = client;

@@ -20,7 +20,7 @@ function LiveFeed(props: { names: string[]; options: UseRealtimeEventsOptions })
   return createElement(
     "ul",
     { "data-testid": "feed", "data-status": status },
-    events.map((event) => createElement("li", { key: event.id }, `${event.event}:${String(event.properties["n"] ?? event.distinctId)}`)),
+    events.map((event) => createElement("li", { key: event.id }, `${event.event}:${JSON.stringify(event.properties["n"] ?? event.distinctId).replace(/^"|"$/g, "")}`)),
   );
 }
 

@@ -12,7 +12,7 @@ import { DashboardDocument, EventsDocument, type EventsSubscription } from "./ge
 // Apollo Client 4 as a frontend uses it: one client, queries over HTTP, subscriptions over graphql-ws, split by type.
 describe("Apollo Client 4", () => {
 
-  async function apolloFor(url: string) {
+  function apolloFor(url: string) {
     const link = split(
       ({ operationType }) => operationType === OperationTypeNode.SUBSCRIPTION,
       new GraphQLWsLink(wsClient(url)),
@@ -26,7 +26,7 @@ describe("Apollo Client 4", () => {
   it("queries liveDashboard over HTTP", async () => {
     const server = await startServer();
     await captureEvent(server.url, { event: "$pageview", distinctId: "ada", properties: { $pathname: "/pricing" } });
-    const client = await apolloFor(server.url);
+    const client = apolloFor(server.url);
 
     const { data, error } = await client.query({ query: DashboardDocument, fetchPolicy: "network-only" });
 
@@ -38,7 +38,7 @@ describe("Apollo Client 4", () => {
 
   it("subscribes to events(filter) over WebSocket and receives only the matching captured event", async () => {
     const server = await startServer();
-    const client = await apolloFor(server.url);
+    const client = apolloFor(server.url);
     const received: EventsSubscription["events"][] = [];
     const errors: unknown[] = [];
     const subscription = client

@@ -4,7 +4,6 @@ import { encodeCursor } from "../../src/domain/cursor.ts";
 import type { StoredEvent } from "../../src/domain/event.ts";
 import { Hub, type HubOptions } from "../../src/domain/hub.ts";
 import type { Delivery, EventSubscriber } from "../../src/domain/subscriber.ts";
-import { EVENT_LIMITS } from "../support/settings.ts";
 import { expectBadInput, expectBadInputAsync, isSettled, storedEvent, T0 } from "./helpers.ts";
 import { captureInto } from "./helpers.ts";
 

@@ -7,7 +7,7 @@ import type { PulseServer } from "../../src/server.ts";
 const transports = ["http", "ws", "sse"] as const;
 
 async function run(server: PulseServer, transport: (typeof transports)[number], query: string): Promise<Result> {
-  if (transport === "http") return (await gqlResponse(server.url, query)).body as Result;
+  if (transport === "http") return (await gqlResponse(server.url, query)).body;
   return once(transport === "ws" ? wsClient(server.url) : sseClient(server.url), query);
 }
 

@@ -15,7 +15,6 @@ import { onCleanup } from "../support/cleanup.ts";
 import { recordingLogger } from "../support/logs.ts";
 import { ROOT } from "../support/process.ts";
 import { POSTGRES_URL, queryPostgres, tempPostgresUrl, warnSkipped } from "../support/services.ts";
-import { EVENT_LIMITS } from "../support/settings.ts";
 import { waitFor } from "../support/wait.ts";
 
 warnSkipped("test/store/postgres.test.ts", "PULSE_TEST_POSTGRES_URL");

@@ -9,7 +9,6 @@ import type { SnapshotDelta, SnapshotStore } from "../../src/store/snapshot-stor
 import { StoreReplacedError, StoreUnusableError } from "../../src/store/snapshot-store.ts";
 import { Snapshotter } from "../../src/store/snapshotter.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
-import { EVENT_LIMITS } from "../support/settings.ts";
 import { onCleanup } from "../support/cleanup.ts";
 import { gqlData, subscribe, wsClient } from "../support/clients.ts";
 import { captureEvents } from "../support/events.ts";

@@ -206,12 +206,12 @@ describe("a file deleted or replaced while the store is open", () => {
   }
 
   for (const [how, remove] of [
-    ["deleted (pulse.db alone: its -wal stays)", async (path: string) => (rmSync(path), [])],
+    ["deleted (pulse.db alone: its -wal stays)", (path: string) => Promise.resolve((rmSync(path), []))],
     [
       "deleted with its -wal and -shm",
-      async (path: string) => {
+      (path: string) => {
         for (const suffix of ["", "-wal", "-shm"]) rmSync(path + suffix, { force: true });
-        return [];
+        return Promise.resolve([]);
       },
     ],
     ["replaced by another database", moveBackupOver],

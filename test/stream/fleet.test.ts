@@ -57,19 +57,19 @@ describe.skipIf(!REDIS_URL || !POSTGRES_URL)("a fleet of real Pulse processes on
     // The first migrates the schema; the others start together.
     const a = await startInstance(shared);
     const [b, c] = await Promise.all([startInstance(shared), startInstance(shared)]);
-    const onB = streamClient("ws", b!.url).subscribe(EVENTS);
-    const onC = streamClient("sse", c!.url).subscribe(EVENTS);
-    await waitForActive(b!.url, 1);
-    await waitForActive(c!.url, 1);
+    const onB = streamClient("ws", b.url).subscribe(EVENTS);
+    const onC = streamClient("sse", c.url).subscribe(EVENTS);
+    await waitForActive(b.url, 1);
+    await waitForActive(c.url, 1);
     const first = await captureEvents(a.url, [1, 2, 3, 4, 5].map((n) => pageview(n)));
     const ids = (r: { data?: Record<string, unknown> | null }) => (r.data!.events as { id: string }).id;
     expect((await onB.waitForResults(5)).map(ids)).toEqual(first.ids);
     expect((await onC.waitForResults(5)).map(ids)).toEqual(first.ids);
     const views = `{ liveUsers { count } liveDashboard { liveUsers eventsPerMinute { event count } topPages { path count } } }`;
     const onA = await gqlData(a.url, views);
-    for (const server of [b!, c!]) expect(await gqlData(server.url, views)).toEqual(onA);
+    for (const server of [b, c]) expect(await gqlData(server.url, views)).toEqual(onA);
 
-    const fleet = [a, b!, c!];
+    const fleet = [a, b, c];
     const writer = await theWriter(fleet);
     await waitFor(async () => ((await snapshotIds(shared.DATABASE_URL!)).length === 5 ? true : null), { what: "the snapshot of the 5 events" });
     expect(await snapshotIds(shared.DATABASE_URL!)).toEqual(first.ids);

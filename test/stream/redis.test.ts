@@ -275,7 +275,7 @@ async function privateRedis() {
     await waitFor(() => { try { process.kill(pid, 0); return null; } catch { return true; } });
   };
   await start();
-  onCleanup(async () => {
+  onCleanup(() => {
     try {
       process.kill(Number(readFileSync(pidfile, "utf8")), "SIGKILL");
     } catch {

@@ -289,7 +289,7 @@ export function describeEnd(end: End | null): string {
   if (Array.isArray(error)) return `error ${JSON.stringify(error)}`;
   if (error instanceof Error) return `error ${error.name}: ${error.message}`;
   if (error && typeof error.code === "number") return `close ${error.code} ${String(error.reason)}`;
-  return `error ${String(error)}`;
+  return `error ${JSON.stringify(error)}`;
 }
 
 /** The GraphQL errors an operation ended with, from either a result (HTTP, SSE, WS) or a WS `error` message. */

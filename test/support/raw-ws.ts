@@ -32,7 +32,7 @@ export class RawGraphqlSocket {
   private readonly closedDeferred = deferred<CloseInfo>();
 
   private constructor(private readonly socket: WebSocket) {
-    socket.on("message", (data) => this.messages.push(JSON.parse(data.toString()) as WireMessage));
+    socket.on("message", (data) => this.messages.push(JSON.parse((data as Buffer).toString("utf8")) as WireMessage));
     // Failures surface as the close that follows; an unhandled `error` event would crash the test worker instead.
     socket.on("error", () => {});
     socket.on("close", (code, reason) => {

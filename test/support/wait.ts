@@ -54,7 +54,7 @@ export async function waitFor<T>(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const last = await condition();
-    if (last) return last as NonNullable<T>;
+    if (last) return last;
     if (Date.now() > deadline) {
       const described = typeof what === "function" ? what() : what;
       throw new Error(`Timed out after ${timeoutMs} ms waiting for ${described} (last value: ${JSON.stringify(last)})`);

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/index.ts";
-import { gql, graphqlErrors, streamClient, STREAM_TRANSPORTS, type Recording } from "../support/clients.ts";
+import { gql, graphqlErrors, streamClient, STREAM_TRANSPORTS } from "../support/clients.ts";
 import { CAPTURE_EVENT, captureEvents, pageview } from "../support/events.ts";
 import { scrape, type Scrape } from "../support/metrics.ts";
 import { startServer } from "../support/server.ts";

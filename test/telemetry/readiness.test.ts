@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Readiness } from "../../src/telemetry/readiness.ts";
-import { describeEnd, gql, graphqlErrors, streamClient } from "../support/clients.ts";
+import { describeEnd, gql, streamClient } from "../support/clients.ts";
 import { CAPTURE_EVENT, pageview } from "../support/events.ts";
 import { scrape } from "../support/metrics.ts";
 import { startServer } from "../support/server.ts";
@@ -85,7 +85,7 @@ describe("GET /healthz and /readyz", () => {
     const server = await startServer();
     server.readiness.set("snapshot-restored", "restoring 10000 events");
     let storeAnswers = false;
-    const unregister = server.readiness.register("store", async () => (storeAnswers ? true : "unreachable: connection refused"));
+    const unregister = server.readiness.register("store", () => (storeAnswers ? true : "unreachable: connection refused"));
 
     expect(await getJson(`${server.url}/readyz`)).toEqual({
       status: 503,

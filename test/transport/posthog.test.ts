@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { PostHog } from "posthog-node";
 import { describe, expect, it } from "vitest";
-import { resolveConfig } from "../../src/config.ts";
 import { ManualClock } from "../../src/domain/clock.ts";
 import { PulseError } from "../../src/domain/errors.ts";
 import { Hub } from "../../src/domain/hub.ts";
