@@ -4,7 +4,18 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "src/generated/", "src/graphql/generated/", "src/client/generated.ts", "test/clients/generated.ts", "coverage/", "data/"] },
+  {
+    ignores: [
+      "node_modules/",
+      "dist/",
+      "src/generated/",
+      "src/graphql/generated/",
+      "src/client/generated.ts",
+      "test/clients/generated.ts",
+      "coverage/",
+      "data/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

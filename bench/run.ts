@@ -25,7 +25,10 @@ const SCENARIOS: Record<string, (mode: Mode) => Promise<ScenarioResult>> = {
 const args = process.argv.slice(2);
 const mode: Mode = args.includes("--smoke") ? "smoke" : args.includes("--quick") ? "quick" : "full";
 const json = args.includes("--json");
-const only = args.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
+const only = args
+  .find((a) => a.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",");
 const unknown = only?.filter((name) => !(name in SCENARIOS)) ?? [];
 if (unknown.length > 0) {
   console.error(`Unknown scenario ${unknown.join(", ")}; known: ${Object.keys(SCENARIOS).join(", ")}`);
@@ -47,7 +50,9 @@ for (const [name, run] of Object.entries(SCENARIOS)) {
 }
 
 const cpu = cpus()[0]?.model ?? "unknown CPU";
-console.log(`\nPulse bench, ${mode} mode, ${((Date.now() - started) / 1000).toFixed(0)} s — ${cpus().length} × ${cpu}, Node ${process.version}\n`);
+console.log(
+  `\nPulse bench, ${mode} mode, ${((Date.now() - started) / 1000).toFixed(0)} s — ${cpus().length} × ${cpu}, Node ${process.version}\n`,
+);
 console.log(table(results));
 if (json) console.log(JSON.stringify(results));
 
@@ -65,7 +70,12 @@ function table(rows: Record<string, ScenarioResult>): string {
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
   const context = Object.entries(rows)
     .filter(([, r]) => r.context)
-    .map(([name, r]) => `  ${name}: ${Object.entries(r.context!).map(([k, v]) => `${k}=${v}`).join(", ")}`);
+    .map(
+      ([name, r]) =>
+        `  ${name}: ${Object.entries(r.context!)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(", ")}`,
+    );
   return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...body.map(line), "", ...context].join("\n");
 }
 

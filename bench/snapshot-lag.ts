@@ -30,7 +30,13 @@ const dir = mkdtempSync(join(tmpdir(), "pulse-bench-"));
 const url = `file:${join(dir, "pulse.db")}`;
 
 function newHub(): Hub {
-  return new Hub({ bufferSize: EVENTS, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 2000, personsCapacity: 100_000});
+  return new Hub({
+    bufferSize: EVENTS,
+    liveWindowSeconds: 60,
+    dashboardWindowSeconds: 60,
+    subscriberQueue: 2000,
+    personsCapacity: 100_000,
+  });
 }
 
 /** Realistic product events: a page view with a URL, a session, person properties, some nesting. */
@@ -104,10 +110,18 @@ try {
   const worst = Math.max(...runs.map((r) => r.p99));
   console.log(`Snapshot of ${EVENTS} new events (+ ${EVENTS} evicted), ${RUNS} runs, node ${process.version}:`);
   console.log("run  loop-delay p99  loop-delay max  write time");
-  runs.forEach((r, i) => console.log(`${String(i + 1).padStart(3)}  ${`${r.p99} ms`.padStart(14)}  ${`${r.max} ms`.padStart(14)}  ${`${r.writeMs} ms`.padStart(10)}`));
+  runs.forEach((r, i) =>
+    console.log(
+      `${String(i + 1).padStart(3)}  ${`${r.p99} ms`.padStart(14)}  ${`${r.max} ms`.padStart(14)}  ${`${r.writeMs} ms`.padStart(10)}`,
+    ),
+  );
   console.log(`idle loop-delay p99: ${ms(idle.percentile(99))} ms`);
-  console.log(`snapshot_lag p99 (median of runs): ${p99} ms, worst run ${worst} ms; target < ${TARGET_P99_MS} ms: ${p99 < TARGET_P99_MS ? "met" : "NOT MET"}`);
-  console.log(`restore_10k (open + migration check + load + rebuild ${EVENTS} events, ${snapshot.persons.length} persons): ${restoreMs} ms (${phases})`);
+  console.log(
+    `snapshot_lag p99 (median of runs): ${p99} ms, worst run ${worst} ms; target < ${TARGET_P99_MS} ms: ${p99 < TARGET_P99_MS ? "met" : "NOT MET"}`,
+  );
+  console.log(
+    `restore_10k (open + migration check + load + rebuild ${EVENTS} events, ${snapshot.persons.length} persons): ${restoreMs} ms (${phases})`,
+  );
   if (json) {
     console.log(
       JSON.stringify({

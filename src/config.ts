@@ -181,7 +181,13 @@ const TABLE: Table = {
     section: "core",
     meaning: "HTTP port (`0` picks a free one).",
   }),
-  host: { env: "HOST", schema: z.string({ error: "must be a string" }), default: "0.0.0.0", section: "core", meaning: "Interface to listen on." },
+  host: {
+    env: "HOST",
+    schema: z.string({ error: "must be a string" }),
+    default: "0.0.0.0",
+    section: "core",
+    meaning: "Interface to listen on.",
+  },
   bufferSize: integer({
     env: "PULSE_BUFFER_SIZE",
     min: 1,
@@ -570,7 +576,8 @@ const TABLE: Table = {
       min: 1,
       default: DEFAULT_VIEW_BOUNDS.maxTrackedNames,
       section: "limits",
-      meaning: "Distinct event names one dashboard window counts at once, and distinct page paths likewise (for all environments and for each).",
+      meaning:
+        "Distinct event names one dashboard window counts at once, and distinct page paths likewise (for all environments and for each).",
       refusal:
         "events with a new name (page views with a new path) are left out of that window until names expire from it, and " +
         "counted in `pulse_dashboard_untracked_total`",
@@ -592,7 +599,8 @@ const TABLE: Table = {
       unit: "bytes",
       section: "limits",
       meaning: "One person's properties as JSON, in UTF-8 bytes.",
-      details: "In the worst case persons take about `PULSE_PERSONS_MAX` × this (6.4 GB at the defaults): lower one of them on a small machine.",
+      details:
+        "In the worst case persons take about `PULSE_PERSONS_MAX` × this (6.4 GB at the defaults): lower one of them on a small machine.",
       refusal: "a write that would grow the properties past it is dropped and counted as above; one that shrinks them applies",
     }),
     connectionInitTimeoutMs: integer({
@@ -720,15 +728,23 @@ function resolve(origin: "environment" | "options", given: (setting: Setting) =>
       const fallback = origin === "environment" && setting.environmentDefault !== undefined ? setting.environmentDefault : setting.default;
       // A function default derives the value from the rows above it (SettingSpec.default).
       target[setting.key] =
-        typeof fallback === "function" ? (fallback as (earlier: PulseConfig) => unknown)({ ...top, trust } as unknown as PulseConfig) : fallback;
+        typeof fallback === "function"
+          ? (fallback as (earlier: PulseConfig) => unknown)({ ...top, trust } as unknown as PulseConfig)
+          : fallback;
       continue;
     }
-    if (origin === "environment" && setting.environmentMin !== undefined && typeof input.value === "number" && !(Number.isInteger(input.value) && input.value >= setting.environmentMin)) {
+    if (
+      origin === "environment" &&
+      setting.environmentMin !== undefined &&
+      typeof input.value === "number" &&
+      !(Number.isInteger(input.value) && input.value >= setting.environmentMin)
+    ) {
       problems.push(`${input.name} must be ${integerBounds(setting.environmentMin, setting.max)}, got ${input.shown}`);
       continue;
     }
     const parsed = setting.schema.safeParse(input.value);
-    if (parsed.success) target[setting.key] = Array.isArray(parsed.data) ? Object.freeze([...(parsed.data as readonly unknown[])]) : parsed.data;
+    if (parsed.success)
+      target[setting.key] = Array.isArray(parsed.data) ? Object.freeze([...(parsed.data as readonly unknown[])]) : parsed.data;
     else problems.push(...parsed.error.issues.map((issue) => problem(setting, input, issue)));
   }
   if (problems.length === 0) {

@@ -31,7 +31,10 @@ export function renderHelp(): string {
       ...rows.map((setting) => {
         const bounds = boundsText(setting);
         const facts = `default: ${plainText(defaultText(setting))}${bounds ? `; ${bounds}` : ""}`;
-        return [`  ${setting.env.padEnd(width)}  ${facts}`, ...wrap(plainText(setting.meaning), LINE_WIDTH - indent.length).map((line) => indent + line)].join("\n");
+        return [
+          `  ${setting.env.padEnd(width)}  ${facts}`,
+          ...wrap(plainText(setting.meaning), LINE_WIDTH - indent.length).map((line) => indent + line),
+        ].join("\n");
       }),
       "",
     ];

@@ -109,7 +109,14 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     databaseUrl || beforeReady || redisUrl
       ? async () => {
           if (databaseUrl) {
-            persistence = await startPersistence({ hub, databaseUrl, intervalMs: config.snapshotIntervalMs, log: logger, metrics, fleet: Boolean(redisUrl) });
+            persistence = await startPersistence({
+              hub,
+              databaseUrl,
+              intervalMs: config.snapshotIntervalMs,
+              log: logger,
+              metrics,
+              fleet: Boolean(redisUrl),
+            });
           }
           if (redisUrl) {
             // After the restore: the reader continues the stream from the snapshot's last position.
@@ -155,12 +162,13 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     schema: createSchema(),
     graphqlEndpoint: "/graphql",
     // The transport's part; the auth plugin adds the caller (principal, address, reads) before anything runs.
-    context: ({ transport }) => ({
-      app,
-      config,
-      snapshots: persistence?.status ?? NO_SNAPSHOTS,
-      transport: (transport as TransportContext["transport"]) ?? "http",
-    }) satisfies TransportContext as PulseContext,
+    context: ({ transport }) =>
+      ({
+        app,
+        config,
+        snapshots: persistence?.status ?? NO_SNAPSHOTS,
+        transport: (transport as TransportContext["transport"]) ?? "http",
+      }) satisfies TransportContext as PulseContext,
     graphiql: { title: "Pulse", subscriptionsProtocol: "WS" },
     renderGraphiQL,
     landingPage: false,
@@ -205,7 +213,11 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
       { name: "ops", matches: (path) => opsRoutes.handles(path), handle: (req, res, path) => opsRoutes.handle(req, res, path) },
       // The page is static: it loads while the snapshot restores and shows "reconnecting" until GraphQL answers.
       { name: "dashboard", matches: isDashboardPath, handle: serveDashboard },
-      { name: "starting", matches: () => startingReason() !== undefined, handle: (req, res) => respondStarting(req, res, startingReason() ?? "startup") },
+      {
+        name: "starting",
+        matches: () => startingReason() !== undefined,
+        handle: (req, res) => respondStarting(req, res, startingReason() ?? "startup"),
+      },
       { name: "posthog", matches: (path) => posthog.handles(path), handle: (req, res) => posthog.handle(req, res) },
     ],
     fallback: {

@@ -87,10 +87,15 @@ export function createTrust(config: TrustConfig, hooks: { onSlowConsumer?: () =>
       ...(useQueryLimits(config) as Plugin<PulseContext>[]),
       useHttpStatusForCodes() as Plugin<PulseContext>,
     ],
-    webSocket: createWebSocketGuard({ config, keys, connections, onSlowConsumer: () => {
+    webSocket: createWebSocketGuard({
+      config,
+      keys,
+      connections,
+      onSlowConsumer: () => {
         slowConsumerCloses++;
         hooks.onSlowConsumer?.();
-      } }),
+      },
+    }),
     sseStreams,
     eventLimits: eventLimitsOf(config),
     filterLimits: {

@@ -16,7 +16,7 @@ import { problems } from "./support/settings.ts";
 
 /** An option for one setting, at its place in the programmatic options (`{ trust: { ... } }` for a trust row). */
 function option(setting: Setting, value: unknown): PulseConfigInput {
-  return (setting.group ? { [setting.group]: { [setting.key]: value } } : { [setting.key]: value });
+  return setting.group ? { [setting.group]: { [setting.key]: value } } : { [setting.key]: value };
 }
 
 const integerSettings = SETTINGS.filter((setting) => setting.min !== undefined);
@@ -24,10 +24,7 @@ const integerSettings = SETTINGS.filter((setting) => setting.min !== undefined);
 describe("the settings table", () => {
   it("fills every config field, each from its own row and variable", () => {
     const defaults = resolveConfig();
-    const fields = [
-      ...Object.keys(defaults).filter((key) => key !== "trust"),
-      ...Object.keys(defaults.trust).map((key) => `trust.${key}`),
-    ];
+    const fields = [...Object.keys(defaults).filter((key) => key !== "trust"), ...Object.keys(defaults.trust).map((key) => `trust.${key}`)];
     expect(fields.sort()).toEqual(SETTINGS.map((s) => s.path).sort());
     expect(new Set(SETTINGS.map((s) => s.env)).size).toBe(SETTINGS.length);
     // The one setting whose default differs by origin: npm start persists, createPulseServer stays memory-only.
@@ -39,7 +36,8 @@ describe("the settings table", () => {
     const defaults = resolveConfig();
     for (const setting of SETTINGS) {
       expect(setting.schema.safeParse(valueOf(defaults, setting)).success || valueOf(defaults, setting) == null, setting.env).toBe(true);
-      if (setting.environmentDefault !== undefined) expect(setting.schema.safeParse(setting.environmentDefault).success, setting.env).toBe(true);
+      if (setting.environmentDefault !== undefined)
+        expect(setting.schema.safeParse(setting.environmentDefault).success, setting.env).toBe(true);
     }
   });
 
@@ -106,7 +104,7 @@ describe("programmatic options (resolveConfig, createPulseServer)", () => {
       'bufferSize must be a positive integer, got "100"',
       'logLevel must be one of trace, debug, info, warn, error, fatal, silent, got "loud"',
       "trust.maxBodyBytes must be an integer of at least 1024, got 10",
-      "trust.hideFieldSuggestions must be true or false, got \"yes\"",
+      'trust.hideFieldSuggestions must be true or false, got "yes"',
       "trust.keepAliveMs must be an integer of at least 0, got -1",
     ]);
   });
@@ -135,7 +133,9 @@ describe("programmatic options (resolveConfig, createPulseServer)", () => {
     expect(problems(() => resolveConfig({ trust: { readKeys: [key], captureKeys: [`${key}:staging`] } }))).toEqual([
       "trust.readKeys / trust.captureKeys: a key is listed twice (a key has one role and one scope)",
     ]);
-    expect(problems(() => resolveConfig({ trust: "strict" as unknown as PulseConfigInput["trust"] }))).toEqual(["trust must be an object of keys and limits"]);
+    expect(problems(() => resolveConfig({ trust: "strict" as unknown as PulseConfigInput["trust"] }))).toEqual([
+      "trust must be an object of keys and limits",
+    ]);
   });
 
   it("check DATABASE_URL and the snapshot interval under their option names", () => {
@@ -176,7 +176,8 @@ describe("the start-up settings log (describeConfig)", () => {
   it("shows every non-secret setting as in force", () => {
     const config = loadConfig({});
     const described = describeConfig(config);
-    for (const setting of SETTINGS.filter((s) => !s.secret && !s.show)) expect(described[setting.env], setting.env).toEqual(valueOf(config, setting));
+    for (const setting of SETTINGS.filter((s) => !s.secret && !s.show))
+      expect(described[setting.env], setting.env).toEqual(valueOf(config, setting));
     expect(described[settingAt("trust", "hideFieldSuggestions").env]).toBe("not production (suggestions shown)");
   });
 });

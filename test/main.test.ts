@@ -98,7 +98,9 @@ describe("logs on a terminal", () => {
   it("are pretty-printed, as --help says (stdout a terminal, NODE_ENV not production)", async () => {
     const { stdout: help } = await run(process.execPath, [...MAIN, "--help"], { cwd: ROOT, env: childEnv({}) });
     const logLevel = settingAt(undefined, "logLevel");
-    expect(plainText(logLevel.meaning)).toContain("JSON lines, or as pretty-printed lines when stdout is a terminal and NODE_ENV is not production");
+    expect(plainText(logLevel.meaning)).toContain(
+      "JSON lines, or as pretty-printed lines when stdout is a terminal and NODE_ENV is not production",
+    );
     expect(help.replace(/\s+/g, " ")).toContain("pretty-printed lines when stdout is a terminal and NODE_ENV is not production");
 
     // script(1) gives the child a terminal; Ctrl-C typed into it stops Pulse as a person at the terminal would.

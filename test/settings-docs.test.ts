@@ -21,13 +21,9 @@ describe("the README's settings tables", () => {
   });
 
   it("are rewritten between their markers only, and a section without a table is an error naming it", () => {
-    const stale = [
-      "# Title",
-      '<!-- settings:start section="core" -->',
-      "| STALE | ROW |",
-      "<!-- settings:end -->",
-      "prose stays",
-    ].join("\n");
+    const stale = ["# Title", '<!-- settings:start section="core" -->', "| STALE | ROW |", "<!-- settings:end -->", "prose stays"].join(
+      "\n",
+    );
     expect(() => withSettingsTables(stale)).toThrow(/no table for the settings section\(s\) keys, limits/);
     const every = ["core", "keys", "limits", "operations", "persistence", "fleet"]
       .map((section) => `<!-- settings:start section="${section}" -->\nSTALE ROW\n<!-- settings:end -->\nprose ${section}`)
@@ -36,6 +32,8 @@ describe("the README's settings tables", () => {
     expect(written).not.toContain("STALE ROW");
     expect(written).toContain("prose fleet");
     expect(written).toContain(settingsTable("persistence"));
-    expect(() => withSettingsTables(`${every}\n<!-- settings:start section="nope" -->\n<!-- settings:end -->`)).toThrow(/unknown settings section "nope"/);
+    expect(() => withSettingsTables(`${every}\n<!-- settings:start section="nope" -->\n<!-- settings:end -->`)).toThrow(
+      /unknown settings section "nope"/,
+    );
   });
 });

@@ -7,7 +7,9 @@ export interface Request {
   readonly type: string;
   readonly [key: string]: unknown;
 }
-export type Reply = { readonly id: number; readonly ok: true; readonly result: unknown } | { readonly id: number; readonly ok: false; readonly error: string };
+export type Reply =
+  | { readonly id: number; readonly ok: true; readonly result: unknown }
+  | { readonly id: number; readonly ok: false; readonly error: string };
 
 /** A bench process (a server under test or a load generator) driven over IPC. */
 export interface Child {
@@ -26,7 +28,11 @@ const BENCH_DIR = fileURLToPath(new URL("..", import.meta.url));
  * The shell raises the soft file-descriptor limit to the hard one first: 10k sockets need more than the usual 1024.
  * Its stderr is passed through, so a crash is visible.
  */
-export async function startChild(script: string, args: readonly string[] = [], options: { exposeGc?: boolean; cpuProf?: string } = {}): Promise<Child> {
+export async function startChild(
+  script: string,
+  args: readonly string[] = [],
+  options: { exposeGc?: boolean; cpuProf?: string } = {},
+): Promise<Child> {
   const nodeArgs = ["--import", "tsx", ...(options.exposeGc ? ["--expose-gc"] : [])];
   if (options.cpuProf) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProf}`);
   const quoted = [process.execPath, ...nodeArgs, `${BENCH_DIR}${script}`, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");

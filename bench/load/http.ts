@@ -5,26 +5,29 @@ import { serveRequests } from "../lib/serve.ts";
  * The load generator for ingestion scenarios: autocannon, `connections` keep-alive connections posting the same
  * body for `seconds`. Any non-2xx answer or GraphQL error fails the run rather than counting as throughput.
  */
-serveRequests({}, {
-  async run(r) {
-    const { url, body, connections, seconds } = r as unknown as { url: string; body: string; connections: number; seconds: number };
-    let graphqlErrors = 0;
-    const result = await autocannon({
-      url,
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json" },
-      body,
-      connections,
-      duration: seconds,
-      setupClient: (client) => {
-        client.on("body", (buffer: Buffer) => {
-          if (buffer.includes('"errors"')) graphqlErrors++;
-        });
-      },
-    });
-    if (result.non2xx > 0 || result.errors > 0 || graphqlErrors > 0) {
-      throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors, ${graphqlErrors} GraphQL errors`);
-    }
-    return { requestsPerSecond: result.requests.mean, total: result.requests.total };
+serveRequests(
+  {},
+  {
+    async run(r) {
+      const { url, body, connections, seconds } = r as unknown as { url: string; body: string; connections: number; seconds: number };
+      let graphqlErrors = 0;
+      const result = await autocannon({
+        url,
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body,
+        connections,
+        duration: seconds,
+        setupClient: (client) => {
+          client.on("body", (buffer: Buffer) => {
+            if (buffer.includes('"errors"')) graphqlErrors++;
+          });
+        },
+      });
+      if (result.non2xx > 0 || result.errors > 0 || graphqlErrors > 0) {
+        throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors, ${graphqlErrors} GraphQL errors`);
+      }
+      return { requestsPerSecond: result.requests.mean, total: result.requests.total };
+    },
   },
-});
+);

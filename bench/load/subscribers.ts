@@ -158,113 +158,125 @@ async function quiesce(): Promise<void> {
   }
 }
 
-serveRequests({}, {
-  /** Opens `count` subscribers (200 handshakes at a time), then publishes until every one has received a frame. */
-  async connect(r) {
-    const { transport, count } = r as unknown as ConnectRequest;
-    baseUrl = (r as unknown as ConnectRequest).baseUrl;
-    filtered = (r as unknown as ConnectRequest).filtered;
-    counts = new Uint32Array(count);
-    const url = transport === "ws" ? `${baseUrl.replace(/^http/, "ws")}/graphql` : `${baseUrl}/graphql/stream`;
-    const open = transport === "ws" ? openWebSocket : openEventStream;
-    const started = performance.now();
-    for (let from = 0; from < count; from += 200) {
-      const opening: Promise<void>[] = [];
-      for (let i = from; i < Math.min(count, from + 200); i++) opening.push(open(i, url));
-      await Promise.all(opening);
-    }
-    const deadline = performance.now() + 120_000;
-    while (reached < count) {
-      if (performance.now() > deadline) throw new Error(`only ${reached} of ${count} subscribers received a frame within 120 s`);
-      const probe = filtered ? Array.from({ length: BUCKETS }, (_, b) => pageview(eventNumber++, b)) : [pageview(eventNumber++)];
-      await publish(probe);
-      await sleep(200);
-    }
-    await quiesce();
-    return { connected: count, ms: Math.round(performance.now() - started), unexpected: others };
-  },
-
-  /**
-   * `rounds` times: publish events in batches of `batch` (each awaited), and wait for every expected frame.
-   * Deliveries/s = frames / (first capture sent → last frame received). The first round (`firstEvents` events)
-   * of the first request is a warm-up that also sizes every later round to last about `roundSeconds` on this
-   * server, so a slow server does not stretch the run and a fast one is not measured on a blip. A round that loses
-   * frames says so.
-   */
-  async fanout(r) {
-    const { rounds, firstEvents, roundSeconds, batch } = r as unknown as { rounds: number; firstEvents: number; roundSeconds: number; batch: number };
-    const results: { deliveriesPerSecond: number; expected: number; received: number; events: number }[] = [];
-    const perEvent = filtered ? counts.length / BUCKETS : counts.length;
-    const sizing = roundEvents === 0;
-    let events = sizing ? firstEvents : roundEvents;
-    for (let round = 0; round < rounds; round++) {
+serveRequests(
+  {},
+  {
+    /** Opens `count` subscribers (200 handshakes at a time), then publishes until every one has received a frame. */
+    async connect(r) {
+      const { transport, count } = r as unknown as ConnectRequest;
+      baseUrl = (r as unknown as ConnectRequest).baseUrl;
+      filtered = (r as unknown as ConnectRequest).filtered;
+      counts = new Uint32Array(count);
+      const url = transport === "ws" ? `${baseUrl.replace(/^http/, "ws")}/graphql` : `${baseUrl}/graphql/stream`;
+      const open = transport === "ws" ? openWebSocket : openEventStream;
+      const started = performance.now();
+      for (let from = 0; from < count; from += 200) {
+        const opening: Promise<void>[] = [];
+        for (let i = from; i < Math.min(count, from + 200); i++) opening.push(open(i, url));
+        await Promise.all(opening);
+      }
+      const deadline = performance.now() + 120_000;
+      while (reached < count) {
+        if (performance.now() > deadline) throw new Error(`only ${reached} of ${count} subscribers received a frame within 120 s`);
+        const probe = filtered ? Array.from({ length: BUCKETS }, (_, b) => pageview(eventNumber++, b)) : [pageview(eventNumber++)];
+        await publish(probe);
+        await sleep(200);
+      }
       await quiesce();
+      return { connected: count, ms: Math.round(performance.now() - started), unexpected: others };
+    },
+
+    /**
+     * `rounds` times: publish events in batches of `batch` (each awaited), and wait for every expected frame.
+     * Deliveries/s = frames / (first capture sent → last frame received). The first round (`firstEvents` events)
+     * of the first request is a warm-up that also sizes every later round to last about `roundSeconds` on this
+     * server, so a slow server does not stretch the run and a fast one is not measured on a blip. A round that loses
+     * frames says so.
+     */
+    async fanout(r) {
+      const { rounds, firstEvents, roundSeconds, batch } = r as unknown as {
+        rounds: number;
+        firstEvents: number;
+        roundSeconds: number;
+        batch: number;
+      };
+      const results: { deliveriesPerSecond: number; expected: number; received: number; events: number }[] = [];
+      const perEvent = filtered ? counts.length / BUCKETS : counts.length;
+      const sizing = roundEvents === 0;
+      let events = sizing ? firstEvents : roundEvents;
+      for (let round = 0; round < rounds; round++) {
+        await quiesce();
+        const before = total;
+        let expected = 0;
+        const started = performance.now();
+        // A few captures in flight, so the server always has the next one while it delivers the last.
+        const inFlight = new Set<Promise<void>>();
+        for (let sent = 0; sent < events; sent += batch) {
+          const inputs: CaptureInput[] = [];
+          for (let i = 0; i < Math.min(batch, events - sent); i++) {
+            expected += reach(eventNumber, counts.length);
+            inputs.push(pageview(eventNumber++));
+          }
+          const sending: Promise<void> = publish(inputs).finally(() => inFlight.delete(sending));
+          inFlight.add(sending);
+          if (inFlight.size >= PUBLISHES_IN_FLIGHT) await Promise.race(inFlight);
+        }
+        await Promise.all(inFlight);
+        await drain(before + expected);
+        const received = total - before;
+        const deliveriesPerSecond = received / ((lastFrameAt - started) / 1000);
+        results.push({ deliveriesPerSecond, expected, received, events });
+        if (sizing && round === 0) {
+          events = roundEvents = Math.min(
+            20_000,
+            Math.max(batch, Math.ceil((deliveriesPerSecond * roundSeconds) / perEvent / batch) * batch),
+          );
+        }
+      }
+      return results;
+    },
+
+    /**
+     * Publishes `rate` events/s (a batch every 10 ms) for `seconds`, each stamped with its send time, and measures
+     * send → receipt for every frame. Loss = frames expected but never received.
+     */
+    async latency(r) {
+      const { rate, seconds } = r as unknown as { rate: number; seconds: number };
+      await quiesce();
+      latencies = createHistogram();
       const before = total;
       let expected = 0;
+      const perTick = Math.max(1, Math.round(rate / 100));
+      const ticks = Math.round((seconds * rate) / perTick);
       const started = performance.now();
-      // A few captures in flight, so the server always has the next one while it delivers the last.
-      const inFlight = new Set<Promise<void>>();
-      for (let sent = 0; sent < events; sent += batch) {
+      const sends: Promise<void>[] = [];
+      for (let tick = 0; tick < ticks; tick++) {
+        const due = started + (tick * perTick * 1000) / rate;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
         const inputs: CaptureInput[] = [];
-        for (let i = 0; i < Math.min(batch, events - sent); i++) {
+        for (let i = 0; i < perTick; i++) {
           expected += reach(eventNumber, counts.length);
-          inputs.push(pageview(eventNumber++));
+          inputs.push(pageview(eventNumber, eventNumber % BUCKETS, performance.now()));
+          eventNumber++;
         }
-        const sending: Promise<void> = publish(inputs).finally(() => inFlight.delete(sending));
-        inFlight.add(sending);
-        if (inFlight.size >= PUBLISHES_IN_FLIGHT) await Promise.race(inFlight);
+        sends.push(publish(inputs));
       }
-      await Promise.all(inFlight);
+      await Promise.all(sends);
       await drain(before + expected);
-      const received = total - before;
-      const deliveriesPerSecond = received / ((lastFrameAt - started) / 1000);
-      results.push({ deliveriesPerSecond, expected, received, events });
-      if (sizing && round === 0) {
-        events = roundEvents = Math.min(20_000, Math.max(batch, Math.ceil((deliveriesPerSecond * roundSeconds) / perEvent / batch) * batch));
-      }
-    }
-    return results;
+      const histogram = latencies;
+      latencies = null;
+      return {
+        p50Ms: histogram.percentile(50) / 1000,
+        p99Ms: histogram.percentile(99) / 1000,
+        maxMs: histogram.max / 1000,
+        expected,
+        received: total - before,
+        unexpected: others,
+      };
+    },
   },
-
-  /**
-   * Publishes `rate` events/s (a batch every 10 ms) for `seconds`, each stamped with its send time, and measures
-   * send → receipt for every frame. Loss = frames expected but never received.
-   */
-  async latency(r) {
-    const { rate, seconds } = r as unknown as { rate: number; seconds: number };
-    await quiesce();
-    latencies = createHistogram();
-    const before = total;
-    let expected = 0;
-    const perTick = Math.max(1, Math.round(rate / 100));
-    const ticks = Math.round((seconds * rate) / perTick);
-    const started = performance.now();
-    const sends: Promise<void>[] = [];
-    for (let tick = 0; tick < ticks; tick++) {
-      const due = started + (tick * perTick * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 0) await sleep(wait);
-      const inputs: CaptureInput[] = [];
-      for (let i = 0; i < perTick; i++) {
-        expected += reach(eventNumber, counts.length);
-        inputs.push(pageview(eventNumber, eventNumber % BUCKETS, performance.now()));
-        eventNumber++;
-      }
-      sends.push(publish(inputs));
-    }
-    await Promise.all(sends);
-    await drain(before + expected);
-    const histogram = latencies;
-    latencies = null;
-    return {
-      p50Ms: histogram.percentile(50) / 1000,
-      p99Ms: histogram.percentile(99) / 1000,
-      maxMs: histogram.max / 1000,
-      expected,
-      received: total - before,
-      unexpected: others,
-    };
+  () => {
+    for (const close of closers) close();
   },
-}, () => {
-  for (const close of closers) close();
-});
+);

@@ -66,7 +66,9 @@ async function sessions<N extends ServerName>(servers: readonly N[], plan: Sessi
       const halves: Record<string, NonNullable<Session["latency"]>[]> = {};
       for (let run = 0; run < 2; run++) {
         for (const server of servers) {
-          const latency = await loads.get(server)!.request<NonNullable<Session["latency"]>>("latency", { ...plan.latency!, seconds: plan.latency!.seconds / 2 });
+          const latency = await loads
+            .get(server)!
+            .request<NonNullable<Session["latency"]>>("latency", { ...plan.latency!, seconds: plan.latency!.seconds / 2 });
           (halves[server] ??= []).push(latency);
         }
       }
@@ -111,11 +113,18 @@ export async function fanout1k(mode: Mode): Promise<ScenarioResult> {
   const measured = await sessions(["pulse", "raw-ws", "naive"], plan);
   const [pulse, raw, naive] = [deliveries(measured.pulse), deliveries(measured["raw-ws"]), deliveries(measured.naive)];
   rawWs1k = raw.rate;
-  return result(pulse.rate, "deliveries/s", raw.rate, "raw-ws", { atLeast: 0.5 }, {
-    naive: round(naive.rate, 0),
-    ratioToNaive: round(pulse.rate / naive.rate, 2),
-    lost: pulse.lost,
-  });
+  return result(
+    pulse.rate,
+    "deliveries/s",
+    raw.rate,
+    "raw-ws",
+    { atLeast: 0.5 },
+    {
+      naive: round(naive.rate, 0),
+      ratioToNaive: round(pulse.rate / naive.rate, 2),
+      lost: pulse.lost,
+    },
+  );
 }
 
 let memory10k: { pulse: number; raw: number } | undefined;
@@ -179,12 +188,19 @@ export async function latency1k(mode: Mode): Promise<ScenarioResult> {
   const latencies = await sessions(["pulse", "raw-ws"], plan);
   const [pulse, raw] = [latencies.pulse.latency!, latencies["raw-ws"].latency!];
   const lost = pulse.expected - pulse.received;
-  const measured = result(pulse.p99Ms, "ms p99", raw.p99Ms, "raw-ws", { atMost: 2 }, {
-    p50Ms: round(pulse.p50Ms, 2),
-    rawP50Ms: round(raw.p50Ms, 2),
-    eventsPerSecond: LATENCY_RATE,
-    lost,
-  });
+  const measured = result(
+    pulse.p99Ms,
+    "ms p99",
+    raw.p99Ms,
+    "raw-ws",
+    { atMost: 2 },
+    {
+      p50Ms: round(pulse.p50Ms, 2),
+      rawP50Ms: round(raw.p50Ms, 2),
+      eventsPerSecond: LATENCY_RATE,
+      lost,
+    },
+  );
   // The target is "<= 2 x raw-ws p99, zero loss": a fast run that lost frames does not meet it.
   return lost > 0 ? { ...measured, met: false } : measured;
 }

@@ -11,7 +11,12 @@ const RUNS: Record<Mode, number> = { full: 5, quick: 3, smoke: 1 };
  * Requests/s of `body` against Pulse and a baseline, both up at once: a warm-up run each, then runs alternating
  * between them, so a load change on this shared machine hits both alike. Medians of the runs.
  */
-async function requestsPerSecond(baseline: string, body: string, connections: number, mode: Mode): Promise<{ pulse: number; baseline: number }> {
+async function requestsPerSecond(
+  baseline: string,
+  body: string,
+  connections: number,
+  mode: Mode,
+): Promise<{ pulse: number; baseline: number }> {
   const pulse = await startChild("servers/pulse.ts", [], { cpuProf: profiling.dir });
   const other = await startChild(baseline);
   const load = await startChild("load/http.ts");
@@ -23,11 +28,17 @@ async function requestsPerSecond(baseline: string, body: string, connections: nu
     if (profiling.dir) await pulse.request("profileStart");
     for (let i = 0; i < RUNS[mode]; i++) {
       for (const [index, url] of urls.entries()) {
-        const { requestsPerSecond } = await load.request<{ requestsPerSecond: number }>("run", { url, body, connections, seconds: SECONDS[mode] });
+        const { requestsPerSecond } = await load.request<{ requestsPerSecond: number }>("run", {
+          url,
+          body,
+          connections,
+          seconds: SECONDS[mode],
+        });
         runs[index]!.push(requestsPerSecond);
       }
     }
-    if (profiling.dir) await pulse.request("profileStop", { file: `${profiling.dir}rounds-ingest-${connections}-${Date.now()}.cpuprofile` });
+    if (profiling.dir)
+      await pulse.request("profileStop", { file: `${profiling.dir}rounds-ingest-${connections}-${Date.now()}.cpuprofile` });
     return { pulse: median(runs[0]!), baseline: median(runs[1]!) };
   } finally {
     await stopAll(pulse, other, load);

@@ -48,9 +48,12 @@ async function startMain(file: string, port: number): Promise<{ readyMs: number;
     child.kill("SIGTERM");
     await exited;
   };
-  for (const deadline = started + 60_000; performance.now() < deadline; ) {
+  for (const deadline = started + 60_000; performance.now() < deadline;) {
     if (child.exitCode !== null) throw new Error(`src/main.ts exited (${child.exitCode}) before it was ready`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { readyMs: performance.now() - started, stop };
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -97,7 +100,10 @@ export async function restore10k(mode: Mode): Promise<ScenarioResult> {
     const fullMs: number[] = [];
     const emptyMs: number[] = [];
     for (let i = 0; i < runs; i++) {
-      for (const [file, into] of [[full, fullMs], [empty, emptyMs]] as const) {
+      for (const [file, into] of [
+        [full, fullMs],
+        [empty, emptyMs],
+      ] as const) {
         const server = await startMain(file, port);
         into.push(server.readyMs);
         await server.stop();

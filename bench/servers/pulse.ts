@@ -18,7 +18,9 @@ const benchDefaults = { PULSE_CAPTURE_RATE: "1000000000", PULSE_CAPTURE_BURST: "
 // `npm start` or test child restored (a dashboard test then counted 402 live users instead of 2).
 const ownDatabase = process.env["DATABASE_URL"] ? undefined : mkdtempSync(join(tmpdir(), "pulse-bench-"));
 const databaseDefaults = ownDatabase ? { DATABASE_URL: `file:${join(ownDatabase, "pulse.db")}` } : {};
-const pulse = await createPulseServer(loadConfig({ ...benchDefaults, ...databaseDefaults, ...process.env, REDIS_URL: "", PORT: "0", HOST: "127.0.0.1" }));
+const pulse = await createPulseServer(
+  loadConfig({ ...benchDefaults, ...databaseDefaults, ...process.env, REDIS_URL: "", PORT: "0", HOST: "127.0.0.1" }),
+);
 // Report the port only once the snapshot is restored and GraphQL is served (before that it answers 503).
 await pulse.ready;
 serveRequests(

@@ -50,7 +50,10 @@ const server = createServer((req, res) => {
 const wss = new WebSocketServer({ server, path: "/graphql" });
 wss.on("connection", (socket) => {
   socket.on("message", (data: Buffer) => {
-    const message = JSON.parse(data.toString()) as { type: string; payload?: { variables?: { filter?: { properties?: { value: unknown }[] } } } };
+    const message = JSON.parse(data.toString()) as {
+      type: string;
+      payload?: { variables?: { filter?: { properties?: { value: unknown }[] } } };
+    };
     if (message.type === "connection_init") socket.send(JSON.stringify({ type: "connection_ack" }));
     if (message.type !== "subscribe") return;
     const bucket = message.payload?.variables?.filter?.properties?.[0]?.value;

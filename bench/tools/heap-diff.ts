@@ -42,4 +42,5 @@ const rows = [...after].map(([key, a]) => {
 rows.sort((x, y) => y.bytes - x.bytes);
 const total = rows.reduce((sum, r) => sum + r.bytes, 0);
 console.log(`total self size difference per unit: ${total.toFixed(0)} bytes`);
-for (const r of rows.slice(0, Number(topArg ?? 60))) console.log(`${r.bytes.toFixed(0).padStart(7)} B ${r.objects.toFixed(2).padStart(7)} obj  ${r.key}`);
+for (const r of rows.slice(0, Number(topArg ?? 60)))
+  console.log(`${r.bytes.toFixed(0).padStart(7)} B ${r.objects.toFixed(2).padStart(7)} obj  ${r.key}`);

@@ -50,10 +50,18 @@ if (process.argv[2] === "client") {
       : process.env["GRAPHQL_WS"] === "1"
         ? await graphqlWsServer()
         : await createPulseServer({
-          ...loadConfig({ ...process.env, PULSE_CAPTURE_RATE: "1000000000", PULSE_CAPTURE_BURST: "1000000000", PULSE_MAX_CONNECTIONS_PER_ADDRESS: "0", REDIS_URL: "", PORT: "0", HOST: "127.0.0.1" }),
-          // Memory only: idle subscriptions do not depend on snapshots, and the default file is the one `npm start` restores.
-          databaseUrl: null,
-        });
+            ...loadConfig({
+              ...process.env,
+              PULSE_CAPTURE_RATE: "1000000000",
+              PULSE_CAPTURE_BURST: "1000000000",
+              PULSE_MAX_CONNECTIONS_PER_ADDRESS: "0",
+              REDIS_URL: "",
+              PORT: "0",
+              HOST: "127.0.0.1",
+            }),
+            // Memory only: idle subscriptions do not depend on snapshots, and the default file is the one `npm start` restores.
+            databaseUrl: null,
+          });
   await pulse.ready;
   const settle = async () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -69,7 +77,15 @@ if (process.argv[2] === "client") {
   const after = await settle();
   if (snapshots) writeHeapSnapshot(`${dir}/idle-after.heapsnapshot`);
   const per = (key: keyof NodeJS.MemoryUsage) => Math.round((after[key] - before[key]) / count);
-  console.log(JSON.stringify({ count, rssPerSub: per("rss"), heapUsedPerSub: per("heapUsed"), externalPerSub: per("external"), arrayBuffersPerSub: per("arrayBuffers") }));
+  console.log(
+    JSON.stringify({
+      count,
+      rssPerSub: per("rss"),
+      heapUsedPerSub: per("heapUsed"),
+      externalPerSub: per("external"),
+      arrayBuffersPerSub: per("arrayBuffers"),
+    }),
+  );
   child.kill();
   await pulse.close();
   process.exit(0);
@@ -78,8 +94,11 @@ if (process.argv[2] === "client") {
     const { makeExecutableSchema } = await import("@graphql-tools/schema");
     const { useServer } = await import("graphql-ws/use/ws");
     const schema = makeExecutableSchema({
-      typeDefs: "type Query { ok: Boolean } type Event { id: ID, event: String, distinctId: String, timestamp: String, properties: String, cursor: String } input EventFilter { x: Int } type Subscription { events(filter: EventFilter): Event }",
-      resolvers: { Subscription: { events: { subscribe: () => ({ [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => {}) }) }) } } },
+      typeDefs:
+        "type Query { ok: Boolean } type Event { id: ID, event: String, distinctId: String, timestamp: String, properties: String, cursor: String } input EventFilter { x: Int } type Subscription { events(filter: EventFilter): Event }",
+      resolvers: {
+        Subscription: { events: { subscribe: () => ({ [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => {}) }) }) } },
+      },
     });
     const server = createServer();
     const wss = new WebSocketServer({ server, path: "/graphql" });

@@ -28,10 +28,20 @@ const byFunction = new Map<string, number>();
 const byPackage = new Map<string, number>();
 for (const [id, time] of selfTime) {
   const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-  const where = url.replace(/^file:\/\//, "").replace(/.*node_modules\//, "").replace(/.*wt-perf\//, "");
+  const where = url
+    .replace(/^file:\/\//, "")
+    .replace(/.*node_modules\//, "")
+    .replace(/.*wt-perf\//, "");
   const fn = `${functionName || "(anonymous)"} ${where}:${lineNumber + 1}`;
   byFunction.set(fn, (byFunction.get(fn) ?? 0) + time);
-  const pkg = url === "" ? functionName || "(native)" : url.startsWith("node:") ? "node:" + url.slice(5).split("/")[0] : where.startsWith("@") ? where.split("/").slice(0, 2).join("/") : where.split("/")[0]!;
+  const pkg =
+    url === ""
+      ? functionName || "(native)"
+      : url.startsWith("node:")
+        ? "node:" + url.slice(5).split("/")[0]
+        : where.startsWith("@")
+          ? where.split("/").slice(0, 2).join("/")
+          : where.split("/")[0]!;
   byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + time);
 }
 const print = (title: string, map: Map<string, number>) => {

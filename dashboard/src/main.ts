@@ -26,7 +26,10 @@ let fallbackTimer: ReturnType<typeof setTimeout> | undefined;
 // The filter lives in the query string so a view can be shared; the key never does.
 function readFilter(): EventFilter {
   const q = new URLSearchParams(location.search);
-  const events = (q.get("events") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const events = (q.get("events") ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const filter: { -readonly [K in keyof EventFilter]: EventFilter[K] } = {};
   if (events.length) filter.events = events;
   if (q.get("environment")) filter.environment = q.get("environment");
@@ -85,8 +88,14 @@ async function refresh(): Promise<void> {
 
 function render(d: Dashboard): void {
   $("live-users").textContent = String(d.liveUsers);
-  bars($("breakdown"), d.eventsPerMinute.map((e) => [e.event, e.count]));
-  bars($("pages"), d.topPages.map((p) => [p.path, p.count]));
+  bars(
+    $("breakdown"),
+    d.eventsPerMinute.map((e) => [e.event, e.count]),
+  );
+  bars(
+    $("pages"),
+    d.topPages.map((p) => [p.path, p.count]),
+  );
   chart(d.timeline);
 }
 
@@ -105,7 +114,9 @@ function bars(list: HTMLElement, rows: [string, number][]): void {
 }
 
 function chart(points: Dashboard["timeline"]): void {
-  const w = 600, h = 160, pad = 2;
+  const w = 600,
+    h = 160,
+    pad = 2;
   const max = Math.max(1, ...points.map((p) => p.events));
   const bw = w / points.length;
   const ns = "http://www.w3.org/2000/svg";

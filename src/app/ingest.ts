@@ -89,4 +89,3 @@ function inScope(principal: Principal, input: unknown, field: string): unknown {
   if (refusal) throw refusal;
   return { ...input, environment: principal.environment };
 }
-

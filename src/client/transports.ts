@@ -70,11 +70,14 @@ export function webSocketTransport(options: TransportOptions): EventsTransport {
       onConnected = () => sink.connected();
       // A new operation on a socket that is already up (after LAGGED, say) gets no second "connected".
       if (socketOpen) queueMicrotask(() => onConnected?.());
-      const stop = client.subscribe<PulseEventsSubscription>({ query, variables }, {
-        next: (result) => sink.next(result as EventsResult),
-        error: (error) => sink.error(error),
-        complete: () => sink.complete(),
-      });
+      const stop = client.subscribe<PulseEventsSubscription>(
+        { query, variables },
+        {
+          next: (result) => sink.next(result as EventsResult),
+          error: (error) => sink.error(error),
+          complete: () => sink.complete(),
+        },
+      );
       return () => {
         onConnected = null;
         stop();
@@ -111,11 +114,14 @@ export function sseTransport(options: TransportOptions): EventsTransport {
       onResponse = (ok) => {
         if (ok) sink.connected();
       };
-      const stop = client.subscribe<PulseEventsSubscription>({ query, variables }, {
-        next: (result) => sink.next(result as EventsResult),
-        error: (error) => sink.error(error),
-        complete: () => sink.complete(),
-      });
+      const stop = client.subscribe<PulseEventsSubscription>(
+        { query, variables },
+        {
+          next: (result) => sink.next(result as EventsResult),
+          error: (error) => sink.error(error),
+          complete: () => sink.complete(),
+        },
+      );
       return () => {
         onResponse = null;
         stop();

@@ -6,13 +6,7 @@
  * - LAGGED: a subscriber fell behind; resume with `after: extensions.cursor`.
  * - UNAVAILABLE: a dependency is down; nothing was stored; retry.
  */
-export type ErrorCode =
-  | "BAD_USER_INPUT"
-  | "UNAUTHENTICATED"
-  | "FORBIDDEN"
-  | "RATE_LIMITED"
-  | "LAGGED"
-  | "UNAVAILABLE";
+export type ErrorCode = "BAD_USER_INPUT" | "UNAUTHENTICATED" | "FORBIDDEN" | "RATE_LIMITED" | "LAGGED" | "UNAVAILABLE";
 
 /** An error meant for the user: its message and extensions reach the client unmasked. */
 export class PulseError extends Error {

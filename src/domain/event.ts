@@ -48,19 +48,18 @@ const nonEmpty = (max: number) =>
     .refine(hasNoNul, NO_NUL);
 
 const captureInput = z.object({
-  id: z
-    .string({ error: "must be a string" })
-    .regex(UUID, { message: "must be a UUID" })
-    .nullish(),
+  id: z.string({ error: "must be a string" }).regex(UUID, { message: "must be a UUID" }).nullish(),
   event: nonEmpty(200),
   distinctId: nonEmpty(200),
-  timestamp: z.iso
-    .datetime({ offset: true, error: "must be an ISO-8601 date-time with a time zone, e.g. 2026-01-01T12:00:00Z" })
-    .nullish(),
+  timestamp: z.iso.datetime({ offset: true, error: "must be an ISO-8601 date-time with a time zone, e.g. 2026-01-01T12:00:00Z" }).nullish(),
   properties: z
     .custom<JsonObject>((v) => v !== null && typeof v === "object" && !Array.isArray(v), { message: "must be a JSON object" })
     .nullish(),
-  sessionId: z.string({ error: "must be a string" }).max(200, { message: "must be at most 200 characters" }).refine(hasNoNul, NO_NUL).nullish(),
+  sessionId: z
+    .string({ error: "must be a string" })
+    .max(200, { message: "must be at most 200 characters" })
+    .refine(hasNoNul, NO_NUL)
+    .nullish(),
   environment: nonEmpty(100).nullish(),
 });
 
@@ -73,12 +72,7 @@ export type CaptureInput = z.input<typeof captureInput>;
  * `sessionId` = `properties.$session_id` when that is a string. A timestamp more than 23 h ahead is clamped to now;
  * one older than `limits.maxEventAgeMs` is refused, and so are properties or an event past the other `limits`.
  */
-export function validateCapture(
-  input: unknown,
-  receivedAt: number,
-  index: number | undefined,
-  limits: EventLimits,
-): CapturedEvent {
+export function validateCapture(input: unknown, receivedAt: number, index: number | undefined, limits: EventLimits): CapturedEvent {
   const parsed = captureInput.safeParse(input);
   const where = (field: string) => (index === undefined ? field : `inputs[${index}].${field}`);
   if (!parsed.success) {
@@ -94,11 +88,14 @@ export function validateCapture(
   let timestamp = value.timestamp ? Date.parse(value.timestamp) : receivedAt;
   if (timestamp - receivedAt > MAX_FUTURE_SKEW_MS) timestamp = receivedAt;
   if (receivedAt - timestamp > limits.maxEventAgeMs) {
-    throw badInput(`${where("timestamp")} ${value.timestamp} is older than ${limits.maxEventAgeMs / 1000} seconds (PULSE_MAX_EVENT_AGE_SECONDS)`, {
-      field: "timestamp",
-      ...(index === undefined ? {} : { index }),
-      limit: limits.maxEventAgeMs / 1000,
-    });
+    throw badInput(
+      `${where("timestamp")} ${value.timestamp} is older than ${limits.maxEventAgeMs / 1000} seconds (PULSE_MAX_EVENT_AGE_SECONDS)`,
+      {
+        field: "timestamp",
+        ...(index === undefined ? {} : { index }),
+        limit: limits.maxEventAgeMs / 1000,
+      },
+    );
   }
   return {
     id: value.id ? value.id.toLowerCase() : null,

@@ -212,10 +212,11 @@ function assertFilterShape(filter: unknown, limits: FilterLimits): asserts filte
 
 function checkValueLength(value: string, field: string, limits: FilterLimits): void {
   if (value.length <= limits.maxValueLength) return;
-  throw badInput(
-    `${field} is ${value.length} characters, the limit is ${limits.maxValueLength} (PULSE_MAX_FILTER_VALUE_LENGTH)`,
-    { field, limit: limits.maxValueLength, setting: "PULSE_MAX_FILTER_VALUE_LENGTH" },
-  );
+  throw badInput(`${field} is ${value.length} characters, the limit is ${limits.maxValueLength} (PULSE_MAX_FILTER_VALUE_LENGTH)`, {
+    field,
+    limit: limits.maxValueLength,
+    setting: "PULSE_MAX_FILTER_VALUE_LENGTH",
+  });
 }
 
 /**
@@ -282,9 +283,15 @@ function compileCondition(condition: PropertyFilter, where: string, limits: Filt
   }
   if (typeof value === "string") checkValueLength(value, `${where}.value`, limits);
   else if (value !== undefined) checkValueSize(value, `${where}.value`, limits);
-  const positive = (test: (v: JsonValue | undefined) => boolean): ValueTest => (isSet, v) => isSet && test(v);
+  const positive =
+    (test: (v: JsonValue | undefined) => boolean): ValueTest =>
+    (isSet, v) =>
+      isSet && test(v);
   // A negated operator is the exact complement of its positive among events where the property is set.
-  const negative = (test: (v: JsonValue | undefined) => boolean): ValueTest => (isSet, v) => isSet && !test(v);
+  const negative =
+    (test: (v: JsonValue | undefined) => boolean): ValueTest =>
+    (isSet, v) =>
+      isSet && !test(v);
 
   switch (operator) {
     case "IS_SET":

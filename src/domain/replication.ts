@@ -50,7 +50,10 @@ export class Replication {
     const appended = await log.append(withIds);
     const newest = Math.max(0, ...appended.map((a) => a.seq));
     if (!(await this.reachPosition(newest, OWN_WRITE_TIMEOUT_MS))) {
-      throw new PulseError("UNAVAILABLE", `stored at position ${newest} but not yet delivered back from the shared stream; retrying is safe`);
+      throw new PulseError(
+        "UNAVAILABLE",
+        `stored at position ${newest} but not yet delivered back from the shared stream; retrying is safe`,
+      );
     }
     const events = appended.map((a, i) => this.stream.byEventId(a.id) ?? { ...withIds[i]!, seq: a.seq });
     const duplicateIndexes = appended.flatMap((a, index) => (a.duplicate ? [index] : []));

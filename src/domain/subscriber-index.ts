@@ -33,7 +33,11 @@ export class SubscriberIndex {
     this.keys.set(subscriber, key);
     if (key.kind === "all") this.unindexed.add(subscriber);
     else if (key.kind === "events") for (const name of key.names) bucket(this.byEvent, name).add(subscriber);
-    else bucket(bucket(this.byProperty, key.property, () => new Map<Primitive, Set<EventSubscriber>>()), key.value).add(subscriber);
+    else
+      bucket(
+        bucket(this.byProperty, key.property, () => new Map<Primitive, Set<EventSubscriber>>()),
+        key.value,
+      ).add(subscriber);
   }
 
   remove(subscriber: EventSubscriber): void {

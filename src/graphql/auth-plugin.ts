@@ -122,9 +122,7 @@ function* rootFields(selectionSet: SelectionSetNode, document: DocumentNode): Ge
     if (selection.kind === Kind.FIELD) yield selection;
     else if (selection.kind === Kind.INLINE_FRAGMENT) yield* rootFields(selection.selectionSet, document);
     else {
-      const fragment = document.definitions.find(
-        (d) => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === selection.name.value,
-      );
+      const fragment = document.definitions.find((d) => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === selection.name.value);
       if (fragment?.kind === Kind.FRAGMENT_DEFINITION) yield* rootFields(fragment.selectionSet, document);
     }
   }

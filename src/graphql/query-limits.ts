@@ -140,33 +140,37 @@ function afterBlockString(text: string, i: number): number {
  */
 function useParseErrorCode(): Plugin {
   return {
-    onParse: () => ({ result }) => {
-      if (result instanceof GraphQLError) {
-        const extensions = result.extensions as Record<string, unknown>;
-        extensions["code"] ??= "GRAPHQL_PARSE_FAILED";
-      }
-    },
+    onParse:
+      () =>
+      ({ result }) => {
+        if (result instanceof GraphQLError) {
+          const extensions = result.extensions as Record<string, unknown>;
+          extensions["code"] ??= "GRAPHQL_PARSE_FAILED";
+        }
+      },
   };
 }
 
 /** Armor only masks field suggestions; enum values and arguments have their own "Did you mean ..." wording. */
 function useHideAllSuggestions(): Plugin {
   return {
-    onValidate: () => ({ valid, result, setResult }) => {
-      if (valid) return;
-      // envelop types the errors loosely; graphql-js's validate reports GraphQLErrors.
-      setResult(
-        (result as readonly GraphQLError[]).map((error) => {
-          if (!/Did you mean/.test(error.message)) return error;
-          return new GraphQLError(error.message.replace(/\s*Did you mean [^?]*\?/g, "").trim(), {
-            nodes: error.nodes,
-            source: error.source,
-            positions: error.positions,
-            path: error.path,
-            extensions: error.extensions,
-          });
-        }),
-      );
-    },
+    onValidate:
+      () =>
+      ({ valid, result, setResult }) => {
+        if (valid) return;
+        // envelop types the errors loosely; graphql-js's validate reports GraphQLErrors.
+        setResult(
+          (result as readonly GraphQLError[]).map((error) => {
+            if (!/Did you mean/.test(error.message)) return error;
+            return new GraphQLError(error.message.replace(/\s*Did you mean [^?]*\?/g, "").trim(), {
+              nodes: error.nodes,
+              source: error.source,
+              positions: error.positions,
+              path: error.path,
+              extensions: error.extensions,
+            });
+          }),
+        );
+      },
   };
 }

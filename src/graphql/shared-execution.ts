@@ -335,7 +335,11 @@ export function isSharedSubscription(document: DocumentNode, operationName: stri
 /** The `events` field, when the operation is a subscription whose only root selection is that field. */
 function eventsField(document: DocumentNode, operationName: string | null | undefined): FieldNode | undefined {
   const operations = document.definitions.filter((d) => d.kind === graphql.Kind.OPERATION_DEFINITION);
-  const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
+  const operation = operationName
+    ? operations.find((o) => o.name?.value === operationName)
+    : operations.length === 1
+      ? operations[0]
+      : undefined;
   if (operation?.operation !== graphql.OperationTypeNode.SUBSCRIPTION) return undefined;
   const selections = operation.selectionSet.selections;
   const field = selections.length === 1 ? selections[0] : undefined;

@@ -19,7 +19,8 @@ export const LiveUsers: LiveUsersResolvers = {
 export const LiveDashboard: LiveDashboardResolvers = {
   liveUsers: (view, _, { reads }) => reads.liveUserCount(view.environment),
   eventsPerMinute: (view, args, { reads }) => reads.eventCounts(args.limit, view.environment),
-  recentEvents: (view, args, { reads }) => reads.recentEvents(args.limit, view.environment === null ? null : { environment: view.environment }),
+  recentEvents: (view, args, { reads }) =>
+    reads.recentEvents(args.limit, view.environment === null ? null : { environment: view.environment }),
   topPages: (view, args, { reads }) => reads.topPages(args.limit, view.environment),
   timeline: (view, args, { reads }) => reads.timeline(args.minutes, view.environment),
   timestamp: (view) => view.at,

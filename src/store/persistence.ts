@@ -55,7 +55,12 @@ export async function startPersistence(options: {
     // A crash (no final snapshot) may have lost positions handed out after the snapshot. In a fleet the shared stream
     // owns positions and still has those events: nothing to skip there.
     const crashed = snapshot.cleanStop === false && !options.fleet;
-    hub.restore(snapshot.events, snapshot.evictedThroughSeq, snapshot.persons, crashed ? { lostPositions: lostPositionsFor(intervalMs) } : {});
+    hub.restore(
+      snapshot.events,
+      snapshot.evictedThroughSeq,
+      snapshot.persons,
+      crashed ? { lostPositions: lostPositionsFor(intervalMs) } : {},
+    );
     if (crashed) {
       const lastSnapshotAt = new Date(snapshot.takenAt!).toISOString();
       const nextPosition = hub.stream.lastPosition + 1;

@@ -20,7 +20,15 @@ import { silentLogger, type Logger } from "../telemetry/logger.ts";
 import { postgresTarget, type PostgresTarget } from "./database-url.ts";
 import { planMigrations, readMigrations, type AppliedMigration, type Migration } from "./migrations.ts";
 import { PersonsTrim, snapshotFromRecords } from "./rows.ts";
-import { StoreUnreachableError, StoreUnusableError, type Snapshot, type StoreOptions, type SnapshotDelta, type SnapshotStore, type WriterClaim } from "./snapshot-store.ts";
+import {
+  StoreUnreachableError,
+  StoreUnusableError,
+  type Snapshot,
+  type StoreOptions,
+  type SnapshotDelta,
+  type SnapshotStore,
+  type WriterClaim,
+} from "./snapshot-store.ts";
 
 /** The committed migrations of the PostgreSQL schema (prisma/postgresql/schema.prisma). */
 export const POSTGRES_MIGRATIONS = new URL("../../prisma/postgresql/migrations/", import.meta.url);

@@ -266,7 +266,12 @@ export class Snapshotter implements SnapshotStatus {
     this.metrics?.snapshotWritten(seconds, takenAt);
     if (this.failuresInRow > 0) {
       this.log.info(
-        { store: this.store.description, failuresInRow: this.failuresInRow, events: appended.length, durationMs: Math.round(seconds * 1000) },
+        {
+          store: this.store.description,
+          failuresInRow: this.failuresInRow,
+          events: appended.length,
+          durationMs: Math.round(seconds * 1000),
+        },
         `snapshot succeeded again after ${this.failuresInRow} failure(s)`,
       );
     }
@@ -280,7 +285,10 @@ export class Snapshotter implements SnapshotStatus {
    */
   private follow(storedAt: number | null): void {
     if (!this.following) {
-      this.log.info({ store: this.store.description }, "another instance writes the snapshots (it holds the writer lock); this one follows");
+      this.log.info(
+        { store: this.store.description },
+        "another instance writes the snapshots (it holds the writer lock); this one follows",
+      );
       this.following = true;
     }
     this.dropPending();

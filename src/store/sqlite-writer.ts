@@ -38,7 +38,9 @@ export type WriterRequest =
   | { readonly type: "ping"; readonly id: number }
   | { readonly type: "close" };
 
-export type WriterReply = { readonly id: number; readonly ok: true } | { readonly id: number; readonly ok: false; readonly message: string; readonly code?: string };
+export type WriterReply =
+  | { readonly id: number; readonly ok: true }
+  | { readonly id: number; readonly ok: false; readonly message: string; readonly code?: string };
 
 const port = parentPort;
 if (port) {

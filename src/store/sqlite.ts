@@ -80,7 +80,13 @@ export function migrateSqlite(path: string, migrations: readonly Migration[], de
     // in a stack trace, and found by a snapshot, fail every snapshot after.
     const report = (db.pragma("quick_check(3)") as { quick_check: string }[]).flatMap((row) => row.quick_check.split("\n"));
     if (report.length !== 1 || report[0] !== "ok") {
-      throw corrupted(description, report.filter((line) => !line.startsWith("***")).slice(0, 3).join("; "));
+      throw corrupted(
+        description,
+        report
+          .filter((line) => !line.startsWith("***"))
+          .slice(0, 3)
+          .join("; "),
+      );
     }
     const database = db;
     const plan = database
@@ -232,7 +238,17 @@ class SqliteSnapshotStore implements SnapshotStore {
       for (let i = 0; i < delta.appended.length; i += ROWS_PER_MESSAGE) {
         const rows = delta.appended
           .slice(i, i + ROWS_PER_MESSAGE)
-          .map((e): EventRow => [e.seq, e.id, e.event, e.distinctId, sqliteTime(e.timestamp), sqliteTime(e.receivedAt), JSON.stringify(e.properties), e.sessionId, e.environment]);
+          .map((e): EventRow => [
+            e.seq,
+            e.id,
+            e.event,
+            e.distinctId,
+            sqliteTime(e.timestamp),
+            sqliteTime(e.receivedAt),
+            JSON.stringify(e.properties),
+            e.sessionId,
+            e.environment,
+          ]);
         send({ type: "events", rows });
         await yieldToEventLoop();
       }

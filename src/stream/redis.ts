@@ -216,7 +216,7 @@ export class RedisEventStream implements EventLog {
         "UNAVAILABLE",
         reason.includes("PULSE_NO_COUNTER")
           ? "the shared event stream (Redis) has lost its position counter and this instance cannot tell where the " +
-            "fleet was: waiting for an instance that can; nothing was stored, retry"
+              "fleet was: waiting for an instance that can; nothing was stored, retry"
           : `the shared event stream (Redis) did not acknowledge the capture: ${reason}; nothing was stored, retry`,
       );
     }

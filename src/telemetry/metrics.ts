@@ -163,7 +163,10 @@ export class PulseMetrics {
       registers,
       collect() {
         const { dashboard } = hub.views.stats();
-        const totals = [["event", dashboard.untrackedEvents], ["page", dashboard.untrackedPageviews]] as const;
+        const totals = [
+          ["event", dashboard.untrackedEvents],
+          ["page", dashboard.untrackedPageviews],
+        ] as const;
         for (const [kind, total] of totals) {
           if (total > untrackedReported[kind]) this.inc({ kind }, total - untrackedReported[kind]);
           untrackedReported[kind] = total;

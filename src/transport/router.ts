@@ -51,7 +51,11 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
         const body = unexpectedErrorBody(id);
         // Whatever the route left behind (a half-read body, headers it set) is not worth keeping the connection for.
         for (const name of res.getHeaderNames()) if (name !== "x-request-id") res.removeHeader(name);
-        res.writeHead(500, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), connection: "close" });
+        res.writeHead(500, {
+          "content-type": "application/json; charset=utf-8",
+          "content-length": Buffer.byteLength(body),
+          connection: "close",
+        });
         res.end(body);
       } catch {
         res.destroy(); // the response cannot be written any more: cutting it is the only answer left
@@ -78,7 +82,10 @@ interface UrlProblem {
 /** Why a request target cannot be routed, or null. Checked whole: the query string reaches Yoga and PostHog too. */
 export function urlProblem(url: string, maxLength: number): UrlProblem | null {
   if (url.length > maxLength) {
-    return { message: `The request URL is ${url.length} characters long; the limit is ${maxLength} (PULSE_MAX_URL_LENGTH)`, limit: maxLength };
+    return {
+      message: `The request URL is ${url.length} characters long; the limit is ${maxLength} (PULSE_MAX_URL_LENGTH)`,
+      limit: maxLength,
+    };
   }
   let decoded: string;
   try {
@@ -91,7 +98,11 @@ export function urlProblem(url: string, maxLength: number): UrlProblem | null {
 }
 
 function refuseUrl(res: ServerResponse, problem: UrlProblem): void {
-  const extensions = { code: "BAD_USER_INPUT", field: "url", ...(problem.limit !== undefined ? { limit: problem.limit, setting: "PULSE_MAX_URL_LENGTH" } : {}) };
+  const extensions = {
+    code: "BAD_USER_INPUT",
+    field: "url",
+    ...(problem.limit !== undefined ? { limit: problem.limit, setting: "PULSE_MAX_URL_LENGTH" } : {}),
+  };
   const body = JSON.stringify({ errors: [{ message: problem.message, extensions }] });
   // A body, if any, is left unread: close rather than drain it.
   res.writeHead(400, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), connection: "close" });

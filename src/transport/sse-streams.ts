@@ -80,7 +80,13 @@ export class SingleConnectionStreams {
       );
     }
     const token = randomBytes(32).toString("base64url");
-    const stream = new SingleConnectionStream(token, principal.keyId, performance.now() + reservationTtlMs, release, this.options.maxOperations);
+    const stream = new SingleConnectionStream(
+      token,
+      principal.keyId,
+      performance.now() + reservationTtlMs,
+      release,
+      this.options.maxOperations,
+    );
     this.streams.set(token, stream);
     this.reserved.set(token, stream);
     this.schedule();

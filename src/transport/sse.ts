@@ -121,30 +121,28 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
   return {
     onYogaInit({ yoga }) {
       const enveloped = yoga as unknown as YogaServerInstance<Record<string, unknown>, PulseContext>;
-      handler = createHandler(
-        {
-          authenticate,
-          onSubscribe: paced(async (req, params) => {
-            const started = await startOperation(
-              enveloped.getEnveloped({ ...contextByRequest.get(req.raw), request: req.raw, params, transport: "sse" }),
-              params,
-            );
-            if ("errors" in started) return { data: null, errors: started.errors };
-            const { result, pushable } = started;
-            if (isResult(result) && !("data" in result)) return { data: null, ...result };
-            if (!pushable) return result as never;
-            // An `events` subscription on a stream of its own is pushed straight to the response (see
-            // PushedStream); graphql-sse then only writes the stream's start and end. On a shared stream (graphql-sse's
-            // single connection mode) graphql-sse reads the results itself, without the iterator layers envelop
-            // wraps around them (they do nothing for it: the shared execution marks gaps, masks and counts).
-            const res = (contextByRequest.get(req.raw) as { res?: ServerResponse } | undefined)?.res;
-            if (!res || !isDistinct(req.raw)) return pushable as never;
-            const pushed = new PushedStream(pushable);
-            pushedByRequest.set(req.raw, pushed);
-            return pushed as never;
-          }),
-        },
-      );
+      handler = createHandler({
+        authenticate,
+        onSubscribe: paced(async (req, params) => {
+          const started = await startOperation(
+            enveloped.getEnveloped({ ...contextByRequest.get(req.raw), request: req.raw, params, transport: "sse" }),
+            params,
+          );
+          if ("errors" in started) return { data: null, errors: started.errors };
+          const { result, pushable } = started;
+          if (isResult(result) && !("data" in result)) return { data: null, ...result };
+          if (!pushable) return result as never;
+          // An `events` subscription on a stream of its own is pushed straight to the response (see
+          // PushedStream); graphql-sse then only writes the stream's start and end. On a shared stream (graphql-sse's
+          // single connection mode) graphql-sse reads the results itself, without the iterator layers envelop
+          // wraps around them (they do nothing for it: the shared execution marks gaps, masks and counts).
+          const res = (contextByRequest.get(req.raw) as { res?: ServerResponse } | undefined)?.res;
+          if (!res || !isDistinct(req.raw)) return pushable as never;
+          const pushed = new PushedStream(pushable);
+          pushedByRequest.set(req.raw, pushed);
+          return pushed as never;
+        }),
+      });
     },
     onRequest(payload) {
       const { request, url, serverContext, fetchAPI } = payload;
@@ -153,7 +151,14 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
       const res = (serverContext as { res?: ServerResponse }).res;
       batchWrites(res);
       // graphql-sse's protocol handler (what its fetch adapter wraps), with the same request it would build.
-      return handler({ method: request.method, url: request.url, headers: request.headers, body: () => request.text(), raw: request, context: undefined }).then(
+      return handler({
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body: () => request.text(),
+        raw: request,
+        context: undefined,
+      }).then(
         ([body, init]) => {
           const streaming = body !== null && typeof body !== "string";
           settle(request, streaming, init.status);
@@ -168,7 +173,9 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
             if (res) res.once("close", () => streams.remove(opened));
             else request.signal.addEventListener("abort", () => streams.remove(opened), { once: true });
           }
-          payload.endResponse(new fetchAPI.Response((res ? new EventStreamBody(body, pushed, opened) : Readable.from(body)) as unknown as BodyInit, init));
+          payload.endResponse(
+            new fetchAPI.Response((res ? new EventStreamBody(body, pushed, opened) : Readable.from(body)) as unknown as BodyInit, init),
+          );
         },
         (error: unknown) => {
           settle(request, false, undefined);
@@ -219,7 +226,11 @@ class EventStreamBody extends Readable {
  * Writes every frame to `res` as it comes, waiting for `drain` when `write` says so; ends `res` when they end. On a
  * single connection stream (`paced`), its operations are not read while it waits.
  */
-async function pumpFrames(frames: AsyncGenerator<string, void, undefined>, res: ServerResponse, paced?: SingleConnectionStream): Promise<void> {
+async function pumpFrames(
+  frames: AsyncGenerator<string, void, undefined>,
+  res: ServerResponse,
+  paced?: SingleConnectionStream,
+): Promise<void> {
   const stop = () => void frames.return(undefined);
   res.once("close", stop);
   try {
@@ -325,7 +336,13 @@ function isDistinct(request: Request): boolean {
   return streamToken(request) === null;
 }
 
-const STATUS_TEXT: Readonly<Record<number, string>> = { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable" };
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  429: "Too Many Requests",
+  503: "Service Unavailable",
+};
 
 function refusalResponse({ status, error }: StreamRefusal): SseResponse {
   return [

@@ -94,10 +94,15 @@ describe("keys over WebSocket", () => {
 describe("keys over SSE", () => {
   it("answers 401 UNAUTHENTICATED to a stream without a key, before running anything", async () => {
     const server = await startServer({ trust: KEYED });
-    const answer = await post(server.url, JSON.stringify({ query: CAPTURE, variables: { input: anEvent() } }), {
-      "content-type": "application/json",
-      accept: "text/event-stream",
-    }, "/graphql/stream");
+    const answer = await post(
+      server.url,
+      JSON.stringify({ query: CAPTURE, variables: { input: anEvent() } }),
+      {
+        "content-type": "application/json",
+        accept: "text/event-stream",
+      },
+      "/graphql/stream",
+    );
     expect(answer.status).toBe(401);
     expect(codeOf(answer.body)).toBe("UNAUTHENTICATED");
     expect(server.hub.stream.size).toBe(0);
@@ -125,9 +130,11 @@ describe("keys over SSE", () => {
 
 describe("environment-scoped keys", () => {
   const seed = async (server: Awaited<ReturnType<typeof startServer>>) => {
-    const answer = await gqlResponse(server.url,
+    const answer = await gqlResponse(
+      server.url,
       CAPTURE_EVENTS,
-      { inputs: [anEvent({ environment: "production" }), anEvent({ environment: "staging", distinctId: "s1" })] }, { key: KEYS.read },
+      { inputs: [anEvent({ environment: "production" }), anEvent({ environment: "staging", distinctId: "s1" })] },
+      { key: KEYS.read },
     );
     expect(answer.body.errors).toBeUndefined();
   };
@@ -138,9 +145,11 @@ describe("environment-scoped keys", () => {
     expect(defaulted.body.data?.["captureEvent"]).toMatchObject({ environment: "staging" });
     const same = await gqlResponse(server.url, CAPTURE, { input: anEvent({ environment: "staging" }) }, { key: KEYS.stagingCapture });
     expect(same.status).toBe(200);
-    const other = await gqlResponse(server.url,
+    const other = await gqlResponse(
+      server.url,
       CAPTURE_EVENTS,
-      { inputs: [anEvent({ environment: "staging" }), anEvent({ environment: "production" })] }, { key: KEYS.stagingCapture },
+      { inputs: [anEvent({ environment: "staging" }), anEvent({ environment: "production" })] },
+      { key: KEYS.stagingCapture },
     );
     expect(other.status).toBe(403);
     expect(codeOf(other.body)).toBe("FORBIDDEN");
@@ -151,9 +160,11 @@ describe("environment-scoped keys", () => {
   it("reads only the key's environment over HTTP, and refuses a query naming another", async () => {
     const server = await startServer({ trust: KEYED });
     await seed(server);
-    const scoped = await gqlResponse(server.url,
+    const scoped = await gqlResponse(
+      server.url,
       `{ recentEvents { environment } liveUsers { count users { distinctId } } liveDashboard { liveUsers recentEvents { environment } eventsPerMinute { count } } }`,
-      {}, { key: KEYS.stagingRead },
+      {},
+      { key: KEYS.stagingRead },
     );
     expect(scoped.body.errors).toBeUndefined();
     expect(scoped.body.data).toEqual({

@@ -20,7 +20,10 @@ const SCENARIOS = [
  * one JSON object with a well-formed entry for every scenario. Speed is not asserted (a shared 2-core machine).
  */
 it("runs every scenario at smoke size and prints well-formed JSON", async () => {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", "--smoke", "--json"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", "--smoke", "--json"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

@@ -71,7 +71,10 @@ describe("pulse/client in a browser bundle", { timeout: 120_000 }, () => {
       [pulse.url, transport] as const,
     );
     await waitForActive(pulse.url, 1);
-    await captureEvents(pulse.url, [1, 2, 3].map((n) => ({ event: "browser", distinctId: "page", properties: { n } })));
+    await captureEvents(
+      pulse.url,
+      [1, 2, 3].map((n) => ({ event: "browser", distinctId: "page", properties: { n } })),
+    );
 
     const received = () => page.evaluate(() => (window as unknown as { received: string[] }).received);
     await waitFor(async () => (await received()).length === 3, { what: "three events in the page" });

@@ -20,7 +20,13 @@ function LiveFeed(props: { names: string[]; options: UseRealtimeEventsOptions })
   return createElement(
     "ul",
     { "data-testid": "feed", "data-status": status },
-    events.map((event) => createElement("li", { key: event.id }, `${event.event}:${JSON.stringify(event.properties["n"] ?? event.distinctId).replace(/^"|"$/g, "")}`)),
+    events.map((event) =>
+      createElement(
+        "li",
+        { key: event.id },
+        `${event.event}:${JSON.stringify(event.properties["n"] ?? event.distinctId).replace(/^"|"$/g, "")}`,
+      ),
+    ),
   );
 }
 
@@ -52,7 +58,10 @@ describe("useRealtimeEvents (React 19, Testing Library, happy-dom)", () => {
     const view = mount(["tick"], { url: server.url, transport: "sse", webSocketImpl: WebSocket, fetchFn: fetch });
     await waitForActive(server.url, 1);
 
-    await captureEvents(server.url, Array.from({ length: 105 }, (_, i) => ({ event: "tick", distinctId: "u", properties: { n: i + 1 } })));
+    await captureEvents(
+      server.url,
+      Array.from({ length: 105 }, (_, i) => ({ event: "tick", distinctId: "u", properties: { n: i + 1 } })),
+    );
 
     await waitForDom(() => expect(view.items()[0]).toBe("tick:105"), { timeout: 10_000 });
     expect(view.items()).toHaveLength(100);
@@ -67,10 +76,13 @@ describe("useRealtimeEvents (React 19, Testing Library, happy-dom)", () => {
 
     view.rerender(createElement(LiveFeed, { names: ["b"], options }));
     // The new subscription is up and the old one gone, not just hidden: two started, one open.
-    await waitFor(async () => {
-      const metrics = await realtimeMetrics(server.url);
-      return metrics.totalConnections === 2 && metrics.activeConnections === 1;
-    }, { what: "the resubscription on the server" });
+    await waitFor(
+      async () => {
+        const metrics = await realtimeMetrics(server.url);
+        return metrics.totalConnections === 2 && metrics.activeConnections === 1;
+      },
+      { what: "the resubscription on the server" },
+    );
     await captureEvent(server.url, { event: "a", distinctId: "u" });
     await captureEvent(server.url, { event: "b", distinctId: "u" });
     await waitForDom(() => expect(view.items()).toEqual(["b:u"]));

@@ -10,7 +10,12 @@ import { startTcpProxy } from "../support/tcp-proxy.ts";
 type Transport = "ws" | "sse";
 /** A client on `url` with short retry delays, recording what it sees; disconnected after the test. */
 function clientFor(url: string, transport: Transport, options: { apiKey?: string } = {}) {
-  const client = new RealtimeAnalytics(url, { transport, webSocketImpl: WebSocket, retry: { initialDelayMs: 50, maxDelayMs: 500 }, ...options });
+  const client = new RealtimeAnalytics(url, {
+    transport,
+    webSocketImpl: WebSocket,
+    retry: { initialDelayMs: 50, maxDelayMs: 500 },
+    ...options,
+  });
   onCleanup(() => client.disconnect());
   const received: PulseEvent[] = [];
   const statuses: ConnectionStatus[] = [];
@@ -24,14 +29,16 @@ function clientFor(url: string, transport: Transport, options: { apiKey?: string
 /** Captures `tick`-like events numbered by `properties.n`, as one batch (with `padding` bytes of properties each). */
 function captureBatch(url: string, events: { event: string; n: number }[], padding = 0) {
   const extra = padding > 0 ? { padding: "x".repeat(padding) } : {};
-  return captureEvents(url, events.map(({ event, n }) => ({ event, distinctId: "u", properties: { n, ...extra } })));
+  return captureEvents(
+    url,
+    events.map(({ event, n }) => ({ event, distinctId: "u", properties: { n, ...extra } })),
+  );
 }
 
 const numbers = (events: PulseEvent[]) => events.map((e) => e.properties["n"]);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe.each<Transport>(["ws", "sse"])("RealtimeAnalytics over %s", (transport) => {
-
   it("delivers typed events to on(name) and on('*') listeners, filtered by connect(filter)", async () => {
     const server = await startServer();
     const { client, received, statuses } = clientFor(server.url, transport);
@@ -51,7 +58,11 @@ describe.each<Transport>(["ws", "sse"])("RealtimeAnalytics over %s", (transport)
     await captureEvent(server.url, { event: "signup", distinctId: "bob" });
     await waitFor(() => received.length === 3, { what: "the third event" });
 
-    expect(received.map((e) => [e.event, e.distinctId])).toEqual([["signup", "ada"], ["purchase", "ada"], ["signup", "bob"]]);
+    expect(received.map((e) => [e.event, e.distinctId])).toEqual([
+      ["signup", "ada"],
+      ["purchase", "ada"],
+      ["signup", "bob"],
+    ]);
     expect(received[0]).toMatchObject({ sessionId: "s1", environment: "production", properties: { plan: "pro" } });
     expect(typeof received[0]!.cursor).toBe("string");
     expect(signups.map((e) => e.distinctId)).toEqual(["ada"]);
@@ -69,18 +80,27 @@ describe.each<Transport>(["ws", "sse"])("RealtimeAnalytics over %s", (transport)
     client.connect({ events: ["tick"] });
     await waitForActive(server.url, 1);
 
-    await captureBatch(server.url, range(1, 5).map((n) => ({ event: "tick", n })));
+    await captureBatch(
+      server.url,
+      range(1, 5).map((n) => ({ event: "tick", n })),
+    );
     await waitFor(() => received.length === 5, { what: "the first five" });
 
     proxy.block(true);
     proxy.cut();
     await waitForActive(server.url, 0);
     // Captured while the client cannot reach the server: still in the buffer, so the resume must bring them.
-    await captureBatch(server.url, range(6, 10).map((n) => ({ event: "tick", n })));
+    await captureBatch(
+      server.url,
+      range(6, 10).map((n) => ({ event: "tick", n })),
+    );
     await waitFor(() => client.status === "reconnecting", { what: "the client to notice" });
     proxy.block(false);
     await waitForActive(server.url, 1);
-    await captureBatch(server.url, range(11, 12).map((n) => ({ event: "tick", n })));
+    await captureBatch(
+      server.url,
+      range(11, 12).map((n) => ({ event: "tick", n })),
+    );
 
     await waitFor(() => received.length >= 12, { what: "all twelve" });
     expect(numbers(received)).toEqual(range(1, 12));
@@ -98,7 +118,11 @@ describe.each<Transport>(["ws", "sse"])("RealtimeAnalytics over %s", (transport)
     client.connect();
     await waitForActive(server.url, 1);
 
-    await captureBatch(server.url, range(1, 60).map((n) => ({ event: "burst", n })), 10_000);
+    await captureBatch(
+      server.url,
+      range(1, 60).map((n) => ({ event: "burst", n })),
+      10_000,
+    );
 
     await waitFor(() => received.length >= 60, { what: "all sixty" });
     expect(errors.map((e) => e.code)).toContain("LAGGED");
@@ -113,7 +137,10 @@ describe.each<Transport>(["ws", "sse"])("RealtimeAnalytics over %s", (transport)
     const { client, received, errors } = clientFor(proxy.url, transport);
     client.connect();
     await waitForActive(first.url, 1);
-    await captureBatch(first.url, range(1, 3).map((n) => ({ event: "tick", n })));
+    await captureBatch(
+      first.url,
+      range(1, 3).map((n) => ({ event: "tick", n })),
+    );
     await waitFor(() => received.length === 3, { what: "three events" });
 
     // As if the server restarted without its buffer: the next connection lands on a server that never saw c1_3.

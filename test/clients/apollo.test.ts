@@ -11,7 +11,6 @@ import { DashboardDocument, EventsDocument, type EventsSubscription } from "./ge
 
 // Apollo Client 4 as a frontend uses it: one client, queries over HTTP, subscriptions over graphql-ws, split by type.
 describe("Apollo Client 4", () => {
-
   function apolloFor(url: string) {
     const link = split(
       ({ operationType }) => operationType === OperationTypeNode.SUBSCRIPTION,
@@ -58,7 +57,11 @@ describe("Apollo Client 4", () => {
 
     // Captured in this order: had the filter let the first through, it would arrive first.
     await captureEvent(server.url, { event: "signup", distinctId: "bob", properties: { plan: "free" } });
-    const matching = await captureEvent(server.url, { event: "signup", distinctId: "ada", properties: { plan: "pro", $session_id: "s-1" } });
+    const matching = await captureEvent(server.url, {
+      event: "signup",
+      distinctId: "ada",
+      properties: { plan: "pro", $session_id: "s-1" },
+    });
 
     await waitFor(() => received.length > 0, { what: "the matching event" });
     expect(errors).toEqual([]);

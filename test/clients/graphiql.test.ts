@@ -10,7 +10,6 @@ const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url);
 
 // GraphiQL is inlined (~9 MB) and takes seconds to render on a busy 2-core machine: a generous budget, no timing asserted.
 describe("GraphiQL in headless Chromium", { timeout: 180_000 }, () => {
-
   it("runs a subscription typed into the editor, shows a captured event, and loads nothing from outside the server", async () => {
     const server = await startServer();
     const origin = new URL(server.url).origin;
@@ -38,11 +37,17 @@ describe("GraphiQL in headless Chromium", { timeout: 180_000 }, () => {
     await waitFor(async () => (await typed()) === "subscription { events { id event } }", { what: "the typed subscription in the editor" });
 
     await page.locator(".graphiql-execute-button").click();
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "GraphiQL's subscription to reach the server", timeoutMs: 60_000 });
+    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, {
+      what: "GraphiQL's subscription to reach the server",
+      timeoutMs: 60_000,
+    });
 
     const captured = await captureEvent(server.url, { event: "graphiql-check", distinctId: "browser-test" });
     const response = page.locator(".graphiql-response");
-    await waitFor(async () => (await response.innerText()).includes(captured.id), { what: "the event in the result pane", timeoutMs: 60_000 });
+    await waitFor(async () => (await response.innerText()).includes(captured.id), {
+      what: "the event in the result pane",
+      timeoutMs: 60_000,
+    });
     expect(await response.innerText()).toContain("graphiql-check");
 
     mkdirSync(ARTIFACTS, { recursive: true });

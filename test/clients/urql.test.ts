@@ -24,7 +24,6 @@ const transports: Record<"graphql-ws" | "graphql-sse", (url: string) => Subscrip
 };
 
 describe.each(Object.keys(transports) as (keyof typeof transports)[])("urql 6 with subscriptions over %s", (transport) => {
-
   function urqlFor(url: string): Client {
     return new Client({
       url: `${url}/graphql`,
@@ -60,7 +59,12 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])("urql 6 wi
     await waitForActive(server.url, 1);
 
     await captureEvent(server.url, { event: "purchase", distinctId: "bob", properties: { amount: 5 } });
-    const matching = await captureEvent(server.url, { event: "purchase", distinctId: "ada", environment: "staging", properties: { amount: 42 } });
+    const matching = await captureEvent(server.url, {
+      event: "purchase",
+      distinctId: "ada",
+      environment: "staging",
+      properties: { amount: 42 },
+    });
 
     await waitFor(() => received.length > 0, { what: "the matching event" });
     expect(errors).toEqual([]);

@@ -33,6 +33,8 @@ describe("dashboard page behind a proxy that does not pass WebSocket", () => {
     await expect.poll(() => page.locator("#status").getAttribute("data-transport"), { timeout: 20_000, interval: 100 }).toBe("sse");
     await expect.poll(() => page.locator("#status").textContent(), { timeout: 10_000, interval: 100 }).toBe("live");
     await captureEvent(pulse.url, { event: "signup", distinctId: "through-the-proxy" });
-    await expect.poll(() => page.locator("#stream li").first().textContent(), { timeout: 8000, interval: 100 }).toContain("through-the-proxy");
+    await expect
+      .poll(() => page.locator("#stream li").first().textContent(), { timeout: 8000, interval: 100 })
+      .toContain("through-the-proxy");
   }, 60_000);
 });

@@ -31,7 +31,11 @@ describe("environments: at most PULSE_MAX_ENVIRONMENTS have their own views", ()
   it("20,000 new environment names through the hub keep 1,000 per-environment views; all-environments totals stay exact", async () => {
     const { hub, clock } = hubWithClock();
     for (let batch = 0; batch < FLOOD / 1000; batch++) {
-      const inputs = Array.from({ length: 1000 }, (_, i) => ({ event: "flood", distinctId: `u${batch * 1000 + i}`, environment: `env-${batch * 1000 + i}` }));
+      const inputs = Array.from({ length: 1000 }, (_, i) => ({
+        event: "flood",
+        distinctId: `u${batch * 1000 + i}`,
+        environment: `env-${batch * 1000 + i}`,
+      }));
       await captureInto(hub, inputs);
       clock.advance(1000);
     }
@@ -105,7 +109,8 @@ describe("event names and paths: at most PULSE_MAX_TRACKED_NAMES per window", ()
 
   it("20,000 new page paths keep 10,000 counted", () => {
     const windows = new DashboardWindows(60);
-    for (let i = 0; i < FLOOD; i++) windows.record(storedEvent({ event: "$pageview", receivedAt: T0, properties: { $pathname: `/p/${i}` } }));
+    for (let i = 0; i < FLOOD; i++)
+      windows.record(storedEvent({ event: "$pageview", receivedAt: T0, properties: { $pathname: `/p/${i}` } }));
     const stats = windows.stats();
     expect(stats.maxPathsPerWindow).toBe(DEFAULT_VIEW_BOUNDS.maxTrackedNames);
     expect(stats.untrackedPageviews).toBe(FLOOD - DEFAULT_VIEW_BOUNDS.maxTrackedNames);
@@ -115,11 +120,15 @@ describe("event names and paths: at most PULSE_MAX_TRACKED_NAMES per window", ()
 
   it("ranked(limit) is the first `limit` of the fully sorted counts", () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.constantFrom("a", "b", "c", "d", "e", "f", "g"), fc.integer({ min: 1, max: 3 }))), fc.nat(9), (records, limit) => {
-        const counts = new SlidingCounts(60);
-        for (const [key, amount] of records) counts.record(key, T0, amount);
-        expect(counts.ranked(T0, limit)).toEqual(counts.ranked(T0).slice(0, limit));
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom("a", "b", "c", "d", "e", "f", "g"), fc.integer({ min: 1, max: 3 }))),
+        fc.nat(9),
+        (records, limit) => {
+          const counts = new SlidingCounts(60);
+          for (const [key, amount] of records) counts.record(key, T0, amount);
+          expect(counts.ranked(T0, limit)).toEqual(counts.ranked(T0).slice(0, limit));
+        },
+      ),
     );
   });
 });
@@ -135,7 +144,8 @@ describe("live users: at most PULSE_PERSONS_MAX per view", () => {
 });
 
 describe("person properties: PULSE_MAX_PERSON_PROPERTIES and PULSE_MAX_PERSON_BYTES", () => {
-  const keys = (from: number, count: number): JsonObject => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${from + i}`, i]));
+  const keys = (from: number, count: number): JsonObject =>
+    Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${from + i}`, i]));
 
   it("a person sent 20,000 keys keeps 1,000; new keys past it are dropped and counted, existing ones still update", () => {
     const persons = new Persons(10);
@@ -173,7 +183,9 @@ describe("person properties: PULSE_MAX_PERSON_PROPERTIES and PULSE_MAX_PERSON_BY
     const properties = persons.get("eve")!.properties;
     expect(Object.keys(properties).sort()).toEqual(["__proto__", "constructor", "hasOwnProperty", "toString", "valueOf"]);
     expect(Object.getOwnPropertyDescriptor(properties, "__proto__")?.value).toEqual({ polluted: true });
-    expect(JSON.stringify(properties)).toBe('{"__proto__":{"polluted":true},"constructor":"c","toString":"t","hasOwnProperty":1,"valueOf":"v"}');
+    expect(JSON.stringify(properties)).toBe(
+      '{"__proto__":{"polluted":true},"constructor":"c","toString":"t","hasOwnProperty":1,"valueOf":"v"}',
+    );
     expect(Object.getPrototypeOf(properties)).toBeNull();
     expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
   });

@@ -25,7 +25,12 @@ describe("validateCapture: defaults and normalisation", () => {
   });
 
   it("treats null optional fields as absent; null properties become {}", () => {
-    const captured = validateCapture({ ...valid, id: null, timestamp: null, properties: null, sessionId: null, environment: null }, NOW, undefined, EVENT_LIMITS);
+    const captured = validateCapture(
+      { ...valid, id: null, timestamp: null, properties: null, sessionId: null, environment: null },
+      NOW,
+      undefined,
+      EVENT_LIMITS,
+    );
     expect([captured.id, captured.timestamp, captured.properties, captured.sessionId, captured.environment]).toEqual([
       null,
       NOW,
@@ -63,8 +68,13 @@ describe("validateCapture: defaults and normalisation", () => {
   });
 
   it("takes sessionId from properties.$session_id when it is a string and no sessionId is given", () => {
-    expect(validateCapture({ ...valid, properties: { $session_id: "from-props" } }, NOW, undefined, EVENT_LIMITS).sessionId).toBe("from-props");
-    expect(validateCapture({ ...valid, sessionId: "explicit", properties: { $session_id: "from-props" } }, NOW, undefined, EVENT_LIMITS).sessionId).toBe("explicit");
+    expect(validateCapture({ ...valid, properties: { $session_id: "from-props" } }, NOW, undefined, EVENT_LIMITS).sessionId).toBe(
+      "from-props",
+    );
+    expect(
+      validateCapture({ ...valid, sessionId: "explicit", properties: { $session_id: "from-props" } }, NOW, undefined, EVENT_LIMITS)
+        .sessionId,
+    ).toBe("explicit");
     expect(validateCapture({ ...valid, properties: { $session_id: 42 } }, NOW, undefined, EVENT_LIMITS).sessionId).toBeNull();
     expect(validateCapture({ ...valid, properties: { $session_id: null } }, NOW, undefined, EVENT_LIMITS).sessionId).toBeNull();
     // Not a usable session id (the snapshot stores it as text), but the properties themselves are fine.
@@ -147,12 +157,24 @@ describe("validateCapture: invalid input", () => {
   });
 
   it("names the index in a batch, in the message and the extensions", () => {
-    const error = expectBadInput(() => validateCapture({ event: "e", distinctId: "" }, NOW, 3, EVENT_LIMITS), "inputs[3].distinctId", "distinctId");
+    const error = expectBadInput(
+      () => validateCapture({ event: "e", distinctId: "" }, NOW, 3, EVENT_LIMITS),
+      "inputs[3].distinctId",
+      "distinctId",
+    );
     expect(error.message).toBe("inputs[3].distinctId must not be empty");
     expect(error.extensions).toEqual({ field: "distinctId", index: 3 });
-    const timestampError = expectBadInput(() => validateCapture({ ...valid, timestamp: "soon" }, NOW, 0, EVENT_LIMITS), "inputs[0].timestamp", "timestamp");
+    const timestampError = expectBadInput(
+      () => validateCapture({ ...valid, timestamp: "soon" }, NOW, 0, EVENT_LIMITS),
+      "inputs[0].timestamp",
+      "timestamp",
+    );
     expect(timestampError.extensions).toEqual({ field: "timestamp", index: 0 });
-    const propertiesError = expectBadInput(() => validateCapture({ ...valid, properties: [1] }, NOW, 12, EVENT_LIMITS), "inputs[12].properties", "properties");
+    const propertiesError = expectBadInput(
+      () => validateCapture({ ...valid, properties: [1] }, NOW, 12, EVENT_LIMITS),
+      "inputs[12].properties",
+      "properties",
+    );
     expect(propertiesError.extensions["index"]).toBe(12);
   });
 
@@ -167,9 +189,15 @@ describe("validateCapture: property limits", () => {
   const tight: EventLimits = { ...EVENT_LIMITS, maxPropertyKeyLength: 4, maxPropertyDepth: 2, maxPropertyCount: 3, maxEventBytes: 200 };
 
   it("refuses values that are not JSON, naming their path", () => {
-    const error = expectBadInput(() => validateCapture({ ...valid, properties: { a: { b: Number.NaN } } }, NOW, undefined, EVENT_LIMITS), "properties.a.b");
+    const error = expectBadInput(
+      () => validateCapture({ ...valid, properties: { a: { b: Number.NaN } } }, NOW, undefined, EVENT_LIMITS),
+      "properties.a.b",
+    );
     expect(error.message).toBe("properties.a.b must be a JSON value, got NaN");
-    expectBadInput(() => validateCapture({ ...valid, properties: { when: new Date(NOW) } }, NOW, undefined, EVENT_LIMITS), "properties.when");
+    expectBadInput(
+      () => validateCapture({ ...valid, properties: { when: new Date(NOW) } }, NOW, undefined, EVENT_LIMITS),
+      "properties.when",
+    );
     expectBadInput(() => validateCapture({ ...valid, properties: { u: undefined } }, NOW, undefined, EVENT_LIMITS), "properties.u");
   });
 

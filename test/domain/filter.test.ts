@@ -34,7 +34,13 @@ describe("compileFilter: top-level parts", () => {
   const click = storedEvent({ event: "click", environment: "staging", distinctId: "bob" });
 
   it("matches every event for a null, undefined or empty filter", () => {
-    for (const filter of [null, undefined, {}, { events: [], properties: [] }, { events: null, environment: null, distinctId: null, properties: null }]) {
+    for (const filter of [
+      null,
+      undefined,
+      {},
+      { events: [], properties: [] },
+      { events: null, environment: null, distinctId: null, properties: null },
+    ]) {
       const predicate = compileFilter(filter);
       expect([predicate(pageview), predicate(click)]).toEqual([true, true]);
     }
@@ -74,7 +80,9 @@ describe("compileFilter: top-level parts", () => {
     expect(compileFilter({ ...filter, events: ["other"] })(event)).toBe(false);
     expect(compileFilter({ ...filter, environment: "production" })(event)).toBe(false);
     expect(compileFilter({ ...filter, distinctId: "alice" })(event)).toBe(false);
-    expect(compileFilter({ ...filter, properties: [...filter.properties, { property: "seats", operator: "GT", value: 5 }] })(event)).toBe(false);
+    expect(compileFilter({ ...filter, properties: [...filter.properties, { property: "seats", operator: "GT", value: 5 }] })(event)).toBe(
+      false,
+    );
   });
 });
 
@@ -235,7 +243,10 @@ describe("compileFilter: REGEX / NOT_REGEX (RE2 syntax)", () => {
     "rejects %s (lookaround and backreferences are not RE2)",
     (pattern) => {
       for (const operator of ["REGEX", "NOT_REGEX"] as const) {
-        const error = expectBadInput(() => compileFilter({ properties: [{ property: "text", operator, value: pattern }] }), "filter.properties[0].value");
+        const error = expectBadInput(
+          () => compileFilter({ properties: [{ property: "text", operator, value: pattern }] }),
+          "filter.properties[0].value",
+        );
         expect(error.message).toContain("RE2 syntax is required");
       }
     },
@@ -277,13 +288,16 @@ describe("compileFilter: REGEX / NOT_REGEX (RE2 syntax)", () => {
     const together = expectBadInput(() => compileFilter({ properties: [regex("x{300}"), regex("y{300}")] }), "filter.properties[1].value");
     expect(together.message).toMatch(/RE2 instructions/);
     // RE2's own limit on a counted repetition (1000) is a syntax error, refused before anything is built.
-    expect(expectBadInput(() => compileFilter({ properties: [regex(".{1001}")] }), "filter.properties[0].value").message).toMatch(/RE2|instructions/);
+    expect(expectBadInput(() => compileFilter({ properties: [regex(".{1001}")] }), "filter.properties[0].value").message).toMatch(
+      /RE2|instructions/,
+    );
   });
 
   it("reads at most maxRegexInputLength characters from the start of a value; NOT_REGEX stays the complement", () => {
     const limits = { ...DEFAULT_FILTER_LIMITS, maxRegexInputLength: 8 };
     const event = withProperties({ url: "https://example.com/checkout" });
-    const check = (operator: "REGEX" | "NOT_REGEX", value: string) => compileFilter({ properties: [{ property: "url", operator, value }] }, limits)(event);
+    const check = (operator: "REGEX" | "NOT_REGEX", value: string) =>
+      compileFilter({ properties: [{ property: "url", operator, value }] }, limits)(event);
     expect(check("REGEX", "^https:")).toBe(true);
     expect(check("REGEX", "checkout")).toBe(false);
     expect(check("NOT_REGEX", "checkout")).toBe(true);
@@ -345,7 +359,16 @@ describe("compileFilter: GT / GTE / LT / LTE", () => {
   });
 
   it("a non-numeric property value never matches", () => {
-    const event = withProperties({ word: "abc", blank: "", spaces: "  ", yes: true, nothing: null, object: { n: 1 }, list: [1], mixed: "12abc" });
+    const event = withProperties({
+      word: "abc",
+      blank: "",
+      spaces: "  ",
+      yes: true,
+      nothing: null,
+      object: { n: 1 },
+      list: [1],
+      mixed: "12abc",
+    });
     for (const property of Object.keys(event.properties)) {
       for (const operator of ["GT", "GTE", "LT", "LTE"] as const) {
         // A bound of 0 with GTE and LTE would match anything numeric-ish (false, "", null → 0 in JavaScript).
@@ -415,7 +438,9 @@ describe("compileFilter: malformed conditions are BAD_USER_INPUT at compile time
 
 describe("toNumber", () => {
   it("reads finite numbers and numeric strings, and nothing else", () => {
-    expect([toNumber(3), toNumber(-0.5), toNumber("7"), toNumber(" 7 "), toNumber("1e3"), toNumber("-2.5")]).toEqual([3, -0.5, 7, 7, 1000, -2.5]);
+    expect([toNumber(3), toNumber(-0.5), toNumber("7"), toNumber(" 7 "), toNumber("1e3"), toNumber("-2.5")]).toEqual([
+      3, -0.5, 7, 7, 1000, -2.5,
+    ]);
     for (const value of ["", "  ", "abc", "12abc", "Infinity", true, false, null, [], {}, undefined] as (JsonValue | undefined)[]) {
       expect(toNumber(value)).toBeNull();
     }
@@ -479,7 +504,10 @@ describe("compileFilter: size limits (a filter's size is its cost on every captu
     expect(setting(deep)).toEqual(["PULSE_MAX_PROPERTY_DEPTH", 2]);
     let nested: JsonValue = 1;
     for (let i = 0; i < 200_000; i++) nested = [nested];
-    expectBadInput(() => compileFilter({ properties: [{ property: "p", operator: "NOT_EQUALS", value: nested }] }), "filter.properties[0].value");
+    expectBadInput(
+      () => compileFilter({ properties: [{ property: "p", operator: "NOT_EQUALS", value: nested }] }),
+      "filter.properties[0].value",
+    );
     expect(matches({ property: "p", operator: "EQUALS", value: [[1]] }, withProperties({ p: [[1]] }))).toBe(true);
   });
 
@@ -512,13 +540,23 @@ describe("SharedFilters: equal filters are tested once per event, however many s
     expect(predicates[0]!(first.event)).toBe(true);
   });
 
-  it("filters that match differently are never shared: 0 and -0, 1 and \"1\", other operators", () => {
+  it('filters that match differently are never shared: 0 and -0, 1 and "1", other operators', () => {
     const filters = new SharedFilters();
     const equals = (value: JsonValue) => filters.compile({ properties: [{ property: "p", operator: "EQUALS", value }] });
     const [zero, negativeZero, one, oneText] = [equals(0), equals(-0), equals(1), equals("1")];
     expect(new Set([zero, negativeZero, one, oneText]).size).toBe(4);
-    expect([zero, negativeZero, one, oneText].map((predicate) => predicate(withProperties({ p: -0 })))).toEqual([false, true, false, false]);
-    expect([zero, negativeZero, one, oneText].map((predicate) => predicate(withProperties({ p: "1" })))).toEqual([false, false, false, true]);
+    expect([zero, negativeZero, one, oneText].map((predicate) => predicate(withProperties({ p: -0 })))).toEqual([
+      false,
+      true,
+      false,
+      false,
+    ]);
+    expect([zero, negativeZero, one, oneText].map((predicate) => predicate(withProperties({ p: "1" })))).toEqual([
+      false,
+      false,
+      false,
+      true,
+    ]);
     const regex = filters.compile({ properties: [{ property: "p", operator: "REGEX", value: "^a" }] });
     const notRegex = filters.compile({ properties: [{ property: "p", operator: "NOT_REGEX", value: "^a" }] });
     expect(regex).not.toBe(notRegex);
@@ -526,7 +564,8 @@ describe("SharedFilters: equal filters are tested once per event, however many s
 
   it("a filter holding something other than plain JSON is compiled on its own", () => {
     const filters = new SharedFilters();
-    const withMap = () => filters.compile({ properties: [{ property: "p", operator: "EQUALS", value: new Map() as unknown as JsonValue }] });
+    const withMap = () =>
+      filters.compile({ properties: [{ property: "p", operator: "EQUALS", value: new Map() as unknown as JsonValue }] });
     expect(withMap()).not.toBe(withMap());
     expect(withMap()(withProperties({ p: {} }))).toBe(false);
   });

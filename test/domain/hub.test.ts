@@ -27,7 +27,10 @@ function createHub(overrides: Partial<HubOptions> = {}) {
 
 /** Captures one event per name, in one batch. */
 function captureNames(hub: Hub, names: string[], extra: Record<string, unknown> = {}) {
-  return captureInto(hub, names.map((event) => ({ event, distinctId: "alice", ...extra })));
+  return captureInto(
+    hub,
+    names.map((event) => ({ event, distinctId: "alice", ...extra })),
+  );
 }
 
 /** Event names of the next `n` deliveries (or "lagged"/"done"), with a `!` after a gap-marked one. */
@@ -229,7 +232,10 @@ describe("Hub.stream.recent", () => {
 
   it("a bad filter is BAD_USER_INPUT", () => {
     const { hub } = createHub();
-    expectBadInput(() => hub.stream.recent(10, { properties: [{ property: "n", operator: "GT", value: "many" }] }), "filter.properties[0].value");
+    expectBadInput(
+      () => hub.stream.recent(10, { properties: [{ property: "n", operator: "GT", value: "many" }] }),
+      "filter.properties[0].value",
+    );
   });
 });
 
@@ -382,7 +388,10 @@ describe("Hub.stream.subscribe", () => {
 
   it("nothing is registered when validation fails", () => {
     const { hub } = createHub();
-    expectBadInput(() => hub.stream.subscribe({ filter: { properties: [{ property: "p", operator: "REGEX", value: "(?=a)b" }] } }), "filter.properties[0].value");
+    expectBadInput(
+      () => hub.stream.subscribe({ filter: { properties: [{ property: "p", operator: "REGEX", value: "(?=a)b" }] } }),
+      "filter.properties[0].value",
+    );
     expectBadInput(() => hub.stream.subscribe({ after: "nope" }), "after");
     expectBadInput(() => hub.stream.subscribe({ replay: -3 }), "replay");
     expect(hub.metrics()).toMatchObject({ totalSubscriptions: 0, activeSubscriptions: 0 });
@@ -447,9 +456,15 @@ describe("Hub.metrics", () => {
 
   it("eventsPerSecond is the mean over the last 10 s; eventsTotal counts stored events", async () => {
     const { hub, clock } = createHub({ bufferSize: 100 });
-    await captureNames(hub, Array.from({ length: 15 }, () => "e"));
+    await captureNames(
+      hub,
+      Array.from({ length: 15 }, () => "e"),
+    );
     clock.advance(5000);
-    await captureNames(hub, Array.from({ length: 5 }, () => "e"));
+    await captureNames(
+      hub,
+      Array.from({ length: 5 }, () => "e"),
+    );
     expect(hub.metrics()).toMatchObject({ eventsPerSecond: 2, eventsTotal: 20 });
     clock.advance(5000); // the first 15 are now 10 s old
     expect(hub.metrics()).toMatchObject({ eventsPerSecond: 0.5, eventsTotal: 20 });
@@ -462,10 +477,20 @@ describe("Hub: live users, dashboard and persons", () => {
   it("counts live users by receive time, per environment or all together", async () => {
     const { hub, clock } = createHub();
     await captureInto(hub, [
-      { event: "e", distinctId: "alice", timestamp: new Date(T0 - 3_600_000).toISOString(), properties: { $current_url: "https://x.test/a" } },
+      {
+        event: "e",
+        distinctId: "alice",
+        timestamp: new Date(T0 - 3_600_000).toISOString(),
+        properties: { $current_url: "https://x.test/a" },
+      },
       { event: "e", distinctId: "bob", environment: "staging", sessionId: "s-bob" },
     ]);
-    expect([hub.views.liveUserCount(), hub.views.liveUserCount("production"), hub.views.liveUserCount("staging"), hub.views.liveUserCount("dev")]).toEqual([2, 1, 1, 0]);
+    expect([
+      hub.views.liveUserCount(),
+      hub.views.liveUserCount("production"),
+      hub.views.liveUserCount("staging"),
+      hub.views.liveUserCount("dev"),
+    ]).toEqual([2, 1, 1, 0]);
     expect(hub.views.liveUserList(10)).toEqual([
       { distinctId: "bob", sessionId: "s-bob", currentUrl: null, lastSeen: T0 },
       { distinctId: "alice", sessionId: null, currentUrl: "https://x.test/a", lastSeen: T0 },
@@ -475,7 +500,9 @@ describe("Hub: live users, dashboard and persons", () => {
     await captureInto(hub, [{ event: "e", distinctId: "alice" }]);
     clock.advance(40_000);
     expect([hub.views.liveUserCount(), hub.views.liveUserCount("staging")]).toEqual([1, 0]);
-    expect(hub.views.liveUserList(10)).toEqual([{ distinctId: "alice", sessionId: null, currentUrl: "https://x.test/a", lastSeen: T0 + 30_000 }]);
+    expect(hub.views.liveUserList(10)).toEqual([
+      { distinctId: "alice", sessionId: null, currentUrl: "https://x.test/a", lastSeen: T0 + 30_000 },
+    ]);
     expectBadInput(() => hub.views.liveUserList(-1), "limit");
   });
 
@@ -519,7 +546,10 @@ describe("Hub: live users, dashboard and persons", () => {
 
   it("drops the least recently seen person past personsCapacity", async () => {
     const { hub } = createHub({ personsCapacity: 2 });
-    await captureInto(hub, ["a", "b", "c"].map((distinctId) => ({ event: "e", distinctId })));
+    await captureInto(
+      hub,
+      ["a", "b", "c"].map((distinctId) => ({ event: "e", distinctId })),
+    );
     expect(["a", "b", "c"].map((id) => hub.views.person(id)?.distinctId ?? null)).toEqual([null, "b", "c"]);
   });
 });
@@ -543,7 +573,12 @@ describe("Hub.restore", () => {
       { event: "r1", count: 1 },
       { event: "r2", count: 1 },
     ]);
-    expect(hub.views.person("alice")).toEqual({ distinctId: "alice", properties: { plan: "pro" }, firstSeen: T0 - 10_000, lastSeen: T0 - 10_000 });
+    expect(hub.views.person("alice")).toEqual({
+      distinctId: "alice",
+      properties: { plan: "pro" },
+      firstSeen: T0 - 10_000,
+      lastSeen: T0 - 10_000,
+    });
     // Capture continues after the restored positions, and the live subscriber gets only the new event.
     const { events } = await captureNames(hub, ["new"]);
     expect(events[0]!.seq).toBe(13);

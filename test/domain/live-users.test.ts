@@ -102,7 +102,9 @@ describe("LiveUsers: forgetting after twice the window", () => {
     users.touch("production", activity("a", T0, { sessionId: "s1", currentUrl: "https://x.test/1" }));
     expect(users.count(T0 + 2 * WINDOW + 1)).toBe(0);
     users.touch("production", activity("a", T0 + 2 * WINDOW + 1));
-    expect(users.list(T0 + 2 * WINDOW + 1, 1)).toEqual([{ distinctId: "a", sessionId: null, currentUrl: null, lastSeen: T0 + 2 * WINDOW + 1 }]);
+    expect(users.list(T0 + 2 * WINDOW + 1, 1)).toEqual([
+      { distinctId: "a", sessionId: null, currentUrl: null, lastSeen: T0 + 2 * WINDOW + 1 },
+    ]);
   });
 
   it("forgets them the same way when nobody asked for the count in between", () => {
@@ -138,7 +140,9 @@ describe("LiveUsers: environments", () => {
     users.touch("staging", activity("bob", T0 + 50_000, { currentUrl: "https://staging.test/" }));
     const now = T0 + 70_000;
     expect([users.count(now, "production"), users.count(now, "staging"), users.count(now)]).toEqual([0, 1, 1]);
-    expect(users.list(now, 10)).toEqual([{ distinctId: "bob", sessionId: null, currentUrl: "https://staging.test/", lastSeen: T0 + 50_000 }]);
+    expect(users.list(now, 10)).toEqual([
+      { distinctId: "bob", sessionId: null, currentUrl: "https://staging.test/", lastSeen: T0 + 50_000 },
+    ]);
   });
 
   it("sweep forgets emptied environments; the others keep their users", () => {
@@ -149,6 +153,8 @@ describe("LiveUsers: environments", () => {
     expect(users.count(T0 + 3 * WINDOW, "once")).toBe(0);
     expect(users.count(T0 + 3 * WINDOW, "production")).toBe(1);
     users.touch("once", activity("a", T0 + 3 * WINDOW));
-    expect(users.list(T0 + 3 * WINDOW, 10, "once")).toEqual([{ distinctId: "a", sessionId: null, currentUrl: null, lastSeen: T0 + 3 * WINDOW }]);
+    expect(users.list(T0 + 3 * WINDOW, 10, "once")).toEqual([
+      { distinctId: "a", sessionId: null, currentUrl: null, lastSeen: T0 + 3 * WINDOW },
+    ]);
   });
 });

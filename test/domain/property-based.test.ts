@@ -21,7 +21,13 @@ function onlyBadUserInput(run: () => unknown): boolean {
 const NOW = Date.UTC(2026, 5, 1);
 const tightLimits = { maxEventBytes: 512, maxPropertyKeyLength: 8, maxPropertyDepth: 3, maxPropertyCount: 12, maxEventAgeMs: 3_600_000 };
 
-const almostAString = fc.oneof(fc.string(), fc.string({ minLength: 190, maxLength: 260 }), fc.constant(""), fc.constant("   "), fc.anything());
+const almostAString = fc.oneof(
+  fc.string(),
+  fc.string({ minLength: 190, maxLength: 260 }),
+  fc.constant(""),
+  fc.constant("   "),
+  fc.anything(),
+);
 const timestamp = fc.oneof(
   fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
   fc.integer({ min: -48, max: 48 }).map((h) => new Date(NOW + h * 3_600_000).toISOString()),
@@ -33,7 +39,14 @@ const properties = fc.oneof(
   fc.jsonValue(),
   fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 6 })),
   fc.object({ withNullPrototype: true, withObjectString: true }),
-  fc.anything({ withNullPrototype: true, withBoxedValues: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true }),
+  fc.anything({
+    withNullPrototype: true,
+    withBoxedValues: true,
+    withMap: true,
+    withSet: true,
+    withTypedArray: true,
+    withSparseArray: true,
+  }),
 );
 const captureInput = fc.oneof(
   fc.record(
@@ -93,13 +106,47 @@ describe("validateCapture never throws anything but BAD_USER_INPUT", () => {
   });
 });
 
-const regexLike = fc.string({ unit: fc.constantFrom("(", ")", "*", "+", "?", "a", "|", "\\", "[", "]", "{", "}", ".", "^", "$", "<", "=", "!", "k", "1", ",", "-", "p", "u"), maxLength: 24 });
+const regexLike = fc.string({
+  unit: fc.constantFrom(
+    "(",
+    ")",
+    "*",
+    "+",
+    "?",
+    "a",
+    "|",
+    "\\",
+    "[",
+    "]",
+    "{",
+    "}",
+    ".",
+    "^",
+    "$",
+    "<",
+    "=",
+    "!",
+    "k",
+    "1",
+    ",",
+    "-",
+    "p",
+    "u",
+  ),
+  maxLength: 24,
+});
 const condition = fc.oneof(
   fc.record(
     {
       property: fc.oneof(fc.string(), fc.anything()),
       operator: fc.oneof(fc.constantFrom(...FILTER_OPERATORS), fc.string(), fc.anything()),
-      value: fc.oneof(fc.jsonValue(), regexLike, fc.string({ unit: "binary", maxLength: 20 }), fc.string({ minLength: 250, maxLength: 300 }), fc.anything()),
+      value: fc.oneof(
+        fc.jsonValue(),
+        regexLike,
+        fc.string({ unit: "binary", maxLength: 20 }),
+        fc.string({ minLength: 250, maxLength: 300 }),
+        fc.anything(),
+      ),
     },
     { requiredKeys: [] },
   ),
@@ -166,36 +213,42 @@ describe("compileFilter never throws anything but BAD_USER_INPUT", () => {
 });
 
 /** Patterns written the same in RE2 and JavaScript and meaning the same there (ASCII classes, no lookaround). */
-const portablePattern: fc.Arbitrary<string> = fc.letrec<{ pattern: string; item: string; atom: string }>((tie) => ({
-  atom: fc.oneof(
-    { depthSize: "xsmall", maxDepth: 3 },
-    { weight: 4, arbitrary: fc.constantFrom("a", "b", "c", "-", "1", " ") },
-    fc.constantFrom(".", "[ab]", "[^a]", "[a-c1]", "\\d", "\\w", "\\.", "\\b"),
-    { weight: 1, arbitrary: tie("pattern").map((inner) => `(${inner})`) },
-    { weight: 1, arbitrary: tie("pattern").map((inner) => `(?:${inner})`) },
-  ),
-  item: fc.oneof(
-    { weight: 3, arbitrary: tie("atom") },
-    fc.tuple(tie("atom"), fc.constantFrom("*", "+", "?", "*?", "+?", "{2}", "{1,3}", "{0,2}", "{2,}")).map(([atom, quantifier]) =>
-      // A quantified assertion means nothing in either engine and RE2 refuses it; keep those unquantified.
-      atom === "\\b" ? atom : atom + quantifier,
+const portablePattern: fc.Arbitrary<string> = fc
+  .letrec<{ pattern: string; item: string; atom: string }>((tie) => ({
+    atom: fc.oneof(
+      { depthSize: "xsmall", maxDepth: 3 },
+      { weight: 4, arbitrary: fc.constantFrom("a", "b", "c", "-", "1", " ") },
+      fc.constantFrom(".", "[ab]", "[^a]", "[a-c1]", "\\d", "\\w", "\\.", "\\b"),
+      { weight: 1, arbitrary: tie("pattern").map((inner) => `(${inner})`) },
+      { weight: 1, arbitrary: tie("pattern").map((inner) => `(?:${inner})`) },
     ),
-  ),
-  pattern: fc
-    .tuple(fc.boolean(), fc.array(fc.array(tie("item"), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }), fc.boolean())
-    .map(([start, alternatives, end]) => `${start ? "^" : ""}${alternatives.map((items) => items.join("")).join("|")}${end ? "$" : ""}`),
-})).pattern.filter((pattern) => pattern.length <= 64);
+    item: fc.oneof(
+      { weight: 3, arbitrary: tie("atom") },
+      fc.tuple(tie("atom"), fc.constantFrom("*", "+", "?", "*?", "+?", "{2}", "{1,3}", "{0,2}", "{2,}")).map(([atom, quantifier]) =>
+        // A quantified assertion means nothing in either engine and RE2 refuses it; keep those unquantified.
+        atom === "\\b" ? atom : atom + quantifier,
+      ),
+    ),
+    pattern: fc
+      .tuple(fc.boolean(), fc.array(fc.array(tie("item"), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }), fc.boolean())
+      .map(([start, alternatives, end]) => `${start ? "^" : ""}${alternatives.map((items) => items.join("")).join("|")}${end ? "$" : ""}`),
+  }))
+  .pattern.filter((pattern) => pattern.length <= 64);
 
 describe("REGEX with RE2", () => {
   it("agrees with JavaScript's RegExp on patterns both read the same way", () => {
     fc.assert(
-      fc.property(portablePattern, fc.string({ unit: fc.constantFrom("a", "b", "c", "-", "1", " ", ".", "\n", "_", "é"), maxLength: 12 }), (pattern, value) => {
-        const event = { ...baseEvent, properties: { p: value } };
-        const re2 = compileFilter({ properties: [{ property: "p", operator: "REGEX", value: pattern }] })(event);
-        const negated = compileFilter({ properties: [{ property: "p", operator: "NOT_REGEX", value: pattern }] })(event);
-        expect([pattern, value, re2]).toEqual([pattern, value, new RegExp(pattern).test(value)]);
-        expect(negated).toBe(!re2);
-      }),
+      fc.property(
+        portablePattern,
+        fc.string({ unit: fc.constantFrom("a", "b", "c", "-", "1", " ", ".", "\n", "_", "é"), maxLength: 12 }),
+        (pattern, value) => {
+          const event = { ...baseEvent, properties: { p: value } };
+          const re2 = compileFilter({ properties: [{ property: "p", operator: "REGEX", value: pattern }] })(event);
+          const negated = compileFilter({ properties: [{ property: "p", operator: "NOT_REGEX", value: pattern }] })(event);
+          expect([pattern, value, re2]).toEqual([pattern, value, new RegExp(pattern).test(value)]);
+          expect(negated).toBe(!re2);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -203,7 +256,33 @@ describe("REGEX with RE2", () => {
   it("estimates a pattern's program (what is bounded before compiling) at no less than RE2 compiles", () => {
     // Pieces of RE2 syntax whose reading decides the count: classes (named, ranges), escapes, quoting, flag groups.
     const piece = fc.constantFrom(
-      ...["a", "é", ".", "-", ",", "0", "1", "^", "$", "|", "*", "+", "?", "(", ")", "[", "]", "[^", "{", "}", "{0}", "{3}", "{0,1}", "{2,5}", "{1,}"],
+      ...[
+        "a",
+        "é",
+        ".",
+        "-",
+        ",",
+        "0",
+        "1",
+        "^",
+        "$",
+        "|",
+        "*",
+        "+",
+        "?",
+        "(",
+        ")",
+        "[",
+        "]",
+        "[^",
+        "{",
+        "}",
+        "{0}",
+        "{3}",
+        "{0,1}",
+        "{2,5}",
+        "{1,}",
+      ],
       ...["\\", "\\d", "\\b", "\\z", "\\A", "\\C", "\\pL", "\\p{Greek}", "\\x{41}", "\\Q", "\\E", "p", "P", "x", "Q", "E"],
       ...["[:alpha:]", "[:", ":]", "?:", "(?i)", "(?s)", "(?-s)", "(?i:", "?P<n>", "(?<n>"],
     );

@@ -47,7 +47,10 @@ describe("REGEX matching is linear in the input (RE2), whatever the pattern", ()
       ["(a|aa)+$", "a".repeat(40) + "!", false],
       ["^(a|a)*$", "a".repeat(40), true],
     ];
-    const cases = examples.map(([pattern, value]) => ({ filter: { properties: [{ property: "p", operator: "REGEX", value: pattern }] }, properties: { p: value } }));
+    const cases = examples.map(([pattern, value]) => ({
+      filter: { properties: [{ property: "p", operator: "REGEX", value: pattern }] },
+      properties: { p: value },
+    }));
     expect(await matchInChild(cases)).toEqual(examples.map(([, , expected]) => expected));
   });
 });

@@ -8,13 +8,30 @@ import { SubscriberIndex } from "../../src/domain/subscriber-index.ts";
 let seq = 0;
 function event(name: string, properties: StoredEvent["properties"] = {}): StoredEvent {
   seq++;
-  return { id: `id-${seq}`, event: name, distinctId: "u", timestamp: 0, receivedAt: 0, properties, sessionId: null, environment: "production", seq };
+  return {
+    id: `id-${seq}`,
+    event: name,
+    distinctId: "u",
+    timestamp: 0,
+    receivedAt: 0,
+    properties,
+    sessionId: null,
+    environment: "production",
+    seq,
+  };
 }
 
 /** A subscriber that records what the index offered it and what its own filter kept. */
 function subscriber(filter: EventFilter | null) {
   const offered: StoredEvent[] = [];
-  const s = new EventSubscriber({ predicate: compileFilter(filter), backlog: [], gap: false, afterSeq: null, queueSize: 100, onClose: () => {} });
+  const s = new EventSubscriber({
+    predicate: compileFilter(filter),
+    backlog: [],
+    gap: false,
+    afterSeq: null,
+    queueSize: 100,
+    onClose: () => {},
+  });
   const offer = s.offer.bind(s);
   s.offer = (e) => {
     offered.push(e);
@@ -42,7 +59,12 @@ describe("SubscriberIndex", () => {
     { properties: [{ property: "bucket", operator: "EQUALS", value: null }] },
     { properties: [{ property: "bucket", operator: "EQUALS", value: { nested: 1 } }] },
     { properties: [{ property: "bucket", operator: "NOT_EQUALS", value: 1 }] },
-    { properties: [{ property: "plan", operator: "IS_SET" }, { property: "bucket", operator: "EQUALS", value: 1 }] },
+    {
+      properties: [
+        { property: "plan", operator: "IS_SET" },
+        { property: "bucket", operator: "EQUALS", value: 1 },
+      ],
+    },
     { environment: "production", properties: [{ property: "bucket", operator: "GT", value: 1 }] },
   ];
 

@@ -242,7 +242,11 @@ describe("EventSubscriber: push", () => {
     sub.offer(at(3));
     const { sink, deliveries } = recordingSink();
     sub.push(sink);
-    expect(deliveries).toEqual([["event", 1, true], ["event", 2, false], ["event", 3, false]]);
+    expect(deliveries).toEqual([
+      ["event", 1, true],
+      ["event", 2, false],
+      ["event", 3, false],
+    ]);
     sub.offer(at(4));
     expect(deliveries.at(-1)).toEqual(["event", 4, false]);
   });
@@ -257,7 +261,11 @@ describe("EventSubscriber: push", () => {
     expect(deliveries).toEqual([["event", 1, false]]);
     sink.room = Infinity;
     sub.resume();
-    expect(deliveries).toEqual([["event", 1, false], ["event", 2, false], ["event", 3, false]]);
+    expect(deliveries).toEqual([
+      ["event", 1, false],
+      ["event", 2, false],
+      ["event", 3, false],
+    ]);
     sub.offer(at(4));
     expect(deliveries.at(-1)).toEqual(["event", 4, false]);
   });
@@ -272,7 +280,10 @@ describe("EventSubscriber: push", () => {
     expect(closes).toEqual([]);
     sink.room = Infinity;
     sub.resume();
-    expect(deliveries).toEqual([["event", 1, false], ["lagged", 1, 3]]);
+    expect(deliveries).toEqual([
+      ["event", 1, false],
+      ["lagged", 1, 3],
+    ]);
     expect(sink.ended).toBe(1);
     expect(closes).toEqual([sub]);
   });

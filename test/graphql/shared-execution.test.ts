@@ -24,7 +24,11 @@ async function start(): Promise<{ server: PulseServer; personCalls: () => number
 }
 
 /** Subscribes and records every payload; the returned array fills as results arrive. */
-function received(client: Parameters<typeof subscribe>[0], query: string, variables?: Record<string, unknown>): Result<{ events?: Record<string, unknown> }>[] {
+function received(
+  client: Parameters<typeof subscribe>[0],
+  query: string,
+  variables?: Record<string, unknown>,
+): Result<{ events?: Record<string, unknown> }>[] {
   return subscribe<{ events?: Record<string, unknown> }>(client, query, variables).results;
 }
 
@@ -81,7 +85,9 @@ describe("shared execution", () => {
     await waitFor(() => server.hub.metrics().activeSubscriptions === 3, { what: "3 subscriptions" });
 
     await capture(server);
-    await waitFor(() => withPerson.length === 1 && withoutPerson.length === 1 && alsoWithPerson.length === 1, { what: "the event everywhere" });
+    await waitFor(() => withPerson.length === 1 && withoutPerson.length === 1 && alsoWithPerson.length === 1, {
+      what: "the event everywhere",
+    });
 
     expect(withPerson[0]!.data?.events?.["person"]).toEqual({ distinctId: "ada" });
     expect(withoutPerson[0]!.data?.events).not.toHaveProperty("person");

@@ -92,11 +92,8 @@ describe("a subscriber that stops reading", () => {
 
     // One more live event reaches the resumed subscription too.
     const live = await captureEvent(server.url, pageview(EVENTS));
-    await waitFor(
-      () => slow.messagesFor("resume").some((m) => ((m.payload as Result).data?.["events"] as EventPayload).id === live.id),
-      {
-        what: "a live event after resuming",
-      },
-    );
+    await waitFor(() => slow.messagesFor("resume").some((m) => ((m.payload as Result).data?.["events"] as EventPayload).id === live.id), {
+      what: "a live event after resuming",
+    });
   }, 90_000);
 });

@@ -10,12 +10,7 @@ const MALFORMED: [string, string, string, string][] = [
   ["a syntax error", "subscription { events( { id } }", "GRAPHQL_PARSE_FAILED", "Syntax Error"],
   ["an unknown field", "subscription { events { id nope } }", "GRAPHQL_VALIDATION_FAILED", 'Cannot query field "nope"'],
   ["an unknown argument", "subscription { events(since: 3) { id } }", "GRAPHQL_VALIDATION_FAILED", 'Unknown argument "since"'],
-  [
-    "a wrongly typed argument",
-    'subscription { events(replay: "many") { id } }',
-    "GRAPHQL_VALIDATION_FAILED",
-    "Int cannot represent",
-  ],
+  ["a wrongly typed argument", 'subscription { events(replay: "many") { id } }', "GRAPHQL_VALIDATION_FAILED", "Int cannot represent"],
 ];
 
 interface ErrorPayload {

@@ -12,7 +12,6 @@ import { holdWriteLock, LIVE_VIEW, snapshotMetrics, visit, waitForSnapshotAfter,
 import { spawnPulse, startPulseProcess, tempDir } from "../support/process.ts";
 import { waitFor, within } from "../support/wait.ts";
 
-
 /** Wide windows: everything captured in the test stays live and counted across the restart on a slow machine. */
 const WINDOWS = { PULSE_LIVE_WINDOW_SECONDS: "3600", PULSE_DASHBOARD_WINDOW_SECONDS: "3600" };
 
@@ -57,10 +56,18 @@ describe("the server process with a SQLite file", { timeout: 90_000 }, () => {
       { after: cursor },
     );
     // The backlog is taken when the subscription starts; live events follow it.
-    await waitFor(async () => (await gqlData<Active>(second.url, "{ realtimeMetrics { activeConnections } }")).realtimeMetrics.activeConnections === 1, { what: "the subscription", timeoutMs: 15_000 });
+    await waitFor(
+      async () => (await gqlData<Active>(second.url, "{ realtimeMetrics { activeConnections } }")).realtimeMetrics.activeConnections === 1,
+      { what: "the subscription", timeoutMs: 15_000 },
+    );
     const live = (await captureEvents(second.url, [visit(1000), visit(1001), visit(1002)])).ids;
     const events = (await resumed.waitForResults(103, 20_000)).map((r) => r.data!.events);
-    expect(events.slice(0, 100)).toEqual(before.recentEvents.slice(0, 100).map(({ id, cursor }) => ({ id, cursor })).reverse());
+    expect(events.slice(0, 100)).toEqual(
+      before.recentEvents
+        .slice(0, 100)
+        .map(({ id, cursor }) => ({ id, cursor }))
+        .reverse(),
+    );
     expect(events.slice(100).map((e) => e.id)).toEqual(live);
     const positions = events.map((e) => parseInt(e.cursor.slice(3), 36));
     expect(positions).toEqual(Array.from({ length: 103 }, (_, i) => 401 + i));
@@ -71,16 +78,31 @@ describe("the server process with a SQLite file", { timeout: 90_000 }, () => {
     const env = { DATABASE_URL: `file:${join(dir, "pulse.db")}`, PULSE_SNAPSHOT_INTERVAL_MS: "200", ...WINDOWS };
     const first = await startPulseProcess(env);
     const saved: string[] = [];
-    for (let batch = 0; batch < 3; batch++) saved.push(...(await captureEvents(first.url, Array.from({ length: 50 }, (_, i) => visit(batch * 50 + i)))).ids);
+    for (let batch = 0; batch < 3; batch++)
+      saved.push(
+        ...(
+          await captureEvents(
+            first.url,
+            Array.from({ length: 50 }, (_, i) => visit(batch * 50 + i)),
+          )
+        ).ids,
+      );
     await waitForSnapshotAfter(first.url, Date.now());
     // Captured after the last snapshot we know of: may or may not be in the next one when the process dies.
-    const unsure = (await captureEvents(first.url, Array.from({ length: 50 }, (_, i) => visit(150 + i)))).ids;
+    const unsure = (
+      await captureEvents(
+        first.url,
+        Array.from({ length: 50 }, (_, i) => visit(150 + i)),
+      )
+    ).ids;
 
     first.child.kill("SIGKILL");
     expect(await within(first.exited, "the killed process", 20_000)).toEqual({ code: null, signal: "SIGKILL" });
 
     const second = await startPulseProcess(env);
-    const restored = (await gqlData<Recent>(second.url, "{ recentEvents(limit: 1000) { id cursor } }")).recentEvents.map((e) => e.id).reverse();
+    const restored = (await gqlData<Recent>(second.url, "{ recentEvents(limit: 1000) { id cursor } }")).recentEvents
+      .map((e) => e.id)
+      .reverse();
     // Everything saved, in order, followed by a prefix of the rest (a snapshot is all or nothing), never a hole.
     const captured = [...saved, ...unsure];
     expect(restored.length).toBeGreaterThanOrEqual(saved.length);
@@ -106,7 +128,10 @@ describe("the server process with a SQLite file", { timeout: 90_000 }, () => {
       "subscription ($after: String) { events(after: $after) { id cursor } }",
       { after: newest!.cursor },
     );
-    await waitFor(async () => (await gqlData<Active>(second.url, "{ realtimeMetrics { activeConnections } }")).realtimeMetrics.activeConnections === 1, { what: "the subscription", timeoutMs: 15_000 });
+    await waitFor(
+      async () => (await gqlData<Active>(second.url, "{ realtimeMetrics { activeConnections } }")).realtimeMetrics.activeConnections === 1,
+      { what: "the subscription", timeoutMs: 15_000 },
+    );
     const fresh = (await captureEvents(second.url, [visit(6), visit(7), visit(8)])).ids;
     const results = await resumed.waitForResults(3, 20_000);
     expect(results.map((r) => r.data!.events.id)).toEqual(fresh);
@@ -208,6 +233,8 @@ describe("the server process with a SQLite file", { timeout: 90_000 }, () => {
 
     server.child.kill("SIGTERM");
     expect(await within(server.exited, "the process to exit", 20_000)).toEqual({ code: 1, signal: null });
-    expect(server.output()).toMatch(/"FINAL SNAPSHOT FAILED: 2 event\(s\) captured since the last good snapshot.* are lost: database is locked"/);
+    expect(server.output()).toMatch(
+      /"FINAL SNAPSHOT FAILED: 2 event\(s\) captured since the last good snapshot.* are lost: database is locked"/,
+    );
   });
 });

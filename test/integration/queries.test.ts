@@ -74,12 +74,8 @@ describe("recentEvents", () => {
         }),
       ),
     ).toEqual([1]);
-    expect(n(await recentEvents(server.url, 10, { properties: [{ property: "n", operator: "GTE", value: "4" }] }))).toEqual([
-      5, 4,
-    ]);
-    expect(n(await recentEvents(server.url, 10, { properties: [{ property: "plan", operator: "IS_NOT_SET" }] }))).toEqual([
-      5, 3, 2,
-    ]);
+    expect(n(await recentEvents(server.url, 10, { properties: [{ property: "n", operator: "GTE", value: "4" }] }))).toEqual([5, 4]);
+    expect(n(await recentEvents(server.url, 10, { properties: [{ property: "plan", operator: "IS_NOT_SET" }] }))).toEqual([5, 3, 2]);
 
     // The default limit is 100.
     const all = await gqlData<{ recentEvents: unknown[] }>(server.url, "{ recentEvents { id } }");

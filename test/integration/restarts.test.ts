@@ -13,7 +13,6 @@ import { RawGraphqlSocket } from "../support/raw-ws.ts";
 import { startServer } from "../support/server.ts";
 import { deferred, waitFor, within } from "../support/wait.ts";
 
-
 /**
  * What stock clients (graphql-ws's and graphql-sse's `createClient` with their default retries, no application code)
  * see across a restart and during startup (CONTRACT.md, Subscriptions: Shutdown and Startup). graphql-ws's client

@@ -155,14 +155,7 @@ describe.each(STREAM_TRANSPORTS)("events over %s: replay and after", (transport)
     await events.waitForResults(6);
 
     expect(events.values<EventPayload>("events").map((e) => e.properties["n"])).toEqual([5, 6, 7, 8, 9, 10]);
-    expect(events.results.map((r) => r.extensions?.["gap"])).toEqual([
-      true,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-    ]);
+    expect(events.results.map((r) => r.extensions?.["gap"])).toEqual([true, undefined, undefined, undefined, undefined, undefined]);
   });
 
   it("after the last evicted event is no gap: the next one is still buffered", async () => {
@@ -189,11 +182,7 @@ describe.each(STREAM_TRANSPORTS)("events over %s: rejected when it starts", (tra
       { filter: { properties: [{ property: "$current_url", operator: "REGEX", value: "^(a+)\\1$" }] } },
       "filter.properties[0].value",
     ],
-    [
-      "an invalid regex",
-      { filter: { properties: [{ property: "path", operator: "REGEX", value: "([" }] } },
-      "filter.properties[0].value",
-    ],
+    ["an invalid regex", { filter: { properties: [{ property: "path", operator: "REGEX", value: "([" }] } }, "filter.properties[0].value"],
     [
       "a non-numeric GT",
       { filter: { events: ["$pageview"], properties: [{ property: "n", operator: "GT", value: "many" }] } },

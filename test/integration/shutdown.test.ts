@@ -46,7 +46,11 @@ describe("close()", () => {
     const ended = deferred<unknown>();
     client.subscribe(
       { query: EVENTS },
-      { next: () => {}, error: (e) => ended.resolve(e), complete: () => ended.reject(new Error("completed: a stock client would not resubscribe")) },
+      {
+        next: () => {},
+        error: (e) => ended.resolve(e),
+        complete: () => ended.reject(new Error("completed: a stock client would not resubscribe")),
+      },
     );
     await waitForActive(server.url, 1);
 

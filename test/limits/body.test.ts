@@ -55,7 +55,12 @@ describe("gzip request bodies", () => {
     const answer = await post(server.url, gzipSync(capture({ a: 1 })), { ...json, "content-encoding": "gzip" });
     expect(answer.status).toBe(200);
     expect(answer.body.data?.["captureEvent"]).toMatchObject({ environment: "production" });
-    const sse = await post(server.url, gzipSync(capture({ b: 2 })), { ...json, "content-encoding": "gzip", accept: "text/event-stream" }, "/graphql/stream");
+    const sse = await post(
+      server.url,
+      gzipSync(capture({ b: 2 })),
+      { ...json, "content-encoding": "gzip", accept: "text/event-stream" },
+      "/graphql/stream",
+    );
     expect(sse.status).toBe(200);
     expect(server.hub.stream.size).toBe(2);
   });
@@ -117,14 +122,20 @@ describe("WebSocket maxPayload", () => {
   it("closes the socket with 1009 on a message over PULSE_MAX_WS_PAYLOAD_BYTES and runs nothing", async () => {
     const server = await startServer({ trust: { maxWsPayloadBytes: LIMIT } });
     const raw = await RawGraphqlSocket.open(server.url);
-    raw.send({ type: "subscribe", id: "1", payload: { query: CAPTURE, variables: { input: anEvent({ properties: { pad: "x".repeat(LIMIT) } }) } } });
+    raw.send({
+      type: "subscribe",
+      id: "1",
+      payload: { query: CAPTURE, variables: { input: anEvent({ properties: { pad: "x".repeat(LIMIT) } }) } },
+    });
     expect((await raw.whenClosed()).code).toBe(1009);
     expect(server.hub.stream.size).toBe(0);
   });
 
   it("accepts a message under the limit", async () => {
     const server = await startServer({ trust: { maxWsPayloadBytes: LIMIT } });
-    const result = await once(wsClient(server.url), CAPTURE_EVENTS, { inputs: [anEvent({ properties: { pad: "x".repeat(LIMIT - 500) } })] });
+    const result = await once(wsClient(server.url), CAPTURE_EVENTS, {
+      inputs: [anEvent({ properties: { pad: "x".repeat(LIMIT - 500) } })],
+    });
     expect(result.errors).toBeUndefined();
     expect(server.hub.stream.size).toBe(1);
   });

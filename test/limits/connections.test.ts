@@ -57,14 +57,21 @@ describe("connections per address", () => {
     const server = await startServer({ trust: { maxConnectionsPerAddress: 2 } });
     const first = await RawGraphqlSocket.attempt(server.url);
     await RawGraphqlSocket.attempt(server.url);
-    const answer = await post(server.url, JSON.stringify({ query: SUBSCRIPTION }), { "content-type": "application/json", accept: "text/event-stream" }, "/graphql/stream");
+    const answer = await post(
+      server.url,
+      JSON.stringify({ query: SUBSCRIPTION }),
+      { "content-type": "application/json", accept: "text/event-stream" },
+      "/graphql/stream",
+    );
     expect(answer.status).toBe(429);
     expect(codeOf(answer.body)).toBe("RATE_LIMITED");
     expect(server.hub.metrics().activeSubscriptions).toBe(0);
     // A plain HTTP connection counts too (src/transport/http-limits.ts): served again once a WebSocket has gone.
     expect((await gqlResponse(server.url, "{ realtimeMetrics { eventsTotal } }")).status).toBe(429);
     await first.socket.close();
-    await waitFor(async () => (await gqlResponse(server.url, "{ realtimeMetrics { eventsTotal } }")).status === 200, { what: "a freed slot" });
+    await waitFor(async () => (await gqlResponse(server.url, "{ realtimeMetrics { eventsTotal } }")).status === 200, {
+      what: "a freed slot",
+    });
   });
 });
 

@@ -49,7 +49,16 @@ describe("CSRF prevention", () => {
     await waitFor(() => server.hub.metrics().activeSubscriptions === 2, { what: "subscriptions" });
     expect((await once(wsClient(server.url), CAPTURE, { input: anEvent({ event: "ws" }) })).errors).toBeUndefined();
     expect((await once(sseClient(server.url), CAPTURE, { input: anEvent({ event: "sse" }) })).errors).toBeUndefined();
-    const curl = await run("curl", ["-sS", "-X", "POST", `${server.url}/graphql`, "-H", "content-type: application/json", "--data", JSON.stringify({ query: CAPTURE, variables: { input: anEvent({ event: "curl" }) } })]);
+    const curl = await run("curl", [
+      "-sS",
+      "-X",
+      "POST",
+      `${server.url}/graphql`,
+      "-H",
+      "content-type: application/json",
+      "--data",
+      JSON.stringify({ query: CAPTURE, variables: { input: anEvent({ event: "curl" }) } }),
+    ]);
     expect((JSON.parse(curl.stdout) as { data: { captureEvent: { id: string } } }).data.captureEvent.id).toBeTruthy();
     await waitFor(() => ws.results.length === 3 && sse.results.length === 3, { what: "deliveries" });
     expect(server.hub.stream.recent(3).map((e) => e.event)).toEqual(["curl", "sse", "ws"]);

@@ -47,7 +47,11 @@ describe("one event's size and shape", () => {
     ["property key length (PULSE_MAX_PROPERTY_KEY_LENGTH)", { ["k".repeat(17)]: 1 }, "PULSE_MAX_PROPERTY_KEY_LENGTH"],
     ["nesting depth (PULSE_MAX_PROPERTY_DEPTH)", { a: { b: { c: { d: 1 } } } }, "PULSE_MAX_PROPERTY_DEPTH"],
     ["nesting depth through arrays", { a: [[[1]]] }, "PULSE_MAX_PROPERTY_DEPTH"],
-    ["property count (PULSE_MAX_PROPERTY_COUNT)", Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`p${i}`, i])), "PULSE_MAX_PROPERTY_COUNT"],
+    [
+      "property count (PULSE_MAX_PROPERTY_COUNT)",
+      Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`p${i}`, i])),
+      "PULSE_MAX_PROPERTY_COUNT",
+    ],
     ["property count with arrays", { list: Array.from({ length: 20 }, (_, i) => i) }, "PULSE_MAX_PROPERTY_COUNT"],
   ];
   for (const [name, properties, setting] of cases) {
@@ -73,8 +77,12 @@ describe("one event's size and shape", () => {
   for (const transport of ["ws", "sse"] as const) {
     it(`applies the same limits over ${transport}`, async () => {
       const server = await startServer({ trust: limits });
-      expect(await codeOn(server, transport, CAPTURE, { input: anEvent({ properties: { a: { b: { c: { d: 1 } } } } }) })).toBe("BAD_USER_INPUT");
-      expect(await codeOn(server, transport, CAPTURE, { input: anEvent({ properties: { pad: "x".repeat(2048) } }) })).toBe("BAD_USER_INPUT");
+      expect(await codeOn(server, transport, CAPTURE, { input: anEvent({ properties: { a: { b: { c: { d: 1 } } } } }) })).toBe(
+        "BAD_USER_INPUT",
+      );
+      expect(await codeOn(server, transport, CAPTURE, { input: anEvent({ properties: { pad: "x".repeat(2048) } }) })).toBe(
+        "BAD_USER_INPUT",
+      );
       expect(server.hub.stream.size).toBe(0);
     });
   }

@@ -15,37 +15,55 @@ function refusal(from: Result | Recording): [unknown, unknown] {
 }
 
 describe("a subscriber's filter cannot stall captures", () => {
-  it("a catastrophic-backtracking REGEX subscriber: captures complete, it gets what matches, /healthz answers", { timeout: 90_000 }, async () => {
-    // Pulse as `npm start` runs it, in its own process: while a backtracking engine is stuck in a capture, this
-    // process stays free to observe that /healthz does not answer. ^(a|a)*$ on 40 'a's and '!' is 2^40 steps
-    // for a backtracking engine (27 'a's took 7.5 s); RE2 answers in microseconds.
-    const pulse = await startPulseProcess();
-    const client = streamClient("ws", pulse.url);
-    const evil = client.subscribe(SUBSCRIBE, { filter: { properties: [{ property: "p", operator: "REGEX", value: "^(a|a)*$" }] } });
-    const complement = client.subscribe(SUBSCRIBE, { filter: { properties: [{ property: "p", operator: "NOT_REGEX", value: "^(a|a)*$" }] } });
-    // A subscription is registered once a capture reaches it: capture a marker until both have seen one.
-    await waitFor(async () => {
-      await gql(pulse.url, CAPTURE, { input: { event: "marker", distinctId: "w", properties: { p: "a" } } });
-      await gql(pulse.url, CAPTURE, { input: { event: "marker", distinctId: "w", properties: { p: "b" } } });
-      return evil.results.length > 0 && complement.results.length > 0;
-    }, { what: "both subscriptions to be live" });
+  it(
+    "a catastrophic-backtracking REGEX subscriber: captures complete, it gets what matches, /healthz answers",
+    { timeout: 90_000 },
+    async () => {
+      // Pulse as `npm start` runs it, in its own process: while a backtracking engine is stuck in a capture, this
+      // process stays free to observe that /healthz does not answer. ^(a|a)*$ on 40 'a's and '!' is 2^40 steps
+      // for a backtracking engine (27 'a's took 7.5 s); RE2 answers in microseconds.
+      const pulse = await startPulseProcess();
+      const client = streamClient("ws", pulse.url);
+      const evil = client.subscribe(SUBSCRIBE, { filter: { properties: [{ property: "p", operator: "REGEX", value: "^(a|a)*$" }] } });
+      const complement = client.subscribe(SUBSCRIBE, {
+        filter: { properties: [{ property: "p", operator: "NOT_REGEX", value: "^(a|a)*$" }] },
+      });
+      // A subscription is registered once a capture reaches it: capture a marker until both have seen one.
+      await waitFor(
+        async () => {
+          await gql(pulse.url, CAPTURE, { input: { event: "marker", distinctId: "w", properties: { p: "a" } } });
+          await gql(pulse.url, CAPTURE, { input: { event: "marker", distinctId: "w", properties: { p: "b" } } });
+          return evil.results.length > 0 && complement.results.length > 0;
+        },
+        { what: "both subscriptions to be live" },
+      );
 
-    const writer = (p: string) =>
-      gql(pulse.url, CAPTURE, { input: { event: "evil", distinctId: "writer", properties: { p } } }, { signal: AbortSignal.timeout(30_000) });
-    const capturing = Promise.all([writer(`${"a".repeat(40)}!`), writer("a".repeat(40))]);
-    capturing.catch(() => {}); // awaited below; a stuck server is reported by /healthz first
-    const health = await fetch(`${pulse.url}/healthz`, { signal: AbortSignal.timeout(20_000) });
-    expect(health.status).toBe(200);
-    const captured = await capturing;
-    for (const answer of captured) expect(answer.errors).toBeUndefined();
+      const writer = (p: string) =>
+        gql(
+          pulse.url,
+          CAPTURE,
+          { input: { event: "evil", distinctId: "writer", properties: { p } } },
+          { signal: AbortSignal.timeout(30_000) },
+        );
+      const capturing = Promise.all([writer(`${"a".repeat(40)}!`), writer("a".repeat(40))]);
+      capturing.catch(() => {}); // awaited below; a stuck server is reported by /healthz first
+      const health = await fetch(`${pulse.url}/healthz`, { signal: AbortSignal.timeout(20_000) });
+      expect(health.status).toBe(200);
+      const captured = await capturing;
+      for (const answer of captured) expect(answer.errors).toBeUndefined();
 
-    // The writer's values are the only long ones: markers still in flight when `seen` was read may come first.
-    const writerValue = (result: { data?: Record<string, unknown> | null }) => (result.data!["events"] as { properties: { p: string } }).properties.p;
-    const fromWriter = (results: readonly { data?: Record<string, unknown> | null }[]) => results.map(writerValue).filter((p) => p.length >= 40);
-    await waitFor(() => fromWriter(evil.results).length > 0 && fromWriter(complement.results).length > 0, { what: "the writer's events" });
-    expect(fromWriter(evil.results)).toEqual(["a".repeat(40)]);
-    expect(fromWriter(complement.results)).toEqual([`${"a".repeat(40)}!`]);
-  });
+      // The writer's values are the only long ones: markers still in flight when `seen` was read may come first.
+      const writerValue = (result: { data?: Record<string, unknown> | null }) =>
+        (result.data!["events"] as { properties: { p: string } }).properties.p;
+      const fromWriter = (results: readonly { data?: Record<string, unknown> | null }[]) =>
+        results.map(writerValue).filter((p) => p.length >= 40);
+      await waitFor(() => fromWriter(evil.results).length > 0 && fromWriter(complement.results).length > 0, {
+        what: "the writer's events",
+      });
+      expect(fromWriter(evil.results)).toEqual(["a".repeat(40)]);
+      expect(fromWriter(complement.results)).toEqual([`${"a".repeat(40)}!`]);
+    },
+  );
 });
 
 describe("filter limits hold on every path (filters sent as variables count too)", () => {

@@ -17,7 +17,11 @@ describe("query limits (GraphQL Armor), identical on every transport", () => {
   const limits = { maxQueryDepth: 3, maxQueryAliases: 3, maxQueryDirectives: 3, maxQueryTokens: 60 };
   const cases: [string, string, string][] = [
     ["depth", "{ liveDashboard { recentEvents { person { distinctId } } } }", "PULSE_MAX_QUERY_DEPTH"],
-    ["depth through a fragment", "{ liveDashboard { ...d } } fragment d on LiveDashboard { recentEvents { person { distinctId } } }", "PULSE_MAX_QUERY_DEPTH"],
+    [
+      "depth through a fragment",
+      "{ liveDashboard { ...d } } fragment d on LiveDashboard { recentEvents { person { distinctId } } }",
+      "PULSE_MAX_QUERY_DEPTH",
+    ],
     ["aliases", `{ ${repeat(4, (i) => `a${i}: realtimeMetrics { eventsTotal }`)} }`, "PULSE_MAX_QUERY_ALIASES"],
     ["directives", `{ ${repeat(4, () => "__typename @include(if: true)")} }`, "PULSE_MAX_QUERY_DIRECTIVES"],
     ["tokens", `{ ${repeat(80, () => "__typename")} }`, "PULSE_MAX_QUERY_TOKENS"],
@@ -87,7 +91,11 @@ describe("bracket nesting is refused before parsing (graphql-js parses recursive
   it("inside a subscription over WebSocket: the operation gets an error message and the socket stays up", async () => {
     const server = await startServer({ trust: roomyTokens });
     const raw = await RawGraphqlSocket.open(server.url);
-    raw.send({ id: "deep", type: "subscribe", payload: { query: `subscription { events(filter: {properties: ${nested(3_000)}}) { id } }` } });
+    raw.send({
+      id: "deep",
+      type: "subscribe",
+      payload: { query: `subscription { events(filter: {properties: ${nested(3_000)}}) { id } }` },
+    });
     const refused = await raw.waitForMessage((m) => m["id"] === "deep", "the deep operation's answer");
     expect(refused["type"]).toBe("error");
     expect(codeOf(refused["payload"] as { extensions?: Record<string, unknown> }[])).toBe("BAD_USER_INPUT");

@@ -57,7 +57,9 @@ describe("capture rate per key (token bucket)", () => {
 
   it("charges the PostHog endpoints to the same budget: 429 with Retry-After, nothing stored", async () => {
     const server = await startServer({ trust });
-    const posthogBatch = (n: number, tag: string) => ({ batch: Array.from({ length: n }, (_, i) => ({ event: tag, distinct_id: `u${i}` })) });
+    const posthogBatch = (n: number, tag: string) => ({
+      batch: Array.from({ length: n }, (_, i) => ({ event: tag, distinct_id: `u${i}` })),
+    });
     const post = (body: unknown) =>
       fetch(`${server.url}/batch/`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     // As above: 10 pass on the burst, then 6 cannot pass on either budget, whichever path they take.

@@ -38,7 +38,11 @@ describe("slow consumers", () => {
 
     const before = retained();
     for (let sent = 0; sent < TOTAL; sent += BATCH) {
-      const inputs = Array.from({ length: BATCH }, (_, i) => ({ event: "load", distinctId: `u${(sent + i) % 100}`, properties: { n: sent + i, padding } }));
+      const inputs = Array.from({ length: BATCH }, (_, i) => ({
+        event: "load",
+        distinctId: `u${(sent + i) % 100}`,
+        properties: { n: sent + i, padding },
+      }));
       const answer = await gqlResponse(server.url, CAPTURE_EVENTS, { inputs });
       expect(answer.body.errors).toBeUndefined();
       await waitFor(() => good.results.length === sent + BATCH, { timeoutMs: 30_000, what: `good subscriber at ${sent + BATCH}` });
@@ -59,6 +63,8 @@ describe("slow consumers", () => {
     expect((await slow.whenClosed()).code).toBe(1013);
     expect(server.trust.stats().slowConsumerCloses).toBe(1);
     // The server is still up and serving.
-    expect((await gqlResponse(server.url, "{ realtimeMetrics { eventsTotal } }")).body.data?.["realtimeMetrics"]).toEqual({ eventsTotal: TOTAL });
+    expect((await gqlResponse(server.url, "{ realtimeMetrics { eventsTotal } }")).body.data?.["realtimeMetrics"]).toEqual({
+      eventsTotal: TOTAL,
+    });
   });
 });

@@ -42,7 +42,14 @@ function event(seq: number): StoredEvent {
 }
 
 const ALL = { events: 1_000_000, persons: 1_000_000 };
-const delta = (appended: StoredEvent[], takenAt = 1_790_000_000_000) => ({ appended, evictedThroughSeq: 0, persons: [], personsMax: 1000, takenAt, cleanStop: false });
+const delta = (appended: StoredEvent[], takenAt = 1_790_000_000_000) => ({
+  appended,
+  evictedThroughSeq: 0,
+  persons: [],
+  personsMax: 1000,
+  takenAt,
+  cleanStop: false,
+});
 
 describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
   describe("migrations", () => {
@@ -118,7 +125,10 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
       const error = await openPostgresStore(url).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StoreUnusableError);
       expect((error as Error).message).toMatch(/has tables \(invoices\) but no migration history/);
-      const tables = await queryPostgres<{ name: string }>(url, "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()");
+      const tables = await queryPostgres<{ name: string }>(
+        url,
+        "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()",
+      );
       expect(tables.map((t) => t.name)).toEqual(["invoices"]);
     });
   });
@@ -183,16 +193,26 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
 
   describe("persistence on it", () => {
     function hub(clock: ManualClock): Hub {
-      return new Hub({ bufferSize: 100, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 1000, clock });
+      return new Hub({
+        bufferSize: 100,
+        liveWindowSeconds: 60,
+        dashboardWindowSeconds: 60,
+        subscriberQueue: 100,
+        personsCapacity: 1000,
+        clock,
+      });
     }
 
     it("refuses to start a second instance outside a fleet: without a shared stream its events would never be stored", async () => {
       const url = tempPostgresUrl();
       const first = await startPersistence({ hub: hub(new ManualClock()), databaseUrl: url, intervalMs: 60_000, log: recordingLogger() });
       onCleanup(() => first.close());
-      const error = await startPersistence({ hub: hub(new ManualClock()), databaseUrl: url, intervalMs: 60_000, log: recordingLogger() }).catch(
-        (e: unknown) => e,
-      );
+      const error = await startPersistence({
+        hub: hub(new ManualClock()),
+        databaseUrl: url,
+        intervalMs: 60_000,
+        log: recordingLogger(),
+      }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StoreUnusableError);
       expect((error as Error).message).toMatch(/Another Pulse instance writes snapshots to PostgreSQL .*set REDIS_URL/);
     });
@@ -210,15 +230,20 @@ describe.skipIf(!POSTGRES_URL)("the PostgreSQL snapshot store", () => {
       for (const e of stream.slice(0, 20)) for (const h of [hubA, hubB]) h.stream.apply(e);
       await a.snapshotNow();
       await b.snapshotNow();
-      expect(logB.lines).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/another instance writes the snapshots/) }));
-      const rowsBy = async () => (await queryPostgres<{ seq: string }>(url, "SELECT seq FROM events ORDER BY seq")).map((r) => Number(r.seq));
+      expect(logB.lines).toContainEqual(
+        expect.objectContaining({ message: expect.stringMatching(/another instance writes the snapshots/) }),
+      );
+      const rowsBy = async () =>
+        (await queryPostgres<{ seq: string }>(url, "SELECT seq FROM events ORDER BY seq")).map((r) => Number(r.seq));
       expect(await rowsBy()).toEqual(stream.slice(0, 20).map((e) => e.seq));
 
       // A's last events never reach its snapshot: it stops (its final snapshot writes them) after B got more.
       for (const e of stream.slice(20)) hubB.stream.apply(e);
       await a.close();
       await b.snapshotNow();
-      expect(logB.lines).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/this instance now writes the snapshots/) }));
+      expect(logB.lines).toContainEqual(
+        expect.objectContaining({ message: expect.stringMatching(/this instance now writes the snapshots/) }),
+      );
       expect(await rowsBy()).toEqual(stream.map((e) => e.seq));
 
       const hubC = hub(clock);

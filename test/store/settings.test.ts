@@ -16,12 +16,18 @@ describe("persistence settings", () => {
 
   it("accept relative, absolute and file:/// URLs", () => {
     for (const url of ["file:pulse.db", "file:/var/lib/pulse/pulse.db", "file:///var/lib/pulse/pulse.db"]) {
-      expect(loadConfig({ DATABASE_URL: url, PULSE_SNAPSHOT_INTERVAL_MS: "500" })).toMatchObject({ databaseUrl: url, snapshotIntervalMs: 500 });
+      expect(loadConfig({ DATABASE_URL: url, PULSE_SNAPSHOT_INTERVAL_MS: "500" })).toMatchObject({
+        databaseUrl: url,
+        snapshotIntervalMs: 500,
+      });
     }
   });
 
   it("accept PostgreSQL URLs, and never log their password", () => {
-    for (const url of ["postgresql://pulse:s3cret@db.internal:5432/pulse?schema=fleet_a&sslmode=require", "postgres://postgres@127.0.0.1/test"]) {
+    for (const url of [
+      "postgresql://pulse:s3cret@db.internal:5432/pulse?schema=fleet_a&sslmode=require",
+      "postgres://postgres@127.0.0.1/test",
+    ]) {
       expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
     }
     const config = loadConfig({ DATABASE_URL: "postgresql://pulse:s3cret@db.internal:5432/pulse?schema=fleet_a" });

@@ -24,7 +24,6 @@ const engines: [name: string, open: () => Promise<SnapshotStore>][] = [
     : []),
 ];
 
-
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0, 123);
 
 function event(seq: number, overrides: Partial<StoredEvent> = {}): StoredEvent {
@@ -120,7 +119,12 @@ describe.each(engines)("%s snapshot store", (_name, openStore) => {
   it("applies deltas: new events in, everything at or below the evicted position out", async () => {
     const store = await open();
     await store.write(delta(range(1, 10).map((n) => event(n))));
-    await store.write(delta(range(11, 15).map((n) => event(n)), { evictedThroughSeq: 5, takenAt: T0 + 1000 }));
+    await store.write(
+      delta(
+        range(11, 15).map((n) => event(n)),
+        { evictedThroughSeq: 5, takenAt: T0 + 1000 },
+      ),
+    );
 
     const loaded = await store.load(ALL);
     expect(loaded.events.map((e) => e.seq)).toEqual(range(6, 15));
@@ -137,7 +141,12 @@ describe.each(engines)("%s snapshot store", (_name, openStore) => {
 
   it("loads the newest events up to the limit, and counts the older ones as evicted", async () => {
     const store = await open();
-    await store.write(delta(range(1, 20).map((n) => event(n)), { evictedThroughSeq: 0 }));
+    await store.write(
+      delta(
+        range(1, 20).map((n) => event(n)),
+        { evictedThroughSeq: 0 },
+      ),
+    );
     const loaded = await store.load({ events: 5, persons: 10 });
     expect(loaded.events.map((e) => e.seq)).toEqual(range(16, 20));
     expect(loaded.evictedThroughSeq).toBe(15);
@@ -153,7 +162,12 @@ describe.each(engines)("%s snapshot store", (_name, openStore) => {
 
   it("leaves the previous snapshot intact when a write fails half-way", async () => {
     const store = await open();
-    await store.write(delta(range(1, 10).map((n) => event(n)), { takenAt: T0 }));
+    await store.write(
+      delta(
+        range(1, 10).map((n) => event(n)),
+        { takenAt: T0 },
+      ),
+    );
     const before = await store.load(ALL);
 
     // The 150th event breaks a NOT NULL constraint: 149 rows are in when the database refuses it.
@@ -192,7 +206,12 @@ describe.each(engines)("%s snapshot store", (_name, openStore) => {
 
   it("round-trips persons, updates them in place, and loads the most recently seen first-in-last-out", async () => {
     const store = await open();
-    const ada: Person = { distinctId: "ada", properties: { plan: "pro", nested: { a: [1, 2] }, név: "Ada 🧮" }, firstSeen: T0, lastSeen: T0 + 50 };
+    const ada: Person = {
+      distinctId: "ada",
+      properties: { plan: "pro", nested: { a: [1, 2] }, név: "Ada 🧮" },
+      firstSeen: T0,
+      lastSeen: T0 + 50,
+    };
     const bob: Person = { distinctId: "bob", properties: {}, firstSeen: T0 + 10, lastSeen: T0 + 20 };
     await store.write(delta([], { persons: [ada, bob] }));
     const adaLater = { ...ada, properties: { ...ada.properties, plan: "team" }, lastSeen: T0 + 90 };

@@ -19,7 +19,6 @@ import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 import { captureInto } from "../domain/helpers.ts";
 
-
 const ALL = { events: 1_000_000, persons: 1_000_000 };
 
 function databaseIn(dir: string): { path: string; url: string } {
@@ -64,7 +63,10 @@ describe("the snapshotter", () => {
     const h = hub(100, clock);
     const snapshotter = new Snapshotter({ hub: h, store, intervalMs: 3_600_000, evictedThroughSeq: 0, log: recordingLogger() });
     onCleanup(() => snapshotter.close());
-    await captureInto(h, range(1, 5).map((n) => visit(n)));
+    await captureInto(
+      h,
+      range(1, 5).map((n) => visit(n)),
+    );
     await snapshotter.snapshotNow();
     const stored = snapshotter.lastSnapshotAt;
     rmSync(path);
@@ -88,18 +90,27 @@ describe("the snapshotter", () => {
     const snapshotter = new Snapshotter({ hub: h, store, intervalMs: 3_600_000, evictedThroughSeq: 0, log: recordingLogger() });
     onCleanup(() => snapshotter.close());
 
-    await captureInto(h, range(1, 5).map((n) => visit(n)));
+    await captureInto(
+      h,
+      range(1, 5).map((n) => visit(n)),
+    );
     await snapshotter.snapshotNow();
     expect(seqs(store.deltas[0]!.appended)).toEqual(range(1, 5));
     expect(store.deltas[0]!.persons.map((p) => p.distinctId).sort()).toEqual(["user-1", "user-2", "user-3", "user-4", "user-5"]);
 
-    await captureInto(h, range(6, 11).map((n) => visit(n)));
+    await captureInto(
+      h,
+      range(6, 11).map((n) => visit(n)),
+    );
     await snapshotter.snapshotNow();
     expect(seqs(store.deltas[1]!.appended)).toEqual(range(6, 11));
     expect(store.deltas[1]!.evictedThroughSeq).toBe(3);
 
     // 12 and 13 are evicted before the next snapshot: they are never written.
-    await captureInto(h, range(12, 21).map((n) => visit(n)));
+    await captureInto(
+      h,
+      range(12, 21).map((n) => visit(n)),
+    );
     await snapshotter.snapshotNow();
     expect(seqs(store.deltas[2]!.appended)).toEqual(range(14, 21));
     expect(store.deltas[2]!.evictedThroughSeq).toBe(13);
@@ -119,13 +130,22 @@ describe("the snapshotter", () => {
     const log = recordingLogger();
     const snapshotter = new Snapshotter({ hub: h, store, intervalMs: 3_600_000, evictedThroughSeq: 0, log });
     onCleanup(() => snapshotter.close());
-    await captureInto(h, range(1, 30).map((n) => visit(n)));
+    await captureInto(
+      h,
+      range(1, 30).map((n) => visit(n)),
+    );
     await snapshotter.snapshotNow();
 
     const lock = await holdWriteLock(path);
-    await captureInto(h, range(31, 60).map((n) => visit(n)));
+    await captureInto(
+      h,
+      range(31, 60).map((n) => visit(n)),
+    );
     await expect(snapshotter.snapshotNow()).rejects.toThrow();
-    await captureInto(h, range(61, 70).map((n) => visit(n)));
+    await captureInto(
+      h,
+      range(61, 70).map((n) => visit(n)),
+    );
     await expect(snapshotter.snapshotNow()).rejects.toThrow();
     expect(snapshotter.failures).toBe(2);
     expect(log.lines.filter((l) => l.level === "warn")).toHaveLength(2);
@@ -176,11 +196,16 @@ describe("a server with a database", () => {
     const clock = new ManualClock(Date.UTC(2026, 0, 1, 12));
     const settings = { databaseUrl: url, clock, bufferSize: 10, snapshotIntervalMs: 3_600_000 };
     const first = await startServer(settings);
-    await captureEvents(first.url, [{ event: "signup", distinctId: "ada", properties: { $set_once: { source: "ad" }, $set: { plan: "free" } } }]);
+    await captureEvents(first.url, [
+      { event: "signup", distinctId: "ada", properties: { $set_once: { source: "ad" }, $set: { plan: "free" } } },
+    ]);
     const firstSeen = new Date(clock.now()).toISOString();
     clock.advance(5000);
     // Ten other events push Ada's out of the buffer.
-    await captureEvents(first.url, range(1, 10).map((n) => ({ event: "tick", distinctId: `other-${n}` })));
+    await captureEvents(
+      first.url,
+      range(1, 10).map((n) => ({ event: "tick", distinctId: `other-${n}` })),
+    );
     await first.close();
 
     const second = await startServer(settings);
@@ -198,7 +223,10 @@ describe("a server with a database", () => {
   it("restores the newest events into a smaller buffer, and a resume from before them reports the gap", async () => {
     const { url } = databaseIn(tempDir());
     const first = await startServer({ databaseUrl: url, bufferSize: 30 });
-    await captureEvents(first.url, range(1, 30).map((n) => visit(n)));
+    await captureEvents(
+      first.url,
+      range(1, 30).map((n) => visit(n)),
+    );
     const all = await gqlData<{ recentEvents: { id: string; cursor: string }[] }>(first.url, "{ recentEvents(limit: 30) { id cursor } }");
     await first.close();
 
@@ -206,7 +234,11 @@ describe("a server with a database", () => {
     const kept = await gqlData<{ recentEvents: { id: string; cursor: string }[] }>(second.url, "{ recentEvents(limit: 30) { id cursor } }");
     expect(kept.recentEvents).toEqual(all.recentEvents.slice(0, 10));
     const oldCursor = all.recentEvents.at(-5)!.cursor;
-    const resumed = await subscribe<{ events: { id: string } }>(wsClient(second.url), "subscription ($after: String) { events(after: $after) { id } }", { after: oldCursor }).waitForResults(10, 20_000);
+    const resumed = await subscribe<{ events: { id: string } }>(
+      wsClient(second.url),
+      "subscription ($after: String) { events(after: $after) { id } }",
+      { after: oldCursor },
+    ).waitForResults(10, 20_000);
     expect(resumed.map((r) => r.data!.events.id)).toEqual(kept.recentEvents.map((e) => e.id).reverse());
     expect(resumed[0]!.extensions).toMatchObject({ gap: true });
 
@@ -214,7 +246,13 @@ describe("a server with a database", () => {
     const newest = (await captureEvents(second.url, [visit(31)])).ids;
     await second.close();
     const stored = (await (await openStore(url)).load(ALL)).events.map((e) => e.id);
-    expect(stored).toEqual([...kept.recentEvents.slice(0, 9).map((e) => e.id).reverse(), ...newest]);
+    expect(stored).toEqual([
+      ...kept.recentEvents
+        .slice(0, 9)
+        .map((e) => e.id)
+        .reverse(),
+      ...newest,
+    ]);
   });
 
   it("keeps capturing and delivering while the database is locked, counts the failures, and catches up after", async () => {
@@ -222,25 +260,49 @@ describe("a server with a database", () => {
     const logger = recordingLogger();
     const server = await startServer({ databaseUrl: url, snapshotIntervalMs: 50, logger });
     const delivered = subscribe<{ events: { id: string } }>(wsClient(server.url), "subscription { events { id } }");
-    await waitFor(async () => (await gqlData<{ realtimeMetrics: { activeConnections: number } }>(server.url, "{ realtimeMetrics { activeConnections } }")).realtimeMetrics.activeConnections === 1, { what: "the subscription", timeoutMs: 15_000 });
-    const ids = (await captureEvents(server.url, range(1, 20).map((n) => visit(n)))).ids;
+    await waitFor(
+      async () =>
+        (await gqlData<{ realtimeMetrics: { activeConnections: number } }>(server.url, "{ realtimeMetrics { activeConnections } }"))
+          .realtimeMetrics.activeConnections === 1,
+      { what: "the subscription", timeoutMs: 15_000 },
+    );
+    const ids = (
+      await captureEvents(
+        server.url,
+        range(1, 20).map((n) => visit(n)),
+      )
+    ).ids;
     await waitForSnapshotAfter(server.url, Date.now());
 
     const lock = await holdWriteLock(path);
     const failuresBefore = (await snapshotMetrics(server.url)).snapshotFailures;
-    for (let batch = 0; batch < 4; batch++) ids.push(...(await captureEvents(server.url, range(1, 10).map((n) => visit(n)))).ids);
+    for (let batch = 0; batch < 4; batch++)
+      ids.push(
+        ...(
+          await captureEvents(
+            server.url,
+            range(1, 10).map((n) => visit(n)),
+          )
+        ).ids,
+      );
     expect((await delivered.waitForResults(60, 20_000)).map((r) => r.data!.events.id)).toEqual(ids);
-    await waitFor(async () => (await snapshotMetrics(server.url)).snapshotFailures >= failuresBefore + 2, { what: "failed snapshots to be counted", timeoutMs: 15_000 });
+    await waitFor(async () => (await snapshotMetrics(server.url)).snapshotFailures >= failuresBefore + 2, {
+      what: "failed snapshots to be counted",
+      timeoutMs: 15_000,
+    });
     expect(logger.lines.some((l) => l.level === "warn" && /failed .* serving from memory/.test(l.message))).toBe(true);
     const recent = await gqlData<{ recentEvents: { id: string }[] }>(server.url, "{ recentEvents(limit: 100) { id } }");
     expect(recent.recentEvents.map((e) => e.id).reverse()).toEqual(ids);
 
     lock.release();
     const afterRelease = Date.now();
-    await waitFor(async () => {
-      const { lastSnapshotAt } = await snapshotMetrics(server.url);
-      return lastSnapshotAt !== null && Date.parse(lastSnapshotAt) > afterRelease;
-    }, { what: "a snapshot after the lock was released", timeoutMs: 15_000 });
+    await waitFor(
+      async () => {
+        const { lastSnapshotAt } = await snapshotMetrics(server.url);
+        return lastSnapshotAt !== null && Date.parse(lastSnapshotAt) > afterRelease;
+      },
+      { what: "a snapshot after the lock was released", timeoutMs: 15_000 },
+    );
     const stored = await (await openStore(url)).load(ALL);
     expect(stored.events.map((e) => e.id)).toEqual(ids);
 
@@ -264,7 +326,12 @@ describe("a server with a database", () => {
     const url = `file:${join(mount, "pulse.db")}`;
     const logger = recordingLogger();
     const server = await startServer({ databaseUrl: url, snapshotIntervalMs: 50, logger });
-    const ids = (await captureEvents(server.url, range(1, 10).map((n) => visit(n)))).ids;
+    const ids = (
+      await captureEvents(
+        server.url,
+        range(1, 10).map((n) => visit(n)),
+      )
+    ).ids;
     await waitFor(async () => (await snapshotMetrics(server.url)).lastSnapshotAt !== null, { what: "a first snapshot", timeoutMs: 15_000 });
 
     // Fill the disk, then capture more than fits.
@@ -272,17 +339,23 @@ describe("a server with a database", () => {
     writeFileSync(join(mount, "filler"), Buffer.alloc(bavail * bsize));
     const big = (n: number) => ({ ...visit(n), properties: { n, blob: "x".repeat(4000) } });
     for (let batch = 0; batch < 3; batch++) ids.push(...(await captureEvents(server.url, range(1, 100).map(big))).ids);
-    await waitFor(async () => (await snapshotMetrics(server.url)).snapshotFailures >= 2, { what: "failed snapshots on the full disk", timeoutMs: 15_000 });
+    await waitFor(async () => (await snapshotMetrics(server.url)).snapshotFailures >= 2, {
+      what: "failed snapshots on the full disk",
+      timeoutMs: 15_000,
+    });
     expect(logger.lines.some((l) => l.level === "warn" && /database or disk is full/.test(l.message))).toBe(true);
     const recent = await gqlData<{ recentEvents: { id: string }[] }>(server.url, "{ recentEvents(limit: 1000) { id } }");
     expect(recent.recentEvents.map((e) => e.id).reverse()).toEqual(ids);
 
     rmSync(join(mount, "filler"));
     const freed = Date.now();
-    await waitFor(async () => {
-      const { lastSnapshotAt } = await snapshotMetrics(server.url);
-      return lastSnapshotAt !== null && Date.parse(lastSnapshotAt) > freed;
-    }, { what: "a snapshot after space was freed", timeoutMs: 15_000 });
+    await waitFor(
+      async () => {
+        const { lastSnapshotAt } = await snapshotMetrics(server.url);
+        return lastSnapshotAt !== null && Date.parse(lastSnapshotAt) > freed;
+      },
+      { what: "a snapshot after space was freed", timeoutMs: 15_000 },
+    );
     await server.close();
     expect((await (await openStore(url)).load(ALL)).events.map((e) => e.id)).toEqual(ids);
   });
@@ -291,7 +364,10 @@ describe("a server with a database", () => {
     const { path, url } = databaseIn(tempDir());
     const logger = recordingLogger();
     const server = await startServer({ databaseUrl: url, snapshotIntervalMs: 3_600_000, logger });
-    await captureEvents(server.url, range(1, 5).map((n) => visit(n)));
+    await captureEvents(
+      server.url,
+      range(1, 5).map((n) => visit(n)),
+    );
     await holdWriteLock(path);
 
     await expect(server.close()).rejects.toThrow();
@@ -324,7 +400,9 @@ describe("a server with a database", () => {
     const { path, url } = databaseIn(tempDir());
     await (await openStore(url)).close();
     const db = new Database(path);
-    db.prepare("INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, applied_steps_count) VALUES ('x', 'y', '29990101000000_future', '2999-01-01', 1)").run();
+    db.prepare(
+      "INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, applied_steps_count) VALUES ('x', 'y', '29990101000000_future', '2999-01-01', 1)",
+    ).run();
     db.close();
     const server = await startServer({ databaseUrl: url, logger: recordingLogger() }, { awaitReady: false });
     await expect(server.ready).rejects.toBeInstanceOf(StoreUnusableError);

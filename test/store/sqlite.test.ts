@@ -13,7 +13,6 @@ import { recordingLogger } from "../support/logs.ts";
 import { ROOT, tempDir } from "../support/process.ts";
 import { writeDamagedDatabase } from "../support/persistence.ts";
 
-
 const run = promisify(execFile);
 
 async function open(path: string, log = recordingLogger()) {
@@ -45,8 +44,16 @@ describe("migrations", () => {
     const committed = readMigrations(SQLITE_MIGRATIONS);
     expect(committed.length).toBeGreaterThan(0);
     const rows = inspect(path)
-      .prepare("SELECT migration_name, checksum, finished_at, rolled_back_at, applied_steps_count FROM _prisma_migrations ORDER BY migration_name")
-      .all() as { migration_name: string; checksum: string; finished_at: string | null; rolled_back_at: string | null; applied_steps_count: number }[];
+      .prepare(
+        "SELECT migration_name, checksum, finished_at, rolled_back_at, applied_steps_count FROM _prisma_migrations ORDER BY migration_name",
+      )
+      .all() as {
+      migration_name: string;
+      checksum: string;
+      finished_at: string | null;
+      rolled_back_at: string | null;
+      applied_steps_count: number;
+    }[];
     expect(rows.map((r) => r.migration_name)).toEqual(committed.map((m) => m.name));
     for (const row of rows) {
       const file = readFileSync(new URL(`${row.migration_name}/migration.sql`, SQLITE_MIGRATIONS));
@@ -55,7 +62,11 @@ describe("migrations", () => {
       expect(row.rolled_back_at).toBeNull();
       expect(row.applied_steps_count).toBe(1);
     }
-    expect(log.lines).toContainEqual({ level: "info", message: "migrations applied", fields: expect.objectContaining({ migrations: committed.map((m) => m.name) }) });
+    expect(log.lines).toContainEqual({
+      level: "info",
+      message: "migrations applied",
+      fields: expect.objectContaining({ migrations: committed.map((m) => m.name) }),
+    });
   });
 
   it("apply to an existing empty file", async () => {
@@ -163,7 +174,10 @@ describe("migrations", () => {
     const path = join(tempDir(), "pulse.db");
     await (await open(path)).close();
     const db = new Database(path);
-    db.prepare("UPDATE _prisma_migrations SET checksum = ? WHERE migration_name = ?").run("f".repeat(64), readMigrations(SQLITE_MIGRATIONS)[0]!.name);
+    db.prepare("UPDATE _prisma_migrations SET checksum = ? WHERE migration_name = ?").run(
+      "f".repeat(64),
+      readMigrations(SQLITE_MIGRATIONS)[0]!.name,
+    );
     db.close();
     const log = recordingLogger();
     await open(path, log);
@@ -251,4 +265,3 @@ describe("a file deleted or replaced while the store is open", () => {
     expect(tables(path)).toContain("events");
   });
 });
-

@@ -61,7 +61,10 @@ describe.skipIf(!REDIS_URL || !POSTGRES_URL)("a fleet of real Pulse processes on
     const onC = streamClient("sse", c.url).subscribe(EVENTS);
     await waitForActive(b.url, 1);
     await waitForActive(c.url, 1);
-    const first = await captureEvents(a.url, [1, 2, 3, 4, 5].map((n) => pageview(n)));
+    const first = await captureEvents(
+      a.url,
+      [1, 2, 3, 4, 5].map((n) => pageview(n)),
+    );
     const ids = (r: { data?: Record<string, unknown> | null }) => (r.data!.events as { id: string }).id;
     expect((await onB.waitForResults(5)).map(ids)).toEqual(first.ids);
     expect((await onC.waitForResults(5)).map(ids)).toEqual(first.ids);
@@ -71,23 +74,32 @@ describe.skipIf(!REDIS_URL || !POSTGRES_URL)("a fleet of real Pulse processes on
 
     const fleet = [a, b, c];
     const writer = await theWriter(fleet);
-    await waitFor(async () => ((await snapshotIds(shared.DATABASE_URL!)).length === 5 ? true : null), { what: "the snapshot of the 5 events" });
+    await waitFor(async () => ((await snapshotIds(shared.DATABASE_URL!)).length === 5 ? true : null), {
+      what: "the snapshot of the 5 events",
+    });
     expect(await snapshotIds(shared.DATABASE_URL!)).toEqual(first.ids);
 
     await kill9(writer);
     const [survivor, other] = fleet.filter((i) => i !== writer) as [Instance, Instance];
     const during = await captureEvent(survivor.url, pageview(6));
-    await waitFor(async () => ((await recentEvents(other.url, 1))[0]?.id === during.id ? true : null), { what: "the event on the other survivor" });
+    await waitFor(async () => ((await recentEvents(other.url, 1))[0]?.id === during.id ? true : null), {
+      what: "the event on the other survivor",
+    });
     // Another instance takes the writer's role and stores what came since.
     await theWriter([survivor, other]);
-    await waitFor(async () => ((await snapshotIds(shared.DATABASE_URL!)).at(-1) === during.id ? true : null), { what: "the new writer's snapshot" });
+    await waitFor(async () => ((await snapshotIds(shared.DATABASE_URL!)).at(-1) === during.id ? true : null), {
+      what: "the new writer's snapshot",
+    });
 
     const restarted = await startInstance(shared);
     const expected = (await recentEvents(survivor.url, 100)).map((e) => e.id);
     expect(expected).toHaveLength(6);
-    await waitFor(async () => ((await recentEvents(restarted.url, 100)).length === 6 ? true : null), { what: "the restarted instance to catch up" });
+    await waitFor(async () => ((await recentEvents(restarted.url, 100)).length === 6 ? true : null), {
+      what: "the restarted instance to catch up",
+    });
     expect((await recentEvents(restarted.url, 100)).map((e) => e.id)).toEqual(expected);
-    for (const server of [survivor, other, restarted]) expect(await gqlData(server.url, `{ liveUsers { count } }`)).toEqual({ liveUsers: { count: 6 } });
+    for (const server of [survivor, other, restarted])
+      expect(await gqlData(server.url, `{ liveUsers { count } }`)).toEqual({ liveUsers: { count: 6 } });
     expect(await theWriter([survivor, other, restarted])).not.toBe(restarted);
   }, 120_000);
 
@@ -96,13 +108,22 @@ describe.skipIf(!REDIS_URL || !POSTGRES_URL)("a fleet of real Pulse processes on
     const a = await startInstance(shared);
     const captured: string[] = [];
     for (let batch = 0; batch < 15; batch++) {
-      captured.push(...(await captureEvents(a.url, Array.from({ length: 100 }, (_, i) => pageview(batch * 100 + i)))).ids);
+      captured.push(
+        ...(
+          await captureEvents(
+            a.url,
+            Array.from({ length: 100 }, (_, i) => pageview(batch * 100 + i)),
+          )
+        ).ids,
+      );
     }
     const redis = new Redis(REDIS_URL!);
     onCleanup(() => redis.disconnect());
     // Redis trims whole blocks of ~100 entries: fewer than the 1,500 captured are left in the stream.
     expect(await redis.xlen(`${shared.PULSE_REDIS_PREFIX}events`)).toBeLessThan(1200);
-    await waitFor(async () => ((await snapshotIds(shared.DATABASE_URL!)).length === 1500 ? true : null), { what: "the snapshot of 1,500 events" });
+    await waitFor(async () => ((await snapshotIds(shared.DATABASE_URL!)).length === 1500 ? true : null), {
+      what: "the snapshot of 1,500 events",
+    });
 
     const joining = await startInstance(shared);
     // At once: nothing to wait for, the buffer came from the snapshot.

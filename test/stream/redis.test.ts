@@ -75,14 +75,18 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
 
   it("tells when events left the stream (MAXLEN) before this instance read them, and goes on after them", async () => {
     const prefix = `pulse-test:${randomUUID()}:`;
-    const hub = () => new Hub({ bufferSize: 5000, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 100});
+    const hub = () =>
+      new Hub({ bufferSize: 5000, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 100 });
     const writerHub = hub();
     const writer = new RedisEventStream(writerHub.stream, { url: REDIS_URL!, prefix, maxLength: 1000 });
     writerHub.replication.useLog(writer);
     await writer.start();
     onCleanup(() => writer.close());
     for (let batch = 0; batch < 3; batch++) {
-      await captureInto(writerHub, Array.from({ length: 1000 }, (_, i) => ({ event: "$pageview", distinctId: `u${batch}-${i}` })));
+      await captureInto(
+        writerHub,
+        Array.from({ length: 1000 }, (_, i) => ({ event: "$pageview", distinctId: `u${batch}-${i}` })),
+      );
     }
     const redis = new Redis(REDIS_URL!);
     onCleanup(() => redis.disconnect());
@@ -94,7 +98,12 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
     const lateHub = hub();
     lateHub.restore([writerHub.stream.bufferedEvents()[0]!]);
     const gaps: [number, number][] = [];
-    const late = new RedisEventStream(lateHub.stream, { url: REDIS_URL!, prefix, maxLength: 1000, onGap: (from, to) => gaps.push([from, to]) });
+    const late = new RedisEventStream(lateHub.stream, {
+      url: REDIS_URL!,
+      prefix,
+      maxLength: 1000,
+      onGap: (from, to) => gaps.push([from, to]),
+    });
     lateHub.replication.useLog(late);
     await late.start();
     onCleanup(() => late.close());
@@ -111,7 +120,9 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
     const before = await captureEvent(a!.url, pageview(1));
     await sub.waitForResults(1);
     await redis.stop();
-    const refused = await gql(a!.url, `mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id } }`, { input: pageview(2) });
+    const refused = await gql(a!.url, `mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id } }`, {
+      input: pageview(2),
+    });
     expect(refused.errors?.[0]?.extensions?.code).toBe("UNAVAILABLE");
     const ready = await fetch(`${a!.url}/readyz`);
     expect(ready.status).toBe(503);
@@ -121,7 +132,9 @@ describe.skipIf(!REDIS_URL)("instances sharing one Redis stream", () => {
     // It comes back empty (nothing on disk): the counter is restarted past every position handed out before.
     await redis.start();
     const after = await waitFor(async () => {
-      const result = await gql(a!.url, `mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id cursor } }`, { input: pageview(3) });
+      const result = await gql(a!.url, `mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id cursor } }`, {
+        input: pageview(3),
+      });
       return result.data ? result : null;
     });
     const { id: afterId, cursor: afterCursor } = (after.data as { captureEvent: { id: string; cursor: string } }).captureEvent;
@@ -266,13 +279,41 @@ async function privateRedis() {
   const pidfile = join(dir, "redis.pid");
   const url = `redis://127.0.0.1:${port}`;
   const start = async () => {
-    await run("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "yes", "--pidfile", pidfile, "--dir", dir]);
-    await waitFor(() => { try { return Number(readFileSync(pidfile, "utf8")) || null; } catch { return null; } });
+    await run("redis-server", [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--daemonize",
+      "yes",
+      "--pidfile",
+      pidfile,
+      "--dir",
+      dir,
+    ]);
+    await waitFor(() => {
+      try {
+        return Number(readFileSync(pidfile, "utf8")) || null;
+      } catch {
+        return null;
+      }
+    });
   };
   const stop = async () => {
     const pid = Number(readFileSync(pidfile, "utf8"));
     process.kill(pid, "SIGKILL");
-    await waitFor(() => { try { process.kill(pid, 0); return null; } catch { return true; } });
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0);
+        return null;
+      } catch {
+        return true;
+      }
+    });
   };
   await start();
   onCleanup(() => {

@@ -77,7 +77,11 @@ export function gqlResponse<TData = Record<string, unknown>>(
   variables?: Variables,
   options: RequestOptions = {},
 ): Promise<HttpAnswer<TData>> {
-  const headers = { "content-type": "application/json", accept: "application/graphql-response+json, application/json", ...bearer(options.key) };
+  const headers = {
+    "content-type": "application/json",
+    accept: "application/graphql-response+json, application/json",
+    ...bearer(options.key),
+  };
   return post<TData>(baseUrl, JSON.stringify({ query, variables }), headers, "/graphql", options.signal);
 }
 

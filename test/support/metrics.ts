@@ -48,6 +48,7 @@ export async function scrape(baseUrl: string, headers: Record<string, string> = 
   const response = await fetch(`${baseUrl}/metrics`, { headers });
   const text = await response.text();
   if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}: ${text}`);
-  if (!response.headers.get("content-type")?.startsWith("text/plain")) throw new Error(`content-type ${response.headers.get("content-type")}`);
+  if (!response.headers.get("content-type")?.startsWith("text/plain"))
+    throw new Error(`content-type ${response.headers.get("content-type")}`);
   return new Scrape(text);
 }

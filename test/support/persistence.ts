@@ -47,7 +47,10 @@ export interface SnapshotMetrics {
 }
 
 export async function snapshotMetrics(baseUrl: string): Promise<SnapshotMetrics> {
-  const data = await gqlData<{ realtimeMetrics: SnapshotMetrics }>(baseUrl, "{ realtimeMetrics { snapshotFailures lastSnapshotAt bufferedEvents } }");
+  const data = await gqlData<{ realtimeMetrics: SnapshotMetrics }>(
+    baseUrl,
+    "{ realtimeMetrics { snapshotFailures lastSnapshotAt bufferedEvents } }",
+  );
   return data.realtimeMetrics;
 }
 

@@ -131,7 +131,8 @@ export async function startPulseProcess(
   await waitFor(
     async () => {
       if (failure) throw failure;
-      if (pulse.child.exitCode !== null) throw new Error(`Pulse exited with ${pulse.child.exitCode} before it was ready: ${pulse.output()}`);
+      if (pulse.child.exitCode !== null)
+        throw new Error(`Pulse exited with ${pulse.child.exitCode} before it was ready: ${pulse.output()}`);
       return isReady(pulse.url);
     },
     { what: () => `Pulse on ${pulse.url} to answer /readyz (output: ${pulse.output()})`, timeoutMs: options.timeoutMs ?? 30_000 },

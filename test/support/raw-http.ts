@@ -56,7 +56,10 @@ export class RawHttpConnection {
 
   /** Waits for the first complete response (default bound 10 s). */
   nextResponse(timeoutMs?: number): Promise<RawResponse> {
-    return waitFor(() => this.response(), { timeoutMs, what: () => `a response (received ${JSON.stringify(this.received.toString("latin1").slice(0, 200))})` });
+    return waitFor(() => this.response(), {
+      timeoutMs,
+      what: () => `a response (received ${JSON.stringify(this.received.toString("latin1").slice(0, 200))})`,
+    });
   }
 }
 

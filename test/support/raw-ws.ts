@@ -63,7 +63,10 @@ export class RawGraphqlSocket {
    * Opens a WebSocket on `${baseUrl}/graphql`: `outcome` is "open", or the HTTP status that refused the upgrade
    * (the refused socket is closed already). For the limits enforced at the upgrade.
    */
-  static attempt(baseUrl: string, { protocol = "graphql-transport-ws" }: ConnectOptions = {}): Promise<{ outcome: "open" | number; socket: RawGraphqlSocket }> {
+  static attempt(
+    baseUrl: string,
+    { protocol = "graphql-transport-ws" }: ConnectOptions = {},
+  ): Promise<{ outcome: "open" | number; socket: RawGraphqlSocket }> {
     const socket = protocol === null ? new WebSocket(wsUrl(baseUrl)) : new WebSocket(wsUrl(baseUrl), protocol);
     const raw = new RawGraphqlSocket(socket);
     onCleanup(() => raw.close());

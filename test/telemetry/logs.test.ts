@@ -47,7 +47,10 @@ describe.each(["info", "debug"] as const)("logs at LOG_LEVEL=%s", (level) => {
     // The upgrade request carries `x-request-id`, the key goes in connectionParams.
     const ws = wsClient(server.url, { key: API_KEY, headers: { "x-request-id": "ws-conn-7" } });
     const wsEvents: unknown[] = [];
-    ws.subscribe({ query: "subscription { events { id properties } }" }, { next: (v) => void wsEvents.push(v), error: () => {}, complete: () => {} });
+    ws.subscribe(
+      { query: "subscription { events { id properties } }" },
+      { next: (v) => void wsEvents.push(v), error: () => {}, complete: () => {} },
+    );
     const sse = streamClient("sse", server.url);
     const sseEvents = sse.subscribe("subscription { events { id properties } }");
     await waitFor(() => server.hub.metrics().activeSubscriptions === 2, { what: "both subscriptions registered" });
@@ -58,11 +61,14 @@ describe.each(["info", "debug"] as const)("logs at LOG_LEVEL=%s", (level) => {
     await sse.dispose();
     await fetch(`${server.url}/metrics`).then((r) => r.text());
 
-    const lines = await waitFor(() => {
-      const all = log.lines();
-      const closed = all.filter((line) => line.msg === "connection closed");
-      return closed.length === 2 && all.some((line) => line.path === "/metrics") === (level === "debug") ? all : null;
-    }, { what: () => `2 connection closed lines in\n${log.raw.join("")}` });
+    const lines = await waitFor(
+      () => {
+        const all = log.lines();
+        const closed = all.filter((line) => line.msg === "connection closed");
+        return closed.length === 2 && all.some((line) => line.path === "/metrics") === (level === "debug") ? all : null;
+      },
+      { what: () => `2 connection closed lines in\n${log.raw.join("")}` },
+    );
 
     for (const line of lines) {
       expect(typeof line.time).toBe("string");
@@ -105,7 +111,11 @@ describe("the logger", () => {
   it("redacts authorization and connectionParams even when a line carries them", () => {
     const log = capturedLogger("info");
     log.logger.info(
-      { req: { headers: { authorization: `Bearer ${API_KEY}` } }, connectionParams: { authorization: API_KEY }, event: { properties: { a: PROPERTY_MARKER } } },
+      {
+        req: { headers: { authorization: `Bearer ${API_KEY}` } },
+        connectionParams: { authorization: API_KEY },
+        event: { properties: { a: PROPERTY_MARKER } },
+      },
       "careless line",
     );
     const [line] = log.lines();

@@ -20,7 +20,13 @@ async function scrapeUntil(baseUrl: string, condition: (s: Scrape) => boolean, w
       last = await scrape(baseUrl);
       return condition(last) ? last : null;
     },
-    { what: () => `${what}; last scrape:\n${last?.text.split("\n").filter((l) => l.startsWith("pulse_")).join("\n")}` },
+    {
+      what: () =>
+        `${what}; last scrape:\n${last?.text
+          .split("\n")
+          .filter((l) => l.startsWith("pulse_"))
+          .join("\n")}`,
+    },
   );
 }
 
@@ -96,7 +102,9 @@ describe("subscription metrics", () => {
 
     await scrapeUntil(
       server.url,
-      (s) => s.value("pulse_subscriptions_active", { transport: "ws" }) === 3 && s.value("pulse_subscriptions_active", { transport: "sse" }) === 1,
+      (s) =>
+        s.value("pulse_subscriptions_active", { transport: "ws" }) === 3 &&
+        s.value("pulse_subscriptions_active", { transport: "sse" }) === 1,
       "3 ws and 1 sse subscriptions active",
     );
     await captureEvents(server.url, [pageview(1), pageview(2), pageview(3), { event: "signup", distinctId: "u" }]);
@@ -115,7 +123,9 @@ describe("subscription metrics", () => {
     sseAll.unsubscribe();
     const after = await scrapeUntil(
       server.url,
-      (s) => s.value("pulse_subscriptions_active", { transport: "ws" }) === 2 && s.value("pulse_subscriptions_active", { transport: "sse" }) === 0,
+      (s) =>
+        s.value("pulse_subscriptions_active", { transport: "ws" }) === 2 &&
+        s.value("pulse_subscriptions_active", { transport: "sse" }) === 0,
       "the unsubscribed operations inactive",
     );
     expect(after.value("pulse_subscriptions_started_total", { transport: "ws" })).toBe(3);
@@ -142,7 +152,11 @@ describe("subscription metrics", () => {
       expect(graphqlErrors(slow).map((e) => e.extensions?.code)).toEqual(["LAGGED"]);
       const received = slow.values("events").length;
 
-      const metrics = await scrapeUntil(server.url, (s) => s.value("pulse_subscriptions_active", { transport }) === 0, "the subscription ended");
+      const metrics = await scrapeUntil(
+        server.url,
+        (s) => s.value("pulse_subscriptions_active", { transport }) === 0,
+        "the subscription ended",
+      );
       expect(metrics.value("pulse_subscriptions_lagged_total", { transport })).toBe(1);
       // The queue (2) and the event that overflowed it; later events are no longer offered.
       expect(metrics.value("pulse_events_dropped_total", { transport })).toBe(3);
@@ -229,7 +243,9 @@ describe("GET /metrics", () => {
       if (family.type === "COUNTER") expect(family.name, "counters end in _total").toMatch(/_total$/);
     }
     expect([...metrics.families.keys()].filter((name) => name.startsWith("pulse_")).sort()).toEqual(
-      Object.keys(DOCUMENTED).filter((name) => name.startsWith("pulse_")).sort(),
+      Object.keys(DOCUMENTED)
+        .filter((name) => name.startsWith("pulse_"))
+        .sort(),
     );
   });
 

@@ -96,7 +96,10 @@ describe("GET /healthz and /readyz", () => {
     });
     server.readiness.set("snapshot-restored", true);
     storeAnswers = true;
-    expect(await getJson(`${server.url}/readyz`)).toMatchObject({ status: 200, body: { checks: { "snapshot-restored": "ok", store: "ok" } } });
+    expect(await getJson(`${server.url}/readyz`)).toMatchObject({
+      status: 200,
+      body: { checks: { "snapshot-restored": "ok", store: "ok" } },
+    });
     storeAnswers = false;
     unregister();
     expect((await getJson(`${server.url}/readyz`)).status).toBe(200);

@@ -5,7 +5,6 @@ import { EventStreamResponses } from "../../src/transport/event-streams.ts";
 import { onCleanup } from "../support/cleanup.ts";
 import { deferred, within } from "../support/wait.ts";
 
-
 /**
  * The shutdown of event streams (src/transport/event-streams.ts) on a plain Node server: what server.ts does with
  * it is tested end to end in test/integration/restarts.test.ts; here the cases a running Pulse cannot be put in on

@@ -39,34 +39,46 @@ describe("401 before any body byte is read (keys configured)", () => {
   ];
 
   for (const [name, path, headers] of CASES) {
-    it.each(AUTHORIZATIONS)(`${name} with %s: 401 UNAUTHENTICATED while the body is still unsent, then the connection closes`, async (_, authorization) => {
-      const server = await startServer({ trust: KEYED });
-      const connection = await RawHttpConnection.open(server.url);
-      connection.write(
-        head(
-          [
-            `POST ${path} HTTP/1.1`,
-            "host: pulse.test",
-            ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-            ...(authorization ? [`authorization: ${authorization}`] : []),
-            "content-length: 500000",
-          ],
-          '{"query":',
-        ),
-      );
-      const response = await connection.nextResponse(5000);
-      expect(response.status).toBe(401);
-      expect(response.headers["www-authenticate"]).toContain("Bearer");
-      expect(errorsOf(response)[0]!.extensions["code"]).toBe("UNAUTHENTICATED");
-      await within(connection.closed, "the server to close the connection with the unread body");
-    });
+    it.each(AUTHORIZATIONS)(
+      `${name} with %s: 401 UNAUTHENTICATED while the body is still unsent, then the connection closes`,
+      async (_, authorization) => {
+        const server = await startServer({ trust: KEYED });
+        const connection = await RawHttpConnection.open(server.url);
+        connection.write(
+          head(
+            [
+              `POST ${path} HTTP/1.1`,
+              "host: pulse.test",
+              ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+              ...(authorization ? [`authorization: ${authorization}`] : []),
+              "content-length: 500000",
+            ],
+            '{"query":',
+          ),
+        );
+        const response = await connection.nextResponse(5000);
+        expect(response.status).toBe(401);
+        expect(response.headers["www-authenticate"]).toContain("Bearer");
+        expect(errorsOf(response)[0]!.extensions["code"]).toBe("UNAUTHENTICATED");
+        await within(connection.closed, "the server to close the connection with the unread body");
+      },
+    );
   }
 
   it("PostHog's /batch/ with a bad key in Authorization: 401 while the body is still unsent", async () => {
     const server = await startServer({ trust: KEYED });
     const connection = await RawHttpConnection.open(server.url);
     connection.write(
-      head(["POST /batch/ HTTP/1.1", "host: pulse.test", "content-type: application/json", "authorization: Bearer not-a-key-0123456789abcdef", "content-length: 500000"], '{"batch":['),
+      head(
+        [
+          "POST /batch/ HTTP/1.1",
+          "host: pulse.test",
+          "content-type: application/json",
+          "authorization: Bearer not-a-key-0123456789abcdef",
+          "content-length: 500000",
+        ],
+        '{"batch":[',
+      ),
     );
     const response = await connection.nextResponse(5000);
     expect(response.status).toBe(401);
@@ -77,7 +89,12 @@ describe("401 before any body byte is read (keys configured)", () => {
   it("PostHog's api_key in the body: a body sent too slowly gets 408 after PULSE_HTTP_REQUEST_TIMEOUT_MS", async () => {
     const server = await startServer({ trust: { ...KEYED, httpHeadersTimeoutMs: 1000, httpRequestTimeoutMs: 1000 } });
     const connection = await RawHttpConnection.open(server.url);
-    connection.write(head(["POST /batch/ HTTP/1.1", "host: pulse.test", "content-type: application/json", "content-length: 5000"], `{"api_key":"${KEYS.capture}",`));
+    connection.write(
+      head(
+        ["POST /batch/ HTTP/1.1", "host: pulse.test", "content-type: application/json", "content-length: 5000"],
+        `{"api_key":"${KEYS.capture}",`,
+      ),
+    );
     const response = await connection.nextResponse(5000);
     expect(response.status).toBe(408);
     await within(connection.closed, "the connection to close");
@@ -135,9 +152,15 @@ describe("HTTP timeouts", () => {
 describe("PULSE_MAX_CONNECTIONS_PER_ADDRESS on plain HTTP connections", () => {
   it("answers the connection past the limit 429 RATE_LIMITED without routing it, while /readyz answers another address", async () => {
     const server = await startServer({ trust: { maxConnectionsPerAddress: 3 } });
-    const held = [await RawHttpConnection.open(server.url), await RawHttpConnection.open(server.url), await RawHttpConnection.open(server.url)];
+    const held = [
+      await RawHttpConnection.open(server.url),
+      await RawHttpConnection.open(server.url),
+      await RawHttpConnection.open(server.url),
+    ];
     const refused = await RawHttpConnection.open(server.url);
-    refused.write(head(["POST /graphql HTTP/1.1", "host: pulse.test", "content-type: application/json", `content-length: ${CAPTURE.length}`], CAPTURE));
+    refused.write(
+      head(["POST /graphql HTTP/1.1", "host: pulse.test", "content-type: application/json", `content-length: ${CAPTURE.length}`], CAPTURE),
+    );
     const response = await refused.nextResponse();
     expect(response.status).toBe(429);
     expect(response.headers["retry-after"]).toBe("1");
@@ -169,7 +192,9 @@ describe("PULSE_MAX_CONNECTIONS_PER_ADDRESS on plain HTTP connections", () => {
   it("counts Yoga's own event stream on GET /graphql (accept: text/event-stream) with WebSockets", async () => {
     const server = await startServer({ trust: { maxConnectionsPerAddress: 2 } });
     const stream = await RawHttpConnection.open(server.url);
-    stream.write(head([`GET /graphql?query=${SUBSCRIBE} HTTP/1.1`, "host: pulse.test", "accept: text/event-stream", "x-graphql-yoga-csrf: 1"]));
+    stream.write(
+      head([`GET /graphql?query=${SUBSCRIBE} HTTP/1.1`, "host: pulse.test", "accept: text/event-stream", "x-graphql-yoga-csrf: 1"]),
+    );
     const opened = await stream.nextResponse();
     expect(opened.status).toBe(200);
     expect(opened.headers["content-type"]).toContain("text/event-stream");

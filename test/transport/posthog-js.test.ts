@@ -39,7 +39,9 @@ describe("PostHog ingestion with the real posthog-js in Chromium", { timeout: 12
   ])("captures from a page on another origin, %s", async (_, config, refused) => {
     const pulse = await startServer();
     const site = await startSite();
-    const live = streamClient("ws", pulse.url).subscribe("subscription { events(filter: { events: [\"clicked_buy\"] }) { id event distinctId sessionId } }");
+    const live = streamClient("ws", pulse.url).subscribe(
+      'subscription { events(filter: { events: ["clicked_buy"] }) { id event distinctId sessionId } }',
+    );
     await waitForActive(pulse.url, 1);
 
     const browser = await launchBrowser();
@@ -58,25 +60,36 @@ describe("PostHog ingestion with the real posthog-js in Chromium", { timeout: 12
     page.on("response", (response) => {
       if (response.url().startsWith(pulse.url)) answers.push([new URL(response.url()).pathname, response.status()]);
     });
-    const ids = await page.evaluate(([host, config]) => {
-      const posthog = (window as unknown as { posthog: PostHogPage }).posthog;
-      posthog.init("phc_pulse_test", {
-        api_host: host,
-        ...config,
-        autocapture: false,
-        capture_pageview: false,
-        persistence: "memory",
-        // Headless Chromium's user agent says "HeadlessChrome": posthog-js would drop its events as a bot's.
-        opt_out_useragent_filter: true,
-      });
-      posthog.capture("clicked_buy", { plan: "pro", $set: { tier: "gold" } });
-      return { distinctId: posthog.get_distinct_id(), sessionId: posthog.get_session_id() };
-    }, [pulse.url, config] as const);
+    const ids = await page.evaluate(
+      ([host, config]) => {
+        const posthog = (window as unknown as { posthog: PostHogPage }).posthog;
+        posthog.init("phc_pulse_test", {
+          api_host: host,
+          ...config,
+          autocapture: false,
+          capture_pageview: false,
+          persistence: "memory",
+          // Headless Chromium's user agent says "HeadlessChrome": posthog-js would drop its events as a bot's.
+          opt_out_useragent_filter: true,
+        });
+        posthog.capture("clicked_buy", { plan: "pro", $set: { tier: "gold" } });
+        return { distinctId: posthog.get_distinct_id(), sessionId: posthog.get_session_id() };
+      },
+      [pulse.url, config] as const,
+    );
 
-    const [event] = await waitFor(async () => {
-      const found = await recentEvents(pulse.url, 10, { events: ["clicked_buy"] }, "id event distinctId sessionId environment properties person { properties }");
-      return found.length > 0 ? found : null;
-    }, { what: "the posthog-js event in recentEvents", timeoutMs: 60_000 });
+    const [event] = await waitFor(
+      async () => {
+        const found = await recentEvents(
+          pulse.url,
+          10,
+          { events: ["clicked_buy"] },
+          "id event distinctId sessionId environment properties person { properties }",
+        );
+        return found.length > 0 ? found : null;
+      },
+      { what: "the posthog-js event in recentEvents", timeoutMs: 60_000 },
+    );
     expect(event).toMatchObject({
       event: "clicked_buy",
       distinctId: ids.distinctId,

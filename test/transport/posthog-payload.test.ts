@@ -48,7 +48,13 @@ describe("toCaptureInputs", () => {
     const payload = readPayload({
       api_key: "k",
       batch: [
-        { event: "e", uuid: "0190B1C2-0000-7000-8000-00000000000A", distinct_id: "u", $set: { plan: "pro" }, properties: { $session_id: "s", $environment: "dev" } },
+        {
+          event: "e",
+          uuid: "0190B1C2-0000-7000-8000-00000000000A",
+          distinct_id: "u",
+          $set: { plan: "pro" },
+          properties: { $session_id: "s", $environment: "dev" },
+        },
       ],
     });
     const [input] = toCaptureInputs(payload, { now, environment: null, sentAt: undefined }).inputs;

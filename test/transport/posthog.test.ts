@@ -32,7 +32,6 @@ function post(url: string, path: string, body: string | Buffer, headers: Record<
 }
 
 describe("PostHog ingestion with the real posthog-node client", () => {
-
   function posthogFor(host: string, options: ConstructorParameters<typeof PostHog>[1] = {}): PostHog {
     // flushAt 1: each capture is sent at once; compression stays at its default (gzip on).
     const client = new PostHog("phc_pulse_test", { host, flushAt: 1, flushInterval: 0, fetchRetryDelay: 10, ...options });
@@ -115,7 +114,6 @@ describe("PostHog ingestion with the real posthog-node client", () => {
 });
 
 describe("PostHog endpoints", () => {
-
   it.each(POSTHOG_CAPTURE_PATHS)("POST %s accepts a single event and answers like PostHog", async (path) => {
     const server = await startServer();
     const response = await post(server.url, path, JSON.stringify({ event: "hello", distinct_id: "u1", properties: { token: "phc" } }));
@@ -236,19 +234,92 @@ describe("PostHog ingestion refuses bad payloads with a typed error and stores n
     ["batch that is not an array", JSON.stringify({ batch: {} }), {}, 400, /^batch must be an array/, "batch"],
     ["a non-object event", JSON.stringify({ batch: [valid, 5] }), {}, 400, /^batch\[1\] must be a JSON object/, "batch[1]"],
     ["a missing event name", JSON.stringify({ batch: [valid, { distinct_id: "u" }] }), {}, 400, /^batch\[1\]\.event is required/, "event"],
-    ["an empty event name", JSON.stringify({ batch: [valid, { event: "", distinct_id: "u" }] }), {}, 400, /^batch\[1\]\.event must not be empty/, "event"],
+    [
+      "an empty event name",
+      JSON.stringify({ batch: [valid, { event: "", distinct_id: "u" }] }),
+      {},
+      400,
+      /^batch\[1\]\.event must not be empty/,
+      "event",
+    ],
     ["a missing distinct_id", JSON.stringify([valid, { event: "x" }]), {}, 400, /^\[1\]\.distinct_id is required/, "distinct_id"],
-    ["an empty distinct_id", JSON.stringify({ event: "x", distinct_id: " " }), {}, 400, /^event\.distinct_id must not be empty/, "distinct_id"],
-    ["a uuid that is not a UUID", JSON.stringify({ batch: [valid, { ...valid, uuid: "42" }] }), {}, 400, /^batch\[1\]\.uuid must be a UUID/, "uuid"],
-    ["properties that are not an object", JSON.stringify({ batch: [{ ...valid, properties: [1] }] }), {}, 400, /^batch\[0\]\.properties must be a JSON object/, "properties"],
-    ["a garbage timestamp", JSON.stringify({ batch: [valid, { ...valid, timestamp: "yesterday" }] }), {}, 400, /^batch\[1\]\.timestamp "yesterday" is not a date-time/, "timestamp"],
-    ["an offset that is not a number", JSON.stringify({ batch: [{ ...valid, offset: "10" }] }), {}, 400, /^batch\[0\]\.offset must be a number/, "offset"],
-    ["an empty $environment", JSON.stringify({ batch: [{ ...valid, properties: { $environment: "" } }] }), {}, 400, /^batch\[0\]\.properties\.\$environment must not be empty/, "properties.$environment"],
-    ["events with different api keys", JSON.stringify([{ ...valid, api_key: "a" }, { ...valid, token: "b" }]), {}, 400, /different api keys/, "api_key"],
+    [
+      "an empty distinct_id",
+      JSON.stringify({ event: "x", distinct_id: " " }),
+      {},
+      400,
+      /^event\.distinct_id must not be empty/,
+      "distinct_id",
+    ],
+    [
+      "a uuid that is not a UUID",
+      JSON.stringify({ batch: [valid, { ...valid, uuid: "42" }] }),
+      {},
+      400,
+      /^batch\[1\]\.uuid must be a UUID/,
+      "uuid",
+    ],
+    [
+      "properties that are not an object",
+      JSON.stringify({ batch: [{ ...valid, properties: [1] }] }),
+      {},
+      400,
+      /^batch\[0\]\.properties must be a JSON object/,
+      "properties",
+    ],
+    [
+      "a garbage timestamp",
+      JSON.stringify({ batch: [valid, { ...valid, timestamp: "yesterday" }] }),
+      {},
+      400,
+      /^batch\[1\]\.timestamp "yesterday" is not a date-time/,
+      "timestamp",
+    ],
+    [
+      "an offset that is not a number",
+      JSON.stringify({ batch: [{ ...valid, offset: "10" }] }),
+      {},
+      400,
+      /^batch\[0\]\.offset must be a number/,
+      "offset",
+    ],
+    [
+      "an empty $environment",
+      JSON.stringify({ batch: [{ ...valid, properties: { $environment: "" } }] }),
+      {},
+      400,
+      /^batch\[0\]\.properties\.\$environment must not be empty/,
+      "properties.$environment",
+    ],
+    [
+      "events with different api keys",
+      JSON.stringify([
+        { ...valid, api_key: "a" },
+        { ...valid, token: "b" },
+      ]),
+      {},
+      400,
+      /different api keys/,
+      "api_key",
+    ],
     ["gzip that is not gzip", "not gzip", { "content-encoding": "gzip" }, 400, /not valid gzip/, "body"],
-    ["an unsupported Content-Encoding", JSON.stringify(valid), { "content-encoding": "br" }, 400, /Content-Encoding "br" is not supported/, "content-encoding"],
+    [
+      "an unsupported Content-Encoding",
+      JSON.stringify(valid),
+      { "content-encoding": "br" },
+      400,
+      /Content-Encoding "br" is not supported/,
+      "content-encoding",
+    ],
     ["a form body without a data field", "N4Ig", { "content-type": "application/x-www-form-urlencoded" }, 400, /data field/, "data"],
-    ["a body over the limit", JSON.stringify({ batch: [{ ...valid, properties: { big: "x".repeat(1_100_000) } }] }), {}, 413, /larger than 1048576 bytes/, "body"],
+    [
+      "a body over the limit",
+      JSON.stringify({ batch: [{ ...valid, properties: { big: "x".repeat(1_100_000) } }] }),
+      {},
+      413,
+      /larger than 1048576 bytes/,
+      "body",
+    ],
     ["a gzip bomb (small compressed, 8 MiB inflated)", bomb, { "content-encoding": "gzip" }, 413, /larger than 1048576 bytes/, "body"],
   ])("%s", async (_, body, headers, status, message, field) => {
     const server = await startServer();
@@ -273,7 +344,10 @@ describe("PostHog ingestion refuses bad payloads with a typed error and stores n
     const big = await post(server.url, "/batch/", JSON.stringify({ batch: [{ ...valid, properties: { text: "x".repeat(2000) } }] }));
     expect(big.status).toBe(400);
     const bigAnswer = (await big.json()) as { error: { code: string; message: string } };
-    expect(bigAnswer.error).toMatchObject({ code: "BAD_USER_INPUT", message: expect.stringMatching(/the limit is 1024 \(PULSE_MAX_EVENT_BYTES\)/) });
+    expect(bigAnswer.error).toMatchObject({
+      code: "BAD_USER_INPUT",
+      message: expect.stringMatching(/the limit is 1024 \(PULSE_MAX_EVENT_BYTES\)/),
+    });
     const deep = await post(server.url, "/batch/", JSON.stringify({ batch: [{ ...valid, properties: { a: { b: { c: 1 } } } }] }));
     expect(deep.status).toBe(400);
     expect(((await deep.json()) as { error: { message: string } }).error.message).toMatch(/PULSE_MAX_PROPERTY_DEPTH/);
@@ -290,10 +364,16 @@ describe("PostHog ingestion refuses bad payloads with a typed error and stores n
 });
 
 describe("PostHog ingestion's key check (authenticate)", () => {
-
   /** The handler alone on its own HTTP server, with a key check like the one the key store will provide. */
   async function ingestionWith(authenticate: AuthenticateCapture) {
-    const hub = new Hub({ bufferSize: 100, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 10, personsCapacity: 10, clock: new ManualClock() });
+    const hub = new Hub({
+      bufferSize: 100,
+      liveWindowSeconds: 60,
+      dashboardWindowSeconds: 60,
+      subscriberQueue: 10,
+      personsCapacity: 10,
+      clock: new ManualClock(),
+    });
     const rateLimiter = new CaptureRateLimiter({ ratePerSecond: 1000, burst: 0 });
     const { ingest } = createApplication({ hub, limits: EVENT_LIMITS, maxBatch: 100, rateLimiter });
     const ingestion = createPostHogIngestion({ ingest, clock: hub.clock, maxBodyBytes: 1024 * 1024, authenticate });

@@ -13,7 +13,8 @@ async function rawRequest(url: string, requestLine: string, headers: Record<stri
   return connection.nextResponse();
 }
 
-const json = (response: RawResponse) => JSON.parse(response.body.toString("utf8")) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+const json = (response: RawResponse) =>
+  JSON.parse(response.body.toString("utf8")) as { errors: { message: string; extensions: Record<string, unknown> }[] };
 
 describe("malformed URLs", () => {
   // Issue #14 item 1: this one rejected inside serveDashboard, unhandled, and took the process down.
@@ -25,7 +26,19 @@ describe("malformed URLs", () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 
-  const ROUTES = ["/", "/graphql", "/graphql/stream", "/dashboard/assets/x.js", "/healthz", "/readyz", "/metrics", "/batch/", "/e/", "/decide", "/nope"];
+  const ROUTES = [
+    "/",
+    "/graphql",
+    "/graphql/stream",
+    "/dashboard/assets/x.js",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/batch/",
+    "/e/",
+    "/decide",
+    "/nope",
+  ];
   const BAD = ["%E0%A4%A", "%zz", "%C0%AF" /* overlong "/" */, "%ED%A0%80" /* a UTF-16 surrogate */, "%00"];
 
   it.each(ROUTES)("%s with a bad percent-escape (in the path or the query) is 400 on every method", async (route) => {
@@ -33,7 +46,12 @@ describe("malformed URLs", () => {
     for (const bad of BAD) {
       for (const target of [`${route}${route.endsWith("/") ? "" : "/"}${bad}`, `${route}?q=${bad}`]) {
         for (const method of ["GET", "POST"]) {
-          const response = await rawRequest(server.url, `${method} ${target} HTTP/1.1`, { "content-type": "application/json" }, method === "POST" ? "{}" : "");
+          const response = await rawRequest(
+            server.url,
+            `${method} ${target} HTTP/1.1`,
+            { "content-type": "application/json" },
+            method === "POST" ? "{}" : "",
+          );
           expect({ target, method, status: response.status }).toEqual({ target, method, status: 400 });
           expect(json(response).errors[0]!.extensions["code"]).toBe("BAD_USER_INPUT");
         }
@@ -74,7 +92,12 @@ describe("the error boundary", () => {
       return found.length > 0 ? found : null;
     });
     expect(failures).toHaveLength(1);
-    expect(failures[0]).toMatchObject({ reqId: "req-boundary-1", route: "ops", path: "/metrics", err: { message: "secret detail of a broken read-key check" } });
+    expect(failures[0]).toMatchObject({
+      reqId: "req-boundary-1",
+      route: "ops",
+      path: "/metrics",
+      err: { message: "secret detail of a broken read-key check" },
+    });
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 });

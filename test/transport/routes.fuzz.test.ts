@@ -12,10 +12,31 @@ const CAPTURE_KEY = "fuzz-capture-key-0123456789abcdef";
 
 /** Every route Pulse serves, PostHog's unsupported ones, and paths nobody serves. */
 const PATHS = [
-  "/", "/index.html", "/graphql", "/graphql/stream", "/dashboard/assets/", "/dashboard/assets/index.js",
-  "/dashboard/assets/index.css", "/healthz", "/readyz", "/metrics", "/batch/", "/batch", "/capture/", "/e/", "/i/v0/e/",
-  "/decide", "/decide/", "/flags", "/s/", "/api/surveys", "/array/phc_x/config.js", "/array/x/config", "/pulse.js",
-  "/static/array.js", "/favicon.ico",
+  "/",
+  "/index.html",
+  "/graphql",
+  "/graphql/stream",
+  "/dashboard/assets/",
+  "/dashboard/assets/index.js",
+  "/dashboard/assets/index.css",
+  "/healthz",
+  "/readyz",
+  "/metrics",
+  "/batch/",
+  "/batch",
+  "/capture/",
+  "/e/",
+  "/i/v0/e/",
+  "/decide",
+  "/decide/",
+  "/flags",
+  "/s/",
+  "/api/surveys",
+  "/array/phc_x/config.js",
+  "/array/x/config",
+  "/pulse.js",
+  "/static/array.js",
+  "/favicon.ico",
 ];
 
 /** Percent-escapes that are not valid UTF-8: truncated, not hex, overlong, a surrogate, a lone continuation byte, NUL. */
@@ -27,17 +48,34 @@ const TARGETS: fc.Arbitrary<string> = fc.tuple(fc.constantFrom(...PATHS), fc.nat
     { arbitrary: fc.constant(path), weight: 30 },
     {
       // A bad escape at the end, before the last segment's extension, or in the query.
-      arbitrary: fc.constantFrom(...BAD_ESCAPES).map((bad) => [`${path}${bad}`, path.replace(/(\.\w+)?$/, `${bad}$1`), `${path}?query=${bad}`][n % 3]!),
+      arbitrary: fc
+        .constantFrom(...BAD_ESCAPES)
+        .map((bad) => [`${path}${bad}`, path.replace(/(\.\w+)?$/, `${bad}$1`), `${path}?query=${bad}`][n % 3]!),
       weight: 35,
     },
     {
-      arbitrary: fc.constantFrom("/../../../etc/passwd", "/%2e%2e/%2e%2e/%2e%2e/package.json", "/..%2f..%2f..%2fpackage.json", "/.", "/..").map((dots) => path + dots),
+      arbitrary: fc
+        .constantFrom("/../../../etc/passwd", "/%2e%2e/%2e%2e/%2e%2e/package.json", "/..%2f..%2f..%2fpackage.json", "/.", "/..")
+        .map((dots) => path + dots),
       weight: 10,
     },
     { arbitrary: fc.constantFrom(path.replaceAll("/", "//"), `${path}//`, `/${path}`, `${path}///x`), weight: 8 },
-    { arbitrary: fc.constantFrom(1000, 9000, 20_000).map((length) => `${path}${path.endsWith("/") ? "" : "/"}${"a".repeat(length)}`), weight: 7 },
     {
-      arbitrary: fc.constantFrom("?query={__typename}", "?query=subscription{events{id}}", "?compression=gzip-js&_=1700000000000", "?compression=base64", "?beacon=1", "#frag", ";x=1").map((tail) => path + tail),
+      arbitrary: fc.constantFrom(1000, 9000, 20_000).map((length) => `${path}${path.endsWith("/") ? "" : "/"}${"a".repeat(length)}`),
+      weight: 7,
+    },
+    {
+      arbitrary: fc
+        .constantFrom(
+          "?query={__typename}",
+          "?query=subscription{events{id}}",
+          "?compression=gzip-js&_=1700000000000",
+          "?compression=base64",
+          "?beacon=1",
+          "#frag",
+          ";x=1",
+        )
+        .map((tail) => path + tail),
       weight: 5,
     },
     // Request targets without a leading slash: absolute and asterisk forms, and names of Object.prototype members.
@@ -50,26 +88,31 @@ const METHODS = fc.oneof(
   { arbitrary: fc.constantFrom("HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "PROPFIND", "BREW"), weight: 3 },
 );
 
-const posthogBatch = JSON.stringify({ api_key: CAPTURE_KEY, batch: [{ event: "fuzz", distinct_id: "u", properties: { $current_url: "https://x.test/" } }] });
+const posthogBatch = JSON.stringify({
+  api_key: CAPTURE_KEY,
+  batch: [{ event: "fuzz", distinct_id: "u", properties: { $current_url: "https://x.test/" } }],
+});
 const captureMutation = JSON.stringify({ query: 'mutation { captureEvent(input: { event: "fuzz", distinctId: "u" }) { id } }' });
 
 const BODIES: fc.Arbitrary<Buffer> = fc.oneof(
-  fc.constantFrom(
-    "",
-    '{"query":"{ __typename }"}',
-    '{"query":"{ realtimeMetrics { eventsTotal } }"}',
-    '{"query":"{ __typ',
-    captureMutation,
-    posthogBatch,
-    posthogBatch.slice(0, 40),
-    '{"query":"subscription { events { id } }"}',
-    "null",
-    "[]",
-    '"a string"',
-    "[".repeat(3000) + "]".repeat(3000),
-    `data=${encodeURIComponent(posthogBatch)}`,
-    Buffer.from(posthogBatch).toString("base64"),
-  ).map((text) => Buffer.from(text)),
+  fc
+    .constantFrom(
+      "",
+      '{"query":"{ __typename }"}',
+      '{"query":"{ realtimeMetrics { eventsTotal } }"}',
+      '{"query":"{ __typ',
+      captureMutation,
+      posthogBatch,
+      posthogBatch.slice(0, 40),
+      '{"query":"subscription { events { id } }"}',
+      "null",
+      "[]",
+      '"a string"',
+      "[".repeat(3000) + "]".repeat(3000),
+      `data=${encodeURIComponent(posthogBatch)}`,
+      Buffer.from(posthogBatch).toString("base64"),
+    )
+    .map((text) => Buffer.from(text)),
   fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08]), Buffer.from(bytes)])),
   fc.constantFrom(gzipSync(posthogBatch).subarray(0, 30), gzipSync(captureMutation), gzipSync(Buffer.alloc(2_000_000))),
   fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)),
@@ -84,15 +127,35 @@ function sometimes(percent: number, value: fc.Arbitrary<string>): fc.Arbitrary<s
 // would end at Node's parser and none would reach a route.
 const HEADERS: fc.Arbitrary<[string, string][]> = fc
   .record({
-    "content-type": sometimes(80, fc.constantFrom(
-      "application/json", "application/json", "application/json; charset=utf-7", "text/plain", "application/x-www-form-urlencoded",
-      "multipart/form-data; boundary=x", "application/graphql-response+json", "*/*", "garbage;;;=", "",
-    )),
+    "content-type": sometimes(
+      80,
+      fc.constantFrom(
+        "application/json",
+        "application/json",
+        "application/json; charset=utf-7",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/graphql-response+json",
+        "*/*",
+        "garbage;;;=",
+        "",
+      ),
+    ),
     "content-encoding": sometimes(25, fc.constantFrom("gzip", "br", "gzip, gzip", "identity", "x-gzip")),
     accept: sometimes(40, fc.constantFrom("text/event-stream", "application/graphql-response+json", "text/html", "*/*", "multipart/mixed")),
-    authorization: sometimes(80, fc.constantFrom(
-      `Bearer ${READ_KEY}`, `Bearer ${READ_KEY}`, `Bearer ${CAPTURE_KEY}`, "Bearer bogus", "Basic dXNlcjpwYXNz", `Bearer ${"x".repeat(5000)}`, "",
-    )),
+    authorization: sometimes(
+      80,
+      fc.constantFrom(
+        `Bearer ${READ_KEY}`,
+        `Bearer ${READ_KEY}`,
+        `Bearer ${CAPTURE_KEY}`,
+        "Bearer bogus",
+        "Basic dXNlcjpwYXNz",
+        `Bearer ${"x".repeat(5000)}`,
+        "",
+      ),
+    ),
     "x-graphql-yoga-csrf": sometimes(50, fc.constant("1")),
     "x-request-id": sometimes(20, fc.constantFrom("fuzz-1", "a b", "x".repeat(500), "\u00e9")),
     origin: sometimes(20, fc.constant("https://evil.test")),
@@ -109,7 +172,12 @@ interface FuzzRequest {
 }
 
 function serialize({ method, target, headers, body }: FuzzRequest): Buffer {
-  const lines = [`${method} ${target} HTTP/1.1`, "host: pulse.test", "connection: close", ...headers.map(([name, value]) => `${name}: ${value}`)];
+  const lines = [
+    `${method} ${target} HTTP/1.1`,
+    "host: pulse.test",
+    "connection: close",
+    ...headers.map(([name, value]) => `${name}: ${value}`),
+  ];
   if (body.length > 0 || method === "POST" || method === "PUT") lines.push(`content-length: ${body.length}`);
   return Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"), body]);
 }
@@ -140,7 +208,9 @@ async function send(url: string, request: FuzzRequest): Promise<RawResponse | nu
 function isMasked500(response: RawResponse): boolean {
   if (response.status !== 500) return false;
   const body = JSON.parse(response.body.toString("utf8")) as { errors?: { message?: string; extensions?: { code?: string } }[] };
-  return body.errors?.every((error) => error.message === "Unexpected error." && error.extensions?.code === "INTERNAL_SERVER_ERROR") ?? false;
+  return (
+    body.errors?.every((error) => error.message === "Unexpected error." && error.extensions?.code === "INTERNAL_SERVER_ERROR") ?? false
+  );
 }
 
 /** The 5xx answers that are by design: PostHog endpoints Pulse does not serve, and a dashboard never built. */
@@ -171,7 +241,10 @@ describe("the HTTP routes under fuzzing (keys configured)", () => {
         const { status, body } = response!;
         expect(status).toBeGreaterThanOrEqual(100);
         expect(status).toBeLessThan(600);
-        if (status >= 500) expect(isMasked500(response!) || isDesigned5xx(req.target, response!), `${status} ${body.toString("utf8").slice(0, 300)}`).toBe(true);
+        if (status >= 500)
+          expect(isMasked500(response!) || isDesigned5xx(req.target, response!), `${status} ${body.toString("utf8").slice(0, 300)}`).toBe(
+            true,
+          );
         // Error answers carry no stack trace nor source paths. Pages and scripts (GraphiQL's inlined bundle, the
         // dashboard) are static assets whose text may contain such strings.
         const asset = /^(text\/html|text\/javascript|application\/javascript|text\/css)/.test(response!.headers["content-type"] ?? "");

@@ -57,7 +57,12 @@ function waitForActiveKeyed(server: PulseServer, count: number): Promise<unknown
 }
 
 const captureKeyed = (server: PulseServer, event: string) =>
-  gqlResponse(server.url, "mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id } }", { input: { event, distinctId: "u" } }, { key: KEYS.capture });
+  gqlResponse(
+    server.url,
+    "mutation ($input: CaptureEventInput!) { captureEvent(input: $input) { id } }",
+    { input: { event, distinctId: "u" } },
+    { key: KEYS.capture },
+  );
 
 describe("reserving a stream", () => {
   it("draws every token from 32 random bytes, never one the client sends", async () => {
@@ -98,7 +103,9 @@ describe("reserving a stream", () => {
     const server = await startServer({ trust: { maxConnectionsPerAddress: 3, sseReservationTtlMs: 2000 } });
     const { text: token } = await reserve(server);
     expect((await postOperation(server, token, "events", "subscription { events { id } }")).status).toBe(202);
-    expect((await postOperation(server, token, "dashboard", "subscription { liveDashboard(intervalMs: 250) { liveUsers } }")).status).toBe(202);
+    expect((await postOperation(server, token, "dashboard", "subscription { liveDashboard(intervalMs: 250) { liveUsers } }")).status).toBe(
+      202,
+    );
     await waitForActive(server.url, 2);
 
     await waitForActive(server.url, 0);
@@ -120,7 +127,11 @@ describe("results on a stream that is not read", () => {
     expect((await postOperation(server, token, "events", "subscription { events { id cursor } }")).status).toBe(202);
     await waitForActive(server.url, 1);
     // Batches smaller than the queue: a subscriber read between them would never fall behind.
-    for (let n = 0; n < 200; n += 10) await captureEvents(server.url, Array.from({ length: 10 }, (_, i) => pageview(n + i)));
+    for (let n = 0; n < 200; n += 10)
+      await captureEvents(
+        server.url,
+        Array.from({ length: 10 }, (_, i) => pageview(n + i)),
+      );
 
     const stream = await RawEventStream.open(server.url, token);
     await waitFor(() => stream.completed("events"), { what: "the events operation to complete" });
@@ -159,7 +170,10 @@ describe("results on a stream that is not read", () => {
     stream.pause();
 
     for (let n = 1; n < 400; n += 50) {
-      await captureEvents(server.url, Array.from({ length: 50 }, (_, i) => pageview(n + i, { properties: { padding } })));
+      await captureEvents(
+        server.url,
+        Array.from({ length: 50 }, (_, i) => pageview(n + i, { properties: { padding } })),
+      );
     }
     const all = (await recentEvents(server.url, 100_000, undefined, "id cursor")).reverse();
     stream.resume();

@@ -42,7 +42,10 @@ describe("an events subscription on a stream of its own", () => {
     slow.pause();
 
     for (let n = 1; n < 800; n += 50) {
-      await captureEvents(server.url, Array.from({ length: 50 }, (_, i) => pageview(n + i, { properties: { padding } })));
+      await captureEvents(
+        server.url,
+        Array.from({ length: 50 }, (_, i) => pageview(n + i, { properties: { padding } })),
+      );
     }
     const all = (await recentEvents(server.url, 100_000, undefined, "id cursor")).reverse();
     await waitFor(() => fast.events.length === all.length, { what: "every event on the fast stream", timeoutMs: 30_000 });

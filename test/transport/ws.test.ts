@@ -81,7 +81,8 @@ describe("Subscribe", () => {
     await waitFor(() => framesFor(second.messages, "c").length === 3, { what: "three frames on c" });
     await waitFor(() => framesFor(first.messages, "a").length === 3, { what: "three frames on a" });
 
-    const expected = (id: string) => ["one", "two", "three"].map((event) => ({ id, type: "next", payload: { data: { events: { event } } } }));
+    const expected = (id: string) =>
+      ["one", "two", "three"].map((event) => ({ id, type: "next", payload: { data: { events: { event } } } }));
     expect(framesFor(first.messages, "a")).toEqual(expected("a"));
     expect(framesFor(second.messages, "b")).toEqual(expected("b"));
     expect(framesFor(second.messages, "c")).toEqual(expected("c"));
@@ -124,6 +125,8 @@ describe("Disconnect", () => {
     await raw.close();
     await waitFor(() => server.hub.metrics().activeSubscriptions === 0, { what: "no subscription left" });
     // The server still serves.
-    expect((await gqlResponse(server.url, "{ realtimeMetrics { eventsTotal } }")).body.data?.["realtimeMetrics"]).toEqual({ eventsTotal: 0 });
+    expect((await gqlResponse(server.url, "{ realtimeMetrics { eventsTotal } }")).body.data?.["realtimeMetrics"]).toEqual({
+      eventsTotal: 0,
+    });
   });
 });

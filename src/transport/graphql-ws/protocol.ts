@@ -103,9 +103,7 @@ export function createProtocolServer<S extends ProtocolSocket>(options: Protocol
   };
 }
 
-type ServerSettings<S extends ProtocolSocket> = Required<
-  Pick<ProtocolOptions<S>, "startOperation" | "onConnect" | "admit">
->;
+type ServerSettings<S extends ProtocolSocket> = Required<Pick<ProtocolOptions<S>, "startOperation" | "onConnect" | "admit">>;
 
 const acknowledge = (): boolean => true;
 const admitAll = (): null => null;
@@ -163,7 +161,9 @@ class Connection<S extends ProtocolSocket> implements OpenedConnection<S>, Opera
       case MessageType.ConnectionInit:
         return this.init(message.payload);
       case MessageType.Ping:
-        return this.send(JSON.stringify(message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong }));
+        return this.send(
+          JSON.stringify(message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong }),
+        );
       case MessageType.Pong:
         return;
       case MessageType.Subscribe:

@@ -5,12 +5,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import type { PulseContext } from "../../graphql/context.ts";
 import { startOperation } from "../../graphql/start-operation.ts";
 import { corkUntilImmediate } from "../cork.ts";
-import {
-  createProtocolServer,
-  type OpenedConnection,
-  type ProtocolConnection,
-  type ProtocolSocket,
-} from "../graphql-ws/protocol.ts";
+import { createProtocolServer, type OpenedConnection, type ProtocolConnection, type ProtocolSocket } from "../graphql-ws/protocol.ts";
 import type { WebSocketGuard } from "../ws-guard.ts";
 
 /** Close code for a server going away: clients reconnect elsewhere (or later) and resume with `after`. */
@@ -31,7 +26,6 @@ export const CLOSE_TRY_AGAIN_LATER = 1013;
  * stays behind ends with LAGGED.
  */
 export const WRITE_AHEAD_BYTES = 64 * 1024;
-
 
 export interface WebSocketTransport {
   /**

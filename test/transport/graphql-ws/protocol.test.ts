@@ -253,7 +253,7 @@ describe("Connect", () => {
 describe("Subscribe", () => {
   it("closes with 4401 on subscribe before connection_ack", () => {
     const { socket, connection } = open();
-    send(connection, { type: "subscribe", id: "1", payload: { query: "{ hello(name: \"a\") }" } });
+    send(connection, { type: "subscribe", id: "1", payload: { query: '{ hello(name: "a") }' } });
     expect(socket.closedWith?.code).toBe(4401);
   });
 
@@ -310,9 +310,14 @@ describe("Subscribe", () => {
     expect(error).toMatchObject({ id: "1", type: "error", payload: [validationFailed] });
     expect(socket.closedWith).toBeUndefined();
 
-    send(connection, { type: "subscribe", id: "1", payload: { query: "{ hello(name: \"again\") }" } });
+    send(connection, { type: "subscribe", id: "1", payload: { query: '{ hello(name: "again") }' } });
     await waitFor(() => socket.framesFor("1").length === 3, { what: "the reused id's frames" });
-    expect(socket.framesFor("1").slice(1).map((frame) => frame["type"])).toEqual(["next", "complete"]);
+    expect(
+      socket
+        .framesFor("1")
+        .slice(1)
+        .map((frame) => frame["type"]),
+    ).toEqual(["next", "complete"]);
   });
 
   it("answers an operation admit refuses with admit's errors; the socket stays up", async () => {
@@ -386,7 +391,7 @@ describe("Complete", () => {
     const { socket, connection } = acknowledged();
     send(connection, { type: "subscribe", id: "early", payload: { query: TICKS } });
     send(connection, { type: "complete", id: "early" });
-    send(connection, { type: "subscribe", id: "other", payload: { query: "{ hello(name: \"b\") }" } });
+    send(connection, { type: "subscribe", id: "other", payload: { query: '{ hello(name: "b") }' } });
     await waitFor(() => socket.framesFor("other").length === 2, { what: "the other operation's frames" });
     await waitFor(() => feeds[0]?.returned, { what: "the early subscription to be ended" });
     expect(socket.framesFor("early")).toEqual([]);
