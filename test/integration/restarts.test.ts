@@ -165,7 +165,7 @@ describe("startup (beforeReady still running)", () => {
   /** A server whose startup waits for `release()`; released at cleanup too, so close() does not wait forever. */
   async function startingServer(): Promise<{ server: PulseServer; release: () => void }> {
     const gate = deferred<void>();
-    const server = await startServer({ beforeReady: () => gate.promise });
+    const server = await startServer({ beforeReady: () => gate.promise }, { awaitReady: false });
     onCleanup(() => gate.resolve());
     return { server, release: () => gate.resolve() };
   }
