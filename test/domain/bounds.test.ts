@@ -4,32 +4,18 @@ import { DEFAULT_VIEW_BOUNDS } from "../../src/domain/bounds.ts";
 import { ManualClock } from "../../src/domain/clock.ts";
 import { DashboardWindows } from "../../src/domain/dashboard.ts";
 import type { JsonObject } from "../../src/domain/event.ts";
-import { Hub } from "../../src/domain/hub.ts";
 import { LiveUsers } from "../../src/domain/live-users.ts";
 import { Persons } from "../../src/domain/persons.ts";
 import { RecentlyActive } from "../../src/domain/recently-active.ts";
 import { SlidingCounts } from "../../src/domain/sliding-counts.ts";
-import { captureInto, storedEvent, T0 } from "./helpers.ts";
+import { captureInto, createHub, storedEvent, T0 } from "./helpers.ts";
 
 /** Memory must stay at the bounds whatever stream of new keys comes in: 20,000 of each kind here. */
 const FLOOD = 20_000;
 
-function hubWithClock() {
-  const clock = new ManualClock(T0);
-  const hub = new Hub({
-    bufferSize: 100,
-    liveWindowSeconds: 60,
-    dashboardWindowSeconds: 60,
-    subscriberQueue: 10,
-    personsCapacity: 100_000,
-    clock,
-  });
-  return { hub, clock };
-}
-
 describe("environments: at most PULSE_MAX_ENVIRONMENTS have their own views", () => {
   it("20,000 new environment names through the hub keep 1,000 per-environment views; all-environments totals stay exact", async () => {
-    const { hub, clock } = hubWithClock();
+    const { hub, clock } = createHub({ bufferSize: 100, personsCapacity: 100_000 });
     for (let batch = 0; batch < FLOOD / 1000; batch++) {
       const inputs = Array.from({ length: 1000 }, (_, i) => ({
         event: "flood",

@@ -2,7 +2,8 @@ import { expect } from "vitest";
 import { Ingest, type CaptureReceipt } from "../../src/app/ingest.ts";
 import { OPEN_PRINCIPAL } from "../../src/auth/keys.ts";
 import { EVENT_LIMITS } from "../support/settings.ts";
-import type { Hub } from "../../src/domain/hub.ts";
+import { ManualClock } from "../../src/domain/clock.ts";
+import { Hub, type HubOptions } from "../../src/domain/hub.ts";
 import { CaptureRateLimiter } from "../../src/limits/capture-rate.ts";
 import { PulseError } from "../../src/domain/errors.ts";
 import type { JsonObject, StoredEvent } from "../../src/domain/event.ts";
@@ -98,4 +99,19 @@ export function captureInto(
     rateLimiter: unlimited,
   });
   return ingest.capture(OPEN_PRINCIPAL, inputs, { batch: options.batch ?? true, address: "127.0.0.1" });
+}
+
+/** A hub on a manual clock at T0, small by default (`overrides` for what a test needs), and that clock. */
+export function createHub(overrides: Partial<HubOptions> = {}): { hub: Hub; clock: ManualClock } {
+  const clock = new ManualClock(T0);
+  const hub = new Hub({
+    bufferSize: 5,
+    liveWindowSeconds: 60,
+    dashboardWindowSeconds: 60,
+    subscriberQueue: 10,
+    personsCapacity: 100,
+    clock,
+    ...overrides,
+  });
+  return { hub, clock };
 }

@@ -1,29 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/domain/clock.ts";
 import { encodeCursor } from "../../src/domain/cursor.ts";
 import type { StoredEvent } from "../../src/domain/event.ts";
-import { Hub, type HubOptions } from "../../src/domain/hub.ts";
+import type { Hub } from "../../src/domain/hub.ts";
 import type { Delivery, EventSubscriber } from "../../src/domain/subscriber.ts";
-import { expectBadInput, expectBadInputAsync, isSettled, storedEvent, T0 } from "./helpers.ts";
-import { captureInto } from "./helpers.ts";
+import { captureInto, createHub, expectBadInput, expectBadInputAsync, isSettled, storedEvent, T0 } from "./helpers.ts";
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ID_A = "0190a5b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b";
 const ID_B = "0190a5b2-7c3d-7e4f-8a9b-0c1d2e3f4a5c";
-
-function createHub(overrides: Partial<HubOptions> = {}) {
-  const clock = new ManualClock(T0);
-  const hub = new Hub({
-    bufferSize: 5,
-    liveWindowSeconds: 60,
-    dashboardWindowSeconds: 60,
-    subscriberQueue: 10,
-    personsCapacity: 100,
-    clock,
-    ...overrides,
-  });
-  return { hub, clock };
-}
 
 /** Captures one event per name, in one batch. */
 function captureNames(hub: Hub, names: string[], extra: Record<string, unknown> = {}) {
