@@ -91,10 +91,6 @@ export class LiveViews implements StreamObserver {
     this.dashboard.sweep(now);
   }
 
-  now(): number {
-    return this.clock.now();
-  }
-
   liveUserCount(environment: string | null = null): number {
     return this.liveUsers.count(this.clock.now(), environment);
   }
