@@ -33,6 +33,20 @@ function findPulseError(error: unknown): PulseError | undefined {
 
 export const PARSE_FAILED = "GRAPHQL_PARSE_FAILED";
 export const VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED";
+/** Yoga's code for a document without the operation asked for (an unknown `operationName`, say). */
+export const OPERATION_RESOLUTION_FAILED = "OPERATION_RESOLUTION_FAILURE";
+
+/**
+ * The status GraphQL over HTTP gives a request refused with these errors before it ran: the one Yoga put in an
+ * error's `extensions.http` (405 for a mutation over GET), else 400.
+ */
+export function requestStatus(errors: readonly unknown[]): number {
+  for (const error of errors) {
+    const status = (error as { extensions?: { http?: { status?: unknown } } } | null)?.extensions?.http?.status;
+    if (typeof status === "number" && status >= 400 && status < 500) return status;
+  }
+  return 400;
+}
 
 /**
  * The errors of an operation rejected before it runs (syntax, validation, a failed context), as a WebSocket or SSE

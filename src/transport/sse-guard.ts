@@ -12,9 +12,11 @@ const SIMPLE_CONTENT_TYPES = ["application/x-www-form-urlencoded", "multipart/fo
 /**
  * Limits on event streams:
  * - CSRF on `/graphql/stream`, which graphql-sse answers before Yoga's own request checks run, as Yoga's
- *   useCSRFPrevention does on `/graphql`: a body sent with a content type a browser form can send without a CORS
+ *   useCSRFPrevention does on `/graphql`: a POST sent with a content type a browser form can send without a CORS
  *   preflight (or none), and without the `x-graphql-yoga-csrf` header, is refused with 403 FORBIDDEN. graphql-sse's
- *   clients send `application/json`.
+ *   clients send `application/json`. PUT and DELETE (single connection mode's reservation and its operations' end)
+ *   need no header: no HTML form can send them, and a cross-origin fetch with either is always preflighted, so
+ *   another site can only send them where CORS lets it; graphql-sse's client sends them without a content type.
  * - Event streams open at once per address (shared with WebSockets), refused with 429 RATE_LIMITED: graphql-sse's
  *   on `/graphql/stream`, and Yoga's own on `/graphql` (any request there that accepts `text/event-stream`). A single
  *   connection stream (a request with its token) took its slot when it was reserved (SingleConnectionStreams).
@@ -36,7 +38,7 @@ export function useSseGuard(connections: ConnectionCounter): Plugin {
             headers: { "content-type": "application/json; charset=utf-8" },
           }),
         );
-      if (url.pathname === SSE_PATH && request.method !== "GET" && request.method !== "HEAD" && request.method !== "OPTIONS") {
+      if (url.pathname === SSE_PATH && request.method === "POST") {
         const type = (request.headers.get("content-type") ?? "").toLowerCase();
         const simple = type === "" || SIMPLE_CONTENT_TYPES.some((t) => type.startsWith(t));
         if (simple && !request.headers.has(CSRF_HEADER)) {

@@ -1,5 +1,5 @@
 import { Readable } from "node:stream";
-import type { ExecutionResult } from "graphql";
+import type { ExecutionResult, GraphQLFormattedError } from "graphql";
 import {
   createHandler,
   TOKEN_HEADER_KEY,
@@ -10,6 +10,7 @@ import {
 } from "graphql-sse";
 import type { Plugin, YogaServerInstance } from "graphql-yoga";
 import type { PulseContext } from "../graphql/context.ts";
+import { STATUS_BY_CODE } from "../graphql/http-status.ts";
 import { startOperation } from "../graphql/start-operation.ts";
 import type { PushableResults, ResultSink } from "../graphql/shared-execution.ts";
 import { corkUntilImmediate } from "./cork.ts";
@@ -22,11 +23,19 @@ export const SSE_PATH = "/graphql/stream";
 
 /**
  * GraphQL over Server-Sent Events (graphql-sse protocol) at `/graphql/stream`, through Yoga's envelop like every
- * other transport. Unlike the stock Yoga plugin, a syntax or validation error and an operation rejected when it
- * starts (a bad filter, say) reach the client as a GraphQL error with its code: graphql-sse only treats a result
- * with a `data` key as a result, so each carries `data: null`. graphql-sse's single connection mode (a stream
- * reserved with PUT, then opened, then given operations) goes through `streams` (see SingleConnectionStreams): its
- * tokens, their owners, their expiry and the pace its operations' results are read at are Pulse's.
+ * other transport. graphql-sse's single connection mode (a stream reserved with PUT, then opened, then given
+ * operations) goes through `streams` (see SingleConnectionStreams): its tokens, their owners, their expiry and the
+ * pace its operations' results are read at are Pulse's.
+ *
+ * A request error (syntax, validation, an operation it cannot find, a variable of the wrong type) and a subscription
+ * refused when it starts (a bad filter, say) are answered as graphql-sse's PROTOCOL.md says, with `{ errors }` and
+ * no `data` key (GraphQL over HTTP: a request error has none):
+ * - on a stream of its own (distinct connections mode), in the accepted stream: one `next` event, then `complete`
+ *   ("Validation steps that run before execution ... MUST report errors through an accepted SSE connection");
+ * - in single connection mode, as the operation's HTTP response instead of 202 ("Validation issues and other
+ *   request problems are handled as documented in the GraphQL over HTTP spec"): 400, or the status of the error's
+ *   code (STATUS_BY_CODE: 401, 403, 429, 503).
+ * A mutation over GET is answered 405 with `Allow: POST` in both modes, as graphql-sse's own handler does.
  */
 export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<PulseContext> {
   const contextByRequest = new WeakMap<Request, Record<string, unknown>>();
@@ -83,11 +92,18 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
 
   /** An operation on a single connection stream is read at the stream's pace (see SingleConnectionStream.pace). */
   const paced =
-    (start: (req: SseRequest<Request>, params: RequestParams) => Promise<ExecutionResult | AsyncIterator<ExecutionResult>>) =>
-    async (req: SseRequest<Request>, params: RequestParams): Promise<OperationResult> => {
+    (start: (req: SseRequest<Request>, params: RequestParams) => Promise<ExecutionResult | AsyncIterator<ExecutionResult> | SseResponse>) =>
+    async (req: SseRequest<Request>, params: RequestParams): Promise<OperationResult | SseResponse> => {
       const stream = streamByRequest.get(req.raw);
       if (!stream) return (await start(req, params)) as OperationResult;
       const result = await start(req, params);
+      if (isResponse(result)) {
+        // Refused with an HTTP response: the operation did not start, and settle() gives its slot back. graphql-sse
+        // keeps the id it reserved for it (a 409 for that id ever after, one entry per refusal): it is let go here.
+        const operationId = params.extensions?.["operationId"];
+        if (typeof operationId === "string") void forgetOperation(stream.token, operationId).catch(() => {});
+        return result;
+      }
       admitted.delete(req.raw);
       return stream.pace(result);
     };
@@ -98,6 +114,13 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
     internal.add(raw);
     const [body] = await handler({ method: "GET", url: raw.url, headers: raw.headers, body: null, raw, context: undefined });
     if (body && typeof body !== "string") await body.return(undefined);
+  };
+  /** Makes graphql-sse let go of an operation id on a stream, as a client's DELETE does. */
+  const forgetOperation = async (token: string, operationId: string): Promise<void> => {
+    const url = `http://pulse.internal${SSE_PATH}?operationId=${encodeURIComponent(operationId)}`;
+    const raw = new Request(url, { method: "DELETE", headers: { [TOKEN_HEADER_KEY]: token } });
+    internal.add(raw);
+    await handler({ method: "DELETE", url: raw.url, headers: raw.headers, body: null, raw, context: undefined });
   };
   // Nothing in it rejects short of a bug in graphql-sse; a rejection must not take the process down.
   streams.whenExpired((token) => void dropStream(token).catch(() => {}));
@@ -128,9 +151,9 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
             enveloped.getEnveloped({ ...contextByRequest.get(req.raw), request: req.raw, params, transport: "sse" }),
             params,
           );
-          if ("errors" in started) return { data: null, errors: started.errors };
+          if ("errors" in started) return refuseRequest(req.raw, started.errors, started.status);
           const { result, pushable } = started;
-          if (isResult(result) && !("data" in result)) return { data: null, ...result };
+          if (isResult(result) && !("data" in result)) return refuseRequest(req.raw, result.errors ?? [], statusForCodes(result.errors));
           if (!pushable) return result as never;
           // An `events` subscription on a stream of its own is pushed straight to the response (see
           // PushedStream); graphql-sse then only writes the stream's start and end. On a shared stream (graphql-sse's
@@ -337,9 +360,11 @@ function isDistinct(request: Request): boolean {
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: "Bad Request",
   401: "Unauthorized",
   403: "Forbidden",
   404: "Not Found",
+  405: "Method Not Allowed",
   429: "Too Many Requests",
   503: "Service Unavailable",
 };
@@ -349,6 +374,58 @@ function refusalResponse({ status, error }: StreamRefusal): SseResponse {
     JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] }),
     { status, statusText: STATUS_TEXT[status] ?? "Error", headers: { "content-type": "application/json; charset=utf-8" } },
   ];
+}
+
+/**
+ * A request error or a refused subscription (see useServerSentEvents): 405 with `Allow: POST` for a mutation over
+ * GET; in single connection mode an HTTP response with `status`; on a stream of its own, `{ errors }` as the stream's
+ * one result.
+ */
+function refuseRequest(
+  request: Request,
+  errors: readonly GraphQLFormattedError[],
+  status: number,
+): SseResponse | AsyncIterableIterator<ExecutionResult> {
+  if (status === 405) return errorResponse(errors, 405, { allow: "POST" });
+  if (!isDistinct(request)) return errorResponse(errors, status);
+  return onlyResult({ errors } as ExecutionResult);
+}
+
+/** One result as the operation's stream of results: graphql-sse writes it as a `next` event, then `complete`. */
+function onlyResult(result: ExecutionResult): AsyncIterableIterator<ExecutionResult> {
+  let taken = false;
+  return {
+    next: () => {
+      const step: IteratorResult<ExecutionResult> = taken ? { done: true, value: undefined } : { done: false, value: result };
+      taken = true;
+      return Promise.resolve(step);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+function errorResponse(errors: readonly GraphQLFormattedError[], status: number, headers: Record<string, string> = {}): SseResponse {
+  return [
+    JSON.stringify({ errors }),
+    { status, statusText: STATUS_TEXT[status] ?? "Error", headers: { "content-type": "application/json; charset=utf-8", ...headers } },
+  ];
+}
+
+/** A refused subscription's status over HTTP: that of its errors' codes (STATUS_BY_CODE), else 400. */
+function statusForCodes(errors: readonly GraphQLFormattedError[] | undefined): number {
+  let status = 400;
+  for (const error of errors ?? []) {
+    const mapped = STATUS_BY_CODE[String(error.extensions?.["code"])];
+    if (mapped !== undefined && (status === 400 || mapped > status)) status = mapped;
+  }
+  return status;
+}
+
+/** graphql-sse's own test for a response (`[body, init]`) among what `onSubscribe` returns. */
+function isResponse(value: unknown): value is SseResponse {
+  return Array.isArray(value);
 }
 
 function isResult(value: unknown): value is ExecutionResult {

@@ -13,7 +13,6 @@ import { sleep, waitFor } from "../support/wait.ts";
  * and answers its token, a GET with the token opens it, POSTs with the token run operations on it. Spoken by hand
  * with `fetch` where a stock client cannot be made to misbehave (never open a stream, use another key's token).
  */
-const CSRF = { "x-graphql-yoga-csrf": "1" };
 
 interface Answer {
   readonly status: number;
@@ -25,13 +24,13 @@ async function answer(response: Response): Promise<Answer> {
 }
 
 function reserve(server: PulseServer, key?: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return fetch(`${server.url}/graphql/stream`, { method: "PUT", headers: { ...CSRF, ...bearer(key), ...headers } }).then(answer);
+  return fetch(`${server.url}/graphql/stream`, { method: "PUT", headers: { ...bearer(key), ...headers } }).then(answer);
 }
 
 function postOperation(server: PulseServer, token: string, operationId: string, query: string, key?: string): Promise<Answer> {
   return fetch(`${server.url}/graphql/stream`, {
     method: "POST",
-    headers: { ...CSRF, ...bearer(key), [TOKEN_HEADER_KEY]: token, "content-type": "application/json" },
+    headers: { ...bearer(key), [TOKEN_HEADER_KEY]: token, "content-type": "application/json" },
     body: JSON.stringify({ query, extensions: { operationId } }),
   }).then(answer);
 }
@@ -39,7 +38,7 @@ function postOperation(server: PulseServer, token: string, operationId: string, 
 function completeOperation(server: PulseServer, token: string, operationId: string, key?: string): Promise<Answer> {
   return fetch(`${server.url}/graphql/stream?operationId=${operationId}`, {
     method: "DELETE",
-    headers: { ...CSRF, ...bearer(key), [TOKEN_HEADER_KEY]: token },
+    headers: { ...bearer(key), [TOKEN_HEADER_KEY]: token },
   }).then(answer);
 }
 
@@ -237,7 +236,7 @@ describe("a stream belongs to the key that reserved it", () => {
 
   it("works with the stock graphql-sse client in single connection mode and a key", async () => {
     const server = await startServer({ trust: KEYED });
-    const client = sseClient(server.url, { singleConnection: true, key: KEYS.read, headers: CSRF });
+    const client = sseClient(server.url, { singleConnection: true, key: KEYS.read });
     const { results: received, unsubscribe } = subscribe(client, "subscription { events { event } }");
     await waitFor(() => server.trust.stats().singleConnectionStreams.open === 1, { what: "the client's stream to open" });
     await waitForActiveKeyed(server, 1);
