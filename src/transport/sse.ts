@@ -13,7 +13,7 @@ import type { PulseContext } from "../graphql/context.ts";
 import { STATUS_BY_CODE } from "../graphql/http-status.ts";
 import { startOperation } from "../graphql/start-operation.ts";
 import type { PushableResults, ResultSink } from "../graphql/shared-execution.ts";
-import { corkUntilImmediate } from "./cork.ts";
+import { SocketWrites } from "./cork.ts";
 import { resultJson } from "./frames.ts";
 import { isRefusal, streamToken, type SingleConnectionStream, type SingleConnectionStreams, type StreamRefusal } from "./sse-streams.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -172,7 +172,7 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
       if (url.pathname !== SSE_PATH) return;
       contextByRequest.set(request, serverContext);
       const res = (serverContext as { res?: ServerResponse }).res;
-      batchWrites(res);
+      const writes = batchWrites(res);
       // graphql-sse's protocol handler (what its fetch adapter wraps), with the same request it would build.
       return handler({
         method: request.method,
@@ -197,7 +197,10 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
             else request.signal.addEventListener("abort", () => streams.remove(opened), { once: true });
           }
           payload.endResponse(
-            new fetchAPI.Response((res ? new EventStreamBody(body, pushed, opened) : Readable.from(body)) as unknown as BodyInit, init),
+            new fetchAPI.Response(
+              (res && writes ? new EventStreamBody(body, writes, pushed, opened) : Readable.from(body)) as unknown as BodyInit,
+              init,
+            ),
           );
         },
         (error: unknown) => {
@@ -221,6 +224,7 @@ export function useServerSentEvents(streams: SingleConnectionStreams): Plugin<Pu
 class EventStreamBody extends Readable {
   constructor(
     private readonly frames: AsyncGenerator<string, void, undefined>,
+    private readonly writes: SocketWrites,
     private readonly pushed?: PushedStream,
     private readonly paced?: SingleConnectionStream,
   ) {
@@ -228,8 +232,8 @@ class EventStreamBody extends Readable {
   }
 
   override pipe<T extends NodeJS.WritableStream>(destination: T): T {
-    void pumpFrames(this.frames, destination as unknown as ServerResponse, this.paced);
-    this.pushed?.writeTo(destination as unknown as ServerResponse);
+    void pumpFrames(this.frames, destination as unknown as ServerResponse, this.writes, this.paced);
+    this.pushed?.writeTo(destination as unknown as ServerResponse, this.writes);
     return destination;
   }
 
@@ -246,12 +250,13 @@ class EventStreamBody extends Readable {
 }
 
 /**
- * Writes every frame to `res` as it comes, waiting for `drain` when `write` says so; ends `res` when they end. On a
- * single connection stream (`paced`), its operations are not read while it waits.
+ * Writes every frame to `res` as it comes, waiting for `drain` past the write-ahead (`writes.backedUp`); ends `res`
+ * when they end. On a single connection stream (`paced`), its operations are not read while it waits.
  */
 async function pumpFrames(
   frames: AsyncGenerator<string, void, undefined>,
   res: ServerResponse,
+  writes: SocketWrites,
   paced?: SingleConnectionStream,
 ): Promise<void> {
   const stop = () => void frames.return(undefined);
@@ -261,7 +266,8 @@ async function pumpFrames(
       const { done, value } = await frames.next();
       // Ended at shutdown (server.ts): what graphql-sse writes after that, the `complete` of its operations, is not sent.
       if (done || res.destroyed || res.writableEnded) break;
-      if (!res.write(value)) {
+      res.write(value);
+      if (writes.backedUp) {
         paced?.backUp();
         await new Promise<void>((resolve) => {
           const go = () => {
@@ -299,8 +305,8 @@ class PushedStream implements AsyncIterableIterator<never> {
   constructor(private readonly results: PushableResults) {}
 
   /** The response has started (Yoga has written its status and headers): push to it from now on. */
-  writeTo(res: ServerResponse): void {
-    this.results.push(new ResponseSink(res, this.results, this));
+  writeTo(res: ServerResponse, writes: SocketWrites): void {
+    this.results.push(new ResponseSink(res, writes, this.results, this));
   }
 
   next(): Promise<IteratorResult<never>> {
@@ -334,17 +340,20 @@ class PushedStream implements AsyncIterableIterator<never> {
   }
 }
 
-/** Writes a pushed subscription's results to its response; past the high-water mark they wait for `drain`. */
+/** Writes a pushed subscription's results to its response; past the write-ahead (cork.ts) they wait for `drain`. */
 class ResponseSink implements ResultSink {
   constructor(
     private readonly res: ServerResponse,
+    private readonly writes: SocketWrites,
     private readonly results: PushableResults,
     private readonly stream: PushedStream,
   ) {}
 
   next(result: ExecutionResult): boolean {
     if (this.res.destroyed || this.res.writableEnded) return true;
-    if (this.res.write(`event: next\ndata: ${resultJson(result)}\n\n`)) return true;
+    this.res.write(`event: next\ndata: ${resultJson(result)}\n\n`);
+    if (!this.writes.backedUp) return true;
+    // Backed up means `write` returned false since the last drain: the response emits `drain` once it empties.
     this.res.once("drain", () => this.results.resume());
     return false;
   }
@@ -433,16 +442,17 @@ function isResult(value: unknown): value is ExecutionResult {
 }
 
 /**
- * Writes each event stream's chunks once per turn of the event loop (see corkUntilImmediate): one `res.write` per
- * event per subscriber was one syscall each, 18% of the fanout_sse_1k profile. Backpressure is unchanged: `write`
- * still returns false past the high-water mark and the stream waits for `drain`.
+ * Writes each event stream's chunks once per turn of the event loop (see SocketWrites): one `res.write` per event
+ * per subscriber was one syscall each, 18% of the fanout_sse_1k profile. What counts as backed up is what the
+ * kernel has not taken past the write-ahead, as on a WebSocket (not the response's own high-water mark).
  */
-function batchWrites(res: ServerResponse | undefined): void {
-  if (!res?.socket) return;
+function batchWrites(res: ServerResponse | undefined): SocketWrites | undefined {
+  if (!res?.socket) return undefined;
   const write = res.write.bind(res) as (...args: unknown[]) => boolean;
-  const cork = corkUntilImmediate(res.socket);
+  const writes = new SocketWrites(res.socket);
   res.write = ((...args: unknown[]) => {
-    cork();
+    writes.batch();
     return write(...args);
   }) as ServerResponse["write"];
+  return writes;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { RealtimeAnalytics, type ConnectionStatus, type PulseEvent, type RealtimeError } from "../../src/client/index.ts";
 import { onCleanup } from "../support/cleanup.ts";
-import { captureEvent, captureEvents, realtimeMetrics, waitForActive } from "../support/events.ts";
+import { captureEvent, captureEvents, captureUntilLagged, realtimeMetrics, waitForActive } from "../support/events.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
@@ -109,24 +109,27 @@ describe.each<Transport>(["ws", "sse"])("RealtimeAnalytics over %s", (transport)
   });
 
   it("resumes after a LAGGED end from its last cursor and receives every event once, in order", async () => {
-    // A queue of 5 against a batch of 60, offered in one synchronous step: this subscriber must lag. Frames are
-    // written as the events come, but nothing leaves during the step: past 64 KiB of them on a WebSocket (seven
-    // 10 KB frames, corked) or 16 KiB on an SSE response, the transport counts as backed up and the queue takes
-    // the rest.
+    // A reader that stops reading (the proxy holds what the server sends) while 32 KB events keep coming: once its
+    // socket's kernel buffers, the write-ahead and its queue of 5 are full, its subscription ends LAGGED.
     const server = await startServer({ subscriberQueue: 5 });
-    const { client, received, errors } = clientFor(server.url, transport);
+    const proxy = await startTcpProxy(server.port);
+    const { client, received, errors } = clientFor(proxy.url, transport);
     client.connect();
     await waitForActive(server.url, 1);
 
-    await captureBatch(
-      server.url,
-      range(1, 60).map((n) => ({ event: "burst", n })),
-      10_000,
+    proxy.hold(true);
+    const total = await captureUntilLagged(server.url, transport, (from, count) =>
+      captureBatch(
+        server.url,
+        range(from, from + count - 1).map((n) => ({ event: "burst", n })),
+        32_000,
+      ),
     );
+    proxy.hold(false);
 
-    await waitFor(() => received.length >= 60, { what: "all sixty" });
+    await waitFor(() => received.length >= total, { what: () => `all ${total} (got ${received.length})`, timeoutMs: 30_000 });
     expect(errors.map((e) => e.code)).toContain("LAGGED");
-    expect(numbers(received)).toEqual(range(1, 60));
+    expect(numbers(received)).toEqual(range(1, total));
     expect(server.hub.metrics().totalSubscriptions).toBeGreaterThanOrEqual(2);
   });
 

@@ -1,10 +1,12 @@
 /**
  * Events as the tests capture and read them over GraphQL: the `Event` selection, capture inputs (`pageview`,
  * `anEvent`), the capture and subscription operations, `recentEvents`, `realtimeMetrics`, `waitForActive` (the way
- * to know a subscription has started) and `captureLoop` (captures in flight while a test subscribes).
+ * to know a subscription has started), `captureLoop` (captures in flight while a test subscribes) and
+ * `captureUntilLagged` (captures until a reader that stopped reading has overflowed).
  */
 import { randomUUID } from "node:crypto";
-import { gqlData } from "./clients.ts";
+import { gqlData, type StreamTransport } from "./clients.ts";
+import { scrape } from "./metrics.ts";
 import { onCleanup } from "./cleanup.ts";
 import { waitFor } from "./wait.ts";
 
@@ -157,4 +159,27 @@ export function captureLoop(
       return captured;
     },
   };
+}
+
+/**
+ * Captures batches (`capture(from, count)`, events numbered from 1, `count` of them) until the one subscription on
+ * `transport`, whose reader has stopped reading, has overflowed its queue, and returns how many it captured. How
+ * much a socket holds before it backs up is the kernel's business; once a whole batch goes by with nothing
+ * delivered, more events than the queue holds (PULSE_SUBSCRIBER_QUEUE, under `count`) were offered to it, so it
+ * will be ended with LAGGED as soon as it reads again.
+ */
+export async function captureUntilLagged(
+  baseUrl: string,
+  transport: StreamTransport,
+  capture: (from: number, count: number) => Promise<unknown>,
+  count = 25,
+): Promise<number> {
+  const delivered = async () => (await scrape(baseUrl)).value("pulse_events_delivered_total", { transport });
+  for (let captured = 0; captured < 20_000;) {
+    const before = await delivered();
+    await capture(captured + 1, count);
+    captured += count;
+    if ((await delivered()) === before) return captured;
+  }
+  throw new Error(`the ${transport} subscription still takes events after 20,000 of them`);
 }

@@ -9,6 +9,11 @@ export interface TcpProxy {
   cut(): void;
   /** While blocked, new connections are reset at once (the server is unreachable); existing ones are untouched. */
   block(blocked: boolean): void;
+  /**
+   * While held, nothing the server sends is read, on open connections and new ones: its writes back up in the
+   * kernel's socket buffers as they would for a client that stopped reading. Released, it all flows on.
+   */
+  hold(held: boolean): void;
   /** Sends new connections to another port from now on. */
   retarget(port: number): void;
   close(): Promise<void>;
@@ -18,7 +23,10 @@ export interface TcpProxy {
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let target = targetPort;
   let blocked = false;
+  let held = false;
   const open = new Set<Socket>();
+  /** Each connection's server side, and where it goes. */
+  const relays = new Map<Socket, Socket>();
   const server = createServer((downstream) => {
     if (blocked) {
       downstream.resetAndDestroy();
@@ -33,7 +41,11 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         upstream.destroy();
       });
     }
-    downstream.pipe(upstream).pipe(downstream);
+    downstream.pipe(upstream);
+    relays.set(upstream, downstream);
+    upstream.on("close", () => relays.delete(upstream));
+    if (held) upstream.pause();
+    else upstream.pipe(downstream);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
@@ -51,6 +63,16 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     cut,
     block: (value) => {
       blocked = value;
+    },
+    hold: (value) => {
+      if (value === held) return;
+      held = value;
+      for (const [upstream, downstream] of relays) {
+        if (held) {
+          upstream.unpipe(downstream);
+          upstream.pause();
+        } else upstream.pipe(downstream);
+      }
     },
     retarget: (next) => {
       target = next;

@@ -2,13 +2,14 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/index.ts";
 import { gql, graphqlErrors, streamClient, STREAM_TRANSPORTS } from "../support/clients.ts";
-import { CAPTURE_EVENT, captureEvents, pageview } from "../support/events.ts";
+import { CAPTURE_EVENT, captureEvents, captureUntilLagged, pageview } from "../support/events.ts";
 import { scrape, type Scrape } from "../support/metrics.ts";
 import { startServer } from "../support/server.ts";
+import { startTcpProxy } from "../support/tcp-proxy.ts";
 import { waitFor } from "../support/wait.ts";
 
 const EVENTS = `subscription ($filter: EventFilter) { events(filter: $filter) { id } }`;
-/** Frames of ~30 KB each: a few of them fill a socket's write-ahead (WRITE_AHEAD_BYTES, 64 KiB). */
+/** Frames of ~30 KB each: a socket that is not read fills up after a few hundred. */
 const HEAVY_EVENTS = `subscription ($filter: EventFilter) { events(filter: $filter) { id properties } }`;
 const PADDING = "x".repeat(30_000);
 
@@ -135,22 +136,30 @@ describe("subscription metrics", () => {
 
   describe.each(STREAM_TRANSPORTS)("over %s", (transport) => {
     it("count a LAGGED ending and the events it dropped", async () => {
-      const server = await startServer({ subscriberQueue: 2, maxBatch: 10 });
-      const client = streamClient(transport, server.url);
+      const server = await startServer({ subscriberQueue: 2 });
+      // A reader that stops reading: the proxy holds what the server sends.
+      const proxy = await startTcpProxy(server.port);
+      const client = streamClient(transport, proxy.url);
       const slow = client.subscribe(HEAVY_EVENTS, { filter: { events: ["burst"] } });
       await scrapeUntil(server.url, (s) => s.value("pulse_subscriptions_active", { transport }) === 1, "the subscription active");
 
-      // One batch is applied in one synchronous step, and each event's frame is written as it comes, but within
-      // one turn of the loop nothing leaves: a WebSocket's frames wait in the corked socket (cork.ts) and count as
-      // backed up past 64 KiB (the third 30 KB frame), an SSE response's past its 16 KiB high-water mark (the
-      // first). The queue of 2 then overflows two events later.
-      await captureEvents(
-        server.url,
-        Array.from({ length: 10 }, (_, i) => ({ id: randomUUID(), event: "burst", distinctId: `u${i}`, properties: { padding: PADDING } })),
+      proxy.hold(true);
+      const captured = await captureUntilLagged(server.url, transport, (_from, count) =>
+        captureEvents(
+          server.url,
+          Array.from({ length: count }, (_, i) => ({
+            id: randomUUID(),
+            event: "burst",
+            distinctId: `u${i}`,
+            properties: { padding: PADDING },
+          })),
+        ),
       );
+      proxy.hold(false);
       await slow.ended;
       expect(graphqlErrors(slow).map((e) => e.extensions?.code)).toEqual(["LAGGED"]);
       const received = slow.values("events").length;
+      expect(received).toBeLessThan(captured);
 
       const metrics = await scrapeUntil(
         server.url,

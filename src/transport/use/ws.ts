@@ -4,7 +4,7 @@ import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { PulseContext } from "../../graphql/context.ts";
 import { startOperation } from "../../graphql/start-operation.ts";
-import { corkUntilImmediate } from "../cork.ts";
+import { SocketWrites } from "../cork.ts";
 import { createProtocolServer, type OpenedConnection, type ProtocolConnection, type ProtocolSocket } from "../graphql-ws/protocol.ts";
 import type { WebSocketGuard } from "../ws-guard.ts";
 
@@ -18,14 +18,6 @@ export const CLOSE_GOING_AWAY = 1001;
  * `shouldRetry` treats as fatal), so the upgrade is accepted and closed at once instead.
  */
 export const CLOSE_TRY_AGAIN_LATER = 1013;
-
-/**
- * Bytes a socket may hold unsent before an operation waits for the kernel (64 KiB). Below it the next result is
- * taken as soon as a frame is written, so a subscription sends its queued events in the same turn of the loop;
- * above it the operation waits for its frame's write callback, the subscriber's queue fills, and a reader that
- * stays behind ends with LAGGED.
- */
-export const WRITE_AHEAD_BYTES = 64 * 1024;
 
 export interface WebSocketTransport {
   /**
@@ -156,27 +148,28 @@ export function attachWebSocket(
  */
 class Peer implements WebSocketPeer, ProtocolSocket {
   awaitingPong = false;
-  private readonly cork: () => void;
+  private readonly writes: SocketWrites;
 
   constructor(
     readonly webSocket: WebSocket,
     readonly socket: IncomingMessage["socket"],
   ) {
-    this.cork = corkUntilImmediate(socket);
+    this.writes = new SocketWrites(socket);
   }
 
   get protocol(): string {
     return this.webSocket.protocol;
   }
 
+  /** Past the write-ahead the kernel has not taken (cork.ts): the next result waits until a frame is `written`. */
   get backedUp(): boolean {
-    return this.webSocket.bufferedAmount >= WRITE_AHEAD_BYTES;
+    return this.writes.backedUp;
   }
 
   /** Writes one frame, batched with this turn's other frames (see cork.ts); `written` once it reached the kernel. */
   send(frame: string, written?: (error?: Error) => void): void {
     if (this.webSocket.readyState !== this.webSocket.OPEN) return void written?.();
-    this.cork();
+    this.writes.batch();
     this.webSocket.send(frame, written);
   }
 
