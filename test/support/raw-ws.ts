@@ -16,8 +16,8 @@ export interface CloseInfo {
 }
 
 export interface ConnectOptions {
-  /** The WebSocket subprotocol; default `graphql-transport-ws`, `null` for none. */
-  readonly protocol?: string | null;
+  /** The WebSocket subprotocol(s) offered; default `graphql-transport-ws`, `null` for none. */
+  readonly protocol?: string | readonly string[] | null;
 }
 
 /**
@@ -67,7 +67,8 @@ export class RawGraphqlSocket {
     baseUrl: string,
     { protocol = "graphql-transport-ws" }: ConnectOptions = {},
   ): Promise<{ outcome: "open" | number; socket: RawGraphqlSocket }> {
-    const socket = protocol === null ? new WebSocket(wsUrl(baseUrl)) : new WebSocket(wsUrl(baseUrl), protocol);
+    const url = wsUrl(baseUrl);
+    const socket = protocol === null ? new WebSocket(url) : new WebSocket(url, typeof protocol === "string" ? protocol : [...protocol]);
     const raw = new RawGraphqlSocket(socket);
     onCleanup(() => raw.close());
     return new Promise((resolve, reject) => {
@@ -87,6 +88,11 @@ export class RawGraphqlSocket {
 
   whenClosed(): Promise<CloseInfo> {
     return this.closedDeferred.promise;
+  }
+
+  /** The subprotocol the server chose ("" for none). */
+  get protocol(): string {
+    return this.socket.protocol;
   }
 
   get isOpen(): boolean {
@@ -139,6 +145,12 @@ export class RawGraphqlSocket {
    */
   async close(): Promise<void> {
     if (this.socket.readyState === WebSocket.CLOSED) return;
+    if (this.socket.readyState !== WebSocket.OPEN) {
+      // Still connecting, or a handshake the client refused (closing, with no TCP socket left to resume).
+      this.socket.terminate();
+      await this.closedDeferred.promise;
+      return;
+    }
     this.socket.resume();
     this.socket.close(1000);
     const timer = setTimeout(() => this.socket.terminate(), 2000);
