@@ -74,39 +74,3 @@ describe("connections per address", () => {
     });
   });
 });
-
-describe("graphql-transport-ws protocol abuse", () => {
-  it("closes with 4408 when connection_init never comes", async () => {
-    const server = await startServer({ trust: { connectionInitTimeoutMs: 100 } });
-    const raw = await RawGraphqlSocket.connect(server.url);
-    expect((await raw.whenClosed()).code).toBe(4408);
-  });
-
-  it("closes with 4429 on a second connection_init", async () => {
-    const server = await startServer();
-    const raw = await RawGraphqlSocket.open(server.url);
-    raw.send({ type: "connection_init" });
-    expect((await raw.whenClosed()).code).toBe(4429);
-  });
-
-  it("closes with 4409 on a duplicate operation id, ending the first operation", async () => {
-    const server = await startServer();
-    const raw = await RawGraphqlSocket.open(server.url);
-    raw.send({ type: "subscribe", id: "same", payload: { query: SUBSCRIPTION } });
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 1, { what: "first subscription" });
-    raw.send({ type: "subscribe", id: "same", payload: { query: SUBSCRIPTION } });
-    expect((await raw.whenClosed()).code).toBe(4409);
-    await waitFor(() => server.hub.metrics().activeSubscriptions === 0, { what: "subscription ended" });
-  });
-
-  it("closes with 4400 on a message that is not JSON and 4401 on subscribe before connection_init", async () => {
-    const server = await startServer();
-    const garbage = await RawGraphqlSocket.connect(server.url);
-    garbage.send("{ not json");
-    expect((await garbage.whenClosed()).code).toBe(4400);
-    const early = await RawGraphqlSocket.connect(server.url);
-    early.send({ type: "subscribe", id: "1", payload: { query: CAPTURE, variables: { input: anEvent() } } });
-    expect((await early.whenClosed()).code).toBe(4401);
-    expect(server.hub.stream.size).toBe(0);
-  });
-});

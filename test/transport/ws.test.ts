@@ -6,35 +6,17 @@ import { startServer } from "../support/server.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**
- * Pulse's graphql-transport-ws server (src/transport/graphql-ws/protocol.ts, src/transport/use/ws.ts), by protocol phase, on real sockets. What the limits
- * add (4401, 4408, 4409, 4429, 1009, 1013, operations per connection) is in test/limits.
+ * Pulse's graphql-transport-ws server (src/transport/graphql-ws/protocol.ts, src/transport/use/ws.ts) on real
+ * sockets, by protocol phase: what PROTOCOL.md leaves to the server (keep-alive pings, one result shared by many
+ * subscribers, a complete while the operation starts, a socket that closes). The protocol's own rules (close codes,
+ * message order, error shapes) are the table in graphql-ws/protocol-cases.test.ts; what the limits add (1009, 1013,
+ * operations per connection) is in test/limits.
  */
 const EVENTS = "subscription { events { event } }";
 
 const framesFor = (messages: WireMessage[], id: string) => messages.filter((m) => m["id"] === id);
 
 describe("Connect", () => {
-  it("closes a socket that does not speak graphql-transport-ws with 4406", async () => {
-    const server = await startServer();
-    const socket = await RawGraphqlSocket.connect(server.url, { protocol: null });
-    const { code } = await socket.whenClosed();
-    expect(code).toBe(4406);
-  });
-
-  it("answers ping with pong, echoing its payload", async () => {
-    const server = await startServer();
-    const raw = await RawGraphqlSocket.open(server.url);
-    raw.send({ type: "ping", payload: { n: 7 } });
-    expect(await raw.waitForMessage((m) => m["type"] === "pong", "pong")).toEqual({ type: "pong", payload: { n: 7 } });
-  });
-
-  it("closes with 4400 on a message only a server sends", async () => {
-    const server = await startServer();
-    const raw = await RawGraphqlSocket.open(server.url);
-    raw.send({ type: "next", id: "1", payload: { data: {} } });
-    expect((await raw.whenClosed()).code).toBe(4400);
-  });
-
   it("cuts off a peer that stops answering keep-alive pings, ending its subscriptions", async () => {
     const server = await startServer({ trust: { keepAliveMs: 100 } });
     const raw = await RawGraphqlSocket.open(server.url);
