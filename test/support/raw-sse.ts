@@ -13,6 +13,15 @@ export interface SseFrame {
   readonly data: (Result & { readonly id?: string; readonly payload?: Result }) | null;
 }
 
+/** One request to `/graphql/stream`, as `RawEventStream.request` sends it. */
+export interface StreamRequest {
+  readonly method: string;
+  readonly headers?: Record<string, string>;
+  readonly body?: string;
+  /** The URL's search parameters. */
+  readonly search?: Record<string, string>;
+}
+
 /**
  * The one raw SSE stream of the tests: an event stream read by hand with node:http, for what graphql-sse's client
  * hides: every frame in order, the status and body of a refusal, a reader that stops reading (`pause()`) so the
@@ -21,6 +30,8 @@ export interface SseFrame {
 export class RawEventStream {
   readonly frames: SseFrame[] = [];
   status = 0;
+  /** The response's headers (lower-case names). */
+  headers: IncomingMessage["headers"] = {};
   ended = false;
   private response: IncomingMessage | undefined;
   private text = "";
@@ -28,20 +39,27 @@ export class RawEventStream {
   /** An operation on a stream of its own (graphql-sse's distinct connections mode): POST /graphql/stream. */
   static post(baseUrl: string, query: string, variables?: Variables): Promise<RawEventStream> {
     const headers = { accept: "text/event-stream", "content-type": "application/json" };
-    return RawEventStream.request(baseUrl, "POST", headers, JSON.stringify({ query, variables }));
+    return RawEventStream.request(baseUrl, { method: "POST", headers, body: JSON.stringify({ query, variables }) });
   }
 
   /** Opens the stream reserved with `token` (graphql-sse's single connection mode): GET /graphql/stream. */
   static open(baseUrl: string, token: string, key?: string): Promise<RawEventStream> {
-    return RawEventStream.request(baseUrl, "GET", { accept: "text/event-stream", [TOKEN_HEADER_KEY]: token, ...bearer(key) });
+    const headers = { accept: "text/event-stream", [TOKEN_HEADER_KEY]: token, ...bearer(key) };
+    return RawEventStream.request(baseUrl, { method: "GET", headers });
   }
 
-  private static request(baseUrl: string, method: string, headers: Record<string, string>, body?: string): Promise<RawEventStream> {
+  /**
+   * Any request to `/graphql/stream`, by hand: resolves once the response's headers are in. Its body is read as an
+   * event stream when it is one (`frames`), as text otherwise (`body`, complete once `ended`).
+   */
+  static request(baseUrl: string, { method, headers = {}, body, search }: StreamRequest): Promise<RawEventStream> {
     const stream = new RawEventStream();
+    const query = search ? `?${new URLSearchParams(search).toString()}` : "";
     return new Promise((resolve, reject) => {
-      const req = request(`${baseUrl}/graphql/stream`, { method, headers }, (res) => {
+      const req = request(`${baseUrl}/graphql/stream${query}`, { method, headers }, (res) => {
         stream.response = res;
         stream.status = res.statusCode ?? 0;
+        stream.headers = res.headers;
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => stream.read(chunk));
         res.on("end", () => (stream.ended = true));
@@ -69,7 +87,7 @@ export class RawEventStream {
     return this.frames.some((f) => f.event === "complete" && f.data?.id === operationId);
   }
 
-  /** What is left unparsed: the whole body of an answer that is not a 200 event stream. */
+  /** What is left unparsed: the whole body of an answer that is not an event stream. */
   get body(): string {
     return this.text;
   }
@@ -89,7 +107,7 @@ export class RawEventStream {
 
   private read(chunk: string): void {
     this.text += chunk;
-    if (this.status !== 200) return;
+    if (!(this.headers["content-type"] ?? "").startsWith("text/event-stream")) return;
     for (let end = this.text.indexOf("\n\n"); end >= 0; end = this.text.indexOf("\n\n")) {
       const block = this.text.slice(0, end);
       this.text = this.text.slice(end + 2);
