@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { onCleanup } from "../support/cleanup.ts";
@@ -6,7 +5,7 @@ import { gqlData, streamClient } from "../support/clients.ts";
 import { captureEvent, captureEvents, pageview, recentEvents, waitForActive } from "../support/events.ts";
 import { scrape } from "../support/metrics.ts";
 import { startPulseProcess, type PulseProcess } from "../support/process.ts";
-import { POSTGRES_URL, queryPostgres, REDIS_URL, tempPostgresUrl, warnSkipped } from "../support/services.ts";
+import { fleetSettings, POSTGRES_URL, queryPostgres, REDIS_URL, warnSkipped } from "../support/services.ts";
 import { waitFor } from "../support/wait.ts";
 
 warnSkipped("test/stream/fleet.test.ts", "REDIS_URL", "PULSE_TEST_POSTGRES_URL");
@@ -39,16 +38,6 @@ async function theWriter(instances: readonly Instance[]): Promise<Instance> {
 /** Ids of the events in the fleet's PostgreSQL snapshot. */
 async function snapshotIds(databaseUrl: string): Promise<string[]> {
   return (await queryPostgres<{ id: string }>(databaseUrl, "SELECT id FROM events ORDER BY seq")).map((row) => row.id);
-}
-
-/** Settings every instance of one fleet shares: its own Redis keys and its own PostgreSQL schema. */
-function fleetSettings(): Record<string, string> {
-  return {
-    REDIS_URL: REDIS_URL!,
-    PULSE_REDIS_PREFIX: `pulse-test:${randomUUID()}:`,
-    DATABASE_URL: tempPostgresUrl(),
-    PULSE_SNAPSHOT_INTERVAL_MS: "200",
-  };
 }
 
 describe.skipIf(!REDIS_URL || !POSTGRES_URL)("a fleet of real Pulse processes on one Redis and one PostgreSQL", () => {

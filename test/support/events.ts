@@ -1,14 +1,15 @@
 /**
  * Events as the tests capture and read them over GraphQL: the `Event` selection, capture inputs (`pageview`,
  * `anEvent`), the capture and subscription operations, `recentEvents`, `realtimeMetrics`, `waitForActive` (the way
- * to know a subscription has started), `captureLoop` (captures in flight while a test subscribes) and
- * `captureUntilLagged` (captures until a reader that stopped reading has overflowed).
+ * to know a subscription has started), `captureLoop` (captures in flight while a test subscribes),
+ * `captureUntilLagged` (captures until a reader that stopped reading has overflowed) and `captureSequence` (a
+ * numbered sequence captured one by one, each retried until stored, across restarts).
  */
 import { randomUUID } from "node:crypto";
-import { gqlData, type StreamTransport } from "./clients.ts";
+import { gql, gqlData, type StreamTransport } from "./clients.ts";
 import { scrape } from "./metrics.ts";
 import { onCleanup } from "./cleanup.ts";
-import { waitFor } from "./wait.ts";
+import { sleep, waitFor } from "./wait.ts";
 
 /** Every field of `Event`, person included: what the tests select. */
 export const EVENT_FIELDS = `
@@ -67,6 +68,7 @@ export const CAPTURE_EVENT = `mutation ($input: CaptureEventInput!) { captureEve
 export const CAPTURE_EVENTS = `mutation ($inputs: [CaptureEventInput!]!) { captureEvents(inputs: $inputs) { accepted duplicates ids } }`;
 /** `captureEvent` selecting only `id environment`: what the limit and key tests need to see. */
 export const CAPTURE = `mutation($input: CaptureEventInput!) { captureEvent(input: $input) { id environment } }`;
+const CAPTURE_ID = `mutation($input: CaptureEventInput!) { captureEvent(input: $input) { id } }`;
 /** `events` with an optional filter, selecting `id event environment`. */
 export const SUBSCRIBE = `subscription($filter: EventFilter) { events(filter: $filter) { id event environment } }`;
 
@@ -182,4 +184,74 @@ export async function captureUntilLagged(
     if ((await delivered()) === before) return captured;
   }
   throw new Error(`the ${transport} subscription still takes events after 20,000 of them`);
+}
+
+/** The id of event `n` of a `captureSequence`: the same on every retry, so a retry of a stored event is a duplicate. */
+export const sequenceId = (n: number): string => `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
+
+/** The number a `captureSequence` event carries in `properties.n`. */
+export const sequenceNumber = (event: { properties: Record<string, unknown> }): number => event.properties["n"] as number;
+
+export interface CaptureSequence {
+  /** Events 1 to `acknowledged` are stored: the server answered each with its id. */
+  readonly acknowledged: number;
+  /** Resolves with `acknowledged` once `total` are acknowledged or `stop()` was called. */
+  readonly done: Promise<number>;
+  /** Captures nothing new once the event in flight is acknowledged; resolves with `acknowledged`. */
+  stop(): Promise<number>;
+}
+
+/**
+ * Captures `event` 1, 2, 3, ... (`properties.n`, id `sequenceId(n)`) one at a time, as a producer that must lose
+ * nothing across a restart does: each one is sent again, with the same id, until the server acknowledges it (a
+ * refused connection, a 503 while Pulse starts or stops, an answer lost with a closing connection, 5 s without an
+ * answer), then the next. At most one capture is in flight at any moment, so an event acknowledged after a moment
+ * T was captured no earlier than the one in flight at T. Runs until `total` (default: until stopped); stopped by
+ * `cleanup()`.
+ */
+export function captureSequence(baseUrl: string, options: { event?: string; total?: number } = {}): CaptureSequence {
+  const { event = "tick", total = Infinity } = options;
+  let stopping = false;
+  let acknowledged = 0;
+  const capture = async (n: number): Promise<boolean> => {
+    try {
+      const input: CaptureInput = { id: sequenceId(n), event, distinctId: "producer", properties: { n } };
+      const result = await gql<{ captureEvent: { id: string } | null }>(
+        baseUrl,
+        CAPTURE_ID,
+        { input },
+        { signal: AbortSignal.timeout(5_000) },
+      );
+      return result.data?.captureEvent?.id === sequenceId(n);
+    } catch {
+      return false;
+    }
+  };
+  let abandoned = false;
+  const done = (async () => {
+    while (!stopping && acknowledged < total) {
+      const n = acknowledged + 1;
+      while (!abandoned && !(await capture(n))) await sleep(10);
+      if (abandoned) break;
+      acknowledged = n;
+      // A steady pace rather than as fast as the server answers.
+      await sleep(10);
+    }
+    return acknowledged;
+  })();
+  // After a failed test: stop retrying too, the server may never answer again.
+  onCleanup(() => {
+    stopping = abandoned = true;
+    return done;
+  });
+  return {
+    get acknowledged() {
+      return acknowledged;
+    },
+    done,
+    stop: () => {
+      stopping = true;
+      return done;
+    },
+  };
 }

@@ -3,7 +3,7 @@
  * if they are down), so in CI these tests run, never skip. Elsewhere, a test file whose server is not configured
  * skips itself and says so; with `CI` set, a missing URL fails the run instead of skipping silently.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
 import { onCleanup } from "./cleanup.ts";
 
@@ -43,6 +43,19 @@ export function tempPostgresUrl(): string {
     }
   });
   return base.toString();
+}
+
+/**
+ * The settings every instance of one fleet shares: Redis keys of its own (a random `PULSE_REDIS_PREFIX`), a
+ * PostgreSQL schema of its own (`tempPostgresUrl()`), and snapshots every 200 ms so a test sees them soon.
+ */
+export function fleetSettings(): Record<string, string> {
+  return {
+    REDIS_URL: REDIS_URL!,
+    PULSE_REDIS_PREFIX: `pulse-test:${randomUUID()}:`,
+    DATABASE_URL: tempPostgresUrl(),
+    PULSE_SNAPSHOT_INTERVAL_MS: "200",
+  };
 }
 
 /** Runs one query on the test PostgreSQL (inspecting what Pulse stored). */

@@ -10,32 +10,40 @@ export interface TcpProxy {
   /** While blocked, new connections are reset at once (the server is unreachable); existing ones are untouched. */
   block(blocked: boolean): void;
   /**
-   * While held, nothing the server sends is read, on open connections and new ones: its writes back up in the
+   * While held, nothing the servers send is read, on open connections and new ones: their writes back up in the
    * kernel's socket buffers as they would for a client that stopped reading. Released, it all flows on.
    */
   hold(held: boolean): void;
-  /** Sends new connections to another port from now on. */
-  retarget(port: number): void;
+  /** Sends new connections to another port (or balances them over several) from now on. */
+  retarget(targets: number | readonly number[]): void;
   close(): Promise<void>;
 }
 
-/** A loopback TCP relay in front of a server, so a test can drop a client's WebSocket or SSE stream for real. Closed by `cleanup()`. */
-export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
-  let target = targetPort;
+/**
+ * A loopback TCP relay in front of a server, so a test can drop a client's WebSocket or SSE stream for real. Closed
+ * by `cleanup()`.
+ *
+ * Given several ports it balances, as a load balancer in front of a fleet does: each new connection goes to the next
+ * port in turn, and when that port refuses (its instance is down or restarting) to the one after, so a client only
+ * meets a refusal when every instance refuses (then its connection is closed). A connection stays with the instance
+ * it reached until one side closes it.
+ */
+export async function startTcpProxy(targets: number | readonly number[]): Promise<TcpProxy> {
+  let ports = typeof targets === "number" ? [targets] : [...targets];
+  let turn = 0;
   let blocked = false;
   let held = false;
   const open = new Set<Socket>();
   /** Each connection's server side, and where it goes. */
   const relays = new Map<Socket, Socket>();
-  const server = createServer((downstream) => {
-    if (blocked) {
-      downstream.resetAndDestroy();
-      return;
-    }
-    const upstream = connect(target, "127.0.0.1");
+  const track = (socket: Socket) => {
+    open.add(socket);
+    socket.on("close", () => open.delete(socket));
+  };
+
+  const relay = (downstream: Socket, upstream: Socket) => {
+    track(upstream);
     for (const socket of [downstream, upstream]) {
-      open.add(socket);
-      socket.on("close", () => open.delete(socket));
       socket.on("error", () => {
         downstream.destroy();
         upstream.destroy();
@@ -46,6 +54,36 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     upstream.on("close", () => relays.delete(upstream));
     if (held) upstream.pause();
     else upstream.pipe(downstream);
+  };
+
+  /** Tries `candidates` in order; what the client sent meanwhile waits in `downstream` until one accepts. */
+  const reach = (downstream: Socket, candidates: number[]) => {
+    if (downstream.destroyed) return;
+    const [port, ...rest] = candidates;
+    if (port === undefined) {
+      downstream.destroy();
+      return;
+    }
+    const upstream = connect(port, "127.0.0.1");
+    const refused = () => reach(downstream, rest);
+    upstream.once("error", refused);
+    upstream.once("connect", () => {
+      upstream.off("error", refused);
+      if (downstream.destroyed) upstream.destroy();
+      else relay(downstream, upstream);
+    });
+  };
+
+  const server = createServer((downstream) => {
+    if (blocked) {
+      downstream.resetAndDestroy();
+      return;
+    }
+    track(downstream);
+    // A client that hangs up while no instance has accepted yet: nothing to relay.
+    downstream.on("error", () => downstream.destroy());
+    const first = turn++ % ports.length;
+    reach(downstream, [...ports.slice(first), ...ports.slice(0, first)]);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
@@ -75,7 +113,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       }
     },
     retarget: (next) => {
-      target = next;
+      ports = typeof next === "number" ? [next] : [...next];
     },
     close,
   };
