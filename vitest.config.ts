@@ -38,6 +38,8 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Integration tests start real servers on port 0; run files in parallel, tests in a file serially.
     fileParallelism: true,
+    // Finds Redis, PostgreSQL and Chromium once per run (test/support/global-setup.ts).
+    globalSetup: ["test/support/global-setup.ts"],
     // Closes what each test registered with onCleanup (test/support/cleanup.ts), in every lane.
     setupFiles: ["test/support/setup.ts"],
     projects: [

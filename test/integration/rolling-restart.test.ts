@@ -7,7 +7,7 @@ import { onCleanup } from "../support/cleanup.ts";
 import { describeEnd, wsUrl, type Result } from "../support/clients.ts";
 import { captureSequence, realtimeMetrics, sequenceNumber } from "../support/events.ts";
 import { freePort, startPulseProcess, tempDatabaseUrl, type PulseProcess } from "../support/process.ts";
-import { fleetSettings, POSTGRES_URL, REDIS_URL, warnSkipped } from "../support/services.ts";
+import { fleetSettings, POSTGRES_URL, REDIS_URL } from "../support/services.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -23,7 +23,6 @@ import { waitFor } from "../support/wait.ts";
  * `pulse/client` resumes with `after:` and is held to every event exactly once, in order.
  */
 
-warnSkipped("test/integration/rolling-restart.test.ts", "REDIS_URL", "PULSE_TEST_POSTGRES_URL");
 
 /** graphql-ws's and graphql-sse's clients retry after 1.3-4 s, then 2.3-5 s, ... (their randomised backoff). */
 const RESUBSCRIBE_MS = 30_000;

@@ -14,10 +14,9 @@ import { StoreUnreachableError, StoreUnusableError, type SnapshotStore } from ".
 import { onCleanup } from "../support/cleanup.ts";
 import { recordingLogger } from "../support/logs.ts";
 import { ROOT } from "../support/process.ts";
-import { POSTGRES_URL, queryPostgres, tempPostgresUrl, warnSkipped } from "../support/services.ts";
+import { POSTGRES_URL, queryPostgres, tempPostgresUrl } from "../support/services.ts";
 import { waitFor } from "../support/wait.ts";
 
-warnSkipped("test/store/postgres.test.ts", "PULSE_TEST_POSTGRES_URL");
 
 const run = promisify(execFile);
 

@@ -9,9 +9,8 @@ import { openSqliteStore } from "../../src/store/sqlite.ts";
 import { onCleanup } from "../support/cleanup.ts";
 import { recordingLogger } from "../support/logs.ts";
 import { tempDir } from "../support/process.ts";
-import { POSTGRES_URL, tempPostgresUrl, warnSkipped } from "../support/services.ts";
+import { POSTGRES_URL, tempPostgresUrl } from "../support/services.ts";
 
-warnSkipped("test/store/snapshot-store.test.ts (PostgreSQL leg)", "PULSE_TEST_POSTGRES_URL");
 
 /**
  * The contract every snapshot store passes: each engine is a function that opens a fresh, empty, migrated store.

@@ -5,10 +5,9 @@ import { gqlData, streamClient } from "../support/clients.ts";
 import { captureEvent, captureEvents, pageview, recentEvents, waitForActive } from "../support/events.ts";
 import { scrape } from "../support/metrics.ts";
 import { startPulseProcess, type PulseProcess } from "../support/process.ts";
-import { fleetSettings, POSTGRES_URL, queryPostgres, REDIS_URL, warnSkipped } from "../support/services.ts";
+import { fleetSettings, POSTGRES_URL, queryPostgres, REDIS_URL } from "../support/services.ts";
 import { waitFor } from "../support/wait.ts";
 
-warnSkipped("test/stream/fleet.test.ts", "REDIS_URL", "PULSE_TEST_POSTGRES_URL");
 
 const EVENTS = `subscription { events { id } }`;
 

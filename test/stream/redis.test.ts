@@ -9,7 +9,7 @@ import { gql, streamClient } from "../support/clients.ts";
 import { captureEvent, captureEvents, pageview, recentEvents, waitForActive, type EventPayload } from "../support/events.ts";
 import { freePort, startPulseProcess, tempDir } from "../support/process.ts";
 import { startServer } from "../support/server.ts";
-import { REDIS_URL, warnSkipped } from "../support/services.ts";
+import { REDIS_URL } from "../support/services.ts";
 import { Hub } from "../../src/domain/hub.ts";
 import { RedisEventStream } from "../../src/stream/redis.ts";
 import { Redis } from "ioredis";
@@ -17,7 +17,6 @@ import { startTcpProxy } from "../support/tcp-proxy.ts";
 import { waitFor } from "../support/wait.ts";
 import { captureInto } from "../domain/helpers.ts";
 
-warnSkipped("test/stream/redis.test.ts", "REDIS_URL");
 
 const EVENTS = `subscription ($after: String) { events(after: $after) { id cursor } }`;
 

@@ -2,14 +2,16 @@ import { chromium, type Browser, type LaunchOptions } from "playwright-core";
 import { onCleanup } from "./cleanup.ts";
 
 /**
- * Debian's chromium (`apt-get install chromium`; .ci/run installs it when missing), never a Playwright download
- * (those fail offline). Flags keep it from reaching out on its own: no QUIC, no component or sync traffic.
+ * The Chromium that test/support/global-setup.ts found (`PULSE_TEST_CHROMIUM`: the build inside the
+ * `@sparticuz/chromium` package unless set), never a Playwright download (those fail offline). Flags keep it from
+ * reaching out on its own: no QUIC, no component or sync traffic.
  */
 export const CHROMIUM: LaunchOptions = {
-  executablePath: "/usr/bin/chromium",
+  executablePath: process.env.PULSE_TEST_CHROMIUM,
   args: [
     "--headless",
     "--no-sandbox",
+    "--no-zygote",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",

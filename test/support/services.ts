@@ -1,28 +1,16 @@
 /**
- * The real servers the scale-out tests need, read from the environment: `.ci/run` sets them (and starts the servers
- * if they are down), so in CI these tests run, never skip. Elsewhere, a test file whose server is not configured
- * skips itself and says so; with `CI` set, a missing URL fails the run instead of skipping silently.
+ * The real servers the scale-out tests need. test/support/global-setup.ts finds them before any test file runs
+ * (the variables below when set, else the local servers on their default ports when they answer) and says so in one
+ * loud line when one is missing; its tests then skip, and under `CI` the run fails instead.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
 import { onCleanup } from "./cleanup.ts";
 
 /** redis://host:port of a Redis the tests may use (their keys carry a random prefix). */
-export const REDIS_URL = service("REDIS_URL", "Redis", "redis://127.0.0.1:6379", process.env.PULSE_TEST_REDIS_URL);
+export const REDIS_URL = process.env.REDIS_URL || undefined;
 /** postgresql://user@host:port/database the tests may create schemas in (each test gets its own, dropped after). */
-export const POSTGRES_URL = service("PULSE_TEST_POSTGRES_URL", "PostgreSQL", "postgresql://postgres@127.0.0.1:5432/test");
-
-function service(variable: string, name: string, example: string, fallback?: string): string | undefined {
-  const url = process.env[variable] || fallback;
-  if (!url && process.env.CI) throw new Error(`${variable} is not set: in CI the ${name} tests must run (.ci/run sets it)`);
-  return url;
-}
-
-/** Logs, once per test file, why its tests are skipped. */
-export function warnSkipped(file: string, ...missing: ("REDIS_URL" | "PULSE_TEST_POSTGRES_URL")[]): void {
-  const unset = missing.filter((variable) => (variable === "REDIS_URL" ? !REDIS_URL : !POSTGRES_URL));
-  if (unset.length > 0) console.warn(`${file} skipped: set ${unset.join(" and ")} to run it (see README, "Tests")`);
-}
+export const POSTGRES_URL = process.env.PULSE_TEST_POSTGRES_URL || undefined;
 
 /**
  * A DATABASE_URL on the test PostgreSQL with a schema of its own (`?schema=pulse_test_<random>`), which Pulse creates
