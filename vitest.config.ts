@@ -24,6 +24,7 @@ const BROWSER = [
   "test/transport/posthog-js.test.ts",
 ];
 const BENCH = ["test/bench/smoke.test.ts"];
+const SERVICES = "test/support/global-setup.ts";
 
 export default defineConfig({
   resolve: {
@@ -38,16 +39,18 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Integration tests start real servers on port 0; run files in parallel, tests in a file serially.
     fileParallelism: true,
-    // Finds Redis, PostgreSQL and Chromium once per run (test/support/global-setup.ts).
-    globalSetup: ["test/support/global-setup.ts"],
     // Closes what each test registered with onCleanup (test/support/cleanup.ts), in every lane.
     setupFiles: ["test/support/setup.ts"],
     projects: [
       // Pure code keeps no state between files worth a fresh module graph each: without isolation the lane no
       // longer spends most of its time loading the same modules once per file (about 2.5 times faster here).
       { extends: true, test: { name: "unit", include: UNIT, isolate: false } },
-      { extends: true, test: { name: "integration", include: ["test/**/*.test.ts"], exclude: [...UNIT, ...BROWSER, ...BENCH] } },
-      { extends: true, test: { name: "browser", include: BROWSER } },
+      // Both find Redis, PostgreSQL and Chromium first (test/support/global-setup.ts).
+      {
+        extends: true,
+        test: { name: "integration", include: ["test/**/*.test.ts"], exclude: [...UNIT, ...BROWSER, ...BENCH], globalSetup: [SERVICES] },
+      },
+      { extends: true, test: { name: "browser", include: BROWSER, globalSetup: [SERVICES] } },
       { extends: true, test: { name: "bench", include: BENCH } },
     ],
   },

@@ -1,6 +1,7 @@
 /**
- * Once per `vitest` run, before any test file (vitest.config.ts `globalSetup`): finds the real services and the
- * browser the tests need, so `npm test` runs everything on a fresh machine with nothing to set.
+ * Before the integration and browser lanes' test files (vitest.config.ts `globalSetup`): finds the real services
+ * and the browser the tests need, so `npm test` runs everything on a fresh machine with nothing to set. Vitest runs
+ * it once per lane in one process: the work is done once.
  *
  * - Redis and PostgreSQL: `REDIS_URL` and `PULSE_TEST_POSTGRES_URL` when set; otherwise the local servers on their
  *   default ports (`redis://127.0.0.1:6379`, `postgresql://postgres@127.0.0.1:5432/test`) when they answer. One
@@ -16,7 +17,12 @@ import pg from "pg";
 const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 const DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test";
 
-export default async function setup(): Promise<void> {
+export default function setup(): Promise<void> {
+  const shared = globalThis as { pulseTestSetup?: Promise<void> };
+  return (shared.pulseTestSetup ??= findEverything());
+}
+
+async function findEverything(): Promise<void> {
   const missing: string[] = [];
   const [redis, postgres] = await Promise.all([
     findService("REDIS_URL", DEFAULT_REDIS_URL, redisAnswers),
