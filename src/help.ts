@@ -42,8 +42,8 @@ export function renderHelp(): string {
   const lines = [
     "Pulse: a self-hosted realtime analytics API (GraphQL over HTTP, WebSocket and SSE).",
     "",
-    "Usage: npm start [-- --help]",
-    "       node --import tsx src/main.ts [--help]",
+    "Usage: node dist/main.js [--help]      (after npm install, which builds dist/)",
+    "       node --import tsx src/main.ts [--help]      (from the sources, while developing)",
     "",
     "Settings are read from the environment; unset or blank means the default. A bad value stops the start (exit 2).",
     "",

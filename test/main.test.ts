@@ -1,9 +1,12 @@
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
 import { boundsText, defaultText, settingAt, SETTINGS } from "../src/config.ts";
 import { plainText } from "../src/help.ts";
-import { childEnv, ownChild, ROOT, spawnPulse } from "./support/process.ts";
+import { captureEvent, pageview, recentEvents } from "./support/events.ts";
+import { buildDist, childEnv, DIST_MAIN, ownChild, ROOT, spawnPulse, startPulseProcess, tempDatabaseUrl } from "./support/process.ts";
 import { waitFor, within } from "./support/wait.ts";
 
 const MAIN = ["--import", "tsx", "src/main.ts"];
@@ -29,12 +32,6 @@ describe("--help", () => {
     expect(stdout).toContain("/metrics");
   });
 
-  it("works through npm start -- --help", async () => {
-    // --ignore-scripts skips prestart (the dashboard build, 7 s): what is tested is that npm passes --help through.
-    const { stdout } = await run("npm", ["start", "--silent", "--ignore-scripts", "--", "--help"], { cwd: ROOT, env: childEnv({}) });
-    expectEverySetting(stdout);
-  });
-
   it("an unknown argument exits 2 with the help", async () => {
     const failure = await run(process.execPath, [...MAIN, "--bogus"], { cwd: ROOT, env: childEnv({}) }).catch((error: unknown) => error);
     expect(failure).toMatchObject({ code: 2 });
@@ -43,7 +40,32 @@ describe("--help", () => {
   });
 });
 
-describe("npm start", () => {
+describe("the production start: node dist/main.js, compiled, no TypeScript loader", () => {
+  beforeAll(buildDist, 120_000);
+
+  it("serves, writes the final snapshot on SIGTERM and exits 0; the next start restores it", { timeout: 60_000 }, async () => {
+    const env = { DATABASE_URL: tempDatabaseUrl() };
+    const first = await startPulseProcess(env, { entry: "dist" });
+    expect(first.child.spawnargs).toEqual([process.execPath, DIST_MAIN]);
+    const captured = await captureEvent(first.url, pageview(1));
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+    expect(first.output()).toContain('"msg":"stopped"');
+
+    const second = await startPulseProcess(env, { entry: "dist" });
+    expect((await recentEvents(second.url, 10)).map((event) => event.id)).toEqual([captured.id]);
+  });
+
+  it("is what npm start runs, and npm passes --help through", async () => {
+    const { stdout } = await run("npm", ["start", "--silent", "--", "--help"], { cwd: ROOT, env: childEnv({}) });
+    expectEverySetting(stdout);
+    expect((JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts["start"]).toBe(
+      "node dist/main.js",
+    );
+  });
+});
+
+describe("the start from source (node --import tsx src/main.ts)", () => {
   it("a bad setting stops the start with exit code 2, naming the setting and the value", async () => {
     const failure = await run(process.execPath, MAIN, { cwd: ROOT, env: childEnv({ LOG_LEVEL: "loud", PORT: "http" }) }).catch(
       (error: unknown) => error,

@@ -23,7 +23,6 @@ import { waitFor } from "../support/wait.ts";
  * `pulse/client` resumes with `after:` and is held to every event exactly once, in order.
  */
 
-
 /** graphql-ws's and graphql-sse's clients retry after 1.3-4 s, then 2.3-5 s, ... (their randomised backoff). */
 const RESUBSCRIBE_MS = 30_000;
 

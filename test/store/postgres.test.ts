@@ -17,7 +17,6 @@ import { ROOT } from "../support/process.ts";
 import { POSTGRES_URL, queryPostgres, tempPostgresUrl } from "../support/services.ts";
 import { waitFor } from "../support/wait.ts";
 
-
 const run = promisify(execFile);
 
 async function open(url: string, log = recordingLogger()): Promise<SnapshotStore> {

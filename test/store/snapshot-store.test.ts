@@ -11,7 +11,6 @@ import { recordingLogger } from "../support/logs.ts";
 import { tempDir } from "../support/process.ts";
 import { POSTGRES_URL, tempPostgresUrl } from "../support/services.ts";
 
-
 /**
  * The contract every snapshot store passes: each engine is a function that opens a fresh, empty, migrated store.
  * PostgreSQL runs when PULSE_TEST_POSTGRES_URL names a server (.ci/run sets it); each test gets its own schema.

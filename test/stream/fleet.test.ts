@@ -8,7 +8,6 @@ import { startPulseProcess, type PulseProcess } from "../support/process.ts";
 import { fleetSettings, POSTGRES_URL, queryPostgres, REDIS_URL } from "../support/services.ts";
 import { waitFor } from "../support/wait.ts";
 
-
 const EVENTS = `subscription { events { id } }`;
 
 type Instance = PulseProcess;

@@ -17,7 +17,6 @@ import { startTcpProxy } from "../support/tcp-proxy.ts";
 import { waitFor } from "../support/wait.ts";
 import { captureInto } from "../domain/helpers.ts";
 
-
 const EVENTS = `subscription ($after: String) { events(after: $after) { id cursor } }`;
 
 async function fleet(count: number, redisUrl = REDIS_URL!) {

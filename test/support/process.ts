@@ -11,7 +11,8 @@ import { onCleanup } from "./cleanup.ts";
 import { waitFor } from "./wait.ts";
 
 /**
- * Pulse as `npm start` runs it (`node --import tsx src/main.ts`, one process to signal), for what an in-process
+ * Pulse as a process: from its sources (`node --import tsx src/main.ts`, what a developer runs) or, with
+ * `entry: "dist"`, compiled (`node dist/main.js`, the production start; see buildDist). For what an in-process
  * server cannot show: signals, exit codes, kill -9, a restart on the same port, a DOM test environment. Plus the
  * temporary folders, databases and ports such a process needs. Every child is killed (SIGKILL) after the test if
  * it is still running; every folder is removed.
@@ -22,6 +23,8 @@ export const ROOT = process.cwd();
 /** tsx's loader by absolute URL, so a child can run in another working directory. */
 const TSX = pathToFileURL(createRequire(join(ROOT, "package.json")).resolve("tsx")).href;
 const MAIN = join(ROOT, "src/main.ts");
+/** The compiled entry `npm run build` writes (tsconfig.build.json). */
+export const DIST_MAIN = join(ROOT, "dist/main.js");
 
 /** A port free right now on 127.0.0.1 (for a child that binds it a moment later, or comes back on it). */
 export async function freePort(): Promise<number> {
@@ -88,9 +91,13 @@ export interface PulseProcess {
  * fail, and for tests that read its output. `cwd` defaults to the repository (where `npm start` runs); a relative
  * database path resolves against it.
  */
-export function spawnPulse(env: Record<string, string> = {}, options: { port?: number; cwd?: string } = {}): PulseProcess {
+export function spawnPulse(
+  env: Record<string, string> = {},
+  options: { port?: number; cwd?: string; entry?: "source" | "dist" } = {},
+): PulseProcess {
   const port = options.port ?? 0;
-  const child = spawn(process.execPath, ["--import", TSX, MAIN], {
+  const args = options.entry === "dist" ? [DIST_MAIN] : ["--import", TSX, MAIN];
+  const child = spawn(process.execPath, args, {
     cwd: options.cwd ?? ROOT,
     env: childEnv({ HOST: "127.0.0.1", PORT: String(port), ...env }),
     stdio: ["ignore", "pipe", "pipe"],
@@ -123,7 +130,7 @@ export function spawnPulse(env: Record<string, string> = {}, options: { port?: n
  */
 export async function startPulseProcess(
   env: Record<string, string> = {},
-  options: { port?: number; cwd?: string; timeoutMs?: number } = {},
+  options: { port?: number; cwd?: string; timeoutMs?: number; entry?: "source" | "dist" } = {},
 ): Promise<PulseProcess> {
   const pulse = spawnPulse(env, { ...options, port: options.port ?? (await freePort()) });
   let failure: Error | null = null;
@@ -148,4 +155,18 @@ function isReady(url: string): Promise<boolean> {
       resolve(res.statusCode === 200);
     }).on("error", () => resolve(false));
   });
+}
+
+/**
+ * Compiles the server to dist/ as `npm run build` does (tsconfig.build.json; dist/dashboard is the pretest's), for
+ * the tests of the production start. Once per test file; about 10 s.
+ */
+export async function buildDist(): Promise<void> {
+  const { execFile } = await import("node:child_process");
+  const tsc = createRequire(join(ROOT, "package.json")).resolve("typescript/bin/tsc");
+  await new Promise<void>((resolve, reject) =>
+    execFile(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: ROOT }, (error, stdout) =>
+      error ? reject(new Error(`tsc -p tsconfig.build.json failed: ${stdout}`)) : resolve(),
+    ),
+  );
 }
