@@ -10,7 +10,7 @@ export default tseslint.config(
       "dist/",
       "src/generated/",
       "src/graphql/generated/",
-      "src/client/generated.ts",
+      "packages/client/src/generated.ts",
       "test/clients/generated.ts",
       "coverage/",
       "data/",

@@ -5,12 +5,12 @@ import { captureEvents, waitForActive } from "../support/events.ts";
 import { startHttpServer } from "../support/http-server.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
-import type * as PulseClient from "../../src/client/index.ts";
+import type * as PulseClient from "../../packages/client/src/index.ts";
 
 /** pulse/client bundled for browsers, as an app's bundler would (esbuild, browser platform, ESM). */
 async function bundleClient() {
   const result = await build({
-    stdin: { contents: 'export * from "./src/client/index.ts";', resolveDir: process.cwd(), loader: "ts" },
+    stdin: { contents: 'export * from "./packages/client/src/index.ts";', resolveDir: process.cwd(), loader: "ts" },
     bundle: true,
     format: "esm",
     platform: "browser",
