@@ -294,6 +294,7 @@ describe("@pulse-analytics/client installed from its tarball", { timeout: 120_00
       repository: { type: "git", directory: "packages/client" },
       engines: { node: ">=20.11" },
       peerDependenciesMeta: { react: { optional: true } },
+      publishConfig: { access: "public" },
     });
     expect(Object.keys(manifest["dependencies"] as object).sort()).toEqual(["graphql-sse", "graphql-ws"]);
     expect(Object.keys(manifest["exports"] as object)).toEqual([".", "./ws", "./sse", "./react", "./package.json"]);
