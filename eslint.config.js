@@ -7,10 +7,10 @@ export default tseslint.config(
   {
     ignores: [
       "node_modules/",
-      "dist/",
+      "**/dist/",
       "src/generated/",
       "src/graphql/generated/",
-      "src/client/generated.ts",
+      "packages/client/src/generated/",
       "test/clients/generated.ts",
       "coverage/",
       "data/",

@@ -21,6 +21,7 @@ const BROWSER = [
   "test/dashboard/**/*.test.ts",
   "test/clients/graphiql.test.ts",
   "test/client/browser-bundle.test.ts",
+  "test/client/package.test.ts",
   "test/transport/posthog-js.test.ts",
 ];
 const BENCH = ["test/bench/smoke.test.ts"];

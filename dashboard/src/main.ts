@@ -1,4 +1,4 @@
-import { RealtimeAnalytics, type EventFilter, type FilterOperator, type PulseEvent } from "../../src/client/index.ts";
+import { RealtimeAnalytics, type EventFilter, type FilterOperator, type PulseEvent } from "../../packages/client/src/index.ts";
 import "./style.css";
 
 /** Events kept in the stream list; older ones fall off so a busy server cannot grow the page. */

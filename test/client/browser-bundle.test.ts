@@ -5,12 +5,12 @@ import { captureEvents, waitForActive } from "../support/events.ts";
 import { startHttpServer } from "../support/http-server.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
-import type * as PulseClient from "../../src/client/index.ts";
+import type * as PulseClient from "../../packages/client/src/index.ts";
 
-/** pulse/client bundled for browsers, as an app's bundler would (esbuild, browser platform, ESM). */
+/** @pulse-analytics/client bundled for browsers, as an app's bundler would (esbuild, browser platform, ESM). */
 async function bundleClient() {
   const result = await build({
-    stdin: { contents: 'export * from "./src/client/index.ts";', resolveDir: process.cwd(), loader: "ts" },
+    stdin: { contents: 'export * from "./packages/client/src/index.ts";', resolveDir: process.cwd(), loader: "ts" },
     bundle: true,
     format: "esm",
     platform: "browser",
@@ -38,7 +38,7 @@ async function startAppOrigin(bundle: string): Promise<string> {
   return url;
 }
 
-describe("pulse/client in a browser bundle", { timeout: 120_000 }, () => {
+describe("@pulse-analytics/client in a browser bundle", { timeout: 120_000 }, () => {
   it("bundles without Node built-ins or graphql-js: only the two protocol clients and Pulse's own code", async () => {
     const { inputs } = await bundleClient();
     const packages = new Set(inputs.map((input) => /node_modules\/((@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? "pulse"));

@@ -5,7 +5,7 @@ import { cleanup as unmountAll, render, waitFor as waitForDom } from "@testing-l
 import { createElement } from "react";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { useRealtimeEvents, type UseRealtimeEventsOptions } from "../../src/client/react.ts";
+import { useRealtimeEvents, type UseRealtimeEventsOptions } from "../../packages/client/src/react.ts";
 import { onCleanup } from "../support/cleanup.ts";
 import { captureEvent, captureEvents, realtimeMetrics, waitForActive } from "../support/events.ts";
 import { startPulseProcess } from "../support/process.ts";

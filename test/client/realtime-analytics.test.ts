@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { RealtimeAnalytics, type ConnectionStatus, type PulseEvent, type RealtimeError } from "../../src/client/index.ts";
+import { RealtimeAnalytics, type ConnectionStatus, type PulseEvent, type RealtimeError } from "../../packages/client/src/index.ts";
 import { onCleanup } from "../support/cleanup.ts";
 import { captureEvent, captureEvents, captureUntilLagged, realtimeMetrics, waitForActive } from "../support/events.ts";
 import { startServer } from "../support/server.ts";

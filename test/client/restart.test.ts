@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { RealtimeAnalytics, type PulseEvent } from "../../src/client/index.ts";
+import { RealtimeAnalytics, type PulseEvent } from "../../packages/client/src/index.ts";
 import { captureSequence, sequenceNumber } from "../support/events.ts";
 import { freePort, startPulseProcess, tempDatabaseUrl } from "../support/process.ts";
 import { onCleanup } from "../support/cleanup.ts";

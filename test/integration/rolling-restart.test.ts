@@ -2,7 +2,7 @@ import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient } from "graphql-ws";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { RealtimeAnalytics, type ConnectionStatus, type PulseEvent } from "../../src/client/index.ts";
+import { RealtimeAnalytics, type ConnectionStatus, type PulseEvent } from "../../packages/client/src/index.ts";
 import { onCleanup } from "../support/cleanup.ts";
 import { describeEnd, wsUrl, type Result } from "../support/clients.ts";
 import { captureSequence, realtimeMetrics, sequenceNumber } from "../support/events.ts";

@@ -1,22 +1,18 @@
 import { useEffect, useState } from "react";
-import type { EventFilter } from "./generated.ts";
-import {
-  RealtimeAnalytics,
-  type ConnectionStatus,
-  type PulseEvent,
-  type RealtimeAnalyticsOptions,
-  type RealtimeError,
-} from "./realtime-analytics.ts";
+import type { EventFilter } from "./generated/types.ts";
+import { RealtimeAnalytics, type RealtimeAnalyticsOptions } from "./index.ts";
+import type { ConnectionStatus, PulseEvent, RealtimeError } from "./realtime-analytics.ts";
 
 export type { ConnectionStatus, PulseEvent, RealtimeError } from "./realtime-analytics.ts";
+export type { EventFilter, FilterOperator, PropertyFilter } from "./generated/types.ts";
 
 export interface UseRealtimeEventsOptions extends RealtimeAnalyticsOptions {
   /** Pulse's base URL; default the page's origin (Pulse serving the page, or a proxy in front of both). */
-  readonly url?: string;
+  readonly url?: string | undefined;
   /** More conditions besides the event names (environment, distinctId, properties). */
-  readonly filter?: Omit<EventFilter, "events">;
+  readonly filter?: Omit<EventFilter, "events"> | undefined;
   /** How many events to keep, newest first; default 100. */
-  readonly limit?: number;
+  readonly limit?: number | undefined;
 }
 
 export interface RealtimeEvents {
@@ -31,7 +27,7 @@ export interface RealtimeEvents {
  * Streams the events named in `events` (all events for an empty list) from Pulse into a component, keeping the
  * newest `limit` (100). One RealtimeAnalytics per mounted hook: it reconnects and resumes on its own, and is
  * disconnected (socket closed) when the component unmounts or the names, filter, url, key or transport change.
- * React is an optional peer dependency of Pulse: import this from `pulse/react` only in a React app.
+ * React is an optional peer dependency of the package: import this from `@pulse-analytics/client/react` in a React app.
  */
 export function useRealtimeEvents(events: readonly string[], options: UseRealtimeEventsOptions = {}): RealtimeEvents {
   const [state, setState] = useState<RealtimeEvents>({ events: [], status: "idle", error: null });

@@ -3,7 +3,6 @@
 type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
-import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 /** Every part given must hold. */
 export type EventFilter = {
   distinctId?: string | null | undefined;
@@ -46,62 +45,3 @@ export type PulseEventsSubscriptionVariables = Exact<{
 
 
 export type PulseEventsSubscription = { events: { id: string, event: string, distinctId: string, timestamp: string, properties: { [key: string]: unknown }, sessionId: string | null, environment: string, cursor: string, person?: { distinctId: string, properties: { [key: string]: unknown }, firstSeen: string, lastSeen: string } | null } };
-
-export class TypedDocumentString<TResult, TVariables>
-  extends String
-  implements DocumentTypeDecoration<TResult, TVariables>
-{
-  __apiType?: NonNullable<DocumentTypeDecoration<TResult, TVariables>['__apiType']>;
-  private value: string;
-  public __meta__?: Record<string, any> | undefined;
-
-  constructor(value: string, __meta__?: Record<string, any> | undefined) {
-    super(value);
-    this.value = value;
-    this.__meta__ = __meta__;
-  }
-
-  override toString(): string & DocumentTypeDecoration<TResult, TVariables> {
-    return this.value;
-  }
-}
-export const PulseEventFragmentDoc = new TypedDocumentString(`
-    fragment PulseEvent on Event {
-  id
-  event
-  distinctId
-  timestamp
-  properties
-  sessionId
-  environment
-  cursor
-  person @include(if: $withPerson) {
-    distinctId
-    properties
-    firstSeen
-    lastSeen
-  }
-}
-    `, {"fragmentName":"PulseEvent"}) as unknown as TypedDocumentString<PulseEventFragment, unknown>;
-export const PulseEventsDocument = new TypedDocumentString(`
-    subscription PulseEvents($filter: EventFilter, $after: String, $withPerson: Boolean! = false) {
-  events(filter: $filter, after: $after) {
-    ...PulseEvent
-  }
-}
-    fragment PulseEvent on Event {
-  id
-  event
-  distinctId
-  timestamp
-  properties
-  sessionId
-  environment
-  cursor
-  person @include(if: $withPerson) {
-    distinctId
-    properties
-    firstSeen
-    lastSeen
-  }
-}`) as unknown as TypedDocumentString<PulseEventsSubscription, PulseEventsSubscriptionVariables>;

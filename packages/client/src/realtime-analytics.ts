@@ -1,12 +1,5 @@
-import type { EventFilter, PulseEventFragment } from "./generated.ts";
-import {
-  dropReason,
-  sseTransport,
-  webSocketTransport,
-  type EventsResult,
-  type EventsTransport,
-  type WebSocketConstructor,
-} from "./transports.ts";
+import type { EventFilter, PulseEventFragment } from "./generated/types.ts";
+import type { DropReason, EventsResult, EventsTransport } from "./transports.ts";
 
 /** An event as the client delivers it (typed from schema.graphql by `npm run codegen`). */
 export type PulseEvent = PulseEventFragment;
@@ -32,24 +25,19 @@ export interface RealtimeError {
   readonly cause?: unknown;
 }
 
-export interface RealtimeAnalyticsOptions {
+/** The options every entry point takes, whatever its transport. */
+export interface ClientOptions {
   /** A read key, sent as `Authorization: Bearer` (SSE) or `connectionParams.authorization` (WebSocket). */
-  readonly apiKey?: string;
-  /** Default "ws". */
-  readonly transport?: "ws" | "sse";
-  /** The WebSocket class; default `globalThis.WebSocket` (browsers). Node 20 has none: pass `WebSocket` from `ws`. */
-  readonly webSocketImpl?: WebSocketConstructor;
-  /** The fetch used for SSE; default `globalThis.fetch`. */
-  readonly fetchFn?: typeof fetch;
+  readonly apiKey?: string | undefined;
   /** Also fetch each event's `person`; default false. */
-  readonly includePerson?: boolean;
+  readonly includePerson?: boolean | undefined;
   /** Reconnect delays: the n-th consecutive retry waits a random time in [0, min(maxDelayMs, initialDelayMs × 2^n)). */
-  readonly retry?: { readonly initialDelayMs?: number; readonly maxDelayMs?: number };
+  readonly retry?: { readonly initialDelayMs?: number | undefined; readonly maxDelayMs?: number | undefined } | undefined;
 }
 
 export interface ConnectOptions {
   /** Resume after this cursor (e.g. `lastCursor` saved from an earlier session) instead of starting with live events. */
-  readonly after?: string;
+  readonly after?: string | undefined;
 }
 
 type Listener = (event: PulseEvent) => void;
@@ -60,16 +48,17 @@ const SEEN_CURSORS = 4096;
 const STABLE_AFTER_MS = 10_000;
 
 /**
- * Pulse's own realtime client: one `events` subscription over WebSocket or SSE, dispatched to `on(name)` listeners.
+ * Pulse's own realtime client: one `events` subscription over one transport, dispatched to `on(name)` listeners. Each
+ * entry point extends it with its transport (`RealtimeAnalytics` from the package, `/ws` or `/sse`).
  *
  * It never gives up on its own: after any drop (socket closed, SSE request failed, server restart, a `LAGGED` end)
  * it reconnects with exponential backoff and full jitter and resumes with `after: <last cursor>`, so every event
  * still in the server's buffer arrives, in order, and none twice (events are also de-duplicated by cursor).
  * Only a fatal error (bad key, refused operation) or `disconnect()` stops it. Works in browsers and on Node 20.
  */
-export class RealtimeAnalytics {
+export class RealtimeAnalyticsBase {
   private readonly transport: EventsTransport;
-  private readonly options: RealtimeAnalyticsOptions;
+  private readonly options: ClientOptions;
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly statusListeners = new Set<(status: ConnectionStatus) => void>();
   private readonly errorListeners = new Set<(error: RealtimeError) => void>();
@@ -84,15 +73,9 @@ export class RealtimeAnalytics {
   /** Bumped on every (re)subscribe: callbacks of an abandoned stream are ignored. */
   private generation = 0;
 
-  constructor(baseUrl: string, options: RealtimeAnalyticsOptions = {}) {
+  protected constructor(options: ClientOptions, transport: EventsTransport) {
     this.options = options;
-    const transportOptions = {
-      baseUrl: baseUrl.replace(/\/+$/, ""),
-      apiKey: options.apiKey,
-      webSocketImpl: options.webSocketImpl,
-      fetchFn: options.fetchFn,
-    };
-    this.transport = options.transport === "sse" ? sseTransport(transportOptions) : webSocketTransport(transportOptions);
+    this.transport = transport;
   }
 
   /** The connection's state now. */
@@ -165,8 +148,8 @@ export class RealtimeAnalytics {
         next: (result) => {
           if (current()) this.receive(result);
         },
-        error: (error) => {
-          if (current()) this.dropped(dropReason(error), error);
+        error: (reason, cause) => {
+          if (current()) this.dropped(reason, cause);
         },
         // The server ends an events stream only when it shuts down (or after LAGGED): come back.
         complete: () => {
@@ -228,7 +211,7 @@ export class RealtimeAnalytics {
     this.dropped({ code, message: error.message, fatal: !retryable });
   }
 
-  private dropped(reason: { code: string; message: string; fatal: boolean }, cause?: unknown): void {
+  private dropped(reason: DropReason, cause?: unknown): void {
     this.halt();
     this.report({ ...reason, cause });
     if (reason.fatal) {
@@ -272,4 +255,9 @@ export class RealtimeAnalytics {
   private report(error: RealtimeError): void {
     for (const listener of this.errorListeners) listener(error);
   }
+}
+
+/** Pulse's base URL as the transports append paths to it. */
+export function trimBaseUrl(baseUrl: string): string {
+  return baseUrl.replace(/\/+$/, "");
 }
