@@ -10,6 +10,7 @@ import { defineConfig } from "vitest/config";
 const UNIT = [
   "test/domain/**/*.test.ts",
   "test/config.test.ts",
+  "test/install.test.ts",
   "test/settings-docs.test.ts",
   "test/store/settings.test.ts",
   "test/auth/keys.test.ts",
