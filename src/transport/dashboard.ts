@@ -17,10 +17,17 @@ export function isDashboardPath(path: string): boolean {
   return path === "/" || path === "/index.html" || path.startsWith(ASSETS);
 }
 
+/** Encodings the build writes beside each text file (scripts/build-dashboard.ts), in the order Pulse prefers them. */
+const ENCODINGS = [
+  { name: "br", suffix: ".br" },
+  { name: "gzip", suffix: ".gz" },
+] as const;
+
 /**
  * Serves the built page: index.html with `no-cache` (so a new build shows at once), hashed assets `immutable` for a
  * year. GET and HEAD only; a missing file (or a path outside the build) is 404, a bad %-escape 400, a page never built
- * is 503 naming the command that builds it.
+ * is 503 naming the command that builds it. A client that accepts brotli or gzip gets the file the build compressed
+ * (`content-encoding`, `vary: accept-encoding`); nothing is compressed per request.
  */
 export async function serveDashboard(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
   if (req.method !== "GET" && req.method !== "HEAD") {
@@ -52,11 +59,36 @@ export async function serveDashboard(req: IncomingMessage, res: ServerResponse, 
     else res.writeHead(503, { "content-type": "text/plain" }).end("dashboard not built: run npm run build:dashboard\n");
     return;
   }
+  let encoding: string | undefined;
+  for (const candidate of ENCODINGS) {
+    if (!accepts(req.headers["accept-encoding"], candidate.name)) continue;
+    const compressed = await readFile(file + candidate.suffix).catch(() => undefined);
+    if (!compressed) continue;
+    body = compressed;
+    encoding = candidate.name;
+    break;
+  }
   res.writeHead(200, {
     "content-type": isAsset ? (TYPES[extname(file)] ?? "application/octet-stream") : "text/html; charset=utf-8",
     "content-length": body.length,
+    ...(encoding ? { "content-encoding": encoding } : {}),
+    vary: "accept-encoding",
     "cache-control": isAsset ? "public, max-age=31536000, immutable" : "no-cache",
     "x-content-type-options": "nosniff",
   });
   res.end(req.method === "HEAD" ? undefined : body);
+}
+
+/** Whether an Accept-Encoding header accepts `encoding` (named, or `*`, with a q-value above 0). */
+export function accepts(header: string | undefined, encoding: string): boolean {
+  if (!header) return false;
+  let wildcard = false;
+  for (const part of header.toLowerCase().split(",")) {
+    const [name = "", ...params] = part.trim().split(";");
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    const accepted = q === undefined || Number(q.slice(2)) > 0;
+    if (name.trim() === encoding) return accepted;
+    if (name.trim() === "*") wildcard = accepted;
+  }
+  return wildcard;
 }

@@ -1,0 +1,65 @@
+import { request } from "node:http";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { accepts } from "../../src/transport/dashboard.ts";
+import { startServer } from "../support/server.ts";
+
+/** One GET as it travels: status, headers and the body as sent (fetch would decompress it). */
+function get(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    })
+      .on("error", reject)
+      .end();
+  });
+}
+
+describe("the dashboard's files, compressed at build", () => {
+  it("go out as brotli or gzip to a browser that accepts them, as they are to one that does not", async () => {
+    const server = await startServer();
+    const page = await get(`${server.url}/`);
+    expect(page.headers["content-encoding"]).toBeUndefined();
+    expect(page.headers["vary"]).toBe("accept-encoding");
+    const script = /src="(\/dashboard\/assets\/[^"]+\.js)"/.exec(page.body.toString())![1]!;
+
+    for (const path of ["/", script]) {
+      const plain = await get(`${server.url}${path}`);
+      const br = await get(`${server.url}${path}`, { "accept-encoding": "gzip, deflate, br" });
+      expect(br.headers["content-encoding"]).toBe("br");
+      expect(br.headers["vary"]).toBe("accept-encoding");
+      expect(Number(br.headers["content-length"])).toBe(br.body.length);
+      expect(br.body.length).toBeLessThan(plain.body.length / 2);
+      expect(brotliDecompressSync(br.body).equals(plain.body)).toBe(true);
+
+      const gzip = await get(`${server.url}${path}`, { "accept-encoding": "br;q=0, gzip" });
+      expect(gzip.headers["content-encoding"]).toBe("gzip");
+      expect(gunzipSync(gzip.body).equals(plain.body)).toBe(true);
+
+      const identity = await get(`${server.url}${path}`, { "accept-encoding": "identity" });
+      expect(identity.headers["content-encoding"]).toBeUndefined();
+      expect(identity.body.equals(plain.body)).toBe(true);
+    }
+  });
+});
+
+describe("Accept-Encoding", () => {
+  it.each<[string | undefined, string, boolean]>([
+    [undefined, "br", false],
+    ["gzip, br", "br", true],
+    ["GZIP", "gzip", true],
+    ["br;q=0", "br", false],
+    ["br;q=0.5", "br", true],
+    ["*", "gzip", true],
+    ["*;q=0", "gzip", false],
+    ["gzip;q=0, *", "gzip", false],
+    ["identity", "gzip", false],
+  ])("%j accepts %s: %s", (header, encoding, expected) => {
+    expect(accepts(header, encoding)).toBe(expected);
+  });
+});
