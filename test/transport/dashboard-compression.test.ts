@@ -63,3 +63,32 @@ describe("Accept-Encoding", () => {
     expect(accepts(header, encoding)).toBe(expected);
   });
 });
+
+describe("GraphiQL's page", () => {
+  it("goes out compressed once to a browser that accepts it, and whole to one that does not", { timeout: 60_000 }, async () => {
+    const server = await startServer();
+    const plain = await get(`${server.url}/graphql`, { accept: "text/html" });
+    expect(plain.status).toBe(200);
+    expect(plain.headers["content-encoding"]).toBeUndefined();
+    expect(plain.body.length).toBeGreaterThan(1_000_000);
+
+    for (const [acceptEncoding, encoding, decompress] of [
+      ["gzip, deflate, br", "br", brotliDecompressSync],
+      ["gzip", "gzip", gunzipSync],
+    ] as const) {
+      const compressed = await get(`${server.url}/graphql`, { accept: "text/html", "accept-encoding": acceptEncoding });
+      expect(compressed.headers["content-encoding"]).toBe(encoding);
+      expect(compressed.headers["vary"]).toContain("accept-encoding");
+      expect(Number(compressed.headers["content-length"])).toBe(compressed.body.length);
+      expect(compressed.body.length).toBeLessThan(plain.body.length / 3);
+      expect(decompress(compressed.body).equals(plain.body)).toBe(true);
+    }
+    // A GraphQL result is not compressed.
+    const result = await fetch(`${server.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "accept-encoding": "gzip, br" },
+      body: JSON.stringify({ query: "{ realtimeMetrics { eventsTotal } }" }),
+    });
+    expect(result.headers.get("content-encoding")).toBeNull();
+  });
+});
