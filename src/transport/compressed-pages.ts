@@ -29,7 +29,8 @@ export function useCompressedPages(): Plugin {
     return body;
   };
   return {
-    async onResponse({ request, response, setResponse, fetchAPI }) {
+    async onResponse(payload) {
+      const { request, response, fetchAPI } = payload;
       if (!response.headers.get("content-type")?.startsWith("text/html") || response.headers.has("content-encoding")) return;
       const acceptEncoding = request.headers.get("accept-encoding") ?? undefined;
       const encoding = accepts(acceptEncoding, "br") ? "br" : accepts(acceptEncoding, "gzip") ? "gzip" : undefined;
@@ -40,7 +41,7 @@ export function useCompressedPages(): Plugin {
       headers.set("content-length", String(body.length));
       headers.set("vary", "accept-encoding");
       const bytes = new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.length);
-      setResponse(new fetchAPI.Response(bytes, { status: response.status, statusText: response.statusText, headers }));
+      payload.setResponse(new fetchAPI.Response(bytes, { status: response.status, statusText: response.statusText, headers }));
     },
   };
 }
