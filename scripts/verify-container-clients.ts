@@ -4,7 +4,7 @@
 //   node --import tsx scripts/verify-container-clients.ts live <baseUrl>
 //     subscribes to one event name over graphql-ws and over graphql-sse in both of its modes, captures that event
 //     over HTTP every 250 ms until each subscription has received one (at most 30 s), and prints the captured ids
-//     as a JSON array. Through a proxy this checks the WebSocket upgrade and that event streams are not buffered.
+//     as a JSON array. Through a proxy this checks the WebSocket upgrade and that events reach open event streams.
 //   node --import tsx scripts/verify-container-clients.ts has <baseUrl> <id>...
 //     exits 1 unless recentEvents holds every id.
 import { createClient as createSseClient } from "graphql-sse";
@@ -23,9 +23,25 @@ async function graphql<TData>(baseUrl: string, query: string, variables: Record<
     body: JSON.stringify({ query, variables }),
     signal: AbortSignal.timeout(10_000),
   });
-  const answer = (await response.json()) as GraphqlAnswer<TData>;
-  if (!response.ok || answer.errors || !answer.data) throw new Error(`HTTP ${response.status}: ${JSON.stringify(answer)}`);
+  const text = await response.text();
+  let answer: GraphqlAnswer<TData> = {};
+  try {
+    answer = JSON.parse(text) as GraphqlAnswer<TData>;
+  } catch {
+    // Reported below with the status and the body as it came.
+  }
+  if (!response.ok || answer.errors || !answer.data)
+    throw new Error(`HTTP ${response.status} from ${baseUrl}/graphql: ${text.slice(0, 500)}`);
   return answer.data;
+}
+
+/** A sink's error as text: an Error, a WebSocket close or error event (whose fields JSON.stringify skips), GraphQL errors. */
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  const { type, code, reason, message } = (error ?? {}) as { type?: string; code?: number; reason?: string; message?: string };
+  if (type !== undefined || code !== undefined)
+    return [type, code, reason || message].filter((part) => part !== undefined && part !== "").join(" ");
+  return JSON.stringify(error);
 }
 
 async function live(baseUrl: string): Promise<string[]> {
@@ -39,7 +55,7 @@ async function live(baseUrl: string): Promise<string[]> {
   const failures: string[] = [];
   const sink = (transport: string) => ({
     next: () => received.set(transport, (received.get(transport) ?? 0) + 1),
-    error: (error: unknown) => failures.push(`${transport}: ${error instanceof Error ? error.message : JSON.stringify(error)}`),
+    error: (error: unknown) => failures.push(`${transport}: ${describe(error)}`),
     complete: () => failures.push(`${transport}: completed`),
   });
   const ws = createWsClient({ url: `${baseUrl.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
