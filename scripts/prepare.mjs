@@ -1,14 +1,15 @@
 // npm runs this after every `npm install` / `npm ci` in this folder (the `prepare` script). A development install
 // generates the Prisma clients and builds dist/ (`npm run build`), so `node dist/main.js` works right after it. An
-// install without dev dependencies (`npm ci --omit=dev`) has no Prisma CLI and no compiler: it builds nothing, and
-// runs the dist/ built beforehand (the Dockerfile's build stage).
+// install without dev dependencies (`npm ci --omit=dev`) cannot build: it builds nothing, and runs the dist/ built
+// beforehand (as the Dockerfile's runtime stage runs what its build stage built).
 import { execSync } from "node:child_process";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
+// typescript and prisma alone do not tell: they are optional peers of @prisma/client, so `npm ci --omit=dev` installs
+// them too (the lockfile marks them devOptional). vite and tsx are dev dependencies only, and the build needs them.
 try {
-  require.resolve("typescript");
-  require.resolve("prisma/package.json");
+  for (const name of ["typescript", "prisma/package.json", "vite/package.json", "tsx/package.json"]) require.resolve(name);
 } catch {
   console.log("pulse: no dev dependencies (a production install): not building; run the dist/ built beforehand.");
   process.exit(0);
