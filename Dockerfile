@@ -1,7 +1,7 @@
 # Pulse's container image: `docker build -t pulse .`, then `docker run -p 4000:4000 -v pulse-data:/data pulse`.
 #
-# Node 24 (the current LTS line); Pulse itself needs 20.11 or later, but Node 20 reached its end of life in
-# April 2026 and several dependencies (@whatwg-node/*) declare 22.15 or later. Both stages use the same major, since
+# Node 24 (the current LTS line); Pulse itself needs 20.11 or later (CI runs both), but Node 20 reached its end of
+# life in April 2026. Both stages use the same major, since
 # better-sqlite3 is compiled in the first for the Node that runs the second. Debian bookworm, as on the machines
 # Pulse is developed and tested on.
 ARG NODE_IMAGE=node:24-bookworm
@@ -10,9 +10,8 @@ ARG NODE_IMAGE=node:24-bookworm
 # binary matches. `npm ci` installs from the lockfile and runs `prepare` (scripts/prepare.mjs): the Prisma clients
 # are generated and dist/ is built (the server with tsc, the dashboard page with Vite). `npm prune` then removes
 # the compiler, bundler, Prisma CLI and test tools, reruns no install script, and keeps the compiled better-sqlite3.
-# It needs --omit=optional as well as --omit=dev: typescript and prisma are optional peers of @prisma/client, which
-# --omit=dev alone keeps. None of Pulse's optional production packages is used on Node (pg-cloudflare is for
-# Cloudflare Workers, @escape.tech/graphql-armor-types holds type declarations).
+# --omit=optional also drops the two optional production packages Node never loads (pg-cloudflare is for Cloudflare
+# Workers, @escape.tech/graphql-armor-types holds type declarations).
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY . .

@@ -6,8 +6,7 @@ import { execSync } from "node:child_process";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
-// typescript and prisma alone do not tell: they are optional peers of @prisma/client, so `npm ci --omit=dev` installs
-// them too (the lockfile marks them devOptional). vite and tsx are dev dependencies only, and the build needs them.
+// Everything the build runs: the compiler, the Prisma CLI, Vite and tsx (all dev dependencies).
 try {
   for (const name of ["typescript", "prisma/package.json", "vite/package.json", "tsx/package.json"]) require.resolve(name);
 } catch {
