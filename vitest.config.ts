@@ -37,10 +37,9 @@ export default defineConfig({
   },
   test: {
     pool: "forks",
-    // Vitest's default is one worker fewer than the cores: on the 2-core machines Pulse is tested on, one file at a
-    // time. Most integration files spend their time waiting (processes starting, clients' retry backoffs), so two
-    // files at once take about half the time without starving the CPU-bound ones (three timed some of them out).
-    maxWorkers: 2,
+    // One file at a time (vitest's default on these 2-core machines). Two at once took the Node 20 run from ~14 to
+    // ~10.5 min, but a fleet test failed once that way (a joining instance restored an empty buffer while another
+    // file's processes ran; it passes alone and in a serial run): not until that is understood.
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Integration tests start real servers on port 0; run files in parallel, tests in a file serially.
