@@ -178,7 +178,12 @@ function serialize({ method, target, headers, body }: FuzzRequest): Buffer {
     "connection: close",
     ...headers.map(([name, value]) => `${name}: ${value}`),
   ];
+  const chunked = headers.some(([name, value]) => name === "transfer-encoding" && value === "chunked");
   if (body.length > 0 || method === "POST" || method === "PUT") lines.push(`content-length: ${body.length}`);
+  // A chunked body ends with its last chunk; without one the request is not over, and a route that reads the body
+  // rightly waits for the rest (until PULSE_HTTP_REQUEST_TIMEOUT_MS). With a content-length beside it, Node refuses
+  // the request at once (400).
+  else if (chunked) body = Buffer.from("0\r\n\r\n");
   return Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"), body]);
 }
 
