@@ -124,6 +124,7 @@ for env in NODE_ENV=production HOST=0.0.0.0 DATABASE_URL=file:/data/pulse.db; do
 done
 ok "user node, STOPSIGNAL SIGTERM, CMD node dist/main.js, VOLUME /data, EXPOSE 4000, HEALTHCHECK /readyz, env"
 in_image() { podman run --rm --no-healthcheck --entrypoint sh docker.io/library/pulse:latest -c "$1"; }
+# shellcheck disable=SC2016 # expanded by the container's shell
 present=$(in_image 'cd /app/node_modules && for p in typescript vite rolldown esbuild tsx prisma @prisma/engines vitest eslint \
   playwright-core @sparticuz/chromium @graphql-codegen/cli prettier; do [ -e "$p" ] && echo "$p"; done; true')
 [ -z "$present" ] || fail "development packages in the runtime image: $present"
