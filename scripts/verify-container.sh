@@ -9,6 +9,8 @@
 #   scripts/verify-container.sh         work folder: $PULSE_VERIFY_DIR, default /tmp/pulse-verify-container
 set -euo pipefail
 
+# podman's configuration and docker-compose's daemon are this script's own (set below).
+unset CONTAINERS_CONF DOCKER_HOST
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${PULSE_VERIFY_DIR:-/tmp/pulse-verify-container}
 mkdir -p "$work"
