@@ -42,7 +42,7 @@ EXPOSE 4000
 # Ready, not just alive: /readyz answers 503 while the snapshot is restored and while a fleet's Redis is
 # unreachable. Node's own fetch, since the slim image has no curl or wget.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/readyz`, { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT || 4000}/readyz`, { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
 # SIGTERM makes Pulse end its subscriptions, write the final snapshot and exit 0. The exec form starts node as
 # PID 1 with no shell in between (the base image's entrypoint execs it), so the signal reaches Pulse, which installs

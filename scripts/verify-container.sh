@@ -9,6 +9,8 @@
 #   scripts/verify-container.sh         work folder: $PULSE_VERIFY_DIR, default /tmp/pulse-verify-container
 set -euo pipefail
 
+# podman's configuration and docker-compose's daemon are this script's own (set below).
+unset CONTAINERS_CONF DOCKER_HOST
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${PULSE_VERIFY_DIR:-/tmp/pulse-verify-container}
 mkdir -p "$work"
@@ -124,6 +126,7 @@ for env in NODE_ENV=production HOST=0.0.0.0 DATABASE_URL=file:/data/pulse.db; do
 done
 ok "user node, STOPSIGNAL SIGTERM, CMD node dist/main.js, VOLUME /data, EXPOSE 4000, HEALTHCHECK /readyz, env"
 in_image() { podman run --rm --no-healthcheck --entrypoint sh docker.io/library/pulse:latest -c "$1"; }
+# shellcheck disable=SC2016 # expanded by the container's shell
 present=$(in_image 'cd /app/node_modules && for p in typescript vite rolldown esbuild tsx prisma @prisma/engines vitest eslint \
   playwright-core @sparticuz/chromium @graphql-codegen/cli prettier; do [ -e "$p" ] && echo "$p"; done; true')
 [ -z "$present" ] || fail "development packages in the runtime image: $present"
@@ -245,19 +248,28 @@ ask pulseverifyfleet_pulse-1_1 /readyz "" | grep -q '"redis":"redis unreachable"
 compose pulseverifyfleet start redis
 for n in 1 2 3; do wait_healthy "pulseverifyfleet_pulse-${n}_1"; done
 ok "Redis stopped: the HEALTHCHECK fails (/readyz 503, redis unreachable); Redis back: healthy again"
+# A restarted container comes back with another address. nginx must find it there (`resolve`); requests sent to the
+# old address meanwhile go to another instance after proxy_connect_timeout, or get 502 from nginx when it updates
+# the addresses during that wait (README, "Container"): counted and shown, not failed on.
 before=$(podman inspect pulseverifyfleet_pulse-2_1 --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}')
 compose pulseverifyfleet restart pulse-2
 wait_healthy pulseverifyfleet_pulse-2_1
 after=$(podman inspect pulseverifyfleet_pulse-2_1 --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}')
-sleep 6 # past the resolver's valid=5s
 served_before=$(podman logs pulseverifyfleet_pulse-2_1 2>&1 | grep -c '"path":"/graphql"' || true)
-for _ in $(seq 12); do
-  curl -sf -o /dev/null "http://127.0.0.1:$fleet_port/graphql" -H 'content-type: application/json' -d '{"query":"{ __typename }"}' ||
-    fail "a request through nginx failed after pulse-2 restarted"
+sent=0 failed="" served=0
+restarted=$SECONDS
+while [ $((SECONDS - restarted)) -lt 20 ]; do
+  status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$fleet_port/graphql" -H 'content-type: application/json' \
+    -d '{"query":"{ __typename }"}' || true)
+  sent=$((sent + 1))
+  [ "$status" = 200 ] || failed="$failed $status"
+  served=$(($(podman logs pulseverifyfleet_pulse-2_1 2>&1 | grep -c '"path":"/graphql"' || true) - served_before))
+  [ "$served" -ge 3 ] && break
+  sleep 0.3
 done
-served=$(($(podman logs pulseverifyfleet_pulse-2_1 2>&1 | grep -c '"path":"/graphql"' || true) - served_before))
-[ "$served" -gt 0 ] || fail "nginx sent nothing to pulse-2 after its restart ($before -> $after)"
-ok "pulse-2 restarted ($before -> $after): nginx found it again and sent it $served of 12 requests"
+[ "$served" -ge 3 ] || fail "nginx sent pulse-2 $served request(s) in 20 s after its restart ($before -> $after)"
+ok "pulse-2 restarted ($before -> $after): nginx sent it requests again within $((SECONDS - restarted)) s" \
+  "($sent sent, answered other than 200:${failed:- none})"
 compose pulseverifyfleet stop nginx pulse-1 pulse-2 pulse-3
 for n in 1 2 3; do
   code=$(podman inspect "pulseverifyfleet_pulse-${n}_1" --format '{{.State.ExitCode}}')
