@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { get } from "node:http";
 import { createRequire } from "node:module";
@@ -162,7 +162,6 @@ function isReady(url: string): Promise<boolean> {
  * the tests of the production start. Once per test file; about 10 s.
  */
 export async function buildDist(): Promise<void> {
-  const { execFile } = await import("node:child_process");
   const tsc = createRequire(join(ROOT, "package.json")).resolve("typescript/bin/tsc");
   await new Promise<void>((resolve, reject) =>
     execFile(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: ROOT }, (error, stdout) =>
