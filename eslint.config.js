@@ -8,6 +8,7 @@ export default tseslint.config(
     ignores: [
       "node_modules/",
       "**/dist/",
+      ".bench-dist/",
       "src/generated/",
       "src/graphql/generated/",
       "packages/client/src/generated/",

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { compiledChild } from "./compile.ts";
 
 /** A request to a bench child and its answer, over the IPC channel. */
 export interface Request {
@@ -21,10 +21,9 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-const BENCH_DIR = fileURLToPath(new URL("..", import.meta.url));
-
 /**
- * Starts `bench/<script>` in its own Node process (TypeScript through tsx) and waits for its `ready` message.
+ * Starts `bench/<script>` in its own Node process, compiled and without a TypeScript loader (compile.ts), and waits
+ * for its `ready` message.
  * The shell raises the soft file-descriptor limit to the hard one first: 10k sockets need more than the usual 1024.
  * Its stderr is passed through, so a crash is visible.
  */
@@ -33,9 +32,11 @@ export async function startChild(
   args: readonly string[] = [],
   options: { exposeGc?: boolean; cpuProf?: string } = {},
 ): Promise<Child> {
-  const nodeArgs = ["--import", "tsx", ...(options.exposeGc ? ["--expose-gc"] : [])];
+  const nodeArgs = options.exposeGc ? ["--expose-gc"] : [];
   if (options.cpuProf) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProf}`);
-  const quoted = [process.execPath, ...nodeArgs, `${BENCH_DIR}${script}`, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  const quoted = [process.execPath, ...nodeArgs, await compiledChild(script), ...args]
+    .map((a) => `'${a.replaceAll("'", "'\\''")}'`)
+    .join(" ");
   const child = spawn("bash", ["-c", `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec ${quoted}`], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
     env: { ...process.env, NODE_ENV: "production" },

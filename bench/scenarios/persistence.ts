@@ -3,8 +3,8 @@ import { createServer } from "node:net";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { startChild, stopAll } from "../lib/child.ts";
+import { COMPILED_DIST, compileSources } from "../lib/compile.ts";
 import { median } from "../lib/stats.ts";
 import { captureEventsBody, pageview } from "../lib/workload.ts";
 import { pending, result, round, type Mode, type ScenarioResult } from "./types.ts";
@@ -16,7 +16,8 @@ import { pending, result, round, type Mode, type ScenarioResult } from "./types.
  * this branch and both scenarios report "pending persistence merge" instead of a number.
  */
 const PENDING = "pending persistence merge";
-const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
+/** The production start (`node dist/main.js`), from this run's compile of the sources. */
+const MAIN = join(COMPILED_DIST, "main.js");
 const EVENTS = 10_000;
 
 function databaseExists(file: string): boolean {
@@ -27,10 +28,11 @@ function databaseExists(file: string): boolean {
   }
 }
 
-/** Starts `npm start`'s process on `file`; resolves with the ms from spawn to the first 200 of /readyz (restored and serving), and a stop. */
+/** Starts the production start's process (`node dist/main.js`) on `file`; resolves with the ms from spawn to the first 200 of /readyz (restored and serving), and a stop. */
 async function startMain(file: string, port: number): Promise<{ readyMs: number; stop(): Promise<void> }> {
+  await compileSources();
   const started = performance.now();
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+  const child = spawn(process.execPath, [MAIN], {
     stdio: "ignore",
     // One process on its own file: out of any Redis fleet the environment names, and without the per-address rate limit.
     env: {
@@ -49,7 +51,7 @@ async function startMain(file: string, port: number): Promise<{ readyMs: number;
     await exited;
   };
   for (const deadline = started + 60_000; performance.now() < deadline;) {
-    if (child.exitCode !== null) throw new Error(`src/main.ts exited (${child.exitCode}) before it was ready`);
+    if (child.exitCode !== null) throw new Error(`main.js exited (${child.exitCode}) before it was ready`);
     const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
       (r) => r.ok,
       () => false,
@@ -58,7 +60,7 @@ async function startMain(file: string, port: number): Promise<{ readyMs: number;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   await stop();
-  throw new Error("src/main.ts was not ready within 60 s");
+  throw new Error("main.js was not ready within 60 s");
 }
 
 async function capture(port: number, total: number): Promise<void> {

@@ -183,7 +183,7 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult>, PushableR
   /**
    * A promise chain rather than an `async` method: an idle subscription waits here, and a suspended async function
    * keeps a generator with its registers alive per subscription (memory_idle_10k); it is also one hop less per
-   * delivery. (An anonymous arrow per call, not a bound field: under tsx a named closure per member costs 256 bytes.)
+   * delivery. (An arrow per call, not a bound field: a field would hold one closure per idle member, always.)
    */
   next(): Promise<IteratorResult<ExecutionResult>> {
     return this.source.next().then((delivery) => this.pulled(delivery));

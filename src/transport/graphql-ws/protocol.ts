@@ -301,7 +301,7 @@ class Operation implements ResultSink {
     this.pull();
   }
 
-  /** Takes the next result; the callbacks are anonymous (see cork.ts on named closures under tsx). */
+  /** Takes the next result; its callbacks exist only while a result is awaited, not per idle operation. */
   private pull(): void {
     this.iterator!.next().then(
       (step) => this.received(step),
