@@ -12,6 +12,7 @@ const UNIT = [
   "test/config.test.ts",
   "test/install.test.ts",
   "test/settings-docs.test.ts",
+  "test/docs-links.test.ts",
   "test/store/settings.test.ts",
   "test/auth/keys.test.ts",
   "test/transport/posthog-payload.test.ts",

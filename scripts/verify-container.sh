@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Verifies Pulse's container files on a machine with no Docker daemon: builds the Dockerfile with podman, then runs
 # compose.yaml and compose.fleet.yaml with docker-compose talking to podman's Docker-compatible API, and checks what
-# the README's "Container" section promises. When Docker Hub is out of reach, the images the files name (node,
+# docs/operations.md's "Container" section promises. When Docker Hub is out of reach, the images the files name (node,
 # redis, postgres, nginx) are stand-ins built from Debian's packages under the same names, in podman's local
 # storage only (scripts/container-standins/). Needs root (podman, debootstrap) and this checkout's node_modules
 # (the client checks run from here).
@@ -250,7 +250,7 @@ for n in 1 2 3; do wait_healthy "pulseverifyfleet_pulse-${n}_1"; done
 ok "Redis stopped: the HEALTHCHECK fails (/readyz 503, redis unreachable); Redis back: healthy again"
 # A restarted container comes back with another address. nginx must find it there (`resolve`); requests sent to the
 # old address meanwhile go to another instance after proxy_connect_timeout, or get 502 from nginx when it updates
-# the addresses during that wait (README, "Container"): counted and shown, not failed on.
+# the addresses during that wait (docs/operations.md, "Container"): counted and shown, not failed on.
 before=$(podman inspect pulseverifyfleet_pulse-2_1 --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}')
 compose pulseverifyfleet restart pulse-2
 wait_healthy pulseverifyfleet_pulse-2_1

@@ -35,7 +35,7 @@ export interface PulseConfig {
   readonly redisUrl: string | null;
   readonly redisPrefix: string;
   readonly redisStreamLength: number;
-  /** Keys and limits (the README's "Security" section). */
+  /** Keys and limits (docs/security.md). */
   readonly trust: TrustConfig;
 }
 
@@ -45,7 +45,7 @@ export type PulseConfigInput = Partial<Omit<PulseConfig, "trust">> & { readonly 
 type CoreKey = Exclude<keyof PulseConfig, "trust">;
 
 /**
- * Where a setting is documented, with the title `--help` gives it: one README table per section, which
+ * Where a setting is documented, with the title `--help` gives it: one table per section in the documentation, which
  * `npm run docs:settings` writes between `<!-- settings:start section="..." -->` and `<!-- settings:end -->`.
  */
 export const SETTING_SECTIONS = {
@@ -73,7 +73,7 @@ export interface SettingSpec<T> {
   readonly default: T | ((earlier: PulseConfig) => T);
   /** The default when read from the environment (`npm start`), where it differs from the programmatic one. */
   readonly environmentDefault?: T;
-  /** Bounds of a number (inclusive), enforced by `schema` and shown by `--help` and the README. */
+  /** Bounds of a number (inclusive), enforced by `schema` and shown by `--help` and the docs. */
   readonly min?: number;
   readonly max?: number;
   /**
@@ -85,11 +85,11 @@ export interface SettingSpec<T> {
   readonly unit?: "bytes" | "seconds";
   /** The default as people read it, when the value alone would not say it (a derived or absent default). */
   readonly defaultText?: string;
-  /** One or two sentences: `--help` and the README. */
+  /** One or two sentences: `--help` and the docs. */
   readonly meaning: string;
-  /** More, for the README only. */
+  /** More, for the docs only. */
   readonly details?: string;
-  /** What a request over the limit gets (the README's limits table). */
+  /** What a request over the limit gets (the limits table in docs/security.md). */
   readonly refusal?: string;
   readonly section: SettingSection;
   /** Never printed or logged: the start-up log says "set"/"unset" (a list: "N configured"); errors omit the value. */
@@ -158,7 +158,7 @@ const databaseUrl = z
 
 /**
  * Every setting, once: `loadConfig` (the environment), `resolveConfig` and `createPulseServer` (options), `--help`,
- * the start-up log and the README's settings tables (`npm run docs:settings`) all read this table.
+ * the start-up log and the documentation's settings tables (`npm run docs:settings`) all read this table.
  *
  * To add a setting:
  * 1. Add its field to `PulseConfig` above, or to `TrustConfig` (src/limits/settings.ts) for a key or limit: the
@@ -167,9 +167,9 @@ const databaseUrl = z
  *    details?, refusal? })`, which builds the parser and the message from the bounds. For anything else spell out
  *    `schema` (zod; its messages follow the name, "must be ..."), `fromEnv` if the variable's text needs
  *    converting, and `defaultText` when the default alone would not say it. Mark keys and passwords `secret`.
- *    `section` picks the README table: core, keys, limits (give `refusal`: what a request over it gets),
+ *    `section` picks the docs table: core, keys, limits (give `refusal`: what a request over it gets),
  *    operations, persistence, fleet. A default derived from another setting is a function of the rows above it.
- * 3. Run `npm run docs:settings` to rewrite the README's tables (a test fails while they are stale).
+ * 3. Run `npm run docs:settings` to rewrite the docs' tables (a test fails while they are stale).
  * The module that uses it reads the resolved value (`config.x`, `config.trust.x`): never a default of its own.
  */
 const TABLE: Table = {
@@ -792,7 +792,7 @@ export function valueOf(config: PulseConfig, setting: Setting): unknown {
   return source[setting.key];
 }
 
-/** The default of one setting as people read it (Markdown: the README renders it, `--help` strips the marks). */
+/** The default of one setting as people read it (Markdown: the docs render it, `--help` strips the marks). */
 export function defaultText(setting: Setting): string {
   if (setting.defaultText !== undefined) return setting.defaultText;
   const value = setting.default;

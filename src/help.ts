@@ -20,7 +20,10 @@ function wrap(text: string, width: number): string[] {
   return [...lines, line];
 }
 
-/** The text of `npm start -- --help`: every row of the settings table, by section, with its default and bounds. */
+/**
+ * The text of `node dist/main.js --help` (`npm start -- --help`): every row of the settings table, by section, with its
+ * default and bounds.
+ */
 export function renderHelp(): string {
   const width = Math.max(...SETTINGS.map((setting) => setting.env.length));
   const indent = " ".repeat(width + 4);

@@ -1,7 +1,7 @@
 /**
  * Bounds on the live views' structures keyed by user input (environment names, event names, paths, person
- * properties). A stream of new keys must cost at most these, whatever rate it comes at. Each is a setting (see the
- * README's "Security" section); the defaults are here so the domain, the settings table and the tests agree.
+ * properties). A stream of new keys must cost at most these, whatever rate it comes at. Each is a setting (see
+ * docs/security.md, "Limits"); the defaults are here so the domain, the settings table and the tests agree.
  */
 export interface ViewBounds {
   /**

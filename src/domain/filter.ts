@@ -41,8 +41,8 @@ export type EventPredicate = (event: StoredEvent) => boolean;
 
 /**
  * Bounds on one filter. A filter runs against every event captured while its subscription lives (inside the
- * capture), so its size is its cost: these keep one filter's worst case small and fixed. Defaults as in the
- * README's "Security" section.
+ * capture), so its size is its cost: these keep one filter's worst case small and fixed. Defaults as in
+ * docs/security.md, "Limits".
  */
 export interface FilterLimits {
   /**

@@ -141,8 +141,8 @@ function isCorruption(error: unknown): boolean {
 
 function corrupted(description: string, detail: string, cause?: unknown): StoreUnusableError {
   return new StoreUnusableError(
-    `The database ${description} is damaged (${detail}). Restore it from a backup (README, "Backups"), or move it ` +
-      `and its -wal and -shm files aside to start with an empty database.`,
+    `The database ${description} is damaged (${detail}). Restore it from a backup (docs/persistence.md, "Backups"), ` +
+      `or move it and its -wal and -shm files aside to start with an empty database.`,
     { cause },
   );
 }

@@ -120,7 +120,7 @@ function expectSubscribedFrom(numbers: readonly number[], back: number, last: nu
 describe("a SIGTERM restart of one process on the same port and SQLite database", () => {
   // graphql-ws's client gives up for good when its retry finds the port refusing (an `error` before any close, which
   // its default `shouldRetry` does not retry), and a restarted process takes 3-6 s to listen here against the
-  // client's first retry after 1.3-4 s: against one process, give it `shouldRetry: () => true` (README, "Deploys,
+  // client's first retry after 1.3-4 s: against one process, give it `shouldRetry: () => true` (docs/api.md, "Deploys,
   // crashes and startup"). Behind a load balancer with another instance up, as in the fleet below, the defaults do.
   it.each<[StockKind, { shouldRetry?: () => boolean }]>([
     ["graphql-ws", { shouldRetry: () => true }],

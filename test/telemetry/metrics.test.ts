@@ -204,7 +204,7 @@ describe("state gauges and hooks", () => {
   });
 });
 
-/** Every metric the README documents, with its type. */
+/** Every metric docs/operations.md documents, with its type. */
 const DOCUMENTED: Record<string, "COUNTER" | "GAUGE" | "HISTOGRAM"> = {
   pulse_events_captured_total: "COUNTER",
   pulse_events_duplicates_total: "COUNTER",

@@ -6,9 +6,9 @@ import { CSRF_HEADER } from "../../src/transport/sse-guard.ts";
 
 /**
  * GraphQL over HTTP's own cases: graphql-http's `serverAudits` against `/graphql` of a Pulse with no keys (an open
- * server: README, "API keys"), one test per audit. Every MUST and SHOULD passes. A MAY that Pulse refuses is listed
- * below with the reason, and its test checks it fails for exactly that reason, so the list cannot go stale: it must
- * fail without the header and pass with it.
+ * server: docs/security.md, "API keys"), one test per audit. Every MUST and SHOULD passes. A MAY that Pulse refuses
+ * is listed below with the reason, and its test checks it fails for exactly that reason, so the list cannot go
+ * stale: it must fail without the header and pass with it.
  *
  * Every audit is also run a second time with the CSRF header a non-browser client may send (`x-graphql-yoga-csrf`),
  * so an audit that passes only because CSRF prevention refused its request first (mutations over GET: 403 before

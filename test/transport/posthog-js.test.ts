@@ -24,7 +24,7 @@ async function startSite(): Promise<string> {
   return url;
 }
 
-// Pulse serves capture only (README): the SDK's other features off, so it asks for nothing else.
+// Pulse serves capture only (docs/posthog.md): the SDK's other features off, so it asks for nothing else.
 const CAPTURE_ONLY = {
   advanced_disable_flags: true,
   advanced_disable_decide: true,

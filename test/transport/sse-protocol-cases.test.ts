@@ -251,7 +251,7 @@ const CASES: readonly SseCase[] = [
     name: "a POST a form could send (text/plain) without the CSRF header is 403 FORBIDDEN",
     rule: "Distinct connections mode: 'Operation requests need to conform to the GraphQL over HTTP spec'",
     pulse:
-      "refuses a body with a content type a browser form sends without a preflight unless it carries x-graphql-yoga-csrf, as Yoga's CSRF prevention does on /graphql (README, 'Security')",
+      "refuses a body with a content type a browser form sends without a preflight unless it carries x-graphql-yoga-csrf, as Yoga's CSRF prevention does on /graphql (docs/security.md)",
     steps: [
       distinct(
         { query: CAPTURE, variables: { e: anEvent() } },
@@ -270,7 +270,7 @@ const CASES: readonly SseCase[] = [
     name: "PUT carrying a token already reserved gets a new token",
     rule: "Making reservations: 'responding with 201 (Created) and a reservation token in the body of the response'",
     pulse:
-      "draws every token itself (32 bytes from crypto.randomBytes) and ignores one the client sends; graphql-sse's handler takes the client's token and answers 409 to one already reserved (README, 'Security')",
+      "draws every token itself (32 bytes from crypto.randomBytes) and ignores one the client sends; graphql-sse's handler takes the client's token and answers 409 to one already reserved (docs/security.md)",
     steps: [reserve(), reserve({ token: "header" })],
   },
   {
@@ -424,7 +424,7 @@ const CASES: readonly SseCase[] = [
     name: "another key's token is 403 FORBIDDEN to open and to an operation",
     rule: "Making reservations: 'Since this is a regular HTTP request, it may transmit authentication details however the implementor sees fit.'",
     pulse:
-      "ties a stream to the key that reserved it: another key gets 403 FORBIDDEN (README, 'Security'); graphql-sse's handler takes any holder of the token",
+      "ties a stream to the key that reserved it: another key gets 403 FORBIDDEN (docs/security.md); graphql-sse's handler takes any holder of the token",
     server: { trust: KEYED },
     steps: [
       reserve({ key: KEYS.read }),

@@ -12,7 +12,7 @@ import { deferred, sleep, waitFor, within } from "../../support/wait.ts";
  * frames: one row per rule of graphql-ws's PROTOCOL.md (node_modules/graphql-ws/PROTOCOL.md), quoted in `rule`.
  * Each row sends its frames in order and expects every frame the server sends, in order, then either the close
  * (code and reason) or a socket that still answers a ping. Where Pulse departs from the rule or from graphql-ws's
- * own server on purpose, `pulse` says how and why (README, "WebSocket close codes").
+ * own server on purpose, `pulse` says how and why (docs/api.md, "WebSocket close codes").
  *
  * Checked on every row besides its own frames: once the socket has closed no subscription is left running, and no
  * error Pulse sends carries Yoga's HTTP internals (`extensions.http`).
@@ -176,7 +176,7 @@ const CASES: readonly WsCase[] = [
     name: "a socket opened while Pulse is starting is closed with 1013 before any connection_ack",
     rule: "Communication: 'The server can close the socket (kick the client off) at any time.'",
     pulse:
-      "closes with 1013 Try Again Later and a reason while its snapshot is restored (README, 'Deploys, crashes and startup'): graphql-ws's client retries 1013, but not an upgrade refused with an HTTP status",
+      "closes with 1013 Try Again Later and a reason while its snapshot is restored (docs/api.md, 'Deploys, crashes and startup'): graphql-ws's client retries 1013, but not an upgrade refused with an HTTP status",
     starting: true,
     send: [INIT],
     expect: [],
@@ -453,7 +453,7 @@ const CASES: readonly WsCase[] = [
     name: "shutdown closes with 1001 and sends no complete for the running subscription",
     rule: "Communication: 'The server can close the socket (kick the client off) at any time.'",
     pulse:
-      "sends no `complete` before the 1001: a complete would tell graphql-ws's client the subscription is over for good, while without one it reconnects and subscribes again (README, 'Deploys, crashes and startup')",
+      "sends no `complete` before the 1001: a complete would tell graphql-ws's client the subscription is over for good, while without one it reconnects and subscribes again (docs/api.md, 'Deploys, crashes and startup')",
     send: [INIT, subscribe("s", EVENTS), { active: 1 }, { shutdown: true }],
     expect: [ACK],
     close: { code: 1001, reason: "Pulse is shutting down" },
