@@ -9,6 +9,7 @@ export default tseslint.config(
       "node_modules/",
       "**/dist/",
       ".bench-dist/",
+      ".test-dist/",
       "src/generated/",
       "src/graphql/generated/",
       "packages/client/src/generated/",

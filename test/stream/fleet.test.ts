@@ -12,7 +12,7 @@ const EVENTS = `subscription { events { id } }`;
 
 type Instance = PulseProcess;
 
-/** A real `node --import tsx src/main.ts` on a free port, ready (GET /readyz 200) before it is returned. */
+/** A real Pulse process (compiled, test/support/process.ts) on a free port, ready (GET /readyz 200) before it is returned. */
 const startInstance = (env: Record<string, string>): Promise<Instance> => startPulseProcess({ LOG_LEVEL: "warn", ...env });
 
 async function kill9(instance: Instance): Promise<void> {

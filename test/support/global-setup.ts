@@ -9,10 +9,14 @@
  * - Chromium: `PULSE_TEST_CHROMIUM` when set, else the build shipped inside the `@sparticuz/chromium` package
  *   (unpacked once into the temp folder: no download, no apt), for every machine alike.
  *
+ * - Pulse compiled: the sources into `.test-dist/` (test/support/process.ts), which every Pulse process a test
+ *   starts runs under plain `node`, as production does.
+ *
  * What it finds goes to the test workers through the environment (test/support/services.ts, browser.ts).
  */
 import { Redis } from "ioredis";
 import pg from "pg";
+import { compileForTests } from "./process.ts";
 
 const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 const DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test";
@@ -27,6 +31,7 @@ async function findEverything(): Promise<void> {
   const [redis, postgres] = await Promise.all([
     findService("REDIS_URL", DEFAULT_REDIS_URL, redisAnswers),
     findService("PULSE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL, postgresAnswers),
+    compileForTests(),
   ]);
   if (!redis) missing.push(`Redis (set REDIS_URL, or start one on ${DEFAULT_REDIS_URL})`);
   if (!postgres) missing.push(`PostgreSQL (set PULSE_TEST_POSTGRES_URL, or start one at ${DEFAULT_POSTGRES_URL})`);

@@ -5,14 +5,14 @@ import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { SETTINGS } from "../../src/config.ts";
 import { onCleanup } from "./cleanup.ts";
 import { waitFor } from "./wait.ts";
 
 /**
- * Pulse as a process: from its sources (`node --import tsx src/main.ts`, what a developer runs) or, with
- * `entry: "dist"`, compiled (`node dist/main.js`, the production start; see buildDist). For what an in-process
+ * Pulse as a process, as production runs it: compiled, under plain `node` with no TypeScript loader. By default
+ * the run's own compile (`.test-dist/main.js`, written once per run by test/support/global-setup.ts); with
+ * `entry: "dist"`, `node dist/main.js` itself, the production start (see buildDist). For what an in-process
  * server cannot show: signals, exit codes, kill -9, a restart on the same port, a DOM test environment. Plus the
  * temporary folders, databases and ports such a process needs. Every child is killed (SIGKILL) after the test if
  * it is still running; every folder is removed.
@@ -20,11 +20,15 @@ import { waitFor } from "./wait.ts";
 
 /** The repository: vitest runs from it (import.meta.url is no file URL in a DOM test environment). */
 export const ROOT = process.cwd();
-/** tsx's loader by absolute URL, so a child can run in another working directory. */
-const TSX = pathToFileURL(createRequire(join(ROOT, "package.json")).resolve("tsx")).href;
-const MAIN = join(ROOT, "src/main.ts");
 /** The compiled entry `npm run build` writes (tsconfig.build.json). */
 export const DIST_MAIN = join(ROOT, "dist/main.js");
+/**
+ * Where the integration and browser lanes compile the sources once per run (tsconfig.build.json, incremental): not
+ * dist/, which the production-start tests rebuild and a developer may be running. Beside dist/, because Pulse finds
+ * schema.graphql, package.json and the migrations one folder up from its compiled root.
+ */
+export const COMPILED_DIR = join(ROOT, ".test-dist");
+const COMPILED_MAIN = join(COMPILED_DIR, "main.js");
 
 /** A port free right now on 127.0.0.1 (for a child that binds it a moment later, or comes back on it). */
 export async function freePort(): Promise<number> {
@@ -93,10 +97,10 @@ export interface PulseProcess {
  */
 export function spawnPulse(
   env: Record<string, string> = {},
-  options: { port?: number; cwd?: string; entry?: "source" | "dist" } = {},
+  options: { port?: number; cwd?: string; entry?: "compiled" | "dist" } = {},
 ): PulseProcess {
   const port = options.port ?? 0;
-  const args = options.entry === "dist" ? [DIST_MAIN] : ["--import", TSX, MAIN];
+  const args = [options.entry === "dist" ? DIST_MAIN : COMPILED_MAIN];
   const child = spawn(process.execPath, args, {
     cwd: options.cwd ?? ROOT,
     env: childEnv({ HOST: "127.0.0.1", PORT: String(port), ...env }),
@@ -130,7 +134,7 @@ export function spawnPulse(
  */
 export async function startPulseProcess(
   env: Record<string, string> = {},
-  options: { port?: number; cwd?: string; timeoutMs?: number; entry?: "source" | "dist" } = {},
+  options: { port?: number; cwd?: string; timeoutMs?: number; entry?: "compiled" | "dist" } = {},
 ): Promise<PulseProcess> {
   const pulse = spawnPulse(env, { ...options, port: options.port ?? (await freePort()) });
   let failure: Error | null = null;
@@ -161,11 +165,23 @@ function isReady(url: string): Promise<boolean> {
  * Compiles the server to dist/ as `npm run build` does (tsconfig.build.json; dist/dashboard is the pretest's), for
  * the tests of the production start. Once per test file; about 10 s.
  */
-export async function buildDist(): Promise<void> {
+export function buildDist(): Promise<void> {
+  return compile([]);
+}
+
+/**
+ * Compiles the sources into COMPILED_DIR (test/support/global-setup.ts, once per run). Incremental: a run after a
+ * small change recompiles little. The build info lives inside the folder, so removing the folder starts afresh.
+ */
+export function compileForTests(): Promise<void> {
+  return compile(["--outDir", COMPILED_DIR, "--incremental", "--tsBuildInfoFile", join(COMPILED_DIR, ".tsbuildinfo")]);
+}
+
+function compile(args: readonly string[]): Promise<void> {
   const tsc = createRequire(join(ROOT, "package.json")).resolve("typescript/bin/tsc");
-  await new Promise<void>((resolve, reject) =>
-    execFile(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: ROOT }, (error, stdout) =>
-      error ? reject(new Error(`tsc -p tsconfig.build.json failed: ${stdout}`)) : resolve(),
+  return new Promise<void>((resolve, reject) =>
+    execFile(process.execPath, [tsc, "-p", "tsconfig.build.json", ...args], { cwd: ROOT }, (error, stdout) =>
+      error ? reject(new Error(`tsc -p tsconfig.build.json ${args.join(" ")} failed: ${stdout}`)) : resolve(),
     ),
   );
 }
