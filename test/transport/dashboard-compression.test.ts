@@ -1,7 +1,6 @@
 import { request } from "node:http";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { accepts } from "../../src/transport/dashboard.ts";
 import { startServer } from "../support/server.ts";
 
 /** One GET as it travels: status, headers and the body as sent (fetch would decompress it). */
@@ -45,22 +44,6 @@ describe("the dashboard's files, compressed at build", () => {
       expect(identity.headers["content-encoding"]).toBeUndefined();
       expect(identity.body.equals(plain.body)).toBe(true);
     }
-  });
-});
-
-describe("Accept-Encoding", () => {
-  it.each<[string | undefined, string, boolean]>([
-    [undefined, "br", false],
-    ["gzip, br", "br", true],
-    ["GZIP", "gzip", true],
-    ["br;q=0", "br", false],
-    ["br;q=0.5", "br", true],
-    ["*", "gzip", true],
-    ["*;q=0", "gzip", false],
-    ["gzip;q=0, *", "gzip", false],
-    ["identity", "gzip", false],
-  ])("%j accepts %s: %s", (header, encoding, expected) => {
-    expect(accepts(header, encoding)).toBe(expected);
   });
 });
 
