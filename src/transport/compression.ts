@@ -1,3 +1,4 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { promisify } from "node:util";
 import { brotliCompress, constants, gzip } from "node:zlib";
 import type { Plugin } from "graphql-yoga";
@@ -151,4 +152,40 @@ export function useResponseCompression(): Plugin {
       );
     },
   };
+}
+
+/**
+ * Ends a node:http response (a route outside Yoga, such as /metrics) with `body`, compressed by the same rule and
+ * settings as Yoga's answers when the request accepts it. `headers` must carry `content-type`; `content-length`,
+ * and `content-encoding` and `vary` where they apply, are added. Returns a promise only when it compresses; it
+ * rejects only if the compressor fails.
+ */
+export function sendAnswer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  headers: OutgoingHttpHeaders,
+  body: string,
+): void | Promise<void> {
+  const length = Buffer.byteLength(body);
+  const contentType = headers["content-type"]?.toString();
+  const eligible = compressible({
+    method: req.method,
+    status,
+    contentType,
+    contentEncoding: headers["content-encoding"]?.toString(),
+    length,
+  });
+  const coding = eligible ? chooseCoding(req.headers["accept-encoding"]) : undefined;
+  const vary = eligible ? { vary: varyWithAcceptEncoding(headers["vary"]?.toString()) } : {};
+  if (!coding) {
+    res.writeHead(status, { ...headers, ...vary, "content-length": length });
+    res.end(req.method === "HEAD" ? undefined : body);
+    return;
+  }
+  return compress(body, coding).then((compressed) => {
+    if (res.destroyed) return; // the client left while the body was compressed
+    res.writeHead(status, { ...headers, ...vary, "content-encoding": coding, "content-length": compressed.length });
+    res.end(compressed);
+  });
 }

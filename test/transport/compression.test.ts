@@ -6,6 +6,7 @@ import { compressible, COMPRESSION_THRESHOLD, type AnswerFacts } from "../../src
 import { CSRF_HEADER } from "../../src/transport/sse-guard.ts";
 import { onCleanup } from "../support/cleanup.ts";
 import { captureEvent, captureEvents, EVENT_FIELDS, pageview, waitForActive } from "../support/events.ts";
+import { Scrape } from "../support/metrics.ts";
 import { exchange, type Exchange } from "../support/raw-http.ts";
 import { RawEventStream } from "../support/raw-sse.ts";
 import { startServer } from "../support/server.ts";
@@ -213,5 +214,39 @@ describe("event streams", () => {
       // Each arrives before the next is captured: nothing holds frames back.
       await waitFor(() => stream.events.at(-1)?.id === captured.id, { what: `event ${n} on the stream` });
     }
+  });
+});
+
+describe("/metrics", () => {
+  it("goes out gzipped to Prometheus (Accept-Encoding: gzip) and as it is otherwise", async () => {
+    const server = await serverWithEvents();
+    const plain = await exchange(`${server.url}/metrics`);
+    expect(plain.status).toBe(200);
+    expect(plain.headers["content-encoding"]).toBeUndefined();
+    expect(plain.body.length).toBeGreaterThan(COMPRESSION_THRESHOLD);
+
+    for (const [acceptEncoding, coding] of [
+      ["gzip", "gzip"], // Prometheus's own
+      ["gzip, deflate, br", "br"],
+    ]) {
+      const answer = await exchange(`${server.url}/metrics`, { headers: { "accept-encoding": acceptEncoding! } });
+      expect(answer.status).toBe(200);
+      expect(answer.headers["content-type"]).toContain("text/plain");
+      expect(answer.headers["content-encoding"]).toBe(coding);
+      expect(answer.headers["vary"]).toBe("accept-encoding");
+      expect(answer.headers["cache-control"]).toBe("no-store");
+      expect(Number(answer.headers["content-length"])).toBe(answer.body.length);
+      expect(answer.body.length).toBeLessThan(plain.body.length / 3);
+      const scrape = new Scrape(decoded(answer).toString());
+      expect(scrape.families.size).toBe(new Scrape(plain.body.toString()).families.size);
+    }
+
+    // HEAD and the small answers beside it are never compressed.
+    const head = await exchange(`${server.url}/metrics`, { method: "HEAD", headers: { "accept-encoding": "gzip" } });
+    expect(head.status).toBe(200);
+    expect(head.headers["content-encoding"]).toBeUndefined();
+    const health = await exchange(`${server.url}/healthz`, { headers: { "accept-encoding": "gzip" } });
+    expect(health.headers["content-encoding"]).toBeUndefined();
+    expect(JSON.parse(health.body.toString())).toEqual({ status: "ok" });
   });
 });
