@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import { isDashboardPath, serveDashboard } from "./transport/dashboard.ts";
 import type { AddressInfo } from "node:net";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
-import { useCompressedPages } from "./transport/compressed-pages.ts";
+import { useResponseCompression } from "./transport/compression.ts";
 import { createYoga } from "graphql-yoga";
 import { resolveConfig, type PulseConfig, type PulseConfigInput } from "./config.ts";
 import type { Clock } from "./domain/clock.ts";
@@ -187,7 +187,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
       ...trust.plugins,
       useServerSentEvents(trust.sseStreams),
       useSharedExecution({ maskError: masked, observer: deliveryTelemetry({ metrics, connections }) }),
-      useCompressedPages(),
+      useResponseCompression(),
     ],
   });
 

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, normalize, sep } from "node:path";
+import { acceptableCodings } from "./accept-encoding.ts";
 
 /** Where `npm run build:dashboard` puts the page (index.html, hashed files under dashboard/assets/). */
 const ROOT = join(import.meta.dirname, "../../dist/dashboard");
@@ -18,10 +19,8 @@ export function isDashboardPath(path: string): boolean {
 }
 
 /** Encodings the build writes beside each text file (scripts/build-dashboard.ts), in the order Pulse prefers them. */
-const ENCODINGS = [
-  { name: "br", suffix: ".br" },
-  { name: "gzip", suffix: ".gz" },
-] as const;
+const ENCODINGS = ["br", "gzip"] as const;
+const SUFFIXES = { br: ".br", gzip: ".gz" } as const;
 
 /**
  * Serves the built page: index.html with `no-cache` (so a new build shows at once), hashed assets `immutable` for a
@@ -60,12 +59,11 @@ export async function serveDashboard(req: IncomingMessage, res: ServerResponse, 
     return;
   }
   let encoding: string | undefined;
-  for (const candidate of ENCODINGS) {
-    if (!accepts(req.headers["accept-encoding"], candidate.name)) continue;
-    const compressed = await readFile(file + candidate.suffix).catch(() => undefined);
+  for (const candidate of acceptableCodings(req.headers["accept-encoding"], ENCODINGS)) {
+    const compressed = await readFile(file + SUFFIXES[candidate]).catch(() => undefined);
     if (!compressed) continue;
     body = compressed;
-    encoding = candidate.name;
+    encoding = candidate;
     break;
   }
   res.writeHead(200, {
@@ -77,18 +75,4 @@ export async function serveDashboard(req: IncomingMessage, res: ServerResponse, 
     "x-content-type-options": "nosniff",
   });
   res.end(req.method === "HEAD" ? undefined : body);
-}
-
-/** Whether an Accept-Encoding header accepts `encoding` (named, or `*`, with a q-value above 0). */
-export function accepts(header: string | undefined, encoding: string): boolean {
-  if (!header) return false;
-  let wildcard = false;
-  for (const part of header.toLowerCase().split(",")) {
-    const [name = "", ...params] = part.trim().split(";");
-    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
-    const accepted = q === undefined || Number(q.slice(2)) > 0;
-    if (name.trim() === encoding) return accepted;
-    if (name.trim() === "*") wildcard = accepted;
-  }
-  return wildcard;
 }

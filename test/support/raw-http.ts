@@ -1,3 +1,4 @@
+import { request, type IncomingHttpHeaders } from "node:http";
 import { connect, type Socket } from "node:net";
 import { onCleanup } from "./cleanup.ts";
 import { waitFor } from "./wait.ts";
@@ -61,6 +62,36 @@ export class RawHttpConnection {
       what: () => `a response (received ${JSON.stringify(this.received.toString("latin1").slice(0, 200))})`,
     });
   }
+}
+
+/** One HTTP exchange as it travels, read by `exchange`. */
+export interface Exchange {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /** The body as sent: still compressed when `content-encoding` says so (fetch would have decoded it). */
+  readonly body: Buffer;
+}
+
+/**
+ * One HTTP request through node:http, for the bytes on the wire of an answer `fetch` would change: `fetch` adds its
+ * own `accept-encoding` and decodes what comes back. Sends exactly the headers given.
+ */
+export function exchange(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Exchange> {
+  const { method = "GET", headers = {}, body } = options;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    onCleanup(() => req.destroy());
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 /**

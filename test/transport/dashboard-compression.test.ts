@@ -1,24 +1,9 @@
-import { request } from "node:http";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { accepts } from "../../src/transport/dashboard.ts";
+import { exchange } from "../support/raw-http.ts";
 import { startServer } from "../support/server.ts";
 
-/** One GET as it travels: status, headers and the body as sent (fetch would decompress it). */
-function get(
-  url: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    request(url, { headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    })
-      .on("error", reject)
-      .end();
-  });
-}
+const get = (url: string, headers: Record<string, string> = {}) => exchange(url, { headers });
 
 describe("the dashboard's files, compressed at build", () => {
   it("go out as brotli or gzip to a browser that accepts them, as they are to one that does not", async () => {
@@ -48,22 +33,6 @@ describe("the dashboard's files, compressed at build", () => {
   });
 });
 
-describe("Accept-Encoding", () => {
-  it.each<[string | undefined, string, boolean]>([
-    [undefined, "br", false],
-    ["gzip, br", "br", true],
-    ["GZIP", "gzip", true],
-    ["br;q=0", "br", false],
-    ["br;q=0.5", "br", true],
-    ["*", "gzip", true],
-    ["*;q=0", "gzip", false],
-    ["gzip;q=0, *", "gzip", false],
-    ["identity", "gzip", false],
-  ])("%j accepts %s: %s", (header, encoding, expected) => {
-    expect(accepts(header, encoding)).toBe(expected);
-  });
-});
-
 describe("GraphiQL's page", () => {
   it("goes out compressed once to a browser that accepts it, and whole to one that does not", { timeout: 60_000 }, async () => {
     const server = await startServer();
@@ -83,7 +52,7 @@ describe("GraphiQL's page", () => {
       expect(compressed.body.length).toBeLessThan(plain.body.length / 3);
       expect(decompress(compressed.body).equals(plain.body)).toBe(true);
     }
-    // A GraphQL result is not compressed.
+    // A result below the threshold is not compressed (larger ones: compression.test.ts).
     const result = await fetch(`${server.url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json", "accept-encoding": "gzip, br" },
