@@ -1,0 +1,137 @@
+import type { JsonObject } from "../domain/event.ts";
+
+/** PostHog's `$referring_domain` (and posthog-js's `$referrer`) for a visit without a referrer. */
+export const DIRECT_REFERRER = "$direct";
+
+/** `$source` of a visit without an external referrer. */
+export const DIRECT_SOURCE = "Direct";
+
+/**
+ * A value derived from a URL longer than this is not set: a derived property never costs more than this, whatever
+ * the URL (a `$pathname` of 60 KB would double an event already at PULSE_MAX_EVENT_BYTES).
+ */
+export const MAX_DERIVED_LENGTH = 1000;
+
+/** URLs longer than this are not parsed at all: reading one costs time for parts that would mostly be too long. */
+const MAX_URL_LENGTH = 8 * MAX_DERIVED_LENGTH;
+
+/** The campaign parameters copied from `$current_url`'s query when the event lacks them. */
+export const UTM_PARAMETERS = ["utm_source", "utm_medium", "utm_campaign"] as const;
+
+/**
+ * Referrers known by name, so a breakdown by `$source` shows "Google" once rather than google.com, google.de and
+ * www.google.co.uk apart. A pattern is a domain that matches itself and its subdomains (`bing.com`: www.bing.com,
+ * cn.bing.com), or `name.*` for a name followed by any country's domain (`google.*`: google.com, google.de,
+ * google.co.uk, www.google.com.br). Anything else is named by its domain.
+ */
+export const KNOWN_SOURCES: readonly (readonly [name: string, patterns: readonly string[]])[] = [
+  ["Google", ["google.*"]],
+  ["Bing", ["bing.com"]],
+  ["DuckDuckGo", ["duckduckgo.com"]],
+  ["Yahoo", ["yahoo.*"]],
+  ["Baidu", ["baidu.com"]],
+  ["Yandex", ["yandex.*", "ya.ru"]],
+  ["Ecosia", ["ecosia.org"]],
+  ["Brave", ["search.brave.com"]],
+  ["ChatGPT", ["chatgpt.com", "chat.openai.com"]],
+  ["Perplexity", ["perplexity.ai"]],
+  ["Facebook", ["facebook.com", "fb.com", "fb.me"]],
+  ["Instagram", ["instagram.com"]],
+  ["X", ["t.co", "twitter.com", "x.com"]],
+  ["LinkedIn", ["linkedin.com", "lnkd.in"]],
+  ["Reddit", ["reddit.com"]],
+  ["YouTube", ["youtube.com", "youtu.be"]],
+  ["Pinterest", ["pinterest.*"]],
+  ["GitHub", ["github.com"]],
+  ["Hacker News", ["news.ycombinator.com"]],
+];
+
+/** `name.*`: the name, then a top-level domain, optionally after a second-level one (co.uk, com.br). */
+const wildcard = (name: string) => new RegExp(`(^|\\.)${name.replace(/\./g, "\\.")}\\.((com?|net|org|gov|edu)\\.)?[a-z]{2,3}$`);
+
+const MATCHERS: readonly (readonly [name: string, matches: (host: string) => boolean])[] = KNOWN_SOURCES.flatMap(([name, patterns]) =>
+  patterns.map((pattern): readonly [string, (host: string) => boolean] => {
+    if (pattern.endsWith(".*")) {
+      const regex = wildcard(pattern.slice(0, -2));
+      return [name, (host) => regex.test(host)];
+    }
+    return [name, (host) => host === pattern || host.endsWith(`.${pattern}`)];
+  }),
+);
+
+/**
+ * The properties a page's URLs say, for those the event does not carry (the caller keeps the client's own values):
+ * - `$pathname`: the path of `$current_url`;
+ * - `utm_source`, `utm_medium`, `utm_campaign`: from `$current_url`'s query;
+ * - `$referring_domain`: the host of `$referrer` (with its port, as posthog-js sends it), `$direct` when the referrer
+ *   is missing, empty, `$direct` or not an absolute URL;
+ * - `$source`: "Direct" without a referrer, a known search engine or social site by name (KNOWN_SOURCES), else the
+ *   referring domain without `www.`; nothing for an internal referrer (the same host as `$current_url`, `www.` aside):
+ *   like Plausible, moving between a site's own pages is not a source.
+ * An event with neither `$current_url` nor `$referrer` (a server-side event without a page) gets none of them.
+ * Never throws, whatever the values; a value longer than MAX_DERIVED_LENGTH is not set.
+ */
+export function urlProperties(properties: JsonObject): JsonObject {
+  const currentUrl = properties["$current_url"];
+  const referrer = properties["$referrer"];
+  if (typeof currentUrl !== "string" && typeof referrer !== "string") return {};
+  const derived: JsonObject = {};
+  const page = typeof currentUrl === "string" ? parseUrl(currentUrl, true) : null;
+  if (page) {
+    setBounded(derived, "$pathname", page.pathname);
+    if (page.search.length > 1) {
+      for (const name of UTM_PARAMETERS) {
+        const value = page.searchParams.get(name);
+        if (value !== null && value !== "") setBounded(derived, name, value);
+      }
+    }
+  }
+  const clientDomain = properties["$referring_domain"];
+  const referringDomain =
+    typeof clientDomain === "string" && clientDomain !== "" ? clientDomain.toLowerCase() : referringDomainOf(referrer);
+  setBounded(derived, "$referring_domain", referringDomain);
+  const source = sourceOf(referringDomain, page && page.host !== "pulse.invalid" ? page.host : null);
+  if (source !== null) setBounded(derived, "$source", source);
+  return derived;
+}
+
+/** The host of an absolute http(s) or other URL, or `$direct`. */
+export function referringDomainOf(referrer: unknown): string {
+  if (typeof referrer !== "string" || referrer === "" || referrer === DIRECT_REFERRER) return DIRECT_REFERRER;
+  const url = parseUrl(referrer, false);
+  return url && url.host !== "" ? url.host : DIRECT_REFERRER;
+}
+
+/** `$source` for a referring domain seen on a page of `pageHost` (null when unknown); null for an internal referrer. */
+export function sourceOf(referringDomain: string, pageHost: string | null): string | null {
+  if (referringDomain === DIRECT_REFERRER) return DIRECT_SOURCE;
+  const host = withoutWww(hostname(referringDomain));
+  if (pageHost !== null && host === withoutWww(hostname(pageHost.toLowerCase()))) return null;
+  for (const [name, matches] of MATCHERS) if (matches(host)) return name;
+  return host;
+}
+
+/** `new URL` that returns null instead of throwing; a relative `$current_url` (`/pricing?x=1`) reads as a path. */
+function parseUrl(text: string, relative: boolean): URL | null {
+  if (text.length > MAX_URL_LENGTH) return null;
+  try {
+    return relative ? new URL(text, "http://pulse.invalid") : new URL(text);
+  } catch {
+    return null;
+  }
+}
+
+function setBounded(target: JsonObject, name: string, value: string): void {
+  if (value.length <= MAX_DERIVED_LENGTH) target[name] = value;
+}
+
+/** A host without its port: `example.com:8080` → `example.com`, `[::1]:80` → `[::1]`. */
+function hostname(host: string): string {
+  if (host.startsWith("[")) return host.slice(0, host.indexOf("]") + 1) || host;
+  const colon = host.indexOf(":");
+  return colon > 0 && colon === host.lastIndexOf(":") ? host.slice(0, colon) : host;
+}
+
+function withoutWww(host: string): string {
+  return host.startsWith("www.") ? host.slice(4) : host;
+}
