@@ -35,6 +35,11 @@ const BROWSER_NAMES: Readonly<Record<string, string>> = {
   "NAVER Whale Browser": "Whale",
   "Android Browser": "Android Mobile",
 };
+/**
+ * The browsers bowser knows by name. Past them it falls back to the string's first product token ("Mozilla",
+ * "MyApp/3.1 CFNetwork"), a guess Pulse does not store.
+ */
+const KNOWN_BROWSERS: ReadonlySet<string> = new Set(Object.values(Bowser.BROWSER_MAP).filter((name) => name !== "Generic"));
 const OS_NAMES: Readonly<Record<string, string>> = { macOS: "Mac OS X" };
 const DEVICE_TYPES: Readonly<Record<string, UserAgentProperties["$device_type"]>> = {
   desktop: "Desktop",
@@ -45,8 +50,8 @@ const DEVICE_TYPES: Readonly<Record<string, UserAgentProperties["$device_type"]>
 /**
  * Browser, OS and device type from a User-Agent, parsed by bowser and cached by the string (USER_AGENT_CACHE_SIZE
  * entries, least recently used evicted). Bots (bowser's `bot` platform: Googlebot, crawlers) and strings that name no
- * browser (posthog-node, curl, undici, an empty header) give nothing rather than a guess; each property is set only
- * when the string says it.
+ * browser bowser knows (posthog-node, curl, undici, an app's own token, an empty header) give nothing rather than a
+ * guess; each property is set only when the string says it.
  */
 export class UserAgents {
   private readonly cache = new LRUCache<string, UserAgentProperties>({ max: USER_AGENT_CACHE_SIZE });
@@ -75,9 +80,10 @@ function parse(userAgent: string): UserAgentProperties {
   } catch {
     return NOTHING;
   }
-  if (parsed.platform.type === "bot" || !parsed.browser.name) return NOTHING;
+  const name = parsed.browser.name ?? "";
+  if (parsed.platform.type === "bot" || !KNOWN_BROWSERS.has(name)) return NOTHING;
   const result: { -readonly [K in keyof UserAgentProperties]: UserAgentProperties[K] } = {};
-  result.$browser = browserName(parsed.browser.name, parsed.os.name, userAgent);
+  result.$browser = browserName(name, parsed.os.name, userAgent);
   const version = /^\d+(\.\d+)?/.exec(parsed.browser.version ?? "");
   if (version) result.$browser_version = Number(version[0]);
   if (parsed.os.name) result.$os = OS_NAMES[parsed.os.name] ?? parsed.os.name;
