@@ -1,4 +1,4 @@
-import type { CapturedEvent, JsonObject, JsonValue } from "../domain/event.ts";
+import type { CapturedEvent, JsonObject } from "../domain/event.ts";
 import { isIP } from "node:net";
 import { GeoIp, bundledGeoDatabase } from "./geoip.ts";
 import type { EnrichmentPart } from "./settings.ts";
@@ -84,43 +84,81 @@ export class Enrichment {
    * country) is looked up once, on the first event that needs it.
    */
   forSender(sender: Sender): (event: CapturedEvent) => CapturedEvent {
-    let senderAgent: JsonObject | undefined;
-    let senderCountry: JsonObject | null | undefined;
-    const agentOf = (properties: JsonObject): JsonObject | undefined => {
-      const raw = properties["$raw_user_agent"];
-      if (typeof raw === "string" && raw !== "") return this.userAgents!.describe(raw) as JsonObject;
-      if (sender.userAgent === undefined) return undefined;
-      return (senderAgent ??= this.userAgents!.describe(sender.userAgent) as JsonObject);
-    };
-    const countryOf = (properties: JsonObject): JsonObject | null => {
-      if (Object.hasOwn(properties, "$ip")) {
-        const ip = properties["$ip"];
-        return typeof ip === "string" ? (this.geo!.country(ip) as JsonObject | null) : null;
-      }
-      if (senderCountry === undefined) senderCountry = this.geo!.country(sender.address) as JsonObject | null;
-      return senderCountry;
-    };
-    return (event) => {
-      const { properties } = event;
-      const derived: [string, JsonValue][] = [];
-      const add = (more: JsonObject | null | undefined) => {
-        if (more) for (const key in more) if (!Object.hasOwn(properties, key)) derived.push([key, more[key]!]);
-      };
-      if (this.userAgents) add(agentOf(properties));
-      if (this.geo && properties["$geoip_disable"] !== true) add(countryOf(properties));
-      if (this.urls) add(urlProperties(properties));
-      const hasIp = Object.hasOwn(properties, "$ip");
-      if (this.storeIp && !hasIp && isIP(sender.address) !== 0) derived.push(["$ip", sender.address]);
-      const removeIp = hasIp && !this.storeIp;
-      if (derived.length === 0 && !removeIp) return event;
-      const enriched: JsonObject = { ...properties };
-      for (const [key, value] of derived) enriched[key] = value;
-      if (removeIp) delete enriched["$ip"];
-      return { ...event, properties: enriched };
-    };
+    const lookups = new SenderLookups(sender, this.userAgents, this.geo);
+    return (event) => this.enrich(event, lookups);
+  }
+
+  private enrich(event: CapturedEvent, lookups: SenderLookups): CapturedEvent {
+    const { properties } = event;
+    const derived: JsonObject = {};
+    let added = 0;
+    if (this.userAgents) added += addMissing(derived, properties, lookups.agent(properties));
+    if (this.geo && properties["$geoip_disable"] !== true) added += addMissing(derived, properties, lookups.country(properties));
+    if (this.urls) added += addMissing(derived, properties, urlProperties(properties));
+    const hasIp = Object.hasOwn(properties, "$ip");
+    if (this.storeIp && !hasIp && isIP(lookups.sender.address) !== 0) {
+      derived["$ip"] = lookups.sender.address;
+      added++;
+    }
+    const removeIp = hasIp && !this.storeIp;
+    if (added === 0 && !removeIp) return event;
+    // Object.assign, not a spread followed by new keys: V8 builds that shape several times slower (~5 µs an event).
+    const enriched: JsonObject = removeIp ? withoutIp(properties) : Object.assign({}, properties);
+    return { ...event, properties: Object.assign(enriched, derived) };
   }
 
   stats(): EnrichmentStats {
     return { userAgentsCached: this.userAgents?.cached ?? 0, geo: this.geo !== null };
   }
+}
+
+/** One request's look-ups, each done once: its User-Agent and its address's country. */
+class SenderLookups {
+  private senderAgent: JsonObject | undefined;
+  private senderCountry: JsonObject | null | undefined;
+
+  constructor(
+    readonly sender: Sender,
+    private readonly userAgents: UserAgents | null,
+    private readonly geo: GeoIp | null,
+  ) {}
+
+  /** The event's own `$raw_user_agent` speaks for the request's User-Agent. */
+  agent(properties: JsonObject): JsonObject | undefined {
+    const raw = properties["$raw_user_agent"];
+    if (typeof raw === "string" && raw !== "") return this.userAgents?.describe(raw) as JsonObject | undefined;
+    if (this.sender.userAgent === undefined) return undefined;
+    return (this.senderAgent ??= this.userAgents?.describe(this.sender.userAgent) as JsonObject | undefined);
+  }
+
+  /** The event's own `$ip` speaks for the request's address (whatever it holds: a backend's `null` gets no country). */
+  country(properties: JsonObject): JsonObject | null {
+    if (Object.hasOwn(properties, "$ip")) {
+      const ip = properties["$ip"];
+      return typeof ip === "string" ? ((this.geo?.country(ip) ?? null) as JsonObject | null) : null;
+    }
+    if (this.senderCountry === undefined) this.senderCountry = (this.geo?.country(this.sender.address) ?? null) as JsonObject | null;
+    return this.senderCountry;
+  }
+}
+
+/** Copies into `target` the keys of `more` that `properties` lacks; how many. */
+function addMissing(target: JsonObject, properties: JsonObject, more: JsonObject | null | undefined): number {
+  let added = 0;
+  if (more) {
+    for (const key in more) {
+      if (!Object.hasOwn(properties, key)) {
+        target[key] = more[key]!;
+        added++;
+      }
+    }
+  }
+  return added;
+}
+
+/** A copy of `properties` without `$ip` (built without `delete`, which would leave the copy slow to read). */
+function withoutIp(properties: JsonObject): JsonObject {
+  const copy: JsonObject = {};
+  for (const key in properties) if (key !== "$ip" && Object.hasOwn(properties, key)) copy[key] = properties[key]!;
+  return copy;
 }
