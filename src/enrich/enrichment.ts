@@ -2,7 +2,7 @@ import type { CapturedEvent, JsonObject } from "../domain/event.ts";
 import { isIP } from "node:net";
 import { GeoIp, bundledGeoDatabase } from "./geoip.ts";
 import type { EnrichmentPart } from "./settings.ts";
-import { urlProperties } from "./url.ts";
+import { PageUrls } from "./url.ts";
 import { UserAgents } from "./user-agent.ts";
 
 /** What the request that carried a capture says about its sender (see CaptureRequest). */
@@ -44,13 +44,13 @@ export interface EnrichmentOptions {
 export class Enrichment {
   private readonly userAgents: UserAgents | null;
   private readonly geo: GeoIp | null;
-  private readonly urls: boolean;
+  private readonly urls: PageUrls | null;
   private readonly storeIp: boolean;
 
   constructor({ parts, geo, storeIp }: EnrichmentOptions) {
     this.userAgents = parts.includes("ua") ? new UserAgents() : null;
     this.geo = parts.includes("geo") ? geo : null;
-    this.urls = parts.includes("url");
+    this.urls = parts.includes("url") ? new PageUrls() : null;
     this.storeIp = storeIp;
   }
 
@@ -94,7 +94,7 @@ export class Enrichment {
     let added = 0;
     if (this.userAgents) added += addMissing(derived, properties, lookups.agent(properties));
     if (this.geo && properties["$geoip_disable"] !== true) added += addMissing(derived, properties, lookups.country(properties));
-    if (this.urls) added += addMissing(derived, properties, urlProperties(properties));
+    if (this.urls) added += addMissing(derived, properties, this.urls.derive(properties));
     const hasIp = Object.hasOwn(properties, "$ip");
     if (this.storeIp && !hasIp && isIP(lookups.sender.address) !== 0) {
       derived["$ip"] = lookups.sender.address;

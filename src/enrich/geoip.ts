@@ -56,8 +56,19 @@ export class GeoIp {
     const code = record?.country?.iso_code ?? record?.country_code;
     if (typeof code !== "string" || !/^[A-Z]{2}$/.test(code)) return null;
     const name = record?.country?.names?.en;
-    return { $geoip_country_code: code, $geoip_country_name: typeof name === "string" ? name : (regionNames.of(code) ?? code) };
+    return { $geoip_country_code: code, $geoip_country_name: typeof name === "string" ? name : countryName(code) };
   }
 }
 
 const readers = new Map<string, Promise<GeoIp>>();
+
+/** English names by code, looked up once each (there are fewer than 300 codes). */
+const names = new Map<string, string>();
+function countryName(code: string): string {
+  let name = names.get(code);
+  if (name === undefined) {
+    name = regionNames.of(code) ?? code;
+    names.set(code, name);
+  }
+  return name;
+}

@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { JsonObject } from "../domain/event.ts";
 
 /** PostHog's `$referring_domain` (and posthog-js's `$referrer`) for a visit without a referrer. */
@@ -70,6 +71,31 @@ function knownSource(host: string): string | undefined {
   return wildcard ? WILDCARD_NAMES.get(wildcard[1]!) : undefined;
 }
 
+/** What Pulse reads of a `$current_url`: its path, its host (null for a relative URL), its campaign parameters. */
+interface Page {
+  readonly pathname: string;
+  readonly host: string | null;
+  readonly utm: readonly (readonly [name: string, value: string])[];
+}
+
+/** What Pulse reads of a referrer: its domain, that domain's host without port and `www.`, and the source it names. */
+interface Referrer {
+  readonly domain: string;
+  readonly host: string;
+  readonly source: string;
+}
+
+/**
+ * Distinct URLs remembered with what they say, of each kind (`$current_url`, `$referrer`): they repeat (every event of
+ * a page view carries the page's), and a look-up costs a fraction of parsing. Least recently used evicted.
+ */
+export const URL_CACHE_SIZE = 2000;
+
+/** Longer URLs are parsed every time rather than remembered: the caches stay within a few MB whatever is sent. */
+const MAX_CACHED_URL_LENGTH = 1000;
+
+const DIRECT: Referrer = Object.freeze({ domain: DIRECT_REFERRER, host: DIRECT_REFERRER, source: DIRECT_SOURCE });
+
 /**
  * The properties a page's URLs say, for those the event does not carry (the caller keeps the client's own values):
  * - `$pathname`: the path of `$current_url`;
@@ -80,30 +106,92 @@ function knownSource(host: string): string | undefined {
  *   referring domain without `www.`; nothing for an internal referrer (the same host as `$current_url`, `www.` aside):
  *   like Plausible, moving between a site's own pages is not a source.
  * An event with neither `$current_url` nor `$referrer` (a server-side event without a page) gets none of them.
- * Never throws, whatever the values; a value longer than MAX_DERIVED_LENGTH is not set.
+ * Never throws, whatever the values; a value longer than MAX_DERIVED_LENGTH is not set. What each URL says is
+ * remembered (URL_CACHE_SIZE of each kind).
  */
+export class PageUrls {
+  private readonly pages = new LRUCache<string, Page | typeof UNPARSABLE>({ max: URL_CACHE_SIZE });
+  /** By `$referrer` URL. */
+  private readonly referrers = new LRUCache<string, Referrer>({ max: URL_CACHE_SIZE });
+
+  derive(properties: JsonObject): JsonObject {
+    const currentUrl = properties["$current_url"];
+    const referrer = properties["$referrer"];
+    if (typeof currentUrl !== "string" && typeof referrer !== "string") return {};
+    const derived: JsonObject = {};
+    const page = typeof currentUrl === "string" ? this.page(currentUrl) : null;
+    if (page) {
+      setBounded(derived, "$pathname", page.pathname);
+      for (const [name, value] of page.utm) setBounded(derived, name, value);
+    }
+    const clientDomain = properties["$referring_domain"];
+    // posthog-js sends its own $referring_domain: nothing to parse, so nothing remembered.
+    const from =
+      typeof clientDomain === "string" && clientDomain !== ""
+        ? referrerOfDomain(clientDomain.toLowerCase())
+        : typeof referrer === "string"
+          ? this.referrer(referrer)
+          : DIRECT;
+    setBounded(derived, "$referring_domain", from.domain);
+    // An internal referrer names no source.
+    if (from === DIRECT || page?.host == null || from.host !== page.host) setBounded(derived, "$source", from.source);
+    return derived;
+  }
+
+  private page(url: string): Page | null {
+    if (url.length > MAX_CACHED_URL_LENGTH) return pageOf(url);
+    let page = this.pages.get(url);
+    if (page === undefined) {
+      page = pageOf(url) ?? UNPARSABLE;
+      this.pages.set(url, page);
+    }
+    return page === UNPARSABLE ? null : page;
+  }
+
+  private referrer(url: string): Referrer {
+    if (url === "" || url === DIRECT_REFERRER) return DIRECT;
+    if (url.length > MAX_CACHED_URL_LENGTH) return referrerOfUrl(url);
+    let referrer = this.referrers.get(url);
+    if (referrer === undefined) {
+      referrer = referrerOfUrl(url);
+      this.referrers.set(url, referrer);
+    }
+    return referrer;
+  }
+}
+
+/** Remembered for a `$current_url` that cannot be parsed (lru-cache keeps no null). */
+const UNPARSABLE = Symbol("unparsable");
+
+/** `PageUrls.derive` without remembering anything (tests; one-off uses). */
 export function urlProperties(properties: JsonObject): JsonObject {
-  const currentUrl = properties["$current_url"];
-  const referrer = properties["$referrer"];
-  if (typeof currentUrl !== "string" && typeof referrer !== "string") return {};
-  const derived: JsonObject = {};
-  const page = typeof currentUrl === "string" ? parseUrl(currentUrl, true) : null;
-  if (page) {
-    setBounded(derived, "$pathname", page.pathname);
-    if (page.search.includes("utm_")) {
-      for (const name of UTM_PARAMETERS) {
-        const value = page.searchParams.get(name);
-        if (value !== null && value !== "") setBounded(derived, name, value);
-      }
+  return new PageUrls().derive(properties);
+}
+
+function pageOf(text: string): Page | null {
+  const url = parseUrl(text, true);
+  if (!url) return null;
+  const utm: [string, string][] = [];
+  if (url.search.includes("utm_")) {
+    for (const name of UTM_PARAMETERS) {
+      const value = url.searchParams.get(name);
+      if (value !== null && value !== "") utm.push([name, value]);
     }
   }
-  const clientDomain = properties["$referring_domain"];
-  const referringDomain =
-    typeof clientDomain === "string" && clientDomain !== "" ? clientDomain.toLowerCase() : referringDomainOf(referrer);
-  setBounded(derived, "$referring_domain", referringDomain);
-  const source = sourceOf(referringDomain, page && page.host !== "pulse.invalid" ? page.host : null);
-  if (source !== null) setBounded(derived, "$source", source);
-  return derived;
+  const host = url.host === "pulse.invalid" ? null : withoutWww(hostname(url.host));
+  return Object.freeze({ pathname: url.pathname, host, utm });
+}
+
+/** A `$referrer` URL: its host, or `$direct` when it is not an absolute URL with one. */
+function referrerOfUrl(text: string): Referrer {
+  return referrerOfDomain(referringDomainOf(text));
+}
+
+/** A referring domain, as posthog-js sends it or as read from `$referrer`. */
+function referrerOfDomain(domain: string): Referrer {
+  if (domain === DIRECT_REFERRER) return DIRECT;
+  const host = withoutWww(hostname(domain));
+  return Object.freeze({ domain, host, source: knownSource(host) ?? host });
 }
 
 /** The host of an absolute http(s) or other URL, or `$direct`. */
@@ -115,10 +203,9 @@ export function referringDomainOf(referrer: unknown): string {
 
 /** `$source` for a referring domain seen on a page of `pageHost` (null when unknown); null for an internal referrer. */
 export function sourceOf(referringDomain: string, pageHost: string | null): string | null {
-  if (referringDomain === DIRECT_REFERRER) return DIRECT_SOURCE;
-  const host = withoutWww(hostname(referringDomain));
-  if (pageHost !== null && host === withoutWww(hostname(pageHost.toLowerCase()))) return null;
-  return knownSource(host) ?? host;
+  const from = referrerOfDomain(referringDomain);
+  if (from !== DIRECT && pageHost !== null && from.host === withoutWww(hostname(pageHost.toLowerCase()))) return null;
+  return from.source;
 }
 
 /** `new URL` that returns null instead of throwing; a relative `$current_url` (`/pricing?x=1`) reads as a path. */

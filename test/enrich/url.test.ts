@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { JsonObject } from "../../src/domain/event.ts";
-import { MAX_DERIVED_LENGTH, referringDomainOf, sourceOf, urlProperties } from "../../src/enrich/url.ts";
+import { MAX_DERIVED_LENGTH, PageUrls, referringDomainOf, sourceOf, urlProperties } from "../../src/enrich/url.ts";
 
 describe("properties from a page's URLs", () => {
   it("derives the path, the campaign, the referring domain and the source", () => {
@@ -95,6 +95,7 @@ describe("properties from a page's URLs", () => {
   });
 
   it("never throws on any values, and sets only short strings (property)", () => {
+    const remembering = new PageUrls();
     const urlish = fc.oneof(
       fc.webUrl({ withQueryParameters: true, withFragments: true }),
       fc.string(),
@@ -105,6 +106,9 @@ describe("properties from a page's URLs", () => {
     fc.assert(
       fc.property(fc.record({ $current_url: value, $referrer: value, $referring_domain: value }, { requiredKeys: [] }), (properties) => {
         const derived = urlProperties(properties);
+        // Remembered URLs say the same as freshly parsed ones, the second time too.
+        expect(remembering.derive(properties)).toEqual(derived);
+        expect(remembering.derive(properties)).toEqual(derived);
         for (const [key, derivedValue] of Object.entries(derived)) {
           expect(typeof derivedValue, key).toBe("string");
           expect((derivedValue as string).length).toBeLessThanOrEqual(MAX_DERIVED_LENGTH);
