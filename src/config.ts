@@ -703,7 +703,9 @@ const TABLE: Table = {
       default: 1000,
       section: "limits",
       meaning: "Events per second each key (or address, on an open server) may capture.",
-      details: "Counted in events, not requests, over GraphQL and the PostHog endpoints together.",
+      details:
+        "Counted in events, not requests, over GraphQL and the PostHog endpoints together. Behind a proxy named in " +
+        "`PULSE_TRUSTED_PROXIES`, an open server charges the address the proxy forwards.",
       refusal: "`RATE_LIMITED`, HTTP **429** + `Retry-After`; `extensions.retryAfterSeconds`",
     }),
     captureBurst: integer({
