@@ -38,8 +38,8 @@ export interface EnrichmentOptions {
  * `$geoip_disable: true` skips the country. `$ip` itself is removed unless PULSE_STORE_IP is on.
  *
  * It runs after validation: the limits (PULSE_MAX_EVENT_BYTES, PULSE_MAX_PROPERTY_COUNT) apply to what the client
- * sent, and enrichment adds at most 12 properties (13 with `$ip`) of at most MAX_DERIVED_LENGTH characters each, so a valid event is
- * never refused because of it.
+ * sent, and enrichment adds at most 12 properties (13 with `$ip`) of at most MAX_DERIVED_LENGTH characters each, so
+ * a valid event is never refused because of it.
  */
 export class Enrichment {
   private readonly userAgents: UserAgents | null;
@@ -94,7 +94,7 @@ export class Enrichment {
     let added = 0;
     if (this.userAgents) added += addMissing(derived, properties, lookups.agent(properties));
     if (this.geo && properties["$geoip_disable"] !== true) added += addMissing(derived, properties, lookups.country(properties));
-    if (this.urls) added += addMissing(derived, properties, this.urls.derive(properties));
+    if (this.urls) added += this.urls.addTo(derived, properties, properties);
     const hasIp = Object.hasOwn(properties, "$ip");
     if (this.storeIp && !hasIp && isIP(lookups.sender.address) !== 0) {
       derived["$ip"] = lookups.sender.address;
