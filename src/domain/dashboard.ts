@@ -1,5 +1,5 @@
 import { DEFAULT_VIEW_BOUNDS, type ViewBounds } from "./bounds.ts";
-import { Breakdowns, isTracked, sampleOf, type BreakdownRow } from "./breakdown.ts";
+import { Breakdowns, BreakdownSample, isTracked, type BreakdownRow } from "./breakdown.ts";
 import { pagePath, type StoredEvent } from "./event.ts";
 import { RecentlyActive } from "./recently-active.ts";
 import { SlidingCounts } from "./sliding-counts.ts";
@@ -52,6 +52,8 @@ export interface DashboardStats {
 export class DashboardWindows {
   private readonly all: Windows;
   private readonly byEnvironment: RecentlyActive<Windows>;
+  /** Refilled for each event (see BreakdownSample). */
+  private readonly sample = new BreakdownSample();
 
   constructor(
     private readonly windowSeconds: number,
@@ -67,8 +69,9 @@ export class DashboardWindows {
 
   record(event: StoredEvent): void {
     const env = this.byEnvironment.active(event.environment);
-    const path = event.event === "$pageview" ? pagePath(event) : null;
-    const sample = sampleOf(event);
+    const eventPath = pagePath(event);
+    const path = event.event === "$pageview" ? eventPath : null;
+    const sample = this.sample.read(event, eventPath);
     for (const windows of [this.all, env]) {
       windows.byEvent.record(event.event, event.receivedAt);
       if (path !== null) windows.byPage.record(path, event.receivedAt);
