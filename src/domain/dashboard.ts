@@ -33,7 +33,7 @@ export interface DashboardStats {
   readonly untrackedPageviews: number;
   /** The most values any one minute of one tracked breakdown holds now: at most PULSE_BREAKDOWN_MAX_VALUES. */
   readonly maxBreakdownValuesPerMinute: number;
-  /** The most sessions any one minute of `$entry_pathname` holds now: at most ENTRY_SESSIONS_PER_MINUTE. */
+  /** The most sessions any one minute of `$entry_pathname` holds now: at most 50 × PULSE_BREAKDOWN_MAX_VALUES. */
   readonly maxEntrySessionsPerMinute: number;
   /**
    * Values that took over another's counter in the all-environments breakdowns, since start: each made its

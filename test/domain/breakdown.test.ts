@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   breakdownOfEvents,
   breakdownValue,
-  ENTRY_SESSIONS_PER_MINUTE,
+  ENTRY_SESSIONS_PER_VALUE,
   MAX_BREAKDOWN_VALUE_LENGTH,
   TRACKED_PROPERTIES,
   type BreakdownRow,
@@ -294,7 +294,7 @@ describe("DashboardWindows.breakdown: tracked at capture", () => {
     }
     const stats = windows.stats();
     expect(stats.maxBreakdownValuesPerMinute).toBe(maxValues);
-    expect(stats.maxEntrySessionsPerMinute).toBe(ENTRY_SESSIONS_PER_MINUTE);
+    expect(stats.maxEntrySessionsPerMinute).toBe(ENTRY_SESSIONS_PER_VALUE * maxValues);
     expect(stats.breakdownEvictions).toBe(4 * 2 * (25_000 - maxValues));
     const now = T0 + 3 * MINUTE;
     const rows = windows.breakdown(now, "$pathname", 4, 1000)!;
@@ -307,7 +307,7 @@ describe("DashboardWindows.breakdown: tracked at capture", () => {
     expect(google[0]!.approximate).toBe(true);
     expect(Math.abs(google[0]!.users - 100_000) / 100_000).toBeLessThan(0.4);
     const entries = windows.breakdown(now, "$entry_pathname", 4, 10_000_000)!;
-    expect(entries).toHaveLength(4 * ENTRY_SESSIONS_PER_MINUTE);
+    expect(entries).toHaveLength(4 * ENTRY_SESSIONS_PER_VALUE * maxValues);
     expect(entries.every((row) => row.approximate)).toBe(true);
   });
 });
