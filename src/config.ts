@@ -207,7 +207,8 @@ const TABLE: Table = {
     min: 1,
     default: 60,
     section: "core",
-    meaning: "The sliding window of `eventsPerMinute` and `topPages` (1-second buckets).",
+    meaning:
+      "The sliding window of `eventsPerMinute` and `topPages` (1-second buckets); rounded up to whole minutes, the default window of `breakdown`.",
   }),
   maxBatch: integer({
     env: "PULSE_MAX_BATCH",
