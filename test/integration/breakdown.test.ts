@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/index.ts";
-import { codeOf, gql, gqlData, subscribe, wsClient } from "../support/clients.ts";
+import { codeOf, gql, gqlData, STREAM_TRANSPORTS, streamClient, subscribe, wsClient } from "../support/clients.ts";
 import { CAPTURE_EVENTS, captureEvents, type CaptureInput } from "../support/events.ts";
 import { KEYED, KEYS } from "../support/keys.ts";
 import { scrape } from "../support/metrics.ts";
@@ -175,6 +175,16 @@ describe("liveDashboard(filter:)", () => {
     // the members computing their own views, scans would be allResults (three times as many).
     expect(scans).toBeLessThanOrEqual(mostResults + 5);
     expect(allResults).toBeGreaterThan(mostResults + 5);
+  });
+
+  it.each(STREAM_TRANSPORTS)("refuses a subscription with a bad filter over %s with BAD_USER_INPUT, as one result", async (transport) => {
+    const server = await startServer();
+    const client = streamClient(transport, server.url);
+    const run = client.subscribe(`subscription ($filter: EventFilter) { liveDashboard(filter: $filter) { liveUsers } }`, {
+      filter: { properties: [{ property: "path", operator: "REGEX", value: "(a" }] },
+    });
+    expect(await run.ended).toEqual({ kind: "complete" });
+    expect(codeOf(run.results[0]!)).toBe("BAD_USER_INPUT");
   });
 
   it("keeps a scoped read key inside its environment, through filter and breakdown", async () => {
