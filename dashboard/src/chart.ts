@@ -2,7 +2,6 @@ import type { TimelinePoint } from "./feed.ts";
 import { clock, count, el } from "./format.ts";
 
 const SVG = "http://www.w3.org/2000/svg";
-const HEIGHT = 200;
 const MARGIN = { top: 10, right: 6, bottom: 24, left: 34 };
 /** Room one x-axis label needs ("14:05" at 11 px, and air). */
 const LABEL_WIDTH = 46;
@@ -48,15 +47,17 @@ export class MinuteChart {
     const points = this.points;
     const width = this.width;
     if (!points.length || width <= 0) return;
+    // The height is the container's (CSS sets it: lower on phones).
+    const height = this.container.clientHeight || 200;
     const plotW = width - MARGIN.left - MARGIN.right;
-    const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
+    const plotH = height - MARGIN.top - MARGIN.bottom;
     const ticks = niceTicks(Math.max(...points.map((p) => Math.max(p.events, p.uniqueUsers))));
     const top = ticks[ticks.length - 1]!;
     const band = plotW / points.length;
     const x = (i: number) => MARGIN.left + i * band;
     const y = (v: number) => MARGIN.top + plotH - (plotH * v) / top;
 
-    const svg = svgNode("svg", { viewBox: `0 0 ${width} ${HEIGHT}`, width, height: HEIGHT, role: "img", "aria-label": summary(points) });
+    const svg = svgNode("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": summary(points) });
     const grid = svgNode("g", { class: "grid" });
     for (const tick of ticks) {
       grid.append(svgNode("line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: y(tick), y2: y(tick) }));
@@ -73,7 +74,7 @@ export class MinuteChart {
       const cx = x(i) + band / 2;
       if (cx < MARGIN.left + LABEL_WIDTH / 2 - 8 || cx > width - LABEL_WIDTH / 2) return;
       axis.append(svgNode("line", { x1: cx, x2: cx, y1: y(0), y2: y(0) + 4 }));
-      const label = svgNode("text", { x: cx, y: HEIGHT - 6, "text-anchor": "middle" });
+      const label = svgNode("text", { x: cx, y: height - 6, "text-anchor": "middle" });
       label.textContent = clock(minute);
       axis.append(label);
     });

@@ -42,6 +42,7 @@ export class BreakdownCard {
   private readonly spec: CardSpec;
   private readonly list: HTMLOListElement;
   private readonly header: HTMLElement;
+  private readonly panel: HTMLElement;
   private readonly tabs: HTMLButtonElement[] = [];
   private selected = 0;
   private last: Dashboard | null = null;
@@ -72,20 +73,26 @@ export class BreakdownCard {
         button.type = "button";
         button.id = `${id}-tab-${i}`;
         button.setAttribute("role", "tab");
-        button.setAttribute("aria-controls", this.list.id);
         button.addEventListener("click", () => this.select(i));
         button.addEventListener("keydown", (e) => this.arrowKeys(e, i));
         this.tabs.push(button);
         tablist.append(button);
       });
       head.append(tablist);
-      this.list.setAttribute("role", "tabpanel");
     }
     this.header = el("div", "columns");
     this.header.setAttribute("aria-hidden", "true");
     section.prepend(head);
     // A card with more than its list (the map) says where the list goes.
-    (section.querySelector<HTMLElement>("[data-list-slot]") ?? section).append(this.header, this.list);
+    // The tab panel wraps the list (a role on the <ol> itself would take away its list semantics).
+    this.panel = el("div", "panel");
+    this.panel.id = `${id}-panel`;
+    this.panel.append(this.header, this.list);
+    if (this.tabs.length) {
+      this.panel.setAttribute("role", "tabpanel");
+      this.tabs.forEach((tab) => tab.setAttribute("aria-controls", this.panel.id));
+    }
+    (section.querySelector<HTMLElement>("[data-list-slot]") ?? section).append(this.panel);
     this.select(0, false);
   }
 
@@ -107,7 +114,7 @@ export class BreakdownCard {
       tab.setAttribute("aria-selected", String(i === index));
       tab.tabIndex = i === index ? 0 : -1;
     });
-    if (this.tabs.length) this.list.setAttribute("aria-labelledby", this.tabs[index]!.id);
+    if (this.tabs.length) this.panel.setAttribute("aria-labelledby", this.tabs[index]!.id);
     if (focus) this.tabs[index]!.focus();
     const tab = this.spec.tabs[index]!;
     this.header.replaceChildren(el("span", "", tab.column), el("span", "num", "Visitors"), el("span", "num sub", "Events"));

@@ -1,6 +1,6 @@
 import { RealtimeAnalytics, type FilterOperator, type PulseEvent } from "../../packages/client/src/index.ts";
 import { MinuteChart } from "./chart.ts";
-import { DashboardFeed, type Dashboard, type Problem } from "./feed.ts";
+import { DashboardFeed, recentEvents, type Dashboard, type Problem } from "./feed.ts";
 import { addChip, chipLabel, OPERATORS, readChips, removeChip, toEventFilter, writeChips, type Chip } from "./filters.ts";
 import { clock, count, countryName, el } from "./format.ts";
 import { BreakdownCard, countryLabel, equals, type CardSpec } from "./lists.ts";
@@ -17,6 +17,8 @@ const THEME_STORAGE = "pulse.theme";
  * page dead though everything else works. SSE is plain HTTP.
  */
 const WEBSOCKET_FALLBACK_MS = 5000;
+/** Buffered events the live list starts with. */
+const BACKFILL = 30;
 /** No push for this long (the server pushes every second) and the page counts itself disconnected. */
 const STALE_AFTER_MS = 3500;
 /** The screen reader hears the visitor count when it changes, at most this often. */
@@ -130,7 +132,17 @@ function connect({ resume = false } = {}): void {
     stream.add(event);
     if (latest) showEmptyState(latest);
   });
-  started.connect({ ...scope.filter, environment: scope.environment }, after ? { after } : {});
+  const filter = { ...scope.filter, environment: scope.environment };
+  if (after) {
+    started.connect(filter, { after });
+  } else {
+    // Start the list with what is buffered, then stream from just after the newest of it.
+    void recentEvents(origin, apiKey, filter, BACKFILL).then((events) => {
+      if (client !== started || started.status === "closed") return;
+      [...events].reverse().forEach((event) => stream.add(event));
+      started.connect(filter, events[0] ? { after: events[0].cursor } : {});
+    });
+  }
   const status = $("status");
   status.dataset["transport"] = transport;
   status.title = transport === "ws" ? "Live over WebSocket" : "Live over Server-Sent Events";
