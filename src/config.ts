@@ -582,6 +582,22 @@ const TABLE: Table = {
         "events with a new name (page views with a new path) are left out of that window until names expire from it, and " +
         "counted in `pulse_dashboard_untracked_total`",
     }),
+    maxBreakdownValues: integer({
+      env: "PULSE_BREAKDOWN_MAX_VALUES",
+      min: 1,
+      max: 100_000,
+      default: DEFAULT_VIEW_BOUNDS.maxBreakdownValues,
+      section: "limits",
+      meaning:
+        "Values one minute of one live breakdown counts (`LiveDashboard.breakdown` of `$pathname`, `$browser`, ... counted as events " +
+        "arrive), for all environments and for each.",
+      details:
+        "Each view keeps 60 minutes of 13 such breakdowns, so its memory is at most about 60 × 13 × this values (each cut to 256 " +
+        "characters, with at most 64 user hashes): a few tens of MB at the default in the worst case, a few MB for a typical site.",
+      refusal:
+        "the least counted value's counter is taken over (Space-Saving): rows over that minute are marked `approximate`, their " +
+        "events within ± (events in the window / this); counted in `pulse_breakdown_evictions_total`",
+    }),
     maxPersonProperties: integer({
       env: "PULSE_MAX_PERSON_PROPERTIES",
       min: 1,

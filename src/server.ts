@@ -93,6 +93,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     viewBounds: {
       maxEnvironments: config.trust.maxEnvironments,
       maxTrackedNames: config.trust.maxTrackedNames,
+      maxBreakdownValues: config.trust.maxBreakdownValues,
       maxPersonProperties: config.trust.maxPersonProperties,
       maxPersonBytes: config.trust.maxPersonBytes,
     },
