@@ -197,20 +197,23 @@ try {
     await page.close();
   }
 
-  await seed(server, visits());
+  const seeded = visits();
+  await seed(server, seeded);
   if (args.serve) {
     console.log(`Pulse with demo traffic at ${server.url}/ (Ctrl+C to stop)`);
     await new Promise(() => {});
   }
-  // Keep a trickle coming so the stream and the chart's last minute move while the pictures are taken.
+  // Keep a trickle coming from the visitors still on the site, so the stream and the chart's last minute move.
   const trickle = setInterval(() => {
-    const v = visits(1)[0]!;
+    const visit = seeded[seeded.length - 1 - Math.floor(random() * 12)]!;
+    const custom = random() < 0.25;
+    const path = custom ? "/pricing" : pickWeighted(NEXT_PAGES);
     void capture(server.url, {
-      event: "$pageview",
-      distinctId: v.distinctId,
-      properties: { ...v.properties, $pathname: "/pricing", $current_url: "https://pulse-demo.example/pricing" },
+      event: custom ? pickWeighted(CUSTOM_EVENTS) : "$pageview",
+      distinctId: visit.distinctId,
+      properties: { ...visit.properties, $pathname: path, $current_url: `https://pulse-demo.example${path}` },
     });
-  }, 700);
+  }, 3000);
 
   for (const scheme of ["light", "dark"] as const) {
     const page = await browser.newPage({ ...desktop, colorScheme: scheme });

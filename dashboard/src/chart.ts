@@ -79,19 +79,27 @@ export class MinuteChart {
       axis.append(label);
     });
 
+    // The last minute is the current one, still filling: drawn lighter, its line dashed, so a minute that has only
+    // just begun does not read as a drop.
+    const current = points.length - 1;
     const bars = svgNode("g", { class: "bars" });
     const gap = Math.min(4, band * 0.25);
     points.forEach((p, i) => {
       if (p.events === 0) return;
       const h = Math.max(1, y(0) - y(p.events));
-      bars.append(
-        svgNode("rect", { x: x(i) + gap / 2, width: Math.max(1, band - gap), y: y(0) - h, height: h, rx: Math.min(2, band / 4) }),
-      );
+      const bar = svgNode("rect", { x: x(i) + gap / 2, width: Math.max(1, band - gap), y: y(0) - h, height: h, rx: Math.min(2, band / 4) });
+      if (i === current) bar.classList.add("partial");
+      bars.append(bar);
     });
+    const at = (i: number) => `${(x(i) + band / 2).toFixed(1)},${y(points[i]!.uniqueUsers).toFixed(1)}`;
     const line = svgNode("polyline", {
       class: "visitors",
-      points: points.map((p, i) => `${(x(i) + band / 2).toFixed(1)},${y(p.uniqueUsers).toFixed(1)}`).join(" "),
+      points: points
+        .slice(0, current)
+        .map((_, i) => at(i))
+        .join(" "),
     });
+    const partial = svgNode("polyline", { class: "visitors partial", points: current > 0 ? `${at(current - 1)} ${at(current)}` : "" });
     const dots = svgNode("g", { class: "dots" });
     points.forEach((p, i) => {
       if (p.uniqueUsers > 0) dots.append(svgNode("circle", { cx: x(i) + band / 2, cy: y(p.uniqueUsers), r: Math.min(3, band / 3) }));
@@ -101,19 +109,19 @@ export class MinuteChart {
     points.forEach((p, i) => {
       const column = svgNode("rect", { x: x(i), width: band, y: MARGIN.top, height: plotH });
       const title = svgNode("title", {});
-      title.textContent = `${clock(p.minute)} · ${count(p.events)} events · ${count(p.uniqueUsers)} visitors`;
+      title.textContent = `${minuteLabel(p, i === current)} · ${count(p.events)} events · ${count(p.uniqueUsers)} visitors`;
       column.append(title);
       hover.append(column);
     });
-    svg.append(grid, bars, line, dots, axis, hover);
+    svg.append(grid, bars, line, partial, dots, axis, hover);
     this.container.replaceChildren(svg);
   }
 
   private fillTable(): void {
     this.table.replaceChildren(
-      ...[...this.points].reverse().map((p) => {
+      ...[...this.points].reverse().map((p, i) => {
         const row = el("tr");
-        row.append(el("th", "", clock(p.minute)), el("td", "", count(p.uniqueUsers)), el("td", "", count(p.events)));
+        row.append(el("th", "", minuteLabel(p, i === 0)), el("td", "", count(p.uniqueUsers)), el("td", "", count(p.events)));
         row.firstElementChild!.setAttribute("scope", "row");
         return row;
       }),
@@ -132,12 +140,16 @@ export function niceTicks(max: number): number[] {
   return ticks;
 }
 
+function minuteLabel(point: TimelinePoint, current: boolean): string {
+  return current ? `${clock(point.minute)} (so far)` : clock(point.minute);
+}
+
 function summary(points: readonly TimelinePoint[]): string {
   const events = points.reduce((sum, p) => sum + p.events, 0);
   const busiest = points.reduce((a, b) => (b.uniqueUsers > a.uniqueUsers ? b : a), points[0]!);
   const last = points[points.length - 1]!;
   return (
-    `Last ${points.length} minutes: ${count(events)} events. This minute: ${count(last.uniqueUsers)} visitors, ${count(last.events)} events.` +
+    `Last ${points.length} minutes: ${count(events)} events. This minute so far: ${count(last.uniqueUsers)} visitors, ${count(last.events)} events.` +
     (busiest.uniqueUsers > 0 ? ` Most visitors at ${clock(busiest.minute)}: ${count(busiest.uniqueUsers)}.` : "")
   );
 }

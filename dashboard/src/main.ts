@@ -201,9 +201,12 @@ function onUnsupported(): void {
 
 function render(d: Dashboard): void {
   $("live-users").textContent = count(d.liveUsers);
-  const last = d.timeline[d.timeline.length - 1];
   $("events-total").textContent = count(d.timeline.reduce((sum, p) => sum + p.events, 0));
-  $("visitors-minute").textContent = last ? count(last.uniqueUsers) : "–";
+  // The $pageview row of the events breakdown: its users are the visitors who viewed a page in the 30 minutes.
+  const pageviews = d.breakdowns.events?.find((row) => row.value === "$pageview");
+  const exact = !unsupported && d.breakdowns.events !== undefined;
+  $("visitors-total").textContent = exact ? (pageviews?.approximate ? "≈" : "") + count(pageviews?.users ?? 0) : "–";
+  $("pageviews-total").textContent = exact ? count(pageviews?.events ?? 0) : "–";
   announce(d.liveUsers);
   chart.update(d.timeline);
   cards.forEach((card) => card.update(d));
@@ -215,6 +218,7 @@ function render(d: Dashboard): void {
 function showEmptyState(d: Dashboard): void {
   const nothing = d.liveUsers === 0 && d.timeline.every((p) => p.events === 0) && stream.size === 0;
   const empty = nothing && chips.length === 0;
+  if (empty && $("empty").hidden) paintSnippet();
   $("empty").hidden = !empty;
   $("widgets").hidden = empty;
   document.querySelector<HTMLElement>(".chart")!.hidden = empty;
@@ -429,21 +433,31 @@ setInterval(() => {
   if (stream.heldCount) $("pause").textContent = `Resume (${count(stream.heldCount)} new)`;
 }, 1000);
 
-function setUpSnippet(): void {
-  const snippet = `<script defer src="${origin}/pulse.js" data-key="YOUR_CAPTURE_KEY"></script>`;
-  $("snippet").textContent = snippet;
-  $("copy").addEventListener("click", async () => {
-    let copied = false;
-    try {
-      await navigator.clipboard.writeText(snippet);
-      copied = true;
-    } catch {
-      // No clipboard (a page over plain http on another host): select the text for Ctrl+C instead.
-      getSelection()?.selectAllChildren($("snippet"));
-    }
-    $("copy-status").textContent = copied ? "Copied." : "Selected: press Ctrl+C (⌘C) to copy.";
-  });
+/**
+ * The tracker's line for this Pulse. A page that reads without a key is on a server without keys, where the tracker
+ * needs none either; otherwise it names where the capture key goes.
+ */
+function snippet(): string {
+  return `<script defer src="${origin}/pulse.js"${apiKey ? ' data-key="YOUR_CAPTURE_KEY"' : ""}></script>`;
 }
+
+function paintSnippet(): void {
+  $("snippet").textContent = snippet();
+  $("key-note").hidden = !apiKey;
+  $("open-note").hidden = !!apiKey;
+}
+
+$("copy").addEventListener("click", async () => {
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(snippet());
+    copied = true;
+  } catch {
+    // No clipboard (a page over plain http on another host): select the text for Ctrl+C instead.
+    getSelection()?.selectAllChildren($("snippet"));
+  }
+  $("copy-status").textContent = copied ? "Copied." : "Selected: press Ctrl+C (⌘C) to copy.";
+});
 
 const THEMES = ["auto", "light", "dark"] as const;
 function applyTheme(theme: (typeof THEMES)[number]): void {
@@ -464,6 +478,5 @@ addEventListener("popstate", () => setChips(readChips(new URLSearchParams(locati
 
 applyTheme((localStorage.getItem(THEME_STORAGE) ?? "auto") as (typeof THEMES)[number]);
 setUpFilterForm();
-setUpSnippet();
 paintChips();
 connect();

@@ -43,7 +43,8 @@ describe("dashboard page", () => {
     await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: pulse.url });
 
     await expect.poll(() => page.locator("#empty").isVisible(), WAIT).toBe(true);
-    const snippet = `<script defer src="${pulse.url}/pulse.js" data-key="YOUR_CAPTURE_KEY"></script>`;
+    // A Pulse without keys: the tracker needs none.
+    const snippet = `<script defer src="${pulse.url}/pulse.js"></script>`;
     expect(await page.locator("#snippet").textContent()).toBe(snippet);
     expect(await page.locator("#widgets").isVisible()).toBe(false);
     await page.getByRole("button", { name: "Copy" }).click();
@@ -74,6 +75,8 @@ describe("dashboard page", () => {
     // The numbers, the chart with both axes and its table.
     await expect.poll(() => text(page, "#live-users"), WAIT).toBe("2");
     await expect.poll(() => text(page, "#events-total"), WAIT).toBe("4");
+    await expect.poll(() => text(page, "#pageviews-total"), WAIT).toBe("3");
+    expect(await text(page, "#visitors-total")).toBe("2");
     expect(await page.locator("#chart .grid text").count()).toBeGreaterThanOrEqual(2);
     expect(await page.locator("#chart .axis text").count()).toBeGreaterThanOrEqual(2);
     expect(await page.locator("#chart .bars rect").count()).toBeGreaterThanOrEqual(1);
