@@ -1,6 +1,8 @@
 // Screenshots of the dashboard for docs/: a real Pulse (in this process) with half an hour of realistic traffic
-// (about 40 visitors from several sources, countries and browsers), photographed in headless Chromium empty, busy,
-// filtered and disconnected, light and dark, at 1440×900 and on a 390×844 phone.
+// (about 40 visitors from several sources, countries and browsers), photographed in headless Chromium: empty, busy
+// (light, dark, and the whole page), filtered by a source, and disconnected, at 1440×900; light and dark on a
+// 390×844 phone. Writes dashboard.png (the README's), dashboard-{full,dark,filtered,empty,disconnected}.png and
+// dashboard-phone{,-dark}.png.
 //
 //   npm run build:dashboard && node --import tsx scripts/dashboard-screenshots.ts [--out docs] [--serve]
 //
@@ -221,12 +223,12 @@ try {
     await waitForLive(page);
     await page.waitForSelector("#map svg");
     await shoot(page, scheme === "light" ? "dashboard" : "dashboard-dark");
-    await shoot(page, `dashboard-full-${scheme}`, { fullPage: true });
     if (scheme === "light") {
+      await shoot(page, "dashboard-full", { fullPage: true });
       await page.locator("#sources .row", { hasText: "Google" }).click();
       await page.waitForSelector(".chip");
       await waitForLive(page);
-      await shoot(page, "dashboard-filtered", { fullPage: true });
+      await shoot(page, "dashboard-filtered");
     }
     await page.close();
 
@@ -234,8 +236,7 @@ try {
     await mobile.goto(`${server.url}/`);
     await waitForLive(mobile);
     await mobile.waitForSelector("#map svg");
-    await shoot(mobile, `dashboard-phone-${scheme}`);
-    await shoot(mobile, `dashboard-phone-full-${scheme}`, { fullPage: true });
+    await shoot(mobile, scheme === "light" ? "dashboard-phone" : "dashboard-phone-dark");
     await mobile.close();
   }
   clearInterval(trickle);

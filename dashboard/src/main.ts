@@ -465,7 +465,7 @@ function applyTheme(theme: (typeof THEMES)[number]): void {
   else document.documentElement.dataset["theme"] = theme;
   const name = { auto: "Auto", light: "Light", dark: "Dark" }[theme];
   $("theme").querySelector(".theme-name")!.textContent = name;
-  $("theme").setAttribute("aria-label", `Colour theme: ${name.toLowerCase()} (change)`);
+  $("theme").setAttribute("aria-label", `Colour theme: ${{ auto: "automatic", light: "light", dark: "dark" }[theme]} (change)`);
 }
 $("theme").addEventListener("click", () => {
   const current = (localStorage.getItem(THEME_STORAGE) ?? "auto") as (typeof THEMES)[number];

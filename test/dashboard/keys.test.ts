@@ -61,9 +61,9 @@ describe("dashboard page on a Pulse with keys", () => {
       expect(await stored(page)).toEqual({ session: KEYS.read, local: null });
       expect(page.url()).not.toContain(KEYS.read);
       // Nothing captured yet: the tracker's line, with the place of the capture key (never the read key).
-      await expect.poll(() => page.locator("#snippet").textContent(), WAIT).toBe(
-        `<script defer src="${pulse.url}/pulse.js" data-key="YOUR_CAPTURE_KEY"></script>`,
-      );
+      await expect
+        .poll(() => page.locator("#snippet").textContent(), WAIT)
+        .toBe(`<script defer src="${pulse.url}/pulse.js" data-key="YOUR_CAPTURE_KEY"></script>`);
       await gqlData(pulse.url, CAPTURE, { input: { event: "signup", distinctId: "keyed-visitor" } }, { key: KEYS.capture });
       await expect.poll(() => page.locator("#stream").innerText(), WAIT).toContain("keyed-visitor");
       await expect.poll(() => page.locator("#live-users").innerText(), WAIT).toBe("1");

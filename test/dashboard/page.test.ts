@@ -57,7 +57,7 @@ describe("dashboard page", () => {
     expect(errors).toEqual([]);
   });
 
-  it("fills every widget, filters them all by a clicked row, works at 375 px and in dark mode, and dims when Pulse goes away", async () => {
+  it("fills every widget, filters them all by a clicked row, works at 375 px, light and dark, and dims while Pulse is away", async () => {
     const pulse = await startServer();
     const { page, errors } = await open(`${pulse.url}/`);
     await expect.poll(() => page.locator("#status").textContent(), WAIT).toBe("live");
@@ -135,12 +135,21 @@ describe("dashboard page", () => {
     // A phone: nothing wider than the screen. Then an accessibility audit in light and dark.
     await page.setViewportSize({ width: 375, height: 812 });
     await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth), WAIT).toBeLessThanOrEqual(375);
+    // The toggle overrides the system's scheme (Auto → Light → Dark), and is remembered.
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.getByRole("button", { name: /Colour theme: automatic/ }).click();
+    expect(await background()).toBe("rgb(243, 244, 246)");
+    await page.getByRole("button", { name: /Colour theme: light/ }).click();
+    await page.emulateMedia({ colorScheme: "light" });
+    expect(await background()).toBe("rgb(14, 16, 22)");
+    await page.getByRole("button", { name: /Colour theme: dark/ }).click();
+    expect(await page.evaluate(() => localStorage.getItem("pulse.theme"))).toBe("auto");
+
     await page.addScriptTag({ path: AXE });
     for (const scheme of ["light", "dark"] as const) {
       await page.emulateMedia({ colorScheme: scheme });
-      expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe(
-        scheme === "light" ? "rgb(243, 244, 246)" : "rgb(14, 16, 22)",
-      );
+      expect(await background()).toBe(scheme === "light" ? "rgb(243, 244, 246)" : "rgb(14, 16, 22)");
       const violations = await page.evaluate(async () => {
         const axe = (window as unknown as { axe: { run(o: object): Promise<{ violations: { id: string; nodes: unknown[] }[] }> } }).axe;
         const result = await axe.run({ runOnly: ["wcag2a", "wcag2aa"] });
@@ -158,6 +167,12 @@ describe("dashboard page", () => {
     expect(await page.locator("#main").getAttribute("class")).toContain("stale");
     expect(await text(page, "#status")).toBe("reconnecting");
     expect(await text(page, "#live-users")).toBe("4");
+
+    // Back on the same port: live again by itself, the banner gone.
+    await startServer({ port: Number(new URL(pulse.url).port) });
+    await expect.poll(() => text(page, "#status"), { timeout: 15_000, interval: 200 }).toBe("live");
+    expect(await page.locator("#offline").isVisible()).toBe(false);
+    expect(await page.locator("#main").getAttribute("class")).not.toContain("stale");
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 });
