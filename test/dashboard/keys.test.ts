@@ -77,6 +77,16 @@ describe("dashboard page on a Pulse with keys", () => {
       await page.getByRole("button", { name: "Forget key" }).click();
       await expect.poll(() => problem(page), WAIT).toMatch(/needs a read key/);
       expect(await stored(page)).toEqual({ session: null, local: null });
+
+      // A key scoped to staging, on a view of production: refused, kept, and fine once the filter goes.
+      await page.goto(`${pulse.url}/?environment=production`);
+      await enterKey(page, KEYS.stagingRead);
+      await expect
+        .poll(() => problem(page), WAIT)
+        .toMatch(/This key may not read this \(403 FORBIDDEN: .*\)\. A key scoped to one environment/);
+      expect(await stored(page)).toEqual({ session: KEYS.stagingRead, local: null });
+      await page.getByRole("button", { name: "Remove filter: Environment is production" }).click();
+      await expect.poll(() => page.locator("#status").innerText(), WAIT).toBe("live");
     });
   }
 });
