@@ -66,6 +66,11 @@ const OPERATOR_LABELS: Readonly<Record<FilterOperator, string>> = {
   IS_NOT_SET: "is not set",
 };
 
+/** How a chip words an operator: "is", "contains", "≥", … */
+export function operatorLabel(operator: FilterOperator): string {
+  return OPERATOR_LABELS[operator];
+}
+
 /** "Source is Google", with `describeValue` turning a code into a name (a country code, say). */
 export function chipLabel(chip: Chip, describeValue: (property: string, value: string) => string = (_, v) => v): string {
   const name = PROPERTY_LABELS[chip.property] ?? chip.property;

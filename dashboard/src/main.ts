@@ -1,7 +1,7 @@
 import { RealtimeAnalytics, type FilterOperator, type PulseEvent } from "../../packages/client/src/index.ts";
 import { MinuteChart } from "./chart.ts";
 import { DashboardFeed, recentEvents, type Dashboard, type Problem } from "./feed.ts";
-import { addChip, chipLabel, OPERATORS, readChips, removeChip, toEventFilter, writeChips, type Chip } from "./filters.ts";
+import { addChip, chipLabel, operatorLabel, OPERATORS, readChips, removeChip, toEventFilter, writeChips, type Chip } from "./filters.ts";
 import { clock, count, countryName, el } from "./format.ts";
 import { BreakdownCard, countryLabel, equals, type CardSpec } from "./lists.ts";
 import { WorldMap } from "./map.ts";
@@ -348,7 +348,7 @@ function setUpFilterForm(): void {
   const form = $<HTMLFormElement>("filter-form");
   const select = form.elements.namedItem("operator") as HTMLSelectElement;
   for (const op of OPERATORS) {
-    const option = el("option", "", chipLabel({ property: "", operator: op, value: "…" }).trim());
+    const option = el("option", "", operatorLabel(op));
     option.value = op;
     select.append(option);
   }
