@@ -132,6 +132,18 @@ describe("dashboard page", () => {
     expect(new URL(page.url()).search).toBe("");
     await expect.poll(() => text(page, "#live-users"), WAIT).toBe("4");
 
+    // Any condition by hand: Add filter.
+    await page.getByText("Add filter").click();
+    await page.getByLabel("Property").fill("$browser");
+    await page.getByLabel("Operator").selectOption("NOT_EQUALS");
+    await page.getByLabel("Value").fill("Chrome");
+    await page.getByRole("button", { name: "Add", exact: true }).click();
+    await expect.poll(() => page.locator("#chips .chip").innerText(), WAIT).toContain("Browser is not Chrome");
+    expect(new URL(page.url()).search).toBe("?prop=%24browser&op=NOT_EQUALS&value=Chrome");
+    await expect.poll(() => text(page, "#live-users"), WAIT).toBe("2");
+    await page.getByRole("button", { name: "Remove filter: Browser is not Chrome" }).click();
+    await expect.poll(() => text(page, "#live-users"), WAIT).toBe("4");
+
     // A phone: nothing wider than the screen. Then an accessibility audit in light and dark.
     await page.setViewportSize({ width: 375, height: 812 });
     await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth), WAIT).toBeLessThanOrEqual(375);
