@@ -24,6 +24,7 @@ import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } fro
 import { httpServerOptions, limitHttpConnections } from "./transport/http-limits.ts";
 import { createPostHogIngestion } from "./transport/posthog.ts";
 import { EventStreamResponses } from "./transport/event-streams.ts";
+import { GRAPHIQL_OPTIONS } from "./transport/graphiql.ts";
 import { createRouter } from "./transport/router.ts";
 import { createTrackerRoute, TRACKER_PATH } from "./transport/tracker.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
@@ -171,7 +172,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
         snapshots: persistence?.status ?? NO_SNAPSHOTS,
         transport: (transport as TransportContext["transport"]) ?? "http",
       }) satisfies TransportContext as PulseContext,
-    graphiql: { title: "Pulse", subscriptionsProtocol: "WS" },
+    graphiql: GRAPHIQL_OPTIONS,
     renderGraphiQL,
     landingPage: false,
     maskedErrors: { maskError: masked },
