@@ -251,6 +251,8 @@ describe("the tracker in Chromium, on a site of another origin", { timeout: 60_0
     expect(new Set(toPulse)).toEqual(new Set(["POST /e/"]));
     expect(await page.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0);
     expect(await context.cookies()).toEqual([]);
-    expect(problems).toEqual([]);
+    // A keepalive request outlives its document: Chromium tells the page it was aborted when the page goes, though it
+    // is still sent (the $pageleave above arrived through it).
+    expect(problems.filter((problem) => !/^failed: \S+\/e\/\?beacon=1 net::ERR_ABORTED$/.test(problem))).toEqual([]);
   });
 });
