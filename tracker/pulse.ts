@@ -43,7 +43,7 @@ const script = document.currentScript;
 const option = (name: string): string | null => script?.getAttribute(`data-${name}`) ?? null;
 const apiKey = option("key") ?? undefined;
 const environment = option("environment") ?? undefined;
-const origin = option("api") ?? new URL((script as HTMLScriptElement | null)?.src || location.href).origin;
+const origin = option("api") || new URL((script as HTMLScriptElement | null)?.src || location.href).origin;
 const endpoint = `${origin.replace(/\/+$/, "")}/e/?beacon=1`;
 const doNotTrack = option("respect-dnt") !== null && navigator.doNotTrack === "1";
 
