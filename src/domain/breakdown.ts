@@ -31,10 +31,12 @@ export const ENTRY_PATHNAME = "$entry_pathname";
 export const MAX_BREAKDOWN_VALUE_LENGTH = 256;
 
 /**
- * Sessions whose entry page one minute of one view remembers. Past it, the minute's further sessions are left out
- * of `$entry_pathname` (whose rows are then marked approximate).
+ * Sessions whose entry page one minute of one view remembers, per value a breakdown minute counts: 50 ×
+ * PULSE_BREAKDOWN_MAX_VALUES, 10,000 at the default. Past it, the minute's further sessions are left out of
+ * `$entry_pathname` (whose rows are then marked approximate). Tied to the same setting so one setting bounds the
+ * breakdowns' memory.
  */
-export const ENTRY_SESSIONS_PER_MINUTE = 10_000;
+export const ENTRY_SESSIONS_PER_VALUE = 50;
 
 /**
  * The breakdowns tracked at capture for every view, in this order: the dimensions a live dashboard shows (the
@@ -121,24 +123,50 @@ export function windowStart(nowMs: number, minutes: number): number {
   return (Math.floor(nowMs / 60_000) - minutes + 1) * 60_000;
 }
 
-/** What one event contributes to the tracked breakdowns: computed once, recorded into every view it belongs to. */
-export interface BreakdownSample {
+/**
+ * What one event contributes to the tracked breakdowns, read once and recorded into every view it belongs to. One
+ * instance is refilled for each event (`read`): recording is synchronous and keeps none of it but the strings, and
+ * this runs for every captured event, so it allocates nothing.
+ */
+export class BreakdownSample {
   /** By TRACKED_PROPERTIES index; null where the event has no value. */
-  readonly values: readonly (string | null)[];
-  readonly user: number;
-  /** For a `$pageview` with a session and a path: the session's hash (see hashUser) and the path; else null. */
-  readonly session: number | null;
-  readonly path: string | null;
-}
+  readonly values: (string | null)[] = new Array<string | null>(TRACKED_PROPERTIES.length).fill(null);
+  user = 0;
+  /** For a `$pageview` with a session and a path: the session's hash (see hashUser), else null. */
+  session: number | null = null;
+  /** The path of that `$pageview`, else null. */
+  path: string | null = null;
 
-export function sampleOf(event: StoredEvent): BreakdownSample {
-  const values = TRACKED_PROPERTIES.map((property) => breakdownValue(event, property));
-  const path = event.event === "$pageview" && event.sessionId !== null ? values[1]! : null;
-  // Sessions are remembered by a 32-bit hash, in half the memory of their ids. Two sessions with one hash count
-  // as one: among n sessions in a window each is lost that way with a chance of about n / 2³², 1.4 × 10⁻⁴ for the
-  // 600,000 of a full hour at ENTRY_SESSIONS_PER_MINUTE.
-  const session = path === null ? null : hashUser(event.sessionId!);
-  return { values, user: hashUser(event.distinctId), session, path };
+  /**
+   * Fills this sample from `event`; `path` is its `pagePath`, which the caller has already. Written out rather than
+   * through `breakdownValue`, one named read per property, so each read site has its own inline cache. None of these
+   * names is on Object.prototype, so a plain read is an own-property read.
+   */
+  read(event: StoredEvent, path: string | null): this {
+    const { values } = this;
+    const properties = event.properties;
+    const pathname = clip(path);
+    values[0] = event.event;
+    values[1] = pathname;
+    values[2] = valueOf(properties["$source"]);
+    values[3] = valueOf(properties["$referring_domain"]);
+    values[4] = valueOf(properties["utm_source"]);
+    values[5] = valueOf(properties["utm_medium"]);
+    values[6] = valueOf(properties["utm_campaign"]);
+    values[7] = valueOf(properties["$geoip_country_code"]);
+    values[8] = valueOf(properties["$browser"]);
+    values[9] = valueOf(properties["$os"]);
+    values[10] = valueOf(properties["$device_type"]);
+    values[11] = event.environment;
+    this.user = hashUser(event.distinctId);
+    const entry = event.event === "$pageview" && event.sessionId !== null && pathname !== null;
+    this.path = entry ? pathname : null;
+    // Sessions are remembered by their 30-bit hash, in a third of the memory of their ids. Two sessions with one
+    // hash count as one: among n sessions in a window each is lost that way with a chance of about n / 2³⁰, so at
+    // most 0.06 % of the 600,000 of a full hour at the default bound.
+    this.session = entry ? hashUser(event.sessionId) : null;
+    return this;
+  }
 }
 
 interface EntrySession {
@@ -159,7 +187,7 @@ class BreakdownMinute {
 export interface BreakdownsStats {
   /** The most values any one minute of one breakdown holds: at most PULSE_BREAKDOWN_MAX_VALUES. */
   readonly maxValuesPerMinute: number;
-  /** The most sessions any one minute holds for `$entry_pathname`: at most ENTRY_SESSIONS_PER_MINUTE. */
+  /** The most sessions any one minute holds for `$entry_pathname`: at most ENTRY_SESSIONS_PER_VALUE × maxValues. */
   readonly maxSessionsPerMinute: number;
   /** Values that took over another's counter (making their minute's counts estimates), since start. */
   readonly evictions: number;
@@ -172,8 +200,10 @@ export interface BreakdownsStats {
  * Memory is bounded whatever the cardinality: each minute of each dimension is a Space-Saving summary of at most
  * `maxValues` (PULSE_BREAKDOWN_MAX_VALUES) values, each value cut to MAX_BREAKDOWN_VALUE_LENGTH characters and with
  * a distinct-users sketch of at most USER_SKETCH_SIZE hashes; each minute remembers the entry page of at most
- * ENTRY_SESSIONS_PER_MINUTE sessions. So one view holds at most 12 × 60 × maxValues counted values and
- * 60 × ENTRY_SESSIONS_PER_MINUTE sessions.
+ * ENTRY_SESSIONS_PER_VALUE × `maxValues` sessions. So one view holds at most 12 × 60 × maxValues counted values and
+ * 60 × 50 × maxValues sessions: at the default (200), measured, about 35 MB under a flood of one-off values, 110 MB
+ * if every value of every minute had 64 users or more, and 70 MB more for a full hour of sessions; a few MB for a
+ * site with hundreds of pages and tens of sources and countries.
  *
  * A window's rows sum its minutes. They are exact (users up to a hash collision) while no minute in the window
  * held more than `maxValues` values of the dimension and no value had more than USER_SKETCH_SIZE users in a minute;
@@ -185,6 +215,7 @@ export class Breakdowns {
   /** The newest minute: the one almost every event goes to. */
   private newest: BreakdownMinute | undefined;
   private readonly dimensions: number;
+  private readonly maxSessions: number;
   /** Evictions in the minutes that left the ring. */
   private evictionsBefore = 0;
 
@@ -194,6 +225,7 @@ export class Breakdowns {
     withEnvironment: boolean,
   ) {
     this.dimensions = withEnvironment ? TRACKED_PROPERTIES.length : ENVIRONMENT_INDEX;
+    this.maxSessions = ENTRY_SESSIONS_PER_VALUE * maxValues;
   }
 
   record(sample: BreakdownSample, atMs: number): void {
@@ -203,13 +235,13 @@ export class Breakdowns {
     const { values, user } = sample;
     for (let index = 0; index < this.dimensions; index++) {
       const value = values[index];
-      if (value === null || value === undefined) continue;
+      if (value == null) continue;
       let counter = bucket.counters[index];
       if (counter === undefined) bucket.counters[index] = counter = new SpaceSaving(this.maxValues);
       counter.add(value, user);
     }
     if (sample.session !== null && !bucket.sessions.has(sample.session)) {
-      if (bucket.sessions.size < ENTRY_SESSIONS_PER_MINUTE) bucket.sessions.set(sample.session, { path: sample.path!, user });
+      if (bucket.sessions.size < this.maxSessions) bucket.sessions.set(sample.session, { path: sample.path!, user });
       else bucket.sessionsLeftOut++;
     }
   }

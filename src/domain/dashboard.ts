@@ -1,5 +1,5 @@
 import { DEFAULT_VIEW_BOUNDS, type ViewBounds } from "./bounds.ts";
-import { Breakdowns, isTracked, sampleOf, type BreakdownRow } from "./breakdown.ts";
+import { Breakdowns, BreakdownSample, isTracked, type BreakdownRow } from "./breakdown.ts";
 import { pagePath, type StoredEvent } from "./event.ts";
 import { RecentlyActive } from "./recently-active.ts";
 import { SlidingCounts } from "./sliding-counts.ts";
@@ -33,7 +33,7 @@ export interface DashboardStats {
   readonly untrackedPageviews: number;
   /** The most values any one minute of one tracked breakdown holds now: at most PULSE_BREAKDOWN_MAX_VALUES. */
   readonly maxBreakdownValuesPerMinute: number;
-  /** The most sessions any one minute of `$entry_pathname` holds now: at most ENTRY_SESSIONS_PER_MINUTE. */
+  /** The most sessions any one minute of `$entry_pathname` holds now: at most 50 × PULSE_BREAKDOWN_MAX_VALUES. */
   readonly maxEntrySessionsPerMinute: number;
   /**
    * Values that took over another's counter in the all-environments breakdowns, since start: each made its
@@ -52,6 +52,8 @@ export interface DashboardStats {
 export class DashboardWindows {
   private readonly all: Windows;
   private readonly byEnvironment: RecentlyActive<Windows>;
+  /** Refilled for each event (see BreakdownSample). */
+  private readonly sample = new BreakdownSample();
 
   constructor(
     private readonly windowSeconds: number,
@@ -67,8 +69,9 @@ export class DashboardWindows {
 
   record(event: StoredEvent): void {
     const env = this.byEnvironment.active(event.environment);
-    const path = event.event === "$pageview" ? pagePath(event) : null;
-    const sample = sampleOf(event);
+    const eventPath = pagePath(event);
+    const path = event.event === "$pageview" ? eventPath : null;
+    const sample = this.sample.read(event, eventPath);
     for (const windows of [this.all, env]) {
       windows.byEvent.record(event.event, event.receivedAt);
       if (path !== null) windows.byPage.record(path, event.receivedAt);

@@ -214,7 +214,7 @@ class IncrementalView implements DashboardView {
  * field's answer computed once (per argument) and shared by every reader of this view. Answers are never mutated.
  */
 class BufferedView implements DashboardView {
-  private scanned: { events: StoredEvent[]; completeFrom: number } | undefined;
+  private scanned: { readonly events: StoredEvent[]; readonly completeFrom: number } | undefined;
   private readonly answers = new Map<string, unknown>();
 
   constructor(
@@ -281,7 +281,8 @@ class BufferedView implements DashboardView {
     const window = this.source.breakdownWindow(property, limit, minutes);
     const rows = this.answer(`breakdown:${window}:${property}`, () => {
       const from = windowStart(this.at, window);
-      return breakdownOfEvents(this.events(), property, from, Infinity, this.complete().completeFrom > from);
+      const { events, completeFrom } = this.buffered();
+      return breakdownOfEvents(events, property, from, Infinity, completeFrom > from);
     });
     return limit >= rows.length ? rows : rows.slice(0, limit);
   }
@@ -293,10 +294,11 @@ class BufferedView implements DashboardView {
   }
 
   private events(): StoredEvent[] {
-    return this.complete().events;
+    return this.buffered().events;
   }
 
-  private complete(): { events: StoredEvent[]; completeFrom: number } {
+  /** The matching buffered events, newest first, scanned at the first call. */
+  private buffered(): { readonly events: StoredEvent[]; readonly completeFrom: number } {
     return (this.scanned ??= this.source.scan(this.predicate));
   }
 

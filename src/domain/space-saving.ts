@@ -24,6 +24,9 @@ export class SpaceSaving {
   private lowest: CountedValue[] = [];
   private minimum = 0;
   private evicted = 0;
+  /** The last value added and its counter: consecutive events often share a value (a browser, a country). */
+  private lastValue: string | undefined;
+  private lastCounted: CountedValue | undefined;
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
@@ -31,7 +34,7 @@ export class SpaceSaving {
 
   /** Counts one event of `value` by the user whose hash is `user`. */
   add(value: string, user: number): void {
-    let counted = this.counters.get(value);
+    let counted = value === this.lastValue ? this.lastCounted! : this.counters.get(value);
     if (counted === undefined) {
       let events = 0;
       if (this.counters.size >= this.capacity) {
@@ -43,6 +46,8 @@ export class SpaceSaving {
       counted = { value, events, users: new UserSketch() };
       this.counters.set(value, counted);
     }
+    this.lastValue = value;
+    this.lastCounted = counted;
     counted.events++;
     counted.users.add(user);
   }

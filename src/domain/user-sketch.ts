@@ -4,11 +4,15 @@
  */
 export const USER_SKETCH_SIZE = 64;
 
-const TWO_TO_32 = 2 ** 32;
+const EMPTY: readonly number[] = [];
+
+/** Hashes are 30 bits: small integers, which V8 stores unboxed in objects, Map keys and arrays. */
+const HASH_SPACE = 2 ** 30;
 
 /**
- * A distinctId as a 32-bit hash (FNV-1a over UTF-16 code units, then MurmurHash3's finalizer so the low and high
- * bits are equally random, which the estimate needs). Computed once per event and shared by every sketch it enters.
+ * A distinctId (or a session id) as a 30-bit hash: FNV-1a over UTF-16 code units, then MurmurHash3's finalizer so
+ * every bit is equally random (the estimate needs uniform hashes). Computed once per event and shared by every
+ * sketch it enters.
  */
 export function hashUser(distinctId: string): number {
   let hash = 0x811c9dc5;
@@ -21,18 +25,21 @@ export function hashUser(distinctId: string): number {
   hash ^= hash >>> 13;
   hash = Math.imul(hash, 0xc2b2ae35);
   hash ^= hash >>> 16;
-  return hash >>> 0;
+  return hash >>> 2;
 }
 
 /**
  * Distinct users in bounded memory: the {@link USER_SKETCH_SIZE} smallest user hashes seen (a "k minimum values"
- * sketch). While fewer users than that were seen it holds all of them and counts exactly (up to a 32-bit hash
- * collision, about one in 10⁶ for 64 users); past it, it is `saturated` and estimates. Sketches merge without loss
+ * sketch). While fewer users than that were seen it holds all of them and counts exactly (up to a 30-bit hash
+ * collision, about one in 500,000 for 64 users); past it, it is `saturated` and estimates. Sketches merge without loss
  * (the smallest hashes of a union are among each part's smallest), so per-minute sketches add up to any window.
  */
 export class UserSketch {
-  /** Ascending, distinct; at most USER_SKETCH_SIZE. */
-  private readonly hashes: number[] = [];
+  /**
+   * Ascending, distinct; at most USER_SKETCH_SIZE. Replaced by a copy of exactly the new size at each insertion
+   * rather than grown in place: a grown array keeps room for ~16 more, and most sketches hold one or two users.
+   */
+  private hashes: readonly number[] = EMPTY;
   /** True once a hash was left out: `hashes` is then the smallest USER_SKETCH_SIZE of more. */
   saturated = false;
 
@@ -51,11 +58,13 @@ export class UserSketch {
       else high = middle;
     }
     if (hashes[low] === hash) return;
-    hashes.splice(low, 0, hash);
-    if (hashes.length > USER_SKETCH_SIZE) {
-      hashes.pop();
-      this.saturated = true;
-    }
+    const full = size === USER_SKETCH_SIZE;
+    const next = new Array<number>(full ? size : size + 1);
+    for (let i = 0; i < low; i++) next[i] = hashes[i]!;
+    next[low] = hash;
+    for (let i = low; i < next.length - 1; i++) next[i + 1] = hashes[i]!;
+    this.hashes = next;
+    if (full) this.saturated = true;
   }
 
   /** Users seen, exact unless `saturated`. */
@@ -84,6 +93,6 @@ export function countUsers(sketches: Iterable<UserSketch>): { users: number; est
   const smallest = [...union].sort((a, b) => a - b).slice(0, USER_SKETCH_SIZE);
   // Every sketch keeps its own smallest hashes, so these are the union's smallest. (k − 1) / U(k) is the unbiased
   // estimate, U(k) the k-th smallest hash as a fraction of the hash space.
-  const kth = (smallest[smallest.length - 1]! + 1) / TWO_TO_32;
+  const kth = (smallest[smallest.length - 1]! + 1) / HASH_SPACE;
   return { users: Math.max(smallest.length, Math.round((smallest.length - 1) / kth)), estimated: true };
 }
