@@ -8,8 +8,9 @@ ARG NODE_IMAGE=node:24-bookworm
 
 # Build: the full image has python3, make and g++, which better-sqlite3's native build needs when no prebuilt
 # binary matches. `npm ci` installs from the lockfile and runs `prepare` (scripts/prepare.mjs): the Prisma clients
-# are generated and dist/ is built (the server with tsc, the dashboard page with Vite). `npm prune` then removes
-# the compiler, bundler, Prisma CLI and test tools, reruns no install script, and keeps the compiled better-sqlite3.
+# are generated and dist/ is built (the server with tsc, the dashboard page with Vite, the tracker with esbuild).
+# `npm prune` then removes the compiler, bundler, Prisma CLI and test tools, reruns no install script, and keeps the
+# compiled better-sqlite3.
 # --omit=optional also drops the two optional production packages Node never loads (pg-cloudflare is for Cloudflare
 # Workers, @escape.tech/graphql-armor-types holds type declarations).
 FROM ${NODE_IMAGE} AS build
@@ -19,7 +20,7 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev --omit=optional --no-aud
 
 # Runtime: the slim image (no compiler, no curl) with only what `node dist/main.js` reads. Paths are those Pulse
 # resolves relative to dist/: ../package.json, ../schema.graphql, ../prisma/migrations/,
-# ../prisma/postgresql/migrations/ (applied by Pulse itself at start) and dist/dashboard/.
+# ../prisma/postgresql/migrations/ (applied by Pulse itself at start), dist/dashboard/ and dist/pulse.js.
 FROM ${NODE_IMAGE}-slim
 WORKDIR /app
 ENV NODE_ENV=production \

@@ -31,7 +31,7 @@ const config: CodegenConfig = {
         mappers: {
           Event: "../../domain/event.ts#StoredEvent",
           LiveUsers: "../context.ts#LiveView",
-          LiveDashboard: "../context.ts#LiveView",
+          LiveDashboard: "../../domain/live-dashboard.ts#DashboardView",
           LiveUser: "../../domain/live-users.ts#LiveUser",
           Person: "../../domain/persons.ts#Person",
         },

@@ -29,6 +29,7 @@ const BROWSER = [
   "test/client/browser-bundle.test.ts",
   "test/client/package.test.ts",
   "test/transport/posthog-js.test.ts",
+  "test/tracker/pulse.test.ts",
 ];
 const BENCH = ["test/bench/smoke.test.ts"];
 const SERVICES = "test/support/global-setup.ts";

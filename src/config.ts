@@ -215,7 +215,8 @@ const TABLE: Table = {
     min: 1,
     default: 60,
     section: "core",
-    meaning: "The sliding window of `eventsPerMinute` and `topPages` (1-second buckets).",
+    meaning:
+      "The sliding window of `eventsPerMinute` and `topPages` (1-second buckets); rounded up to whole minutes, the default window of `breakdown`.",
   }),
   maxBatch: integer({
     env: "PULSE_MAX_BATCH",
@@ -656,6 +657,25 @@ const TABLE: Table = {
       refusal:
         "events with a new name (page views with a new path) are left out of that window until names expire from it, and " +
         "counted in `pulse_dashboard_untracked_total`",
+    }),
+    maxBreakdownValues: integer({
+      env: "PULSE_BREAKDOWN_MAX_VALUES",
+      min: 1,
+      max: 100_000,
+      default: DEFAULT_VIEW_BOUNDS.maxBreakdownValues,
+      section: "limits",
+      meaning:
+        "Values one minute of one live breakdown counts (`LiveDashboard.breakdown` of `$pathname`, `$browser`, ... counted as events " +
+        "arrive), for all environments and for each; `$entry_pathname` remembers 50 × this sessions a minute.",
+      details:
+        "A view (all environments, or one) keeps 60 minutes of 12 breakdowns: at most 60 × 12 × this values, each cut to 256 characters " +
+        "with up to 64 user hashes, and 60 × 50 × this sessions. Measured at the default: about 35 MB under a flood of one-off values, " +
+        "110 MB if every value of every minute had 64 users or more, 70 MB more for a full hour of sessions; a few MB for a site with " +
+        "hundreds of pages and tens of sources and countries. Memory scales with this setting.",
+      refusal:
+        "the least counted value's counter is taken over (Space-Saving): rows over that minute are `approximate`, their events within " +
+        "± (events in the window / this); counted in `pulse_breakdown_evictions_total`. Sessions past 50 × this in a minute are left out " +
+        "of `$entry_pathname` (its rows `approximate`)",
     }),
     maxPersonProperties: integer({
       env: "PULSE_MAX_PERSON_PROPERTIES",

@@ -24,7 +24,9 @@ import { createOpsRoutes, OPS_PATHS, respondStarting, type ReadAccessCheck } fro
 import { httpServerOptions, limitHttpConnections } from "./transport/http-limits.ts";
 import { createPostHogIngestion } from "./transport/posthog.ts";
 import { EventStreamResponses } from "./transport/event-streams.ts";
+import { GRAPHIQL_OPTIONS } from "./transport/graphiql.ts";
 import { createRouter } from "./transport/router.ts";
+import { createTrackerRoute, TRACKER_PATH } from "./transport/tracker.ts";
 import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/use/ws.ts";
 import { RedisEventStream } from "./stream/redis.ts";
@@ -67,7 +69,7 @@ export interface PulseServer {
    * the snapshot restored (rejects with `StoreUnusableError` when the database cannot be used), then `beforeReady`.
    */
   readonly ready: Promise<void>;
-  /** What is served, by name, for the start-up banner: graphql, metrics, healthz, readyz. */
+  /** What is served, by name, for the start-up banner: dashboard, tracker, graphql, metrics, healthz, readyz. */
   readonly endpoints: Readonly<Record<string, string>>;
   /**
    * Stops accepting, closes WebSockets with 1001 and ends SSE responses without a `complete` for their operations
@@ -95,6 +97,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     viewBounds: {
       maxEnvironments: config.trust.maxEnvironments,
       maxTrackedNames: config.trust.maxTrackedNames,
+      maxBreakdownValues: config.trust.maxBreakdownValues,
       maxPersonProperties: config.trust.maxPersonProperties,
       maxPersonBytes: config.trust.maxPersonBytes,
     },
@@ -196,7 +199,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
         userAgent: typeof userAgent === "string" ? userAgent : undefined,
       } satisfies TransportContext as PulseContext;
     },
-    graphiql: { title: "Pulse", subscriptionsProtocol: "WS" },
+    graphiql: GRAPHIQL_OPTIONS,
     renderGraphiQL,
     landingPage: false,
     maskedErrors: { maskError: masked },
@@ -242,6 +245,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
       { name: "ops", matches: (path) => opsRoutes.handles(path), handle: (req, res, path) => opsRoutes.handle(req, res, path) },
       // The page is static: it loads while the snapshot restores and shows "reconnecting" until GraphQL answers.
       { name: "dashboard", matches: isDashboardPath, handle: serveDashboard },
+      { name: "tracker", matches: (path) => path === TRACKER_PATH, handle: createTrackerRoute() },
       {
         name: "starting",
         matches: () => startingReason() !== undefined,
@@ -316,6 +320,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     ready,
     endpoints: {
       dashboard: `${url}/`,
+      tracker: `${url}${TRACKER_PATH}`,
       graphql: `${url}/graphql`,
       metrics: `${url}${OPS_PATHS.metrics}`,
       healthz: `${url}${OPS_PATHS.health}`,

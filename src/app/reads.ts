@@ -4,11 +4,11 @@ import type { StoredEvent } from "../domain/event.ts";
 import type { SubscribeOptions } from "../domain/event-stream.ts";
 import type { EventFilter } from "../domain/filter.ts";
 import type { Hub, HubMetrics } from "../domain/hub.ts";
+import type { DashboardView } from "../domain/live-dashboard.ts";
 import type { LiveUser } from "../domain/live-users.ts";
 import type { Person } from "../domain/persons.ts";
 import type { EventSubscriber } from "../domain/subscriber.ts";
-import type { Ticker } from "../domain/ticker.ts";
-import type { TimelinePoint } from "../domain/timeline.ts";
+import type { Ticks } from "../domain/ticker.ts";
 import { forbiddenEnvironment } from "./scope.ts";
 
 /**
@@ -27,15 +27,21 @@ export interface Reads {
   subscribe(options: SubscribeOptions): EventSubscriber | Promise<EventSubscriber>;
   liveUserCount(environment: string | null | undefined): number;
   liveUsers(limit: number, environment: string | null | undefined): LiveUser[];
-  eventCounts(limit: number, environment: string | null | undefined): { event: string; count: number }[];
-  topPages(limit: number, environment: string | null | undefined): { path: string; count: number }[];
-  timeline(minutes: number, environment: string | null | undefined): TimelinePoint[];
+  /**
+   * The `liveDashboard` now, of the events matching `filter` (a filter's environment is scoped like `environment`);
+   * a bad filter is BAD_USER_INPUT.
+   */
+  liveDashboard(environment: string | null | undefined, filter: EventFilter | null | undefined): DashboardView;
+  /** A `liveDashboard` subscription: the dashboard now, then every `intervalMs` (at least 250). */
+  liveDashboardTicks(
+    environment: string | null | undefined,
+    filter: EventFilter | null | undefined,
+    intervalMs: number,
+  ): Ticks<DashboardView>;
   /** Persons are kept per distinctId across environments (see scope.ts). */
   person(distinctId: string): Person | undefined;
   /** Server-wide counts (see scope.ts) and buffer figures. */
   metrics(): HubMetrics & { readonly bufferedEvents: number; readonly bufferCapacity: number };
-  /** A `liveDashboard` subscription: `produce()` now, then every `intervalMs` (at least 250). */
-  tick<T>(intervalMs: number, produce: () => T): Ticker<T>;
 }
 
 /** The reads of a key that may read: scoped to its environment, or everything for an unscoped key. */
@@ -84,16 +90,16 @@ class ScopedReads implements Reads {
     return this.hub.views.liveUserList(limit, this.environment(environment));
   }
 
-  eventCounts(limit: number, environment: string | null | undefined): { event: string; count: number }[] {
-    return this.hub.views.eventCounts(limit, this.environment(environment));
+  liveDashboard(environment: string | null | undefined, filter: EventFilter | null | undefined): DashboardView {
+    return this.hub.dashboards.view(this.environment(environment), this.filter(filter));
   }
 
-  topPages(limit: number, environment: string | null | undefined): { path: string; count: number }[] {
-    return this.hub.views.topPages(limit, this.environment(environment));
-  }
-
-  timeline(minutes: number, environment: string | null | undefined): TimelinePoint[] {
-    return this.hub.views.timeline(minutes, this.environment(environment));
+  liveDashboardTicks(
+    environment: string | null | undefined,
+    filter: EventFilter | null | undefined,
+    intervalMs: number,
+  ): Ticks<DashboardView> {
+    return this.hub.dashboards.ticks(this.environment(environment), this.filter(filter), intervalMs);
   }
 
   person(distinctId: string): Person | undefined {
@@ -102,10 +108,6 @@ class ScopedReads implements Reads {
 
   metrics(): HubMetrics & { readonly bufferedEvents: number; readonly bufferCapacity: number } {
     return { ...this.hub.metrics(), bufferedEvents: this.hub.stream.size, bufferCapacity: this.hub.stream.capacity };
-  }
-
-  tick<T>(intervalMs: number, produce: () => T): Ticker<T> {
-    return this.hub.views.tick(intervalMs, produce);
   }
 }
 
@@ -120,12 +122,10 @@ const CAPTURE_ONLY: Reads = {
   subscribe: captureOnly,
   liveUserCount: captureOnly,
   liveUsers: captureOnly,
-  eventCounts: captureOnly,
-  topPages: captureOnly,
-  timeline: captureOnly,
+  liveDashboard: captureOnly,
+  liveDashboardTicks: captureOnly,
   person: captureOnly,
   metrics: captureOnly,
-  tick: captureOnly,
 };
 
 /**

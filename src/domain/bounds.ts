@@ -1,3 +1,5 @@
+import { DEFAULT_BREAKDOWN_MAX_VALUES } from "./breakdown.ts";
+
 /**
  * Bounds on the live views' structures keyed by user input (environment names, event names, paths, person
  * properties). A stream of new keys must cost at most these, whatever rate it comes at. Each is a setting (see
@@ -26,6 +28,12 @@ export interface ViewBounds {
    * would take them past it (a new key, or a value that grows) is dropped and counted; one that shrinks them applies.
    */
   readonly maxPersonBytes: number;
+  /**
+   * PULSE_BREAKDOWN_MAX_VALUES, default 200: values one minute of one tracked breakdown (`LiveDashboard.breakdown`
+   * of `$pathname`, `$browser`, ...) counts, for all environments and for each. Past it the least counted value's
+   * counter is taken over (Space-Saving, see {@link Breakdowns}) and that window's rows are marked approximate.
+   */
+  readonly maxBreakdownValues: number;
 }
 
 export const DEFAULT_VIEW_BOUNDS: ViewBounds = Object.freeze({
@@ -33,4 +41,5 @@ export const DEFAULT_VIEW_BOUNDS: ViewBounds = Object.freeze({
   maxTrackedNames: 10_000,
   maxPersonProperties: 1000,
   maxPersonBytes: 64 * 1024,
+  maxBreakdownValues: DEFAULT_BREAKDOWN_MAX_VALUES,
 });

@@ -1,4 +1,5 @@
 import { DEFAULT_VIEW_BOUNDS, type ViewBounds } from "./bounds.ts";
+import { Breakdowns, BreakdownSample, isTracked, type BreakdownRow } from "./breakdown.ts";
 import { pagePath, type StoredEvent } from "./event.ts";
 import { RecentlyActive } from "./recently-active.ts";
 import { SlidingCounts } from "./sliding-counts.ts";
@@ -8,9 +9,11 @@ class Windows {
   readonly byEvent: SlidingCounts;
   readonly byPage: SlidingCounts;
   readonly timeline = new Timeline();
-  constructor(seconds: number, maxTrackedNames: number) {
+  readonly breakdowns: Breakdowns;
+  constructor(seconds: number, maxTrackedNames: number, maxBreakdownValues: number, withEnvironment: boolean) {
     this.byEvent = new SlidingCounts(seconds, maxTrackedNames);
     this.byPage = new SlidingCounts(seconds, maxTrackedNames);
+    this.breakdowns = new Breakdowns(maxBreakdownValues, withEnvironment);
   }
 }
 
@@ -28,34 +31,52 @@ export interface DashboardStats {
   readonly untrackedEvents: number;
   /** Page views the all-environments window left out because it counted PULSE_MAX_TRACKED_NAMES paths already. */
   readonly untrackedPageviews: number;
+  /** The most values any one minute of one tracked breakdown holds now: at most PULSE_BREAKDOWN_MAX_VALUES. */
+  readonly maxBreakdownValuesPerMinute: number;
+  /** The most sessions any one minute of `$entry_pathname` holds now: at most 50 × PULSE_BREAKDOWN_MAX_VALUES. */
+  readonly maxEntrySessionsPerMinute: number;
+  /**
+   * Values that took over another's counter in the all-environments breakdowns, since start: each made its
+   * minute's counts estimates (PULSE_BREAKDOWN_MAX_VALUES).
+   */
+  readonly breakdownEvictions: number;
 }
 
 /**
  * The dashboard's sliding windows: event counts by name and `$pageview` counts by path over the last
- * `windowSeconds`, by receive time, for all environments together and for each one. Bounded by `bounds`
- * (PULSE_MAX_ENVIRONMENTS environments with their own windows, the least recently active dropped past it;
- * PULSE_MAX_TRACKED_NAMES names and paths per window), so a stream of new names costs a fixed amount at most.
+ * `windowSeconds`, by receive time, the per-minute timeline and the tracked breakdowns (see {@link Breakdowns}),
+ * for all environments together and for each one. Bounded by `bounds` (PULSE_MAX_ENVIRONMENTS environments with
+ * their own windows, the least recently active dropped past it; PULSE_MAX_TRACKED_NAMES names and paths per window;
+ * PULSE_BREAKDOWN_MAX_VALUES values per minute of each breakdown), so a stream of new names costs a fixed amount at most.
  */
 export class DashboardWindows {
   private readonly all: Windows;
   private readonly byEnvironment: RecentlyActive<Windows>;
+  /** Refilled for each event (see BreakdownSample). */
+  private readonly sample = new BreakdownSample();
 
   constructor(
     private readonly windowSeconds: number,
-    bounds: Pick<ViewBounds, "maxEnvironments" | "maxTrackedNames"> = DEFAULT_VIEW_BOUNDS,
+    bounds: Partial<Pick<ViewBounds, "maxEnvironments" | "maxTrackedNames" | "maxBreakdownValues">> = DEFAULT_VIEW_BOUNDS,
   ) {
-    const { maxEnvironments, maxTrackedNames } = bounds;
-    this.all = new Windows(windowSeconds, maxTrackedNames);
-    this.byEnvironment = new RecentlyActive(maxEnvironments, () => new Windows(this.windowSeconds, maxTrackedNames));
+    const { maxEnvironments, maxTrackedNames, maxBreakdownValues } = { ...DEFAULT_VIEW_BOUNDS, ...bounds };
+    this.all = new Windows(windowSeconds, maxTrackedNames, maxBreakdownValues, true);
+    this.byEnvironment = new RecentlyActive(
+      maxEnvironments,
+      () => new Windows(this.windowSeconds, maxTrackedNames, maxBreakdownValues, false),
+    );
   }
 
   record(event: StoredEvent): void {
     const env = this.byEnvironment.active(event.environment);
-    const path = event.event === "$pageview" ? pagePath(event) : null;
+    const eventPath = pagePath(event);
+    const path = event.event === "$pageview" ? eventPath : null;
+    const sample = this.sample.read(event, eventPath);
     for (const windows of [this.all, env]) {
       windows.byEvent.record(event.event, event.receivedAt);
       if (path !== null) windows.byPage.record(path, event.receivedAt);
       windows.timeline.record(event.distinctId, event.receivedAt);
+      windows.breakdowns.record(sample, event.receivedAt);
     }
   }
 
@@ -74,21 +95,42 @@ export class DashboardWindows {
     return (windows?.timeline ?? new Timeline()).points(now, minutes);
   }
 
+  /**
+   * The first `limit` rows of a tracked breakdown over the last `minutes` minutes (see {@link Breakdowns}), or
+   * undefined when `property` is not tracked. A view of one environment answers `environment` from the
+   * all-environments view's row of that environment.
+   */
+  breakdown(now: number, property: string, minutes: number, limit: number, environment?: string | null): BreakdownRow[] | undefined {
+    if (environment != null && property === "environment") {
+      const rows = this.all.breakdowns.rows(property, now, minutes, Infinity) ?? [];
+      return rows.filter((row) => row.value === environment).slice(0, limit);
+    }
+    const windows = this.windows(environment);
+    if (windows === undefined) return isTracked(property) ? [] : undefined;
+    return windows.breakdowns.rows(property, now, minutes, limit);
+  }
+
   /** Drops environments whose windows emptied, so one-off environment names do not hold memory until evicted. */
   sweep(now: number): void {
     for (const [environment, windows] of this.byEnvironment.entries()) {
       windows.byEvent.total(now);
       windows.byPage.total(now);
-      if (windows.byEvent.isEmpty && windows.byPage.isEmpty && windows.timeline.isEmptyAt(now)) this.byEnvironment.delete(environment);
+      const empty = windows.byEvent.isEmpty && windows.byPage.isEmpty && windows.timeline.isEmptyAt(now);
+      if (empty && windows.breakdowns.isEmptyAt(now)) this.byEnvironment.delete(environment);
     }
   }
 
   stats(): DashboardStats {
     let maxEventNamesPerWindow = this.all.byEvent.size;
     let maxPathsPerWindow = this.all.byPage.size;
+    const all = this.all.breakdowns.stats();
+    let { maxValuesPerMinute, maxSessionsPerMinute } = all;
     for (const [, windows] of this.byEnvironment.entries()) {
       maxEventNamesPerWindow = Math.max(maxEventNamesPerWindow, windows.byEvent.size);
       maxPathsPerWindow = Math.max(maxPathsPerWindow, windows.byPage.size);
+      const breakdowns = windows.breakdowns.stats();
+      maxValuesPerMinute = Math.max(maxValuesPerMinute, breakdowns.maxValuesPerMinute);
+      maxSessionsPerMinute = Math.max(maxSessionsPerMinute, breakdowns.maxSessionsPerMinute);
     }
     return {
       environments: this.byEnvironment.size,
@@ -97,6 +139,9 @@ export class DashboardWindows {
       maxPathsPerWindow,
       untrackedEvents: this.all.byEvent.untracked,
       untrackedPageviews: this.all.byPage.untracked,
+      maxBreakdownValuesPerMinute: maxValuesPerMinute,
+      maxEntrySessionsPerMinute: maxSessionsPerMinute,
+      breakdownEvictions: all.evictions,
     };
   }
 

@@ -231,6 +231,21 @@ export class EventStream {
     return () => this.observers.delete(observer);
   }
 
+  /** Buffered events, newest first, without copying the buffer. */
+  newestFirst(): IterableIterator<StoredEvent> {
+    return this.buffer.newestFirst();
+  }
+
+  /**
+   * The receive time from which the buffer holds every event this stream applied: -Infinity while nothing was ever
+   * dropped from it (by eviction, or before a restored snapshot), else its oldest event's. What is computed from the
+   * buffer over a window reaching further back may miss events.
+   */
+  get completeFrom(): number {
+    if (this.evictedThroughSeq === 0) return -Infinity;
+    return this.buffer.oldest()?.receivedAt ?? Infinity;
+  }
+
   /** Buffered events, oldest first (for snapshots). */
   bufferedEvents(): StoredEvent[] {
     return this.buffer.toArray();

@@ -156,7 +156,7 @@ export class SharedFilters {
  * `-0` stay apart). Null for a filter holding anything but plain JSON (a Map, a class instance: only a direct
  * caller can pass one), which is then not shared.
  */
-function sharingKey(filter: unknown): string | null {
+export function sharingKey(filter: unknown): string | null {
   let plain = true;
   const key = JSON.stringify(filter, (_name, value: unknown) => {
     if (typeof value === "string") return `$${value}`;

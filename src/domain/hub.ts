@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from "./clock.ts";
 import type { StoredEvent } from "./event.ts";
 import { EventStream } from "./event-stream.ts";
+import { LiveDashboards } from "./live-dashboard.ts";
 import { LiveViews } from "./live-views.ts";
 import type { ViewBounds } from "./bounds.ts";
 import type { FilterLimits } from "./filter.ts";
@@ -39,7 +40,8 @@ export interface HubMetrics {
 /**
  * Pulse's in-memory state, as three owners: the event `stream` (positions, buffer, subscribers), the `views` that
  * watch it (live users, dashboard windows, persons, `liveDashboard` ticks), and `replication` (where validated
- * events are stored: this stream, or a fleet's shared log in front of it). Each part is used by its own callers;
+ * events are stored: this stream, or a fleet's shared log in front of it). `dashboards` reads the first two to
+ * make `liveDashboard` views, with or without a filter. Each part is used by its own callers;
  * the hub only builds them in the right order and restores and closes them together. Events enter through the
  * application's ingest (src/app/ingest.ts), which validates them and calls `replication.store`.
  */
@@ -48,6 +50,7 @@ export class Hub {
   readonly stream: EventStream;
   readonly views: LiveViews;
   readonly replication: Replication;
+  readonly dashboards: LiveDashboards;
   /** Persons kept (PULSE_PERSONS_MAX): how many a snapshot loads back. */
   readonly personsCapacity: number;
 
@@ -63,6 +66,7 @@ export class Hub {
     // The views index an event before anyone else sees it, so a snapshot or a subscriber never gets ahead of them.
     this.stream.observe(this.views);
     this.replication = new Replication(this.stream);
+    this.dashboards = new LiveDashboards(this.stream, this.views, { ...options, clock: this.clock });
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Clock } from "./clock.ts";
 import { DEFAULT_VIEW_BOUNDS, type ViewBounds } from "./bounds.ts";
+import type { BreakdownRow } from "./breakdown.ts";
 import { DashboardWindows, type DashboardStats } from "./dashboard.ts";
 import { badInput } from "./errors.ts";
 import { currentUrl, type StoredEvent } from "./event.ts";
@@ -7,7 +8,8 @@ import type { StreamObserver } from "./event-stream.ts";
 import { LiveUsers, type LiveUser, type LiveUsersStats } from "./live-users.ts";
 import { Persons, type Person, type PersonsStats } from "./persons.ts";
 import { SlidingCounts } from "./sliding-counts.ts";
-import { Ticker } from "./ticker.ts";
+import { TickGroups } from "./tick-groups.ts";
+import { Ticker, type Ticks } from "./ticker.ts";
 import type { TimelinePoint } from "./timeline.ts";
 
 export interface LiveViewsOptions {
@@ -43,7 +45,8 @@ export class LiveViews implements StreamObserver {
   private readonly dashboard: DashboardWindows;
   private readonly persons: Persons;
   private readonly rate = new SlidingCounts(RATE_WINDOW_SECONDS);
-  private readonly tickers = new Set<Ticker<unknown>>();
+  private readonly tickers = new Set<{ end(): void }>();
+  private readonly tickGroups = new TickGroups();
   private tickersTotal = 0;
   private lastSweep = 0;
   private closed = false;
@@ -116,6 +119,15 @@ export class LiveViews implements StreamObserver {
     return this.dashboard.timeline(this.clock.now(), minutes, environment);
   }
 
+  /**
+   * The first `limit` rows of a breakdown tracked at capture (TRACKED_PROPERTIES, `$entry_pathname`) over the last
+   * `minutes` whole minutes, or undefined when `property` is not tracked. `limit` and `minutes` are checked by the
+   * caller (src/domain/live-dashboard.ts).
+   */
+  breakdown(property: string, limit: number, minutes: number, environment: string | null = null): BreakdownRow[] | undefined {
+    return this.dashboard.breakdown(this.clock.now(), property, minutes, limit, environment);
+  }
+
   person(distinctId: string): Person | undefined {
     return this.persons.get(distinctId);
   }
@@ -134,18 +146,30 @@ export class LiveViews implements StreamObserver {
     return this.rate.total(this.clock.now()) / RATE_WINDOW_SECONDS;
   }
 
-  /** A `liveDashboard` subscription: `produce()` now, then every `intervalMs` (raised to at least 250). */
-  tick<T>(intervalMs: number, produce: () => T): Ticker<T> {
-    const ticker: Ticker<T> = new Ticker(Math.max(250, intervalMs), produce, () => {
-      this.tickers.delete(ticker as Ticker<unknown>);
-    });
+  /**
+   * A `liveDashboard` subscription: `produce()` now, then every `intervalMs` (raised to at least 250). With
+   * `shareKey`, subscriptions with the same key and interval tick together: one `produce()` per tick for all of
+   * them (see TickGroups), for what is costly to produce and the same for each (a filtered dashboard).
+   */
+  tick<T>(intervalMs: number, produce: () => T, shareKey?: string): Ticks<T> {
+    const interval = Math.max(250, intervalMs);
+    const onClose = () => void this.tickers.delete(ticker);
+    const ticker: Ticks<T> =
+      shareKey === undefined
+        ? new Ticker(interval, produce, onClose)
+        : this.tickGroups.join(JSON.stringify([interval, shareKey]), interval, produce, onClose);
     if (this.closed) {
       ticker.end();
       return ticker;
     }
-    this.tickers.add(ticker as Ticker<unknown>);
+    this.tickers.add(ticker);
     this.tickersTotal++;
     return ticker;
+  }
+
+  /** Groups of `liveDashboard` subscriptions ticking together now (see `tick`). */
+  get tickGroupCount(): number {
+    return this.tickGroups.size;
   }
 
   get tickerCount(): number {

@@ -1,8 +1,14 @@
+/** A `liveDashboard` subscription's values: an async iterator that `return()` or `end()` ends. */
+export interface Ticks<T> extends AsyncIterableIterator<T> {
+  return(): Promise<IteratorResult<T>>;
+  end(): void;
+}
+
 /**
  * An async iterator that yields `produce()` at once, then every `intervalMs`, until `return()` (or `end()`).
  * Written by hand rather than as an async generator so `return()` takes effect while a tick is pending.
  */
-export class Ticker<T> implements AsyncIterableIterator<T> {
+export class Ticker<T> implements Ticks<T> {
   private timer: NodeJS.Timeout | null = null;
   private waiting: ((result: IteratorResult<T>) => void) | null = null;
   private first = true;

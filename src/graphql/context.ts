@@ -41,7 +41,7 @@ export interface PulseContext extends TransportContext {
   readonly reads: Reads;
 }
 
-/** The parent object of `LiveDashboard` and `LiveUsers` fields: which environment, at what time. */
+/** The parent object of `LiveUsers` fields: which environment, at what time. (`LiveDashboard`'s is a DashboardView.) */
 export interface LiveView {
   readonly environment: string | null;
   readonly at: number;

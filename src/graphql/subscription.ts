@@ -2,7 +2,7 @@ import { encodeCursor } from "../domain/cursor.ts";
 import { PulseError } from "../domain/errors.ts";
 import type { StoredEvent } from "../domain/event.ts";
 import type { Delivery } from "../domain/subscriber.ts";
-import type { LiveView } from "./context.ts";
+import type { DashboardView } from "../domain/live-dashboard.ts";
 import type { SubscriptionResolvers } from "./generated/resolvers.ts";
 
 export const Subscription: SubscriptionResolvers = {
@@ -22,8 +22,7 @@ export const Subscription: SubscriptionResolvers = {
     },
   },
   liveDashboard: {
-    subscribe: (_, args, { reads }) =>
-      reads.tick<LiveView>(args.intervalMs, () => ({ environment: args.environment ?? null, at: reads.now() })),
-    resolve: (view: LiveView): LiveView => view,
+    subscribe: (_, args, { reads }) => reads.liveDashboardTicks(args.environment, args.filter, args.intervalMs),
+    resolve: (view: DashboardView): DashboardView => view,
   },
 };

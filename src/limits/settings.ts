@@ -37,6 +37,7 @@ export interface TrustConfig {
   readonly slowConsumerMs: number;
   readonly maxEnvironments: number;
   readonly maxTrackedNames: number;
+  readonly maxBreakdownValues: number;
   readonly maxPersonProperties: number;
   readonly maxPersonBytes: number;
 }

@@ -176,6 +176,22 @@ export class PulseMetrics {
     untracked.inc({ kind: "event" }, 0);
     untracked.inc({ kind: "page" }, 0);
     countFrom(hub, registers, {
+      name: "pulse_breakdown_evictions_total",
+      help: "Values that took over another's counter in a minute of a live breakdown (all environments) because it counted PULSE_BREAKDOWN_MAX_VALUES values already: rows over that minute are approximate.",
+      read: (stats) => stats.dashboard.breakdownEvictions,
+    });
+    let scansReported = 0;
+    new Counter({
+      name: "pulse_dashboard_buffer_scans_total",
+      help: "Scans of the event buffer for liveDashboard: one per filtered dashboard computed (a query, or one tick of a group of identical subscriptions), one per breakdown of an untracked property.",
+      registers,
+      collect() {
+        const { bufferScans } = hub.dashboards.stats();
+        if (bufferScans > scansReported) this.inc(bufferScans - scansReported);
+        scansReported = bufferScans;
+      },
+    });
+    countFrom(hub, registers, {
       name: "pulse_person_property_writes_dropped_total",
       help: "$set/$set_once writes of one key dropped because the person had PULSE_MAX_PERSON_PROPERTIES properties or PULSE_MAX_PERSON_BYTES of them.",
       read: (stats) => stats.persons.droppedPropertyWrites,

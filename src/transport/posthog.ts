@@ -4,6 +4,7 @@ import type { Ingest } from "../app/ingest.ts";
 import type { Principal } from "../auth/keys.ts";
 import type { Clock } from "../domain/clock.ts";
 import { badInput, PulseError, type ErrorCode } from "../domain/errors.ts";
+import { isPostHogConfigPath, postHogConfigAnswer } from "./posthog-config.ts";
 import { parseQuerySentAt, readPayload, requestKey, toCaptureInputs } from "./posthog-payload.ts";
 
 /**
@@ -34,7 +35,7 @@ export interface PostHogIngestionOptions {
 }
 
 export interface PostHogIngestion {
-  /** Whether this path is one of PostHog's endpoints (a capture endpoint, or one answered as not supported). */
+  /** Whether this path is one of PostHog's endpoints (capture, remote config and flags, or one answered as not supported). */
   handles(path: string): boolean;
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
@@ -42,12 +43,13 @@ export interface PostHogIngestion {
 /** PostHog's capture endpoints, each with and without the trailing slash. */
 export const POSTHOG_CAPTURE_PATHS: readonly string[] = ["/batch", "/capture", "/e", "/i/v0/e"].flatMap((p) => [p, `${p}/`]);
 
-/** PostHog endpoints Pulse does not serve; each gets 501 with a JSON error saying what is missing. */
+/**
+ * PostHog endpoints Pulse does not serve; each gets 501 with a JSON error saying what is missing. The remote config
+ * (posthog-config.ts) turns them off, so posthog-js asks for them only when configured to.
+ */
 export const POSTHOG_UNSUPPORTED: readonly { readonly pattern: RegExp; readonly feature: string }[] = [
-  { pattern: /^\/(decide|flags)\/?$/, feature: "feature flags (/decide, /flags)" },
   { pattern: /^\/s\/?$/, feature: "session recording (/s)" },
   { pattern: /^\/api\/surveys\/?$/, feature: "surveys (/api/surveys)" },
-  { pattern: /^\/array\/[^/]+\/config(\.js)?$/, feature: "remote config (/array/<key>/config)" },
 ];
 
 const STATUS: Record<ErrorCode, number> = {
@@ -73,6 +75,7 @@ class PayloadTooLarge extends PulseError {
  * go through the same ingest path as the GraphQL mutations (src/app/ingest.ts: the configured limits, the scope, the rate, enrichment), so ids, duplicates (an SDK retry with the
  * same `uuid`) and delivery behave identically. Success is PostHog's `200 {"status": 1}` (`204` with `?beacon=1`);
  * a bad payload is 400 `{"error": {"code": "BAD_USER_INPUT", "message", "field"}}` and stores nothing.
+ * `/flags`, `/decide` and `/array/<key>/config(.js)` get posthog-config.ts's answers: no flags, remote features off.
  * Answers CORS (PostHog's capture is cross-origin from browsers).
  */
 export function createPostHogIngestion(options: PostHogIngestionOptions): PostHogIngestion {
@@ -106,7 +109,7 @@ export function createPostHogIngestion(options: PostHogIngestionOptions): PostHo
   }
 
   return {
-    handles: (path) => capturePaths.has(path) || POSTHOG_UNSUPPORTED.some((u) => u.pattern.test(path)),
+    handles: (path) => capturePaths.has(path) || isPostHogConfigPath(path) || POSTHOG_UNSUPPORTED.some((u) => u.pattern.test(path)),
 
     async handle(req, res) {
       const url = new URL(req.url ?? "/", "http://pulse.invalid");
@@ -118,6 +121,22 @@ export function createPostHogIngestion(options: PostHogIngestionOptions): PostHo
           "access-control-max-age": "86400",
         });
         res.end();
+        return;
+      }
+      const config = postHogConfigAnswer(url.pathname);
+      if (config) {
+        if (req.method !== "GET" && req.method !== "HEAD" && req.method !== "POST") {
+          res.setHeader("allow", "GET, HEAD, POST, OPTIONS");
+          sendJson(res, 405, { error: { code: "BAD_USER_INPUT", message: `${req.method} is not allowed here` } });
+          return;
+        }
+        req.resume(); // what /flags is sent (the person to evaluate flags for) changes nothing in the answer
+        res.writeHead(200, {
+          "content-type": config.contentType,
+          "cache-control": config.cacheControl,
+          "content-length": Buffer.byteLength(config.body),
+        });
+        res.end(req.method === "HEAD" ? undefined : config.body);
         return;
       }
       const unsupported = POSTHOG_UNSUPPORTED.find((u) => u.pattern.test(url.pathname));

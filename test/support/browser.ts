@@ -1,4 +1,5 @@
 import { chromium, type Browser, type LaunchOptions } from "playwright-core";
+import { afterAll } from "vitest";
 import { onCleanup } from "./cleanup.ts";
 
 /**
@@ -26,4 +27,18 @@ export async function launchBrowser(): Promise<Browser> {
   const browser = await chromium.launch(CHROMIUM);
   onCleanup(() => browser.close());
   return browser;
+}
+
+/**
+ * One headless Chromium (CHROMIUM) for all the tests of a file, where each test would otherwise pay for a launch:
+ * call it at the top of the file (it registers an `afterAll` that closes the browser) and await the function it
+ * returns in each test, which launches on first use. Contexts and pages a test opens are its own to close
+ * (`onCleanup`), so no state passes from one test to the next.
+ */
+export function browserForFile(): () => Promise<Browser> {
+  let launched: Promise<Browser> | undefined;
+  afterAll(async () => {
+    await (await launched?.catch(() => undefined))?.close();
+  });
+  return () => (launched ??= chromium.launch(CHROMIUM));
 }

@@ -221,6 +221,8 @@ const DOCUMENTED: Record<string, "COUNTER" | "GAUGE" | "HISTOGRAM"> = {
   pulse_environments_tracked: "GAUGE",
   pulse_environments_evicted_total: "COUNTER",
   pulse_dashboard_untracked_total: "COUNTER",
+  pulse_breakdown_evictions_total: "COUNTER",
+  pulse_dashboard_buffer_scans_total: "COUNTER",
   pulse_person_property_writes_dropped_total: "COUNTER",
   pulse_persons_property_limited_total: "COUNTER",
   pulse_snapshot_duration_seconds: "HISTOGRAM",

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { runInNewContext } from "node:vm";
 import { gzipSync } from "node:zlib";
 import { PostHog } from "posthog-node";
 import { describe, expect, it } from "vitest";
@@ -201,11 +202,8 @@ describe("PostHog endpoints", () => {
   });
 
   it.each([
-    ["/decide/", "feature flags"],
-    ["/flags/?v=2", "feature flags"],
     ["/s/", "session recording"],
     ["/api/surveys/", "surveys"],
-    ["/array/phc_key/config", "remote config"],
   ])("refuses %s (%s) with 501 and a JSON error", async (path, feature) => {
     const server = await startServer();
     const response = await post(server.url, path, "{}");
@@ -213,6 +211,50 @@ describe("PostHog endpoints", () => {
     const body = (await response.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe("NOT_IMPLEMENTED");
     expect(body.error.message).toContain(feature);
+  });
+
+  it("answers flags and remote config for any key: no flags, every remote feature off, autocapture allowed", async () => {
+    const server = await startServer({ trust: { captureKeys: ["capture-key-0123456789abcdef"] } });
+    for (const path of ["/flags/?v=2", "/decide/?v=3"]) {
+      const response = await post(server.url, path, JSON.stringify({ token: "phc_unknown", distinct_id: "u" }), {
+        origin: "https://app.example",
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get("access-control-allow-origin")).toBe("https://app.example");
+      expect(response.headers.get("cache-control")).toBe("no-store");
+      expect(await response.json()).toMatchObject({
+        flags: {},
+        featureFlags: {},
+        errorsWhileComputingFlags: false,
+        sessionRecording: false,
+        autocapture_opt_out: false,
+      });
+    }
+
+    const config = await fetch(`${server.url}/array/phc_key/config`, { headers: { origin: "https://app.example" } });
+    expect(config.status).toBe(200);
+    expect(config.headers.get("content-type")).toBe("application/json");
+    expect(config.headers.get("access-control-allow-origin")).toBe("https://app.example");
+    const remote = (await config.json()) as Record<string, unknown>;
+    expect(remote).toMatchObject({
+      hasFeatureFlags: false,
+      autocapture_opt_out: false,
+      sessionRecording: false,
+      siteApps: [],
+    });
+    // Left out: with `surveys: false` posthog-js would still load its surveys script, which Pulse does not serve.
+    expect(remote).not.toHaveProperty("surveys");
+
+    // config.js, as posthog-js's default bundle loads it: a script that leaves the same config where it looks.
+    const script = await fetch(`${server.url}/array/phc_a%22b%3C/config.js`);
+    expect(script.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    const body = await script.text();
+    expect(body).not.toContain("<");
+    const window: { _POSTHOG_REMOTE_CONFIG?: Record<string, { config: unknown }> } = {};
+    runInNewContext(body, { window });
+    expect(window._POSTHOG_REMOTE_CONFIG).toEqual({ 'phc_a"b<': { config: remote, siteApps: [] } });
+
+    expect((await fetch(`${server.url}/flags/`, { method: "PUT" })).status).toBe(405);
   });
 
   it("refuses GET on a capture endpoint with 405", async () => {

@@ -218,11 +218,11 @@ function isMasked500(response: RawResponse): boolean {
   );
 }
 
-/** The 5xx answers that are by design: PostHog endpoints Pulse does not serve, and a dashboard never built. */
+/** The 5xx answers that are by design: PostHog endpoints Pulse does not serve, a dashboard or tracker never built. */
 function isDesigned5xx(target: string, response: RawResponse): boolean {
   const path = target.split("?")[0]!;
   if (response.status === 501) return POSTHOG_UNSUPPORTED.some((endpoint) => endpoint.pattern.test(path));
-  return response.status === 503 && response.body.toString("utf8").startsWith("dashboard not built");
+  return response.status === 503 && /^(dashboard|tracker) not built/.test(response.body.toString("utf8"));
 }
 
 describe("the HTTP routes under fuzzing (keys configured)", () => {

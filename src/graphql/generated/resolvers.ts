@@ -2,6 +2,7 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { StoredEvent as StoredEventModel } from '../../domain/event.ts';
 import type { LiveView as LiveViewModel, PulseContext } from '../context.ts';
+import type { DashboardView as DashboardViewModel } from '../../domain/live-dashboard.ts';
 import type { LiveUser as LiveUserModel } from '../../domain/live-users.ts';
 import type { Person as PersonModel } from '../../domain/persons.ts';
 export type Maybe<T> = T | null;
@@ -20,6 +21,24 @@ export type Scalars = {
   JSON: { input: import('../../domain/event.ts').JsonValue; output: import('../../domain/event.ts').JsonValue; }
   /** A JSON object. */
   JSONObject: { input: import('../../domain/event.ts').JsonObject; output: import('../../domain/event.ts').JsonObject; }
+};
+
+/** One value of a breakdown: its events and distinct users over the window. */
+export type BreakdownRow = {
+  __typename?: 'BreakdownRow';
+  /**
+   * True when counts are estimates (bounded memory; see the docs). Counted as events arrive: some minute of the window
+   * had more than PULSE_BREAKDOWN_MAX_VALUES values of the property (events are then within ± events in the window /
+   * PULSE_BREAKDOWN_MAX_VALUES), or more than 64 users of this value (users are then an estimate within about 13 %).
+   * Counted from the buffer: the window reaches back past the oldest buffered event.
+   */
+  approximate: Scalars['Boolean']['output'];
+  /** Events with this value (for `$entry_pathname`: sessions that entered here). */
+  events: Scalars['Int']['output'];
+  /** Distinct users (distinctId) among them. */
+  users: Scalars['Int']['output'];
+  /** The property's value, as a string. */
+  value: Scalars['String']['output'];
 };
 
 export type CaptureEventInput = {
@@ -98,14 +117,41 @@ export type FilterOperator =
   | 'NOT_REGEX'
   | 'REGEX';
 
+/**
+ * The live dashboard: who is here, what they do, where they come from. Without a filter it reads counts kept as events
+ * arrive. With `liveDashboard(filter:)` every field counts matching events only, computed from the in-memory buffer
+ * (PULSE_BUFFER_SIZE events): exact over what the buffer holds, which on a busy server may not reach back over a whole
+ * window.
+ */
 export type LiveDashboard = {
   __typename?: 'LiveDashboard';
+  /**
+   * The top values of an event property over the last `minutes` minutes: most events first, ties by value; the first
+   * `limit` of them (a negative limit is BAD_USER_INPUT).
+   *
+   * `property` is any top-level event property (a string, number or boolean value shows as a string; events where it
+   * is absent, null, an object or a list are not counted), or `event`, `distinctId`, `environment`, or
+   * `$entry_pathname`: the path of the first `$pageview` of each session (`$session_id`) in the window, whose rows
+   * count sessions. `$pathname` (and so `$entry_pathname`) falls back to the path of `$current_url`, as `topPages`
+   * does. Values are cut to 256 characters.
+   *
+   * `minutes` is a window of whole minutes ending with the current one, as `timeline` counts them: 1 to 60, else
+   * BAD_USER_INPUT; by default the dashboard window (PULSE_DASHBOARD_WINDOW_SECONDS) rounded up to whole minutes.
+   *
+   * Without a filter, `$pathname`, `$entry_pathname`, `$source`, `$referring_domain`, `utm_source`, `utm_medium`,
+   * `utm_campaign`, `$geoip_country_code`, `$browser`, `$os`, `$device_type`, `event` and `environment` are counted as
+   * events arrive, in bounded memory (PULSE_BREAKDOWN_MAX_VALUES values per minute); any other property, and every
+   * property with a filter, is counted from the buffer. Rows say when their counts are estimates (`approximate`).
+   */
+  breakdown: Array<BreakdownRow>;
   /**
    * Counts by event name over the dashboard window (PULSE_DASHBOARD_WINDOW_SECONDS), most first, ties by name: the
    * first limit of them (a negative limit is BAD_USER_INPUT). A window counts at most PULSE_MAX_TRACKED_NAMES names.
    */
   eventsPerMinute: Array<EventCount>;
+  /** Users whose latest event (with a filter: latest matching event) is younger than PULSE_LIVE_WINDOW_SECONDS. */
   liveUsers: Scalars['Int']['output'];
+  /** Newest first (with a filter: the newest matching events). */
   recentEvents: Array<Event>;
   /** Events and distinct users per minute by receive time, oldest first, the current minute last; minutes 1..60 else BAD_USER_INPUT. */
   timeline: Array<TimelinePoint>;
@@ -115,21 +161,58 @@ export type LiveDashboard = {
 };
 
 
+/**
+ * The live dashboard: who is here, what they do, where they come from. Without a filter it reads counts kept as events
+ * arrive. With `liveDashboard(filter:)` every field counts matching events only, computed from the in-memory buffer
+ * (PULSE_BUFFER_SIZE events): exact over what the buffer holds, which on a busy server may not reach back over a whole
+ * window.
+ */
+export type LiveDashboardBreakdownArgs = {
+  limit?: InputMaybe<Scalars['Int']['input']>;
+  minutes?: InputMaybe<Scalars['Int']['input']>;
+  property: Scalars['String']['input'];
+};
+
+
+/**
+ * The live dashboard: who is here, what they do, where they come from. Without a filter it reads counts kept as events
+ * arrive. With `liveDashboard(filter:)` every field counts matching events only, computed from the in-memory buffer
+ * (PULSE_BUFFER_SIZE events): exact over what the buffer holds, which on a busy server may not reach back over a whole
+ * window.
+ */
 export type LiveDashboardEventsPerMinuteArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * The live dashboard: who is here, what they do, where they come from. Without a filter it reads counts kept as events
+ * arrive. With `liveDashboard(filter:)` every field counts matching events only, computed from the in-memory buffer
+ * (PULSE_BUFFER_SIZE events): exact over what the buffer holds, which on a busy server may not reach back over a whole
+ * window.
+ */
 export type LiveDashboardRecentEventsArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * The live dashboard: who is here, what they do, where they come from. Without a filter it reads counts kept as events
+ * arrive. With `liveDashboard(filter:)` every field counts matching events only, computed from the in-memory buffer
+ * (PULSE_BUFFER_SIZE events): exact over what the buffer holds, which on a busy server may not reach back over a whole
+ * window.
+ */
 export type LiveDashboardTimelineArgs = {
   minutes?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * The live dashboard: who is here, what they do, where they come from. Without a filter it reads counts kept as events
+ * arrive. With `liveDashboard(filter:)` every field counts matching events only, computed from the in-memory buffer
+ * (PULSE_BUFFER_SIZE events): exact over what the buffer holds, which on a busy server may not reach back over a whole
+ * window.
+ */
 export type LiveDashboardTopPagesArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
 };
@@ -198,7 +281,10 @@ export type PropertyFilter = {
 
 export type Query = {
   __typename?: 'Query';
-  /** Without environment: all environments together. */
+  /**
+   * Without environment: all environments together. With a filter, every field counts matching events only (see
+   * LiveDashboard); the filter's bounds are those of recentEvents and events.
+   */
   liveDashboard: LiveDashboard;
   /** Without environment: all environments together. */
   liveUsers: LiveUsers;
@@ -210,6 +296,7 @@ export type Query = {
 
 export type QueryLiveDashboardArgs = {
   environment?: InputMaybe<Scalars['String']['input']>;
+  filter?: InputMaybe<EventFilter>;
 };
 
 
@@ -253,7 +340,10 @@ export type Subscription = {
    * A subscriber that falls behind gets one last error with code LAGGED and extensions.cursor, then completes.
    */
   events: Event;
-  /** The dashboard now, then every intervalMs (at least 250). */
+  /**
+   * The dashboard now, then every intervalMs (at least 250). With a filter, every field counts matching events only;
+   * subscriptions with the same environment, filter and intervalMs share one computation per tick.
+   */
   liveDashboard: LiveDashboard;
 };
 
@@ -267,6 +357,7 @@ export type SubscriptionEventsArgs = {
 
 export type SubscriptionLiveDashboardArgs = {
   environment?: InputMaybe<Scalars['String']['input']>;
+  filter?: InputMaybe<EventFilter>;
   intervalMs?: InputMaybe<Scalars['Int']['input']>;
 };
 
@@ -354,6 +445,7 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  BreakdownRow: ResolverTypeWrapper<BreakdownRow>;
   CaptureEventInput: CaptureEventInput;
   CaptureResult: ResolverTypeWrapper<CaptureResult>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
@@ -366,7 +458,7 @@ export type ResolversTypes = {
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
-  LiveDashboard: ResolverTypeWrapper<LiveViewModel>;
+  LiveDashboard: ResolverTypeWrapper<DashboardViewModel>;
   LiveUser: ResolverTypeWrapper<LiveUserModel>;
   LiveUsers: ResolverTypeWrapper<LiveViewModel>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -383,6 +475,7 @@ export type ResolversTypes = {
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   Boolean: Scalars['Boolean']['output'];
+  BreakdownRow: BreakdownRow;
   CaptureEventInput: CaptureEventInput;
   CaptureResult: CaptureResult;
   DateTime: Scalars['DateTime']['output'];
@@ -394,7 +487,7 @@ export type ResolversParentTypes = {
   Int: Scalars['Int']['output'];
   JSON: Scalars['JSON']['output'];
   JSONObject: Scalars['JSONObject']['output'];
-  LiveDashboard: LiveViewModel;
+  LiveDashboard: DashboardViewModel;
   LiveUser: LiveUserModel;
   LiveUsers: LiveViewModel;
   Mutation: Record<PropertyKey, never>;
@@ -406,6 +499,13 @@ export type ResolversParentTypes = {
   String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
   TimelinePoint: TimelinePoint;
+};
+
+export type BreakdownRowResolvers<ContextType = PulseContext, ParentType extends ResolversParentTypes['BreakdownRow'] = ResolversParentTypes['BreakdownRow']> = {
+  approximate?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  events?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  users?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type CaptureResultResolvers<ContextType = PulseContext, ParentType extends ResolversParentTypes['CaptureResult'] = ResolversParentTypes['CaptureResult']> = {
@@ -444,6 +544,7 @@ export interface JsonObjectScalarConfig extends GraphQLScalarTypeConfig<Resolver
 }
 
 export type LiveDashboardResolvers<ContextType = PulseContext, ParentType extends ResolversParentTypes['LiveDashboard'] = ResolversParentTypes['LiveDashboard']> = {
+  breakdown?: Resolver<Array<ResolversTypes['BreakdownRow']>, ParentType, ContextType, RequireFields<LiveDashboardBreakdownArgs, 'limit' | 'property'>>;
   eventsPerMinute?: Resolver<Array<ResolversTypes['EventCount']>, ParentType, ContextType, RequireFields<LiveDashboardEventsPerMinuteArgs, 'limit'>>;
   liveUsers?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   recentEvents?: Resolver<Array<ResolversTypes['Event']>, ParentType, ContextType, RequireFields<LiveDashboardRecentEventsArgs, 'limit'>>;
@@ -512,6 +613,7 @@ export type TimelinePointResolvers<ContextType = PulseContext, ParentType extend
 };
 
 export type Resolvers<ContextType = PulseContext> = {
+  BreakdownRow?: BreakdownRowResolvers<ContextType>;
   CaptureResult?: CaptureResultResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Event?: EventResolvers<ContextType>;
