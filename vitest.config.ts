@@ -18,6 +18,9 @@ const UNIT = [
   "test/transport/posthog-payload.test.ts",
   "test/transport/accept-encoding.test.ts",
   "test/transport/graphql-ws/protocol.test.ts",
+  "test/enrich/client-address.test.ts",
+  "test/enrich/url.test.ts",
+  "test/enrich/user-agent.test.ts",
 ];
 // Tests that launch Chromium (test/support/browser.ts).
 const BROWSER = [

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_VIEW_BOUNDS } from "./domain/bounds.ts";
 import { DEFAULT_FILTER_LIMITS } from "./domain/filter.ts";
+import { ENRICHMENT_PARTS, trustedProxyProblem, type EnrichmentPart } from "./enrich/settings.ts";
 import { keyEntryProblem, MiB, type TrustConfig, type TrustConfigInput } from "./limits/settings.ts";
 import { databaseEngine, redactDatabaseUrl } from "./store/database-url.ts";
 
@@ -35,6 +36,12 @@ export interface PulseConfig {
   readonly redisUrl: string | null;
   readonly redisPrefix: string;
   readonly redisStreamLength: number;
+  /** What captured events are enriched with (docs/enrichment.md). */
+  readonly enrich: readonly EnrichmentPart[];
+  /** Null: the bundled database (@ip-location-db/geo-whois-asn-country-mmdb). */
+  readonly geoipDatabase: string | null;
+  readonly trustedProxies: readonly string[];
+  readonly storeIp: boolean;
   /** Keys and limits (docs/security.md). */
   readonly trust: TrustConfig;
 }
@@ -55,6 +62,7 @@ export const SETTING_SECTIONS = {
   operations: "Operations",
   persistence: "Persistence",
   fleet: "Several instances",
+  enrichment: "Enrichment",
 } as const;
 export type SettingSection = keyof typeof SETTING_SECTIONS;
 
@@ -168,7 +176,7 @@ const databaseUrl = z
  *    `schema` (zod; its messages follow the name, "must be ..."), `fromEnv` if the variable's text needs
  *    converting, and `defaultText` when the default alone would not say it. Mark keys and passwords `secret`.
  *    `section` picks the docs table: core, keys, limits (give `refusal`: what a request over it gets),
- *    operations, persistence, fleet. A default derived from another setting is a function of the rows above it.
+ *    operations, persistence, fleet, enrichment. A default derived from another setting is a function of the rows above it.
  * 3. Run `npm run docs:settings` to rewrite the docs' tables (a test fails while they are stale).
  * The module that uses it reads the resolved value (`config.x`, `config.trust.x`): never a default of its own.
  */
@@ -311,6 +319,73 @@ const TABLE: Table = {
       "start, one restarted from an older snapshot, one cut off from Redis for a while).",
     details: "Approximately: `XADD MAXLEN ~` trims whole blocks, so a few more are kept.",
   }),
+  enrich: {
+    env: "PULSE_ENRICH",
+    schema: z.array(z.enum(ENRICHMENT_PARTS, { error: `must list some of ${ENRICHMENT_PARTS.join(", ")}, or be none` })).readonly(),
+    fromEnv: (raw) => {
+      const parts = raw
+        .split(",")
+        .map((part) => part.trim().toLowerCase())
+        .filter((part) => part.length > 0);
+      return parts.length === 1 && parts[0] === "none" ? [] : parts;
+    },
+    default: ENRICHMENT_PARTS,
+    defaultText: "`ua,geo,url` (all)",
+    section: "enrichment",
+    meaning:
+      "What captured events get, comma-separated: `ua` (`$browser`, `$browser_version`, `$os`, `$device_type` from the " +
+      "User-Agent), `geo` (`$geoip_country_code`, `$geoip_country_name` from the client's address), `url` (`$pathname`, " +
+      "`utm_*`, `$referring_domain`, `$source` from `$current_url` and `$referrer`); `none` for nothing.",
+    details: "A property the event already carries is never replaced.",
+  },
+  geoipDatabase: {
+    env: "PULSE_GEOIP_DATABASE",
+    schema: z.string({ error: "must be a file path" }).min(1, { error: "must not be empty" }).nullable(),
+    default: null,
+    defaultText: "the bundled `@ip-location-db/geo-whois-asn-country-mmdb`",
+    section: "enrichment",
+    meaning:
+      "Path of the MMDB file countries are read from: ip-location-db's country files, MaxMind GeoLite2-Country or GeoIP2-Country, DB-IP's country lite.",
+    details:
+      "Read once at start. A file that cannot be read is logged as a warning and Pulse runs without countries (it does not " +
+      "refuse to start).",
+  },
+  trustedProxies: {
+    env: "PULSE_TRUSTED_PROXIES",
+    schema: z
+      .array(
+        z.string({ error: "must be a string" }).superRefine((entry, ctx) => {
+          const problem = trustedProxyProblem(entry);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        }),
+        { error: "must be a list of IP addresses and CIDR ranges" },
+      )
+      .readonly(),
+    fromEnv: (raw) =>
+      raw
+        .split(",")
+        .map((entry) => entry.trim())
+        .filter((entry) => entry.length > 0),
+    default: [],
+    defaultText: "none",
+    section: "enrichment",
+    meaning:
+      "Comma-separated IP addresses and CIDR ranges (`10.0.0.0/8`, `::1`) of the reverse proxies in front of Pulse. A " +
+      "request from one of them is taken to come from the right-most `X-Forwarded-For` entry that is not one of them.",
+    details:
+      "That address is the one captures are enriched with (the country) and, on an open server, charged to in the capture " +
+      "rate. Unset, `X-Forwarded-For` is ignored: anyone can write it.",
+  },
+  storeIp: {
+    env: "PULSE_STORE_IP",
+    schema: z.boolean({ error: "must be true or false" }),
+    fromEnv: (raw) => ({ true: true, false: false, "1": true, "0": false })[raw.trim().toLowerCase()] ?? raw,
+    default: false,
+    section: "enrichment",
+    meaning:
+      "`true` keeps the client's IP address on events as `$ip` (the event's own `$ip`, else the request's address). " +
+      "`false`: no event stores an IP address; an `$ip` the client sends is used for the country and removed.",
+  },
   trust: {
     captureKeys: keyList({
       env: "PULSE_CAPTURE_KEYS",
@@ -648,7 +723,9 @@ const TABLE: Table = {
       default: 1000,
       section: "limits",
       meaning: "Events per second each key (or address, on an open server) may capture.",
-      details: "Counted in events, not requests, over GraphQL and the PostHog endpoints together.",
+      details:
+        "Counted in events, not requests, over GraphQL and the PostHog endpoints together. Behind a proxy named in " +
+        "`PULSE_TRUSTED_PROXIES`, an open server charges the address the proxy forwards.",
       refusal: "`RATE_LIMITED`, HTTP **429** + `Retry-After`; `extensions.retryAfterSeconds`",
     }),
     captureBurst: integer({

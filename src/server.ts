@@ -31,6 +31,8 @@ import { useServerSentEvents } from "./transport/sse.ts";
 import { attachWebSocket } from "./transport/use/ws.ts";
 import { RedisEventStream } from "./stream/redis.ts";
 import { createTrust, type Trust } from "./trust.ts";
+import { TrustedProxies, type RequestOrigin } from "./enrich/client-address.ts";
+import { Enrichment } from "./enrich/enrichment.ts";
 
 export interface PulseServerOptions extends PulseConfigInput {
   /** Injected time source (tests); the system clock otherwise. */
@@ -102,7 +104,25 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     filterLimits: trust.filterLimits,
     clock,
   });
-  const app = createApplication({ hub, limits: trust.eventLimits, maxBatch: config.maxBatch, rateLimiter: trust.rateLimiter });
+  const proxies = new TrustedProxies(config.trustedProxies);
+  // Before listening: the GeoIP database is read once (~50 ms; shared by every server in the process).
+  const enrichment = await Enrichment.create({
+    parts: config.enrich,
+    geoipDatabase: config.geoipDatabase,
+    storeIp: config.storeIp,
+    onGeoUnavailable: (path, error) =>
+      logger.warn(
+        { path, err: error },
+        "GeoIP database unreadable (PULSE_GEOIP_DATABASE): events get no $geoip_country_code until it is fixed and Pulse restarted",
+      ),
+  });
+  const app = createApplication({
+    hub,
+    limits: trust.eventLimits,
+    maxBatch: config.maxBatch,
+    rateLimiter: trust.rateLimiter,
+    enrichment,
+  });
   const metrics = new PulseMetrics({ hub });
   const readiness = new Readiness();
   // GraphQL waits for the restore: nothing can be captured into, or read from, a hub that is not restored yet.
@@ -165,14 +185,20 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   const yoga = createYoga<Record<string, unknown>, PulseContext>({
     schema: createSchema(),
     graphqlEndpoint: "/graphql",
-    // The transport's part; the auth plugin adds the caller (principal, address, reads) before anything runs.
-    context: ({ transport }) =>
-      ({
+    // The transport's part; the auth plugin adds the caller (principal, reads) before anything runs. `req` is the
+    // Node request (HTTP, SSE) or the WebSocket's peer, which keeps the upgrade's socket and identifying headers.
+    context: ({ transport, req }) => {
+      const origin = req as RequestOrigin | undefined;
+      const userAgent = origin?.headers?.["user-agent"];
+      return {
         app,
         config,
         snapshots: persistence?.status ?? NO_SNAPSHOTS,
         transport: (transport as TransportContext["transport"]) ?? "http",
-      }) satisfies TransportContext as PulseContext,
+        address: proxies.clientOf(origin),
+        userAgent: typeof userAgent === "string" ? userAgent : undefined,
+      } satisfies TransportContext as PulseContext;
+    },
     graphiql: GRAPHIQL_OPTIONS,
     renderGraphiQL,
     landingPage: false,
@@ -201,6 +227,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
     maxBodyBytes: config.trust.maxBodyBytes,
     authenticate: (apiKey) => trust.authenticateCapture(apiKey),
     authenticateHeader: (authorization) => void trust.keys.authenticate(authorization),
+    clientAddress: (req) => proxies.clientOf(req),
   });
   const opsRoutes = createOpsRoutes({
     metrics,

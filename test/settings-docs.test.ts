@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { SETTINGS } from "../src/config.ts";
 import { documentationFiles, readDocumentation, settingsTable, withSettingsTables } from "../scripts/settings-docs.ts";
 
-const EVERY_SECTION = ["core", "keys", "limits", "operations", "persistence", "fleet"];
+const EVERY_SECTION = ["core", "keys", "limits", "operations", "persistence", "fleet", "enrichment"];
 const block = (section: string) => `<!-- settings:start section="${section}" -->\nSTALE ROW\n<!-- settings:end -->\nprose ${section}`;
 
 describe("the documentation's settings tables", () => {

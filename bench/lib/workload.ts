@@ -20,8 +20,16 @@ export interface CaptureInput {
   properties: Record<string, unknown>;
 }
 
+/** The User-Agent the ingest load sends: a current desktop Chrome, what most page views carry. */
+export const BROWSER_USER_AGENT =
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+/** Referrers of the page views, in turn: a search engine, a site by name, one by domain, none. */
+const REFERRERS = ["https://www.google.com/", "https://news.ycombinator.com/item?id=1", "https://blog.example.org/post", "$direct"];
+
 /**
- * A `$pageview` of ordinary size (~250 bytes of properties). `bucket` routes it in `filtered_10k`; `t` carries the
+ * A `$pageview` of ordinary size (~250 bytes of properties), as a page tracker sends it: the URL, path and referrer,
+ * no browser or OS (Pulse derives them from the User-Agent). `bucket` routes it in `filtered_10k`; `t` carries the
  * load generator's send time in `latency_1k` (a number, so it is found in a frame without parsing it).
  */
 export function pageview(n: number, bucket = n % BUCKETS, t = 0): CaptureInput {
@@ -34,8 +42,7 @@ export function pageview(n: number, bucket = n % BUCKETS, t = 0): CaptureInput {
       tag: `e${n}`,
       $current_url: `https://shop.example/products/${n % 50}?ref=bench`,
       $pathname: `/products/${n % 50}`,
-      $browser: "Firefox",
-      $os: "Linux",
+      $referrer: REFERRERS[n % REFERRERS.length]!,
       $screen_width: 1920,
       plan: "pro",
     },

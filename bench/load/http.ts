@@ -1,9 +1,11 @@
 import autocannon from "autocannon";
 import { serveRequests } from "../lib/serve.ts";
+import { BROWSER_USER_AGENT } from "../lib/workload.ts";
 
 /**
  * The load generator for ingestion scenarios: autocannon, `connections` keep-alive connections posting the same
- * body for `seconds`. Any non-2xx answer or GraphQL error fails the run rather than counting as throughput.
+ * body for `seconds`, with a browser's User-Agent (what Pulse enriches page views from). Any non-2xx answer or
+ * GraphQL error fails the run rather than counting as throughput.
  */
 serveRequests(
   {},
@@ -14,7 +16,7 @@ serveRequests(
       const result = await autocannon({
         url,
         method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json" },
+        headers: { "content-type": "application/json", accept: "application/json", "user-agent": BROWSER_USER_AGENT },
         body,
         connections,
         duration: seconds,

@@ -1,6 +1,7 @@
 import type { Principal } from "../auth/keys.ts";
 import type { EventLimits } from "../domain/event-limits.ts";
 import type { Hub } from "../domain/hub.ts";
+import type { Enrichment } from "../enrich/enrichment.ts";
 import type { CaptureRateLimiter } from "../limits/capture-rate.ts";
 import { Ingest } from "./ingest.ts";
 import { createReadsFor, type Reads } from "./reads.ts";
@@ -11,6 +12,8 @@ import { createReadsFor, type Reads } from "./reads.ts";
  */
 export interface Application {
   readonly ingest: Ingest;
+  /** What captures are enriched with, and its state (the User-Agent cache, whether GeoIP is loaded). */
+  readonly enrichment: Enrichment | undefined;
   /** The reads `principal` may do (see Reads). */
   readsFor(principal: Principal): Reads;
 }
@@ -21,11 +24,14 @@ export interface ApplicationOptions {
   /** PULSE_MAX_BATCH. */
   readonly maxBatch: number;
   readonly rateLimiter: CaptureRateLimiter;
+  /** Default: none (events stored as sent). */
+  readonly enrichment?: Enrichment;
 }
 
-export function createApplication({ hub, limits, maxBatch, rateLimiter }: ApplicationOptions): Application {
+export function createApplication({ hub, limits, maxBatch, rateLimiter, enrichment }: ApplicationOptions): Application {
   return {
-    ingest: new Ingest({ replication: hub.replication, clock: hub.clock, limits, maxBatch, rateLimiter }),
+    ingest: new Ingest({ replication: hub.replication, clock: hub.clock, limits, maxBatch, rateLimiter, enrichment }),
+    enrichment,
     readsFor: createReadsFor(hub),
   };
 }

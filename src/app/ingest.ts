@@ -3,6 +3,7 @@ import type { Clock } from "../domain/clock.ts";
 import { badInput } from "../domain/errors.ts";
 import { validateCapture, type CapturedEvent, type StoredEvent } from "../domain/event.ts";
 import type { EventLimits } from "../domain/event-limits.ts";
+import type { Enrichment } from "../enrich/enrichment.ts";
 import type { Replication } from "../domain/replication.ts";
 import type { CaptureRateLimiter } from "../limits/capture-rate.ts";
 import { forbiddenEnvironment } from "./scope.ts";
@@ -15,14 +16,22 @@ export interface IngestOptions {
   /** The most inputs one capture request may carry (PULSE_MAX_BATCH). */
   readonly maxBatch: number;
   readonly rateLimiter: CaptureRateLimiter;
+  /** Properties derived from the request and the event (src/enrich/enrichment.ts); default: none, events as sent. */
+  readonly enrichment?: Enrichment;
 }
 
 /** How one capture request arrived. */
 export interface CaptureRequest {
   /** A batch names its inputs by index in errors (`inputs[2].event`); a single capture does not. */
   readonly batch: boolean;
-  /** The client's address: whom an open server charges the capture rate to. */
+  /**
+   * The client's IP address: the socket's peer, or behind a trusted proxy the address it forwarded
+   * (PULSE_TRUSTED_PROXIES; see TrustedProxies in src/enrich/client-address.ts). Whom an open server charges the
+   * capture rate to, and whose country the events get.
+   */
   readonly address: string;
+  /** The request's User-Agent header: the browser, OS and device type the events get. */
+  readonly userAgent?: string | undefined;
   /** The request's name for its list of inputs, in the PULSE_MAX_BATCH error; default "inputs". */
   readonly listField?: string;
   /**
@@ -48,19 +57,20 @@ export interface CaptureReceipt {
  * The one way events enter Pulse, whatever the transport (GraphQL mutations, PostHog's endpoints): checks the
  * batch size, validates every input with the configured limits (one invalid input stores nothing of the batch),
  * keeps a scoped key's events in its environment (FORBIDDEN for another one), charges the capture rate limit
- * (only for a request that would be stored: an invalid one costs nothing), then stores through replication.
+ * (only for a request that would be stored: an invalid one costs nothing), enriches the events (the client's values
+ * win; the limits apply to what the client sent), then stores through replication.
  */
 export class Ingest {
   constructor(private readonly options: IngestOptions) {}
 
   async capture(principal: Principal, inputs: readonly unknown[], request: CaptureRequest): Promise<CaptureReceipt> {
-    const { clock, limits, maxBatch, rateLimiter, replication } = this.options;
+    const { clock, enrichment, limits, maxBatch, rateLimiter, replication } = this.options;
     if (inputs.length > maxBatch) {
       const field = request.listField ?? "inputs";
       throw badInput(`${field} has ${inputs.length} events, the limit is ${maxBatch} (PULSE_MAX_BATCH)`, { field, limit: maxBatch });
     }
     const receivedAt = clock.now();
-    const captured = inputs.map((input, index): CapturedEvent => {
+    const validated = inputs.map((input, index): CapturedEvent => {
       const scoped = inScope(principal, input, request.batch ? `inputs[${index}].environment` : "input.environment");
       if (!request.describeError) return validateCapture(scoped, receivedAt, request.batch ? index : undefined, limits);
       try {
@@ -69,7 +79,8 @@ export class Ingest {
         throw request.describeError(error, index);
       }
     });
-    await rateLimiter.consume(captureRateKey(principal, request.address), captured.length);
+    await rateLimiter.consume(captureRateKey(principal, request.address), validated.length);
+    const captured = enrichment ? validated.map(enrichment.forSender(request)) : validated;
     const outcome = await replication.store(captured);
     if (outcome.duplicates === 0) return outcome;
     const events = [...outcome.events];

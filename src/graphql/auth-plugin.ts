@@ -1,4 +1,3 @@
-import type { IncomingMessage } from "node:http";
 import {
   getArgumentValues,
   getOperationAST,
@@ -25,8 +24,6 @@ export interface AuthPluginOptions {
 /** The context as the transports hand it to Yoga's envelop, before this plugin adds the caller. */
 interface InitialContext extends TransportContext {
   readonly request?: Request;
-  /** HTTP and SSE: the Node request; WebSocket: what stands for the connection (its socket). */
-  readonly req?: Pick<IncomingMessage, "socket">;
   readonly connectionParams?: Readonly<Record<string, unknown>>;
 }
 
@@ -40,7 +37,7 @@ export function toGraphQLError(error: PulseError): GraphQLError {
  * - HTTP and SSE: `Authorization: Bearer <key>` is checked when the request arrives, before its body is parsed;
  *   a missing or unknown key is answered 401 UNAUTHENTICATED. (WebSocket keys are checked at `connection_init`,
  *   in src/transport/ws-guard.ts.)
- * - Every operation's context gets the caller: `principal`, its `address`, and `reads`, what it may read
+ * - Every operation's context gets the caller: `principal`, and `reads`, what it may read
  *   (src/app/reads.ts). Captures go through the application's ingest with the same principal.
  * - When an operation starts: a capture key may only run mutations (anything else is FORBIDDEN), and a scoped key
  *   naming another environment in a root field's arguments is FORBIDDEN, before any resolver runs (the same rule
@@ -79,11 +76,7 @@ export function useApiKeys({ keys }: AuthPluginOptions): Plugin<PulseContext> {
     onContextBuilding({ context, extendContext }) {
       const initial = context as unknown as InitialContext;
       const principal = principalOf(initial);
-      extendContext({
-        principal,
-        address: initial.req?.socket?.remoteAddress ?? "unknown",
-        reads: initial.app.readsFor(principal),
-      });
+      extendContext({ principal, reads: initial.app.readsFor(principal) });
     },
     onExecute({ args, setResultAndStopExecution }) {
       const refusal = checkOperation(args);

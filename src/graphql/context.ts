@@ -25,13 +25,18 @@ export interface TransportContext {
   readonly snapshots: SnapshotStatus;
   /** Set by `startOperation` (WebSocket, SSE); absent on plain HTTP. */
   readonly operation?: OperationSlot;
+  /**
+   * The caller's IP address (behind trusted proxies, the one they forwarded: PULSE_TRUSTED_PROXIES): whom an open
+   * server charges captures to, and whose country captures get. "unknown" when the socket had closed.
+   */
+  readonly address: string;
+  /** The request's User-Agent (a WebSocket's: its upgrade request's): what captures are enriched with. */
+  readonly userAgent: string | undefined;
 }
 
 /** What every resolver sees: the transport's context and the caller (src/graphql/auth-plugin.ts). */
 export interface PulseContext extends TransportContext {
   readonly principal: Principal;
-  /** The caller's address: whom an open server charges captures to. */
-  readonly address: string;
   /** What this caller may read (src/app/reads.ts). */
   readonly reads: Reads;
 }

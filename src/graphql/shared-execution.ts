@@ -34,8 +34,9 @@ const NOT_CALLER = new Set([
   "app",
   // Derived from `principal`, which is part of the key by value.
   "reads",
-  // Only picks whom an open server charges captures to: no result of a subscription depends on it.
+  // Only what captures are charged to and enriched with: no result of a subscription depends on them.
   "address",
+  "userAgent",
   "operation",
   "config",
   "req",

@@ -27,6 +27,11 @@ export interface PostHogIngestionOptions {
    * timeout). Default: no early check.
    */
   readonly authenticateHeader?: (authorization: string) => void;
+  /**
+   * The client's address for a request: what the capture rate is charged to and the country comes from (the server
+   * passes TrustedProxies' answer, src/enrich/client-address.ts). Default: the socket's peer.
+   */
+  readonly clientAddress?: (req: IncomingMessage) => string;
 }
 
 export interface PostHogIngestion {
@@ -67,7 +72,7 @@ class PayloadTooLarge extends PulseError {
  * PostHog-compatible ingestion, so apps instrumented with PostHog's SDKs send to Pulse by changing only the host.
  * `POST /batch/`, `/capture/`, `/e/`, `/i/v0/e/` take PostHog's payloads (see posthog-payload.ts) as JSON, gzip
  * (`Content-Encoding: gzip`, `?compression=gzip-js`, or gzip bytes), base64, or a form with a `data` field; the events
- * go through the same ingest path as the GraphQL mutations (src/app/ingest.ts: the configured limits, the scope, the rate), so ids, duplicates (an SDK retry with the
+ * go through the same ingest path as the GraphQL mutations (src/app/ingest.ts: the configured limits, the scope, the rate, enrichment), so ids, duplicates (an SDK retry with the
  * same `uuid`) and delivery behave identically. Success is PostHog's `200 {"status": 1}` (`204` with `?beacon=1`);
  * a bad payload is 400 `{"error": {"code": "BAD_USER_INPUT", "message", "field"}}` and stores nothing.
  * `/flags`, `/decide` and `/array/<key>/config(.js)` get posthog-config.ts's answers: no flags, remote features off.
@@ -75,6 +80,7 @@ class PayloadTooLarge extends PulseError {
  */
 export function createPostHogIngestion(options: PostHogIngestionOptions): PostHogIngestion {
   const { ingest, clock, maxBodyBytes, authenticate, authenticateHeader } = options;
+  const clientAddress = options.clientAddress ?? ((req: IncomingMessage) => req.socket.remoteAddress ?? "unknown");
   const capturePaths = new Set(POSTHOG_CAPTURE_PATHS);
 
   async function capture(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
@@ -90,7 +96,8 @@ export function createPostHogIngestion(options: PostHogIngestionOptions): PostHo
     });
     await ingest.capture(principal, inputs, {
       batch: true,
-      address: req.socket.remoteAddress ?? "unknown",
+      address: clientAddress(req),
+      userAgent: req.headers["user-agent"],
       listField: "batch",
       describeError,
     });

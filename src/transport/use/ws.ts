@@ -30,11 +30,19 @@ export interface WebSocketTransport {
 
 /**
  * What stands for the upgrade request once the connection is open: operations see it as their context's `req`
- * (its socket's `remoteAddress` is the caller's address), and the hooks as the connection's identity. The upgrade
- * request itself (headers, raw headers, stream state: ~2 KB) is not kept for the connection's life.
+ * (its socket and the two headers that say who the caller is: the address and the User-Agent captures are enriched
+ * with), and the hooks as the connection's identity. The upgrade request itself (headers, raw headers, stream state:
+ * ~2 KB) is not kept for the connection's life.
  */
 export interface WebSocketPeer {
   readonly socket: IncomingMessage["socket"];
+  readonly headers: PeerHeaders;
+}
+
+/** The upgrade request's headers a connection keeps. */
+export interface PeerHeaders {
+  readonly "user-agent"?: string | undefined;
+  readonly "x-forwarded-for"?: string | string[] | undefined;
 }
 
 /** Connection lifecycle hooks (logging), and whether connections are served yet. */
@@ -97,7 +105,8 @@ export function attachWebSocket(
   };
   wss.on("headers", (headers, request) => hooks.upgrading?.(request, headers));
   wss.on("connection", (webSocket, request) => {
-    const peer = new Peer(webSocket, request.socket);
+    const { "user-agent": userAgent, "x-forwarded-for": forwardedFor } = request.headers;
+    const peer = new Peer(webSocket, request.socket, { "user-agent": userAgent, "x-forwarded-for": forwardedFor });
     peers.add(peer);
     hooks.opened?.(request, peer);
     // A failed socket (a message over the size limit: ws closes with 1009 itself) ends in `close`; nothing to add.
@@ -153,6 +162,7 @@ class Peer implements WebSocketPeer, ProtocolSocket {
   constructor(
     readonly webSocket: WebSocket,
     readonly socket: IncomingMessage["socket"],
+    readonly headers: PeerHeaders,
   ) {
     this.writes = new SocketWrites(socket);
   }
