@@ -1,6 +1,6 @@
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient } from "graphql-ws/client";
-import type { EventFilter, PulseEvent } from "../../packages/client/src/index.ts";
+import type { EventFilter } from "../../packages/client/src/index.ts";
 
 /** One value of a breakdown (LiveDashboard.breakdown). */
 export interface BreakdownRow {
@@ -372,34 +372,3 @@ function sseClient(options: FeedOptions): { subscribe: SubscribeFn; dispose: () 
 }
 
 type RawResultData = { liveDashboard?: RawDashboard };
-
-const RECENT = `query PulseRecent($filter: EventFilter, $limit: Int) {
-  recentEvents(limit: $limit, filter: $filter) {
-    id event distinctId timestamp properties sessionId environment cursor
-    person { distinctId properties firstSeen lastSeen }
-  }
-}`;
-
-/**
- * The newest `limit` matching events still buffered, newest first (over plain HTTP), so the live list starts full;
- * the `events` subscription then resumes after the newest one's cursor, with nothing missed or repeated. Empty when
- * the server does not answer with them (the subscription then says why).
- */
-export async function recentEvents(
-  origin: string,
-  apiKey: string | undefined,
-  filter: EventFilter | null,
-  limit: number,
-): Promise<PulseEvent[]> {
-  try {
-    const response = await fetch(`${origin}/graphql`, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-      body: JSON.stringify({ query: RECENT, variables: { filter, limit } }),
-    });
-    const body = (await response.json()) as { data?: { recentEvents?: PulseEvent[] } | null };
-    return body.data?.recentEvents ?? [];
-  } catch {
-    return [];
-  }
-}

@@ -1,6 +1,6 @@
 import { RealtimeAnalytics, type FilterOperator, type PulseEvent } from "../../packages/client/src/index.ts";
 import { MinuteChart } from "./chart.ts";
-import { DashboardFeed, recentEvents, type Dashboard, type Problem } from "./feed.ts";
+import { DashboardFeed, type Dashboard, type Problem } from "./feed.ts";
 import { addChip, chipLabel, operatorLabel, OPERATORS, readChips, removeChip, toEventFilter, writeChips, type Chip } from "./filters.ts";
 import { clock, count, countryName, el } from "./format.ts";
 import { BreakdownCard, countryLabel, equals, type CardSpec } from "./lists.ts";
@@ -133,16 +133,9 @@ function connect({ resume = false } = {}): void {
     if (latest) showEmptyState(latest);
   });
   const filter = { ...scope.filter, environment: scope.environment };
-  if (after) {
-    started.connect(filter, { after });
-  } else {
-    // Start the list with what is buffered, then stream from just after the newest of it.
-    void recentEvents(origin, apiKey, filter, BACKFILL).then((events) => {
-      if (client !== started || started.status === "closed") return;
-      [...events].reverse().forEach((event) => stream.add(event));
-      started.connect(filter, events[0] ? { after: events[0].cursor } : {});
-    });
-  }
+  // A fresh list starts with the newest buffered events, then live ones, with nothing missed in between (the server
+  // takes the backlog and registers the subscription in one step); a resumed one continues after its last event.
+  started.connect(filter, after ? { after } : { replay: BACKFILL });
   const status = $("status");
   status.dataset["transport"] = transport;
   status.title = transport === "ws" ? "Live over WebSocket" : "Live over Server-Sent Events";

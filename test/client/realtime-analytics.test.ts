@@ -73,6 +73,22 @@ describe.each<Transport>(["ws", "sse"])("RealtimeAnalytics over %s", (transport)
     await waitForActive(server.url, 0);
   });
 
+  it("starts with the newest buffered events with connect(filter, { replay }), then live ones, none missed", async () => {
+    const server = await startServer();
+    await captureBatch(
+      server.url,
+      range(1, 5).map((n) => ({ event: "tick", n })),
+    );
+    const { client, received } = clientFor(server.url, transport);
+    client.connect(null, { replay: 3 });
+    await waitFor(() => received.length === 3, { what: "the three replayed events" });
+    expect(numbers(received)).toEqual([3, 4, 5]);
+    await captureBatch(server.url, [{ event: "tick", n: 6 }]);
+    await waitFor(() => received.length === 4, { what: "the live event" });
+    expect(numbers(received)).toEqual([3, 4, 5, 6]);
+    expect(client.lastCursor).toBe(received[3]!.cursor);
+  });
+
   it("resumes after a dropped connection with no lost and no repeated event", async () => {
     const server = await startServer();
     const proxy = await startTcpProxy(server.port);

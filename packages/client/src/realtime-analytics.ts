@@ -38,6 +38,12 @@ export interface ClientOptions {
 export interface ConnectOptions {
   /** Resume after this cursor (e.g. `lastCursor` saved from an earlier session) instead of starting with live events. */
   readonly after?: string | undefined;
+  /**
+   * Without `after`: start with the newest `replay` buffered events (oldest first), then live ones, with nothing
+   * missed between them (the server takes the backlog and registers the subscription in one step). Reconnects resume
+   * after the last delivered event instead.
+   */
+  readonly replay?: number | undefined;
 }
 
 type Listener = (event: PulseEvent) => void;
@@ -65,6 +71,8 @@ export class RealtimeAnalyticsBase {
   private readonly seen = new Set<string>();
   private filter: EventFilter | null = null;
   private cursor: string | null = null;
+  /** How many buffered events a fresh stream starts with (`ConnectOptions.replay`). */
+  private replay = 0;
   private state: ConnectionStatus = "idle";
   private stop: (() => void) | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -96,6 +104,7 @@ export class RealtimeAnalyticsBase {
     if (this.state === "closed") throw new Error("This RealtimeAnalytics was disconnected; create a new one");
     this.filter = filter ?? null;
     if (options.after !== undefined) this.cursor = options.after;
+    this.replay = options.replay ?? 0;
     this.setStatus(this.state === "idle" ? "connecting" : "reconnecting");
     this.subscribe();
   }
@@ -138,7 +147,13 @@ export class RealtimeAnalyticsBase {
     const generation = ++this.generation;
     const current = () => generation === this.generation;
     this.stop = this.transport.subscribe(
-      { filter: this.filter, after: this.cursor, withPerson: this.options.includePerson ?? false },
+      {
+        filter: this.filter,
+        after: this.cursor,
+        // Only a stream that starts afresh replays; one that resumes has a cursor (the server refuses both at once).
+        replay: this.cursor === null ? this.replay : 0,
+        withPerson: this.options.includePerson ?? false,
+      },
       {
         connected: () => {
           if (!current()) return;

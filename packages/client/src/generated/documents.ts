@@ -38,8 +38,8 @@ export const PulseEventFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
 }
     `, {"fragmentName":"PulseEvent"}) as unknown as TypedDocumentString<Types.PulseEventFragment, unknown>;
 export const PulseEventsDocument = /*#__PURE__*/ new TypedDocumentString(`
-    subscription PulseEvents($filter: EventFilter, $after: String, $withPerson: Boolean! = false) {
-  events(filter: $filter, after: $after) {
+    subscription PulseEvents($filter: EventFilter, $after: String, $replay: Int = 0, $withPerson: Boolean! = false) {
+  events(filter: $filter, after: $after, replay: $replay) {
     ...PulseEvent
   }
 }

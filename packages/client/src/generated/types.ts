@@ -40,6 +40,7 @@ export type PulseEventFragment = { id: string, event: string, distinctId: string
 export type PulseEventsSubscriptionVariables = Exact<{
   filter?: EventFilter | null | undefined;
   after?: string | null | undefined;
+  replay?: number | null | undefined;
   withPerson?: boolean;
 }>;
 
