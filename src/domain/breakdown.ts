@@ -1,5 +1,6 @@
 import { badInput } from "./errors.ts";
 import { pagePath, type JsonValue, type StoredEvent } from "./event.ts";
+import { mod, topRanked } from "./sliding-counts.ts";
 import { SpaceSaving } from "./space-saving.ts";
 import { countUsers, hashUser, UserSketch } from "./user-sketch.ts";
 
@@ -381,32 +382,4 @@ export function breakdownOfEvents(
     }
   }
   return topRanked(totals, limit).map(([value, events]) => ({ value, events, users: users.get(value)!.size, approximate }));
-}
-
-/** The first `limit` entries, most first, ties by key ascending; without sorting every key when `limit` is small. */
-export function topRanked(totals: ReadonlyMap<string, number>, limit: number): [string, number][] {
-  if (limit <= 0) return [];
-  if (limit >= totals.size) return [...totals].sort(compareRanked);
-  const top: [string, number][] = [];
-  for (const entry of totals) {
-    if (top.length === limit && compareRanked(entry, top[limit - 1]!) >= 0) continue;
-    let low = 0;
-    let high = top.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (compareRanked(top[middle]!, entry) < 0) low = middle + 1;
-      else high = middle;
-    }
-    top.splice(low, 0, entry);
-    if (top.length > limit) top.pop();
-  }
-  return top;
-}
-
-function compareRanked(a: readonly [string, number], b: readonly [string, number]): number {
-  return b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
-}
-
-function mod(n: number, m: number): number {
-  return ((n % m) + m) % m;
 }

@@ -1,13 +1,6 @@
-import {
-  breakdownOfEvents,
-  checkLimit,
-  checkMinutes,
-  topRanked,
-  windowStart,
-  BREAKDOWN_MAX_MINUTES,
-  type BreakdownRow,
-} from "./breakdown.ts";
+import { breakdownOfEvents, checkLimit, checkMinutes, windowStart, BREAKDOWN_MAX_MINUTES, type BreakdownRow } from "./breakdown.ts";
 import type { Clock } from "./clock.ts";
+import { topRanked } from "./sliding-counts.ts";
 import { badInput } from "./errors.ts";
 import { pagePath, type StoredEvent } from "./event.ts";
 import type { EventStream } from "./event-stream.ts";

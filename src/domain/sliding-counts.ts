@@ -45,23 +45,7 @@ export class SlidingCounts {
    */
   ranked(nowMs: number, limit = Infinity): { key: string; count: number }[] {
     this.advance(Math.floor(nowMs / 1000));
-    if (limit <= 0) return [];
-    if (limit >= this.totals.size) return [...this.totals].map(([key, count]) => ({ key, count })).sort(compareRanked);
-    const top: { key: string; count: number }[] = [];
-    for (const [key, count] of this.totals) {
-      const entry = { key, count };
-      if (top.length === limit && compareRanked(entry, top[limit - 1]!) >= 0) continue;
-      let low = 0;
-      let high = top.length;
-      while (low < high) {
-        const middle = (low + high) >>> 1;
-        if (compareRanked(top[middle]!, entry) < 0) low = middle + 1;
-        else high = middle;
-      }
-      top.splice(low, 0, entry);
-      if (top.length > limit) top.pop();
-    }
-    return top;
+    return topRanked(this.totals, limit).map(([key, count]) => ({ key, count }));
   }
 
   total(nowMs: number): number {
@@ -103,11 +87,34 @@ export class SlidingCounts {
   }
 }
 
-/** Most first, ties by key ascending (the order CONTRACT.md gives eventsPerMinute and topPages). */
-function compareRanked(a: { key: string; count: number }, b: { key: string; count: number }): number {
-  return b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+/**
+ * The first `limit` entries, most first, ties by key ascending (the order CONTRACT.md gives eventsPerMinute and
+ * topPages, and breakdowns keep); without sorting every key when `limit` is small.
+ */
+export function topRanked(totals: ReadonlyMap<string, number>, limit: number): [string, number][] {
+  if (limit <= 0) return [];
+  if (limit >= totals.size) return [...totals].sort(compareRanked);
+  const top: [string, number][] = [];
+  for (const entry of totals) {
+    if (top.length === limit && compareRanked(entry, top[limit - 1]!) >= 0) continue;
+    let low = 0;
+    let high = top.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (compareRanked(top[middle]!, entry) < 0) low = middle + 1;
+      else high = middle;
+    }
+    top.splice(low, 0, entry);
+    if (top.length > limit) top.pop();
+  }
+  return top;
 }
 
-function mod(n: number, m: number): number {
+function compareRanked(a: readonly [string, number], b: readonly [string, number]): number {
+  return b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+}
+
+/** `n` modulo `m`, never negative: a ring's slot for a second or a minute. */
+export function mod(n: number, m: number): number {
   return ((n % m) + m) % m;
 }
