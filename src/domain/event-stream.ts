@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from "uuid";
+import { newEventId } from "./ids.ts";
 import { decodeCursor } from "./cursor.ts";
 import { badInput } from "./errors.ts";
 import type { CapturedEvent, StoredEvent } from "./event.ts";
@@ -104,7 +104,7 @@ export class EventStream {
         events.push(existing);
         continue;
       }
-      const event = this.apply({ ...input, id: input.id ?? uuidv7(), seq: this.lastSeq + 1 });
+      const event = this.apply({ ...input, id: input.id ?? newEventId(), seq: this.lastSeq + 1 });
       inBatch.set(event.id, event);
       events.push(event);
     }

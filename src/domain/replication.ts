@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from "uuid";
+import { newEventId } from "./ids.ts";
 import { peekCursor } from "./cursor.ts";
 import { PulseError } from "./errors.ts";
 import type { CapturedEvent } from "./event.ts";
@@ -46,7 +46,7 @@ export class Replication {
   }
 
   private async appendToLog(log: EventLog, captured: readonly CapturedEvent[]): Promise<StoreOutcome> {
-    const withIds = captured.map((input) => ({ ...input, id: input.id ?? uuidv7() }));
+    const withIds = captured.map((input) => ({ ...input, id: input.id ?? newEventId() }));
     const appended = await log.append(withIds);
     const newest = Math.max(0, ...appended.map((a) => a.seq));
     if (!(await this.reachPosition(newest, OWN_WRITE_TIMEOUT_MS))) {
