@@ -16,6 +16,7 @@ const UNIT = [
   "test/store/settings.test.ts",
   "test/auth/keys.test.ts",
   "test/transport/posthog-payload.test.ts",
+  "test/graphql/capture-variables.test.ts",
   "test/transport/accept-encoding.test.ts",
   "test/transport/graphql-ws/protocol.test.ts",
   "test/enrich/client-address.test.ts",

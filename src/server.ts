@@ -10,6 +10,7 @@ import { Hub } from "./domain/hub.ts";
 import { createApplication, type Application } from "./app/application.ts";
 import type { PulseContext, TransportContext } from "./graphql/context.ts";
 import { maskError } from "./graphql/errors.ts";
+import { useCaptureVariables } from "./graphql/capture-variables.ts";
 import { createSchema } from "./graphql/schema.ts";
 import { useSharedExecution } from "./graphql/shared-execution.ts";
 import { deliveryTelemetry, logUnexpectedErrors, useStartupGate, useTelemetry } from "./graphql/telemetry.ts";
@@ -182,8 +183,9 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
   const connections = new ConnectionLog(logger, { quietPaths: Object.values(OPS_PATHS) });
 
   const masked = logUnexpectedErrors(maskError, logger);
+  const schema = createSchema();
   const yoga = createYoga<Record<string, unknown>, PulseContext>({
-    schema: createSchema(),
+    schema,
     graphqlEndpoint: "/graphql",
     // The transport's part; the auth plugin adds the caller (principal, reads) before anything runs. `req` is the
     // Node request (HTTP, SSE) or the WebSocket's peer, which keeps the upgrade's socket and identifying headers.
@@ -217,6 +219,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
       useServerSentEvents(trust.sseStreams),
       useSharedExecution({ maskError: masked, observer: deliveryTelemetry({ metrics, connections }) }),
       useResponseCompression(),
+      useCaptureVariables(schema),
     ],
   });
 

@@ -33,6 +33,12 @@ export const JSONObject = new GraphQLScalarType({
   parseLiteral: (ast, variables) => valueFromASTUntyped(ast, variables),
 });
 
+/**
+ * The scalars above whose `parseValue` hands the variable's value on unchanged (see src/graphql/capture-variables.ts,
+ * which relies on it to skip coercing capture inputs).
+ */
+export const PASS_THROUGH_SCALARS: ReadonlySet<string> = new Set([DateTime.name, JSON.name, JSONObject.name]);
+
 function literal(ast: ValueNode): unknown {
   switch (ast.kind) {
     case Kind.STRING:
