@@ -666,7 +666,7 @@ const TABLE: Table = {
       section: "limits",
       meaning:
         "Values one minute of one live breakdown counts (`LiveDashboard.breakdown` of `$pathname`, `$browser`, ... counted as events " +
-        "arrive), for all environments and for each; `$entry_pathname` remembers 50 × this sessions a minute.",
+        "arrive), for all environments and for each of `PULSE_BREAKDOWN_MAX_ENVIRONMENTS`; `$entry_pathname` remembers 50 × this sessions a minute.",
       details:
         "A view (all environments, or one) keeps 60 minutes of 12 breakdowns: at most 60 × 12 × this values, each cut to 256 characters " +
         "with up to 64 user hashes, and 60 × 50 × this sessions. Measured at the default: about 35 MB under a flood of one-off values, " +
@@ -676,6 +676,22 @@ const TABLE: Table = {
         "the least counted value's counter is taken over (Space-Saving): rows over that minute are `approximate`, their events within " +
         "± (events in the window / this); counted in `pulse_breakdown_evictions_total`. Sessions past 50 × this in a minute are left out " +
         "of `$entry_pathname` (its rows `approximate`)",
+    }),
+    maxBreakdownEnvironments: integer({
+      env: "PULSE_BREAKDOWN_MAX_ENVIRONMENTS",
+      min: 1,
+      max: 100_000,
+      default: DEFAULT_VIEW_BOUNDS.maxBreakdownEnvironments,
+      section: "limits",
+      meaning:
+        "Environments with live breakdowns of their own, counted as events arrive (besides the all-environments view's). An " +
+        "environment without them answers `breakdown` from the buffer.",
+      details:
+        "Each costs what PULSE_BREAKDOWN_MAX_VALUES says a view costs, so the breakdowns hold at most (1 + this) views whatever the " +
+        "number of environments: at the defaults about 11 × 35 MB under a flood of one-off values in every one of them.",
+      refusal:
+        "the least recently active environment's breakdowns are dropped; its `breakdown` rows are then computed from the buffer " +
+        "(`approximate` when the window reaches past it), and tracked again from its next event",
     }),
     maxPersonProperties: integer({
       env: "PULSE_MAX_PERSON_PROPERTIES",

@@ -99,6 +99,7 @@ export async function createPulseServer(options: PulseServerOptions = {}): Promi
       maxEnvironments: config.trust.maxEnvironments,
       maxTrackedNames: config.trust.maxTrackedNames,
       maxBreakdownValues: config.trust.maxBreakdownValues,
+      maxBreakdownEnvironments: config.trust.maxBreakdownEnvironments,
       maxPersonProperties: config.trust.maxPersonProperties,
       maxPersonBytes: config.trust.maxPersonBytes,
     },

@@ -34,6 +34,13 @@ export interface ViewBounds {
    * counter is taken over (Space-Saving, see {@link Breakdowns}) and that window's rows are marked approximate.
    */
   readonly maxBreakdownValues: number;
+  /**
+   * PULSE_BREAKDOWN_MAX_ENVIRONMENTS, default 10: environments with tracked breakdowns of their own (besides the
+   * all-environments view's). Past it the least recently active environment's are dropped; an environment without
+   * them answers `breakdown` from the buffer. Bounds the breakdowns' memory to (1 + this) views whatever the
+   * number of environments (see {@link DashboardWindows}).
+   */
+  readonly maxBreakdownEnvironments: number;
 }
 
 export const DEFAULT_VIEW_BOUNDS: ViewBounds = Object.freeze({
@@ -42,4 +49,5 @@ export const DEFAULT_VIEW_BOUNDS: ViewBounds = Object.freeze({
   maxPersonProperties: 1000,
   maxPersonBytes: 64 * 1024,
   maxBreakdownValues: DEFAULT_BREAKDOWN_MAX_VALUES,
+  maxBreakdownEnvironments: 10,
 });

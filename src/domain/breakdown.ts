@@ -220,10 +220,15 @@ export class Breakdowns {
   /** Evictions in the minutes that left the ring. */
   private evictionsBefore = 0;
 
-  /** `withEnvironment`: track the `environment` dimension (only the all-environments view has more than one). */
+  /**
+   * `withEnvironment`: track the `environment` dimension (only the all-environments view has more than one).
+   * `countsFromMs`: events before it may have been left out (the view was dropped and made again): `rows` of a
+   * window that starts before its minute are undefined, for the caller to compute from the buffer.
+   */
   constructor(
     private readonly maxValues: number,
     withEnvironment: boolean,
+    private readonly countsFromMs = -Infinity,
   ) {
     this.dimensions = withEnvironment ? TRACKED_PROPERTIES.length : ENVIRONMENT_INDEX;
     this.maxSessions = ENTRY_SESSIONS_PER_VALUE * maxValues;
@@ -253,6 +258,7 @@ export class Breakdowns {
    * the caller.
    */
   rows(property: string, nowMs: number, minutes: number, limit: number): BreakdownRow[] | undefined {
+    if (Math.floor(nowMs / 60_000) - minutes + 1 < Math.floor(this.countsFromMs / 60_000)) return undefined;
     const window = this.window(nowMs, minutes);
     if (property === ENTRY_PATHNAME) return entryRows(window, limit);
     const index = TRACKED_INDEX.get(property);

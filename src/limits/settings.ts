@@ -38,6 +38,7 @@ export interface TrustConfig {
   readonly maxEnvironments: number;
   readonly maxTrackedNames: number;
   readonly maxBreakdownValues: number;
+  readonly maxBreakdownEnvironments: number;
   readonly maxPersonProperties: number;
   readonly maxPersonBytes: number;
 }

@@ -278,6 +278,28 @@ describe("DashboardWindows.breakdown: tracked at capture", () => {
     );
   });
 
+  it("keeps breakdowns for PULSE_BREAKDOWN_MAX_ENVIRONMENTS environments, and leaves older windows of a re-made one to the buffer", () => {
+    const windows = new DashboardWindows(60, { maxBreakdownEnvironments: 2 });
+    const visit = (environment: string, at: number) =>
+      windows.record(event({ event: "$pageview", distinctId: "u", environment, receivedAt: at, properties: { $browser: "Chrome" } }));
+    visit("a", T0);
+    visit("b", T0);
+    expect(windows.breakdown(T0, "$browser", 1, 10, "a")).toEqual([{ value: "Chrome", events: 1, users: 1, approximate: false }]);
+    visit("c", T0 + MINUTE);
+    expect(windows.stats().breakdownEnvironments).toBe(2);
+    // a was the least recently active: dropped, its rows now come from the buffer (undefined here).
+    expect(windows.breakdown(T0 + MINUTE, "$browser", 2, 10, "a")).toBeUndefined();
+    expect(windows.breakdown(T0 + MINUTE, "$browser", 2, 10, "b")).toEqual([{ value: "Chrome", events: 1, users: 1, approximate: false }]);
+    // a again, five minutes on: its new breakdowns answer windows from that minute, not the ones before.
+    visit("a", T0 + 5 * MINUTE);
+    expect(windows.breakdown(T0 + 5 * MINUTE, "$browser", 1, 10, "a")).toEqual([
+      { value: "Chrome", events: 1, users: 1, approximate: false },
+    ]);
+    expect(windows.breakdown(T0 + 5 * MINUTE, "$browser", 6, 10, "a")).toBeUndefined();
+    // The all-environments view keeps everything.
+    expect(windows.breakdown(T0 + 5 * MINUTE, "$browser", 6, 10)).toEqual([{ value: "Chrome", events: 4, users: 1, approximate: false }]);
+  });
+
   it("keeps memory at the bound under a flood of 100,000 distinct values and sessions", () => {
     const maxValues = 200;
     const windows = new DashboardWindows(60, { maxBreakdownValues: maxValues });

@@ -81,6 +81,25 @@ describe("liveDashboard.breakdown over HTTP", () => {
     expect(staging.liveDashboard["pages"]).toEqual([]);
   });
 
+  it("answers an environment past PULSE_BREAKDOWN_MAX_ENVIRONMENTS from the buffer, with the same rows", async () => {
+    const answers: Record<string, unknown>[] = [];
+    for (const maxBreakdownEnvironments of [1, 10]) {
+      const clock = new ManualClock(T0);
+      const server = await startServer({ clock, trust: { maxBreakdownEnvironments } });
+      await captureTraffic(server.url, clock);
+      // staging's event came last: with room for one environment, production's breakdowns were dropped.
+      const answer: Record<string, unknown> = {};
+      for (const environment of ["production", "staging"]) {
+        answer[environment] = (
+          await gqlData<{ liveDashboard: Record<string, Rows> }>(server.url, BREAKDOWNS, { environment })
+        ).liveDashboard;
+      }
+      answers.push(answer);
+    }
+    expect(answers[0]).toEqual(answers[1]);
+    expect((answers[0]!["production"] as Record<string, Rows>)["countries"]).toEqual([row("US", 4, 2), row("FR", 2, 1)]);
+  });
+
   it.each([
     ["minutes: 0", "minutes"],
     ["minutes: 61", "minutes"],
