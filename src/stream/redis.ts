@@ -94,7 +94,8 @@ export interface RedisStreamOptions {
   readonly commandTimeoutMs?: number;
   /**
    * The restored snapshot: its newest position and the time it reflects (epoch ms). What this instance knows of the
-   * fleet's position before it has read the counter; without it (nothing restored), it knows nothing.
+   * fleet's position before it has read the counter; without it (nothing restored, or a snapshot at position 0), it
+   * knows nothing.
    */
   readonly restored?: { readonly position: number; readonly takenAt: number } | null;
   readonly onState?: (connected: boolean, error?: unknown) => void;
@@ -158,8 +159,13 @@ export class RedisEventStream implements EventLog {
     const { prefix } = options;
     this.keys = { counter: `${prefix}seq`, stream: `${prefix}events`, ids: `${prefix}id:` };
     const { restored } = options;
-    // The snapshot's time on the monotonic clock: it may be older than this process.
-    this.reading = restored ? { value: restored.position, at: performance.now() - Math.max(0, Date.now() - restored.takenAt) } : null;
+    // The snapshot's time on the monotonic clock: it may be older than this process. A snapshot at position 0 (a new
+    // fleet's, written before any capture) tells nothing about the counter: taken for a reading, it had an instance
+    // joining a new fleet find the counter missing, restart it a million further on and log that Redis lost it.
+    this.reading =
+      restored && restored.position > 0
+        ? { value: restored.position, at: performance.now() - Math.max(0, Date.now() - restored.takenAt) }
+        : null;
     // No offline queue: a capture while Redis is down must fail now (UNAVAILABLE), not pile up in memory.
     const common = {
       lazyConnect: true,

@@ -218,6 +218,24 @@ describe.skipIf(!REDIS_URL)("when the fleet's Redis loses its data", () => {
     expect((resumedOnB!.data!.events as { id: string }).id).toBe(throughB.id);
   });
 
+  it("a new fleet's instance that restored an empty snapshot (position 0) starts the counter at 1, not as a lost one", async () => {
+    const hub = new Hub({ bufferSize: 100, liveWindowSeconds: 60, dashboardWindowSeconds: 60, subscriberQueue: 100, personsCapacity: 100 });
+    const resets: unknown[] = [];
+    const stream = new RedisEventStream(hub.stream, {
+      url: REDIS_URL!,
+      prefix: `pulse-test:${randomUUID()}:`,
+      maxLength: 1000,
+      restored: { position: 0, takenAt: Date.now() },
+      onReset: (reset) => resets.push(reset),
+    });
+    hub.replication.useLog(stream);
+    onCleanup(() => stream.close());
+    await stream.start();
+    await captureInto(hub, [{ event: "$pageview", distinctId: "first" }]);
+    expect(resets).toEqual([]);
+    expect(hub.stream.lastPosition).toBe(1);
+  });
+
   it("an instance that knows no position waits for one that does before it restarts a missing counter", async () => {
     const redis = await privateRedis();
     const redisPrefix = `pulse-test:${randomUUID()}:`;
