@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { cpus } from "node:os";
 import { fanout10k, fanout1k, fanoutSse1k, filtered10k, latency1k, memoryIdle10k, profiling } from "./scenarios/delivery.ts";
+import { fleet } from "./scenarios/fleet.ts";
 import { ingestBatch, ingestSingle } from "./scenarios/ingest.ts";
 import { restore10k, snapshotLag } from "./scenarios/persistence.ts";
 import type { Mode, ScenarioResult } from "./scenarios/types.ts";
@@ -20,6 +21,7 @@ const SCENARIOS: Record<string, (mode: Mode) => Promise<ScenarioResult>> = {
   memory_idle_10k: memoryIdle10k,
   restore_10k: restore10k,
   snapshot_lag: snapshotLag,
+  fleet,
 };
 
 const args = process.argv.slice(2);

@@ -36,6 +36,14 @@ let eventNumber = 0;
 let roundEvents = 0;
 const closers: (() => void)[] = [];
 let latencies: ReturnType<typeof createHistogram> | null = null;
+/**
+ * Added to performance.now() to compare a frame's receipt with its send stamp: 0 when this process stamped it (the
+ * latency request), performance.timeOrigin when another process may have (the fleet scenario stamps wall-clock
+ * times, comparable across the processes of one machine).
+ */
+let clockOffset = 0;
+/** Wall-clock ms (sub-millisecond), the same clock in every process of this machine. */
+const wallNow = (): number => performance.timeOrigin + performance.now();
 
 function onFrame(index: number, data: Buffer): void {
   if (counts[index] === 0) reached++;
@@ -46,7 +54,7 @@ function onFrame(index: number, data: Buffer): void {
     const at = data.indexOf(T_KEY);
     if (at >= 0) {
       const sentAt = parseFloat(data.subarray(at + T_KEY.length, at + T_KEY.length + 24).toString("latin1"));
-      latencies.record(Math.max(1, Math.round((lastFrameAt - sentAt) * 1000)));
+      latencies.record(Math.max(1, Math.round((lastFrameAt + clockOffset - sentAt) * 1000)));
     }
   }
 }
@@ -109,16 +117,16 @@ function openEventStream(index: number, url: string): Promise<void> {
  * Posts one capture body. A keep-alive connection the server closed while idle (a long drain outlasts its 5 s
  * keep-alive) fails before the request is sent: that one failure is retried on a new connection.
  */
-async function publish(inputs: readonly CaptureInput[], retried = false): Promise<void> {
-  const response = await fetch(`${baseUrl}/graphql`, {
+async function publish(inputs: readonly CaptureInput[], retried = false, url = baseUrl): Promise<void> {
+  const response = await fetch(`${url}/graphql`, {
     method: "POST",
     headers: { "content-type": "application/json", accept: "application/json" },
     body: captureEventsBody(inputs),
   }).catch((error: Error) => {
     if (!retried && (error.cause as NodeJS.ErrnoException | undefined)?.code === "ECONNRESET") return null;
-    throw new Error(`capture to ${baseUrl} failed: ${String((error.cause as Error | undefined)?.message ?? error.message)}`);
+    throw new Error(`capture to ${url} failed: ${String((error.cause as Error | undefined)?.message ?? error.message)}`);
   });
-  if (response === null) return publish(inputs, true);
+  if (response === null) return publish(inputs, true, url);
   const text = await response.text();
   if (!response.ok || text.includes('"errors"')) throw new Error(`capture failed: ${response.status} ${text.slice(0, 300)}`);
 }
@@ -157,6 +165,29 @@ async function quiesce(): Promise<void> {
     await sleep(300);
   }
 }
+
+/**
+ * Captures `events` page views on `url` in batches of `batch`, PUBLISHES_IN_FLIGHT at once, each stamped with the
+ * wall-clock time its batch was sent (the fleet scenario: the subscribers that time them are in other processes).
+ * Resolves with when the first was sent and the last acknowledged (wall clock).
+ */
+async function publishStamped(url: string, events: number, batch: number): Promise<{ startedAt: number; endedAt: number }> {
+  const startedAt = wallNow();
+  const inFlight = new Set<Promise<void>>();
+  for (let sent = 0; sent < events; sent += batch) {
+    const t = wallNow();
+    const inputs: CaptureInput[] = [];
+    for (let i = 0; i < Math.min(batch, events - sent); i++) inputs.push(pageview(eventNumber, eventNumber++ % BUCKETS, t));
+    const sending: Promise<void> = publish(inputs, false, url).finally(() => inFlight.delete(sending));
+    inFlight.add(sending);
+    if (inFlight.size >= PUBLISHES_IN_FLIGHT) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  return { startedAt, endedAt: wallNow() };
+}
+
+/** What `watchStart` began: frames counted from `before`. */
+let watching: { before: number } | null = null;
 
 serveRequests(
   {},
@@ -274,6 +305,65 @@ serveRequests(
         received: total - before,
         unexpected: others,
       };
+    },
+
+    /**
+     * The fleet scenario's receiving side: from now, count this process's frames and time each by the wall-clock
+     * stamp it carries (whichever process captured it). Ended by `watchEnd`.
+     */
+    async watchStart() {
+      await quiesce();
+      watching = { before: total };
+      latencies = createHistogram();
+      clockOffset = performance.timeOrigin;
+      return {};
+    },
+
+    /**
+     * Waits for `events` events to reach every subscriber of this process (unfiltered), then reports how many frames
+     * came, when the last did (wall clock) and capture → delivery percentiles of the stamped ones.
+     */
+    async watchEnd(r) {
+      if (!watching) throw new Error("watchEnd without watchStart");
+      const expected = (r["events"] as number) * counts.length;
+      await drain(watching.before + expected);
+      const histogram = latencies!;
+      const received = total - watching.before;
+      watching = null;
+      latencies = null;
+      clockOffset = 0;
+      return {
+        expected,
+        received,
+        lastFrameAt: performance.timeOrigin + lastFrameAt,
+        p50Ms: histogram.count > 0 ? histogram.percentile(50) / 1000 : NaN,
+        p99Ms: histogram.count > 0 ? histogram.percentile(99) / 1000 : NaN,
+      };
+    },
+
+    /** Captures `events` stamped events on `url` (default: this process's server), see publishStamped. */
+    publishBurst(r) {
+      return publishStamped((r["url"] as string | undefined) ?? baseUrl, r["events"] as number, r["batch"] as number);
+    },
+
+    /** Captures `rate` stamped events/s on `url` for `seconds`, one batch every 10 ms, each capture not awaited. */
+    async publishSteady(r) {
+      const { rate, seconds } = r as unknown as { rate: number; seconds: number };
+      const url = (r["url"] as string | undefined) ?? baseUrl;
+      const perTick = Math.max(1, Math.round(rate / 100));
+      const ticks = Math.round((seconds * rate) / perTick);
+      const started = performance.now();
+      const startedAt = wallNow();
+      const sends: Promise<void>[] = [];
+      for (let tick = 0; tick < ticks; tick++) {
+        const wait = started + (tick * perTick * 1000) / rate - performance.now();
+        if (wait > 0) await sleep(wait);
+        const t = wallNow();
+        const inputs = Array.from({ length: perTick }, () => pageview(eventNumber, eventNumber++ % BUCKETS, t));
+        sends.push(publish(inputs, false, url));
+      }
+      await Promise.all(sends);
+      return { startedAt, endedAt: wallNow(), events: ticks * perTick };
     },
   },
   () => {

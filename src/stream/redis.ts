@@ -1,6 +1,7 @@
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { Redis } from "ioredis";
 import type { Appended, EventLog } from "../domain/event-log.ts";
-import type { CapturedEvent } from "../domain/event.ts";
+import type { CapturedEvent, StoredEvent } from "../domain/event.ts";
 import type { EventStream } from "../domain/event-stream.ts";
 import { PulseError } from "../domain/errors.ts";
 import { lostPositionsFor } from "../store/persistence.ts";
@@ -70,11 +71,35 @@ return tonumber(redis.call('GET', KEYS[1]))
  */
 const COUNTER_CHECK_MS = 500;
 /**
+ * Stream entries one XREAD asks for. The reader asks for the next ones while it applies a reply, and a reply is
+ * applied in slices (APPLY_SLICE_MS), so this only bounds the reply's memory (about 1 KB an entry).
+ */
+const READ_COUNT = 1000;
+/** How long one XREAD waits for a new entry before the reader asks again (and notices a close). */
+const READ_BLOCK_MS = 1000;
+/**
+ * How long the reader applies entries before it lets the event loop turn: the frames of the events applied so far
+ * are written, captures and timers run. Short enough to keep captures on this instance answered, long enough that
+ * each slice's frames leave a socket in one write.
+ */
+const APPLY_SLICE_MS = 10;
+/**
  * How long an instance that knows no position (nothing restored, never read the counter) waits before it creates a
  * missing counter, taking Redis for a new fleet's: longer than the others take to reconnect (2 s backoff at most)
  * and check, so if Redis has just lost the counter of a running fleet, one of them restarts it first.
  */
 const NEW_FLEET_WAIT_MS = 2_500;
+/**
+ * How long an instance whose only reading is an empty snapshot (position 0) waits before it restarts a missing
+ * counter: a new fleet's first instance writes such a snapshot at start and creates the counter NEW_FLEET_WAIT_MS
+ * later, so an instance joining meanwhile must not take the missing counter for a lost one (it restarted it a million
+ * further on and logged that Redis lost it). Alone after the wait, it restarts it past the snapshot as usual: the
+ * instance that wrote it may have handed out positions before it died.
+ */
+const EMPTY_SNAPSHOT_WAIT_MS = NEW_FLEET_WAIT_MS + 1_000;
+
+/** One entry of the stream as XREAD returns it: its id (`<position>-0`) and its fields (`e`, the event's JSON). */
+type StreamEntry = [id: string, fields: string[]];
 
 /** The counter held `value` at a moment no earlier than `at` (performance.now() when the read was sent). */
 interface CounterReading {
@@ -94,7 +119,8 @@ export interface RedisStreamOptions {
   readonly commandTimeoutMs?: number;
   /**
    * The restored snapshot: its newest position and the time it reflects (epoch ms). What this instance knows of the
-   * fleet's position before it has read the counter; without it (nothing restored), it knows nothing.
+   * fleet's position before it has read the counter; without it (nothing restored, or a snapshot at position 0), it
+   * knows nothing.
    */
   readonly restored?: { readonly position: number; readonly takenAt: number } | null;
   readonly onState?: (connected: boolean, error?: unknown) => void;
@@ -147,6 +173,8 @@ export class RedisEventStream implements EventLog {
   private reading: CounterReading | null;
   /** Since when (performance.now()) this instance, knowing no position, has found the counter missing. */
   private counterMissingSince: number | null = null;
+  /** This instance's only reading is an empty snapshot's (see EMPTY_SNAPSHOT_WAIT_MS), until it reads the counter. */
+  private emptySnapshotOnly: boolean;
   private checking: Promise<void> | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   connected = false;
@@ -160,6 +188,7 @@ export class RedisEventStream implements EventLog {
     const { restored } = options;
     // The snapshot's time on the monotonic clock: it may be older than this process.
     this.reading = restored ? { value: restored.position, at: performance.now() - Math.max(0, Date.now() - restored.takenAt) } : null;
+    this.emptySnapshotOnly = restored?.position === 0;
     // No offline queue: a capture while Redis is down must fail now (UNAVAILABLE), not pile up in memory.
     const common = {
       lazyConnect: true,
@@ -191,7 +220,7 @@ export class RedisEventStream implements EventLog {
    */
   async start(): Promise<void> {
     await Promise.allSettled([this.writer.connect(), this.reader.connect()]);
-    const deadline = performance.now() + NEW_FLEET_WAIT_MS + 1000;
+    const deadline = performance.now() + EMPTY_SNAPSHOT_WAIT_MS + 1000;
     await this.checkCounter();
     while (this.connected && this.counterMissingSince !== null && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -232,6 +261,9 @@ export class RedisEventStream implements EventLog {
   private bounds(now = performance.now()): { floor: number; seed: number; ageMs: number } {
     const floor = Math.max(this.reading?.value ?? 0, this.stream.lastPosition);
     if (this.reading === null) return { floor, seed: -1, ageMs: Infinity };
+    const waiting =
+      this.emptySnapshotOnly && (this.counterMissingSince === null || now - this.counterMissingSince < EMPTY_SNAPSHOT_WAIT_MS);
+    if (waiting) return { floor, seed: -1, ageMs: Infinity };
     const ageMs = Math.max(0, now - this.reading.at);
     return { floor, seed: floor + lostPositionsFor(ageMs), ageMs };
   }
@@ -243,6 +275,7 @@ export class RedisEventStream implements EventLog {
     }
     if (value < 0) return;
     this.counterMissingSince = null;
+    this.emptySnapshotOnly = false;
     if (this.reading === null || at >= this.reading.at) this.reading = { value: Math.max(value, this.reading?.value ?? 0), at };
   }
 
@@ -256,7 +289,8 @@ export class RedisEventStream implements EventLog {
         if (counter >= 0) return this.counterRead(counter, sentAt, reseeded, floor);
         // Missing, and this instance knows no position: a new fleet, or one whose Redis has just lost the counter.
         this.counterMissingSince ??= sentAt;
-        if (performance.now() - this.counterMissingSince < NEW_FLEET_WAIT_MS) return;
+        // With an empty snapshot's reading, the next check past EMPTY_SNAPSHOT_WAIT_MS restarts it (bounds).
+        if (this.reading !== null || performance.now() - this.counterMissingSince < NEW_FLEET_WAIT_MS) return;
         const createdAt = performance.now();
         const created = (await this.writer.eval(CREATE_COUNTER, 1, this.keys.counter, this.stream.lastPosition)) as number;
         this.counterRead(created, createdAt, 0, floor);
@@ -274,32 +308,61 @@ export class RedisEventStream implements EventLog {
     this.checkTimer.unref();
   }
 
+  /** The next entries after `last` (`<position>-0`), waiting up to READ_BLOCK_MS for one. Null: none came. */
+  private readAfter(last: string): Promise<StreamEntry[] | null> {
+    return this.reader
+      .xread("COUNT", READ_COUNT, "BLOCK", READ_BLOCK_MS, "STREAMS", this.keys.stream, last)
+      .then((reply) => reply?.[0]?.[1] ?? null);
+  }
+
+  /**
+   * Applies the stream in order. It asks Redis for the entries after a reply as soon as the reply comes, so the next
+   * ones travel while it applies these; and it applies for APPLY_SLICE_MS at most before it lets the event loop turn,
+   * so subscribers' frames leave in slices (a 1,000-entry reply to 500 subscribers is half a million frames: held in
+   * one turn, they cost more in garbage collection than the fan-out itself, and held captures past their timeout).
+   */
   private async read(): Promise<void> {
     let failures = 0;
+    let next: Promise<StreamEntry[] | null> | null = null;
     while (this.running) {
       try {
-        const last = `${this.stream.lastPosition}-0`;
-        const reply = await this.reader.xread("COUNT", 500, "BLOCK", 1000, "STREAMS", this.keys.stream, last);
+        const entries = await (next ?? this.readAfter(`${this.stream.lastPosition}-0`));
+        next = null;
         failures = 0;
-        for (const [, entries] of reply ?? []) {
-          for (const [id, fields] of entries) {
-            const seq = Number(id.split("-")[0]);
-            const previous = this.stream.lastPosition;
-            if (seq <= previous) continue;
-            // Positions are consecutive in the stream (one INCR per XADD, in one script): a jump means entries this
-            // instance cannot read any more (trimmed, or lost with Redis's data when the counter restarted).
-            if (seq > previous + 1) {
-              this.stream.markLost(previous, seq - 1);
-              if (previous > 0) this.options.onGap?.(previous + 1, seq - 1);
-            }
-            const payload = JSON.parse(fields[1]!) as CapturedEvent & { id: string };
-            this.stream.apply({ ...payload, seq });
-          }
-        }
+        if (!entries || !this.running) continue;
+        next = this.readAfter(entries[entries.length - 1]![0]);
+        // Awaited on the next turn of the loop; if the loop ends first (close), its failure is no one's concern.
+        next.catch(() => {});
+        await this.applyEntries(entries);
       } catch {
+        next = null;
         if (!this.running) return;
         failures++;
         await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** failures, 2000)));
+      }
+    }
+  }
+
+  private async applyEntries(entries: readonly StreamEntry[]): Promise<void> {
+    let sliceStart = performance.now();
+    for (const [id, fields] of entries) {
+      if (!this.running) return;
+      const seq = Number(id.slice(0, id.indexOf("-")));
+      const previous = this.stream.lastPosition;
+      if (seq <= previous) continue;
+      // Positions are consecutive in the stream (one INCR per XADD, in one script): a jump means entries this
+      // instance cannot read any more (trimmed, or lost with Redis's data when the counter restarted).
+      if (seq > previous + 1) {
+        this.stream.markLost(previous, seq - 1);
+        if (previous > 0) this.options.onGap?.(previous + 1, seq - 1);
+      }
+      // The payload is this entry's own object: it becomes the stored event as it is (no copy).
+      const event = JSON.parse(fields[1]!) as StoredEvent & { seq: number };
+      event.seq = seq;
+      this.stream.apply(event);
+      if (performance.now() - sliceStart >= APPLY_SLICE_MS) {
+        await yieldToEventLoop();
+        sliceStart = performance.now();
       }
     }
   }

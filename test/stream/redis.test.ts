@@ -218,6 +218,38 @@ describe.skipIf(!REDIS_URL)("when the fleet's Redis loses its data", () => {
     expect((resumedOnB!.data!.events as { id: string }).id).toBe(throughB.id);
   });
 
+  it("a new fleet's instance that restored the first one's empty snapshot (position 0) takes no missing counter for a lost one", async () => {
+    // A new fleet's first instance writes an empty snapshot at start and creates the counter 2.5 s later; an instance
+    // that joins meanwhile restores that snapshot and finds the counter missing.
+    const prefix = `pulse-test:${randomUUID()}:`;
+    const resets: unknown[] = [];
+    const instance = (restored: { position: number; takenAt: number } | null) => {
+      const hub = new Hub({
+        bufferSize: 100,
+        liveWindowSeconds: 60,
+        dashboardWindowSeconds: 60,
+        subscriberQueue: 100,
+        personsCapacity: 100,
+      });
+      const stream = new RedisEventStream(hub.stream, {
+        url: REDIS_URL!,
+        prefix,
+        maxLength: 1000,
+        restored,
+        onReset: (r) => resets.push(r),
+      });
+      hub.replication.useLog(stream);
+      onCleanup(() => stream.close());
+      return { hub, stream };
+    };
+    const first = instance(null);
+    const joining = instance({ position: 0, takenAt: Date.now() });
+    await Promise.all([first.stream.start(), joining.stream.start()]);
+    await captureInto(joining.hub, [{ event: "$pageview", distinctId: "first" }]);
+    expect(resets).toEqual([]);
+    expect(joining.hub.stream.lastPosition).toBe(1);
+  });
+
   it("an instance that knows no position waits for one that does before it restarts a missing counter", async () => {
     const redis = await privateRedis();
     const redisPrefix = `pulse-test:${randomUUID()}:`;
@@ -253,6 +285,7 @@ describe.skipIf(!REDIS_URL)("when Redis loses its data while the fleet is down",
     await first.exited;
     await redis.flushAll();
 
+    // Its snapshot is empty (position 0): it waits 3.5 s for a new fleet's first instance before it restarts the counter.
     const second = await startPulseProcess(env, { port });
     const fresh = await captureEvent(second.url, pageview(4));
     expect(position(fresh.cursor)).toBeGreaterThan(position(lost[2]!.cursor));
@@ -261,7 +294,7 @@ describe.skipIf(!REDIS_URL)("when Redis loses its data while the fleet is down",
     const [next] = await resumed.waitForResults(1);
     expect((next!.data!.events as { id: string }).id).toBe(fresh.id);
     expect(next!.extensions?.gap).toBe(true);
-  });
+  }, 60_000);
 });
 
 const RESUME = `subscription ($after: String) { events(after: $after) { id cursor } }`;
