@@ -50,7 +50,8 @@ it("runs every scenario at smoke size and prints well-formed JSON", async () => 
   }
   // Nothing was lost in the delivery scenarios, even at smoke size.
   for (const name of ["fanout_1k", "fanout_10k", "fanout_sse_1k", "filtered_10k", "latency_1k", "fleet"]) {
-    if (results[name]!["pending"] !== undefined) continue;
+    // The fleet needs Redis and PostgreSQL: pending without them on a developer's machine, never in CI.
+    if (results[name]!["pending"] !== undefined && !process.env["CI"]) continue;
     expect((results[name]!["context"] as Record<string, unknown>)["lost"], name).toBe(0);
   }
 }, 240_000);
