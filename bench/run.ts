@@ -3,7 +3,7 @@ import { cpus } from "node:os";
 import { fanout10k, fanout1k, fanoutSse1k, filtered10k, latency1k, memoryIdle10k, profiling } from "./scenarios/delivery.ts";
 import { fleet } from "./scenarios/fleet.ts";
 import { ingestBatch, ingestSingle } from "./scenarios/ingest.ts";
-import { restore10k, snapshotLag } from "./scenarios/persistence.ts";
+import { captureAt1m, restore10k, restore1m, snapshotLag } from "./scenarios/persistence.ts";
 import type { Mode, ScenarioResult } from "./scenarios/types.ts";
 
 /**
@@ -21,6 +21,9 @@ const SCENARIOS: Record<string, (mode: Mode) => Promise<ScenarioResult>> = {
   memory_idle_10k: memoryIdle10k,
   restore_10k: restore10k,
   snapshot_lag: snapshotLag,
+  // capture_at_1m leaves the snapshot files restore_1m restores: keep this order.
+  capture_at_1m: captureAt1m,
+  restore_1m: restore1m,
   fleet,
 };
 

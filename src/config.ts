@@ -202,6 +202,10 @@ const TABLE: Table = {
     default: 10_000,
     section: "core",
     meaning: "Events kept in the in-memory ring buffer: what `recentEvents`, `replay` and `after` can reach.",
+    details:
+      "Each buffered event holds memory: about 1 KB of RSS for a page view with ~250 bytes of properties (a million: " +
+      "about 1 GB); the largest event allowed (`PULSE_MAX_EVENT_BYTES`) takes a few times its JSON size. A restart restores the " +
+      "whole buffer before serving (see [persistence.md](persistence.md#starting-and-stopping)).",
   }),
   liveWindowSeconds: integer({
     env: "PULSE_LIVE_WINDOW_SECONDS",

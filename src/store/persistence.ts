@@ -17,9 +17,14 @@ export interface Persistence {
   close(): Promise<void>;
 }
 
-/** Opens the snapshot store of `databaseUrl` (migrated, ready): `file:` is SQLite, `postgresql://` PostgreSQL. */
+/**
+ * Opens the snapshot store of `databaseUrl` (migrated, ready): `file:` is SQLite, `postgresql://` PostgreSQL. A SQLite
+ * file's pages are checked while the snapshot is loaded (its `load` fails for a damaged file).
+ */
 export function openSnapshotStore(databaseUrl: string, log: Logger): Promise<SnapshotStore> {
-  return databaseEngine(databaseUrl) === "postgresql" ? openPostgresStore(databaseUrl, { log }) : openSqliteStore(databaseUrl, { log });
+  return databaseEngine(databaseUrl) === "postgresql"
+    ? openPostgresStore(databaseUrl, { log })
+    : openSqliteStore(databaseUrl, { log, checkWhileLoading: true });
 }
 
 /**

@@ -12,17 +12,21 @@ export interface WriterOptions {
   readonly busyTimeoutMs: number;
 }
 
-/** An event row: seq, id, event, distinctId, timestamp, receivedAt (Prisma's ISO format), properties (JSON), sessionId, environment. */
-export type EventRow = [number, string, string, string, string, string, string, string | null, string];
-/** A person row: distinctId, properties (JSON), firstSeen, lastSeen. */
-export type PersonRow = [string, string, string, string];
+/**
+ * An event row: seq, id, event, distinctId, timestamp, receivedAt (epoch ms; written as Prisma's DATETIME text by
+ * this thread, not the event loop), properties (JSON), sessionId, environment.
+ */
+export type EventRow = [number, string, string, string, number, number, string, string | null, string];
+/** A person row: distinctId, properties (JSON), firstSeen, lastSeen (epoch ms). */
+export type PersonRow = [string, string, number, number];
 
 /** Applies the staged rows, removes events at or below `evictedThroughSeq`, saves the state; replies with `id`. */
 export interface CommitRequest {
   readonly type: "commit";
   readonly id: number;
   readonly evictedThroughSeq: number;
-  readonly takenAt: string;
+  /** Epoch ms. */
+  readonly takenAt: number;
   readonly cleanStop: boolean;
   /** Trim persons to this many most recently seen, or null to skip. */
   readonly keepPersons: number | null;
@@ -36,11 +40,27 @@ export type WriterRequest =
   | CommitRequest
   /** Replies with `id`: the connection is open. */
   | { readonly type: "ping"; readonly id: number }
+  /** Runs `PRAGMA quick_check` and replies with its report (`["ok"]` for an undamaged file). */
+  | { readonly type: "check"; readonly id: number }
   | { readonly type: "close" };
 
 export type WriterReply =
-  | { readonly id: number; readonly ok: true }
+  | { readonly id: number; readonly ok: true; readonly report?: string[] }
   | { readonly id: number; readonly ok: false; readonly message: string; readonly code?: string };
+
+/** The DATETIME text Prisma writes and reads on SQLite (`2026-01-01T12:00:00.000+00:00`); a batch shares one receive time. */
+class TimeText {
+  private lastMs = Number.NaN;
+  private lastText = "";
+
+  of(ms: number): string {
+    if (ms !== this.lastMs) {
+      this.lastText = new Date(ms).toISOString().replace("Z", "+00:00");
+      this.lastMs = ms;
+    }
+    return this.lastText;
+  }
+}
 
 const port = parentPort;
 if (port) {
@@ -74,12 +94,20 @@ if (port) {
 
   let events: EventRow[][] = [];
   let persons: PersonRow[][] = [];
+  const time = new TimeText();
   const apply = db.transaction((commit: CommitRequest) => {
-    for (const rows of events) for (const row of rows) insertEvent.run(BigInt(row[0]), ...row.slice(1));
+    for (const rows of events) {
+      for (const [seq, id, event, distinctId, timestamp, receivedAt, properties, sessionId, environment] of rows) {
+        insertEvent.run(BigInt(seq), id, event, distinctId, time.of(timestamp), time.of(receivedAt), properties, sessionId, environment);
+      }
+    }
     evict.run(BigInt(commit.evictedThroughSeq));
-    for (const rows of persons) for (const row of rows) upsertPerson.run(row);
+    for (const rows of persons) {
+      for (const [distinctId, properties, firstSeen, lastSeen] of rows)
+        upsertPerson.run(distinctId, properties, time.of(firstSeen), time.of(lastSeen));
+    }
     if (commit.keepPersons !== null) trimPersons.run(commit.keepPersons - 1);
-    saveState.run(BigInt(commit.evictedThroughSeq), commit.takenAt, commit.cleanStop ? 1 : 0);
+    saveState.run(BigInt(commit.evictedThroughSeq), time.of(commit.takenAt), commit.cleanStop ? 1 : 0);
   });
 
   port.on("message", (request: WriterRequest) => {
@@ -111,6 +139,18 @@ if (port) {
       case "ping":
         port.postMessage({ id: request.id, ok: true } satisfies WriterReply);
         return;
+      case "check": {
+        let reply: WriterReply;
+        try {
+          const report = (db.pragma("quick_check(3)") as { quick_check: string }[]).flatMap((row) => row.quick_check.split("\n"));
+          reply = { id: request.id, ok: true, report };
+        } catch (error) {
+          const { message, code } = error as { message?: string; code?: unknown };
+          reply = { id: request.id, ok: false, message: String(message ?? error), ...(typeof code === "string" ? { code } : {}) };
+        }
+        port.postMessage(reply);
+        return;
+      }
       case "close":
         db.close();
         port.close();

@@ -4,13 +4,11 @@ import { dirname, extname, resolve } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import Database from "better-sqlite3";
-import { PrismaClient } from "../generated/prisma/client.ts";
 import { silentLogger, type Logger } from "../telemetry/logger.ts";
 import { sqlitePath } from "./database-url.ts";
 import { migrationTimestamp, planMigrations, readMigrations, type AppliedMigration, type Migration } from "./migrations.ts";
-import { PersonsTrim, snapshotFromRecords } from "./rows.ts";
+import { PersonsTrim, RowDecoder, type EventColumns, type PersonColumns } from "./rows.ts";
 import {
   StoreReplacedError,
   StoreUnusableError,
@@ -20,6 +18,8 @@ import {
   type StoreOptions,
   type WriterClaim,
 } from "./snapshot-store.ts";
+import type { StoredEvent } from "../domain/event.ts";
+import type { Person } from "../domain/persons.ts";
 import type { CommitRequest, EventRow, PersonRow, WriterOptions, WriterReply, WriterRequest } from "./sqlite-writer.ts";
 
 /** The committed migrations of the SQLite schema (prisma/schema.prisma). */
@@ -41,14 +41,28 @@ const MIGRATION_BUSY_TIMEOUT_MS = 5_000;
  * `StoreUnusableError` for a database Pulse must not use (newer schema, failed migration, not a Pulse database,
  * cannot be opened or written).
  */
-export async function openSqliteStore(url: string, options: StoreOptions = {}): Promise<SnapshotStore> {
-  const log = options.log ?? silentLogger();
-  const path = sqlitePath(url);
-  const description = `SQLite ${resolve(path)}`;
-  const migrations = options.migrations ?? readMigrations(SQLITE_MIGRATIONS);
-  const store = new SqliteSnapshotStore({ path, description, migrations, log });
-  await store.open();
-  return store;
+export function openSqliteStore(
+  url: string,
+  options: StoreOptions & {
+    /**
+     * Check the file's pages (`PRAGMA quick_check`, seconds for a large file) in the writer thread while `load` reads
+     * on the main thread, instead of before this resolves: `load` and `write` wait for the check and reject with
+     * `StoreUnusableError` for a damaged file. Taken only when no migration is due (a migration writes, and never
+     * into an unchecked file). How Pulse starts; tools and tests get a checked store.
+     */
+    readonly checkWhileLoading?: boolean;
+  } = {},
+): Promise<SnapshotStore> {
+  // Synchronous work; whatever it throws rejects the promise.
+  return new Promise((resolveStore) => {
+    const log = options.log ?? silentLogger();
+    const path = sqlitePath(url);
+    const description = `SQLite ${resolve(path)}`;
+    const migrations = options.migrations ?? readMigrations(SQLITE_MIGRATIONS);
+    const store = new SqliteSnapshotStore({ path, description, migrations, log });
+    store.open(options.checkWhileLoading === true);
+    resolveStore(store);
+  });
 }
 
 /** Which file is at `path` (device and inode), or null when there is none: a file deleted or replaced has another. */
@@ -66,8 +80,19 @@ function fileAt(path: string): { readonly dev: number; readonly ino: number } | 
  * Puts the file in WAL mode (readers, such as a backup, never block the snapshot writer, and a crash mid-write
  * leaves the last commit intact) and applies the pending migrations, each in the same transaction as its
  * `_prisma_migrations` row. Synchronous: it runs once, before the server serves.
+ *
+ * Every page is checked first (`PRAGMA quick_check`): a damaged page found now stops the start with a plain message;
+ * found by the restore, it would end in a stack trace, and found by a snapshot, fail every snapshot after. With
+ * `deferCheck` and no migration to apply (nothing is written) the check is left to the caller, who runs it beside
+ * the restore (see `SqliteSnapshotStore.open`); the result says whether it was left.
  */
-export function migrateSqlite(path: string, migrations: readonly Migration[], description: string, log: Logger = silentLogger()): void {
+export function migrateSqlite(
+  path: string,
+  migrations: readonly Migration[],
+  description: string,
+  log: Logger = silentLogger(),
+  options: { readonly deferCheck?: boolean } = {},
+): { readonly checkDeferred: boolean } {
   let db: Database.Database | undefined;
   try {
     mkdirSync(dirname(path), { recursive: true });
@@ -75,19 +100,8 @@ export function migrateSqlite(path: string, migrations: readonly Migration[], de
     // journal_mode cannot change inside a transaction; it is stored in the file, so it holds for every connection.
     const mode = db.pragma("journal_mode = WAL", { simple: true });
     if (mode !== "wal") log.warn({ store: description, journalMode: mode }, "the database is not in WAL mode (an in-memory database?)");
-    // Every page, once, before serving (0.3 s for a 30 MB file, a full buffer and 100,000 persons, on a busy 2-core
-    // machine): a damaged page found now stops the start with a plain message; found by the restore, it would end
-    // in a stack trace, and found by a snapshot, fail every snapshot after.
-    const report = (db.pragma("quick_check(3)") as { quick_check: string }[]).flatMap((row) => row.quick_check.split("\n"));
-    if (report.length !== 1 || report[0] !== "ok") {
-      throw corrupted(
-        description,
-        report
-          .filter((line) => !line.startsWith("***"))
-          .slice(0, 3)
-          .join("; "),
-      );
-    }
+    // 0.3 s for a 30 MB file (a 10,000-event buffer and 100,000 persons), 2.6 s for a 424 MB one (a million events).
+    if (!options.deferCheck) checkPages(db, description);
     const database = db;
     const plan = database
       .transaction(() => {
@@ -109,6 +123,8 @@ export function migrateSqlite(path: string, migrations: readonly Migration[], de
           )
           .all() as AppliedMigration[];
         const plan = planMigrations(migrations, applied, description);
+        // A migration writes: never into a damaged file.
+        if (options.deferCheck && plan.pending.length > 0) checkPages(database, description);
         const record = database.prepare(
           `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
            VALUES (?, ?, ?, ?, NULL, NULL, ?, 1)`,
@@ -124,6 +140,7 @@ export function migrateSqlite(path: string, migrations: readonly Migration[], de
       .immediate();
     for (const warning of plan.warnings) log.warn({ store: description }, warning);
     if (plan.pending.length > 0) log.info({ store: description, migrations: plan.pending.map((m) => m.name) }, "migrations applied");
+    return { checkDeferred: options.deferCheck === true && plan.pending.length === 0 };
   } catch (error) {
     if (error instanceof StoreUnusableError) throw error;
     if (isCorruption(error)) throw corrupted(description, messageOf(error), error);
@@ -131,6 +148,31 @@ export function migrateSqlite(path: string, migrations: readonly Migration[], de
   } finally {
     db?.close();
   }
+}
+
+/** `PRAGMA quick_check`'s report: ["ok"], or up to three problems. */
+export function quickCheck(db: Database.Database): string[] {
+  return (db.pragma("quick_check(3)") as { quick_check: string }[]).flatMap((row) => row.quick_check.split("\n"));
+}
+
+/** Throws `StoreUnusableError` (damaged) unless every page passes `quick_check`. */
+function checkPages(db: Database.Database, description: string): void {
+  const report = quickCheck(db);
+  if (!pagesOk(report)) throw damaged(description, report);
+}
+
+function pagesOk(report: readonly string[]): boolean {
+  return report.length === 1 && report[0] === "ok";
+}
+
+function damaged(description: string, report: readonly string[]): StoreUnusableError {
+  return corrupted(
+    description,
+    report
+      .filter((line) => !line.startsWith("***"))
+      .slice(0, 3)
+      .join("; "),
+  );
 }
 
 /** SQLite's codes for a file that is damaged or is no database at all. */
@@ -160,7 +202,7 @@ const PRISMA_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations"
 )`;
 
 /**
- * Reads through the Prisma client; writes through a worker thread. better-sqlite3 is synchronous, and on the main
+ * Reads (once, at start) with plain statements on the main thread; writes through a worker thread. better-sqlite3 is synchronous, and on the main
  * thread a snapshot of 10,000 new events stalled the event loop well past the 50 ms target on this 2-core machine:
  * 100-row inserts issued through Prisma took 5-16 ms each (up to 230 ms under load, 1-2 s in all), and the WAL
  * checkpoint at commit 50-140 ms, neither of which chunking can split. In the writer thread the whole delta is one
@@ -177,8 +219,9 @@ class SqliteSnapshotStore implements SnapshotStore {
   private readonly migrations: readonly Migration[];
   private readonly log: Logger;
   private personsTrim = new PersonsTrim();
-  private prisma: PrismaClient | undefined;
   private writer: SqliteWriter | undefined;
+  /** The page check left to the writer thread (`checkWhileLoading`): rejects with `StoreUnusableError` for damage. */
+  private pagesChecked: Promise<void> = Promise.resolve();
   /** The file the connections have open; null once it is found gone, until the path is opened again. */
   private file: { readonly dev: number; readonly ino: number } | null = null;
 
@@ -189,41 +232,55 @@ class SqliteSnapshotStore implements SnapshotStore {
     this.log = options.log;
   }
 
-  /** Creates (if missing), checks and migrates the file, then connects. Throws `StoreUnusableError`. */
-  async open(): Promise<void> {
-    migrateSqlite(this.path, this.migrations, this.description, this.log);
+  /**
+   * Creates (if missing), checks and migrates the file, then starts the writer thread. Throws `StoreUnusableError`.
+   * `deferCheck`: see `checkWhileLoading`.
+   */
+  open(deferCheck = false): void {
+    const { checkDeferred } = migrateSqlite(this.path, this.migrations, this.description, this.log, { deferCheck });
     const file = fileAt(this.path);
-    const prisma = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: this.path }) });
-    try {
-      await prisma.$connect();
-    } catch (error) {
-      await prisma.$disconnect();
-      throw new StoreUnusableError(`Cannot open the database ${this.description}: ${messageOf(error)}`, { cause: error });
-    }
-    this.prisma = prisma;
     // A worker thread takes ~0.3 s to start on a busy 2-core machine: let it start while the snapshot is loaded
     // rather than before. The migration has just written to the file; a writer that still fails shows as a failed
     // snapshot.
     this.writer = new SqliteWriter({ path: this.path, busyTimeoutMs: BUSY_TIMEOUT_MS });
     this.writer.start().catch(() => {});
+    if (checkDeferred) {
+      const description = this.description;
+      this.pagesChecked = this.writer.check().then(
+        (report) => {
+          if (!pagesOk(report)) throw damaged(description, report);
+        },
+        (error: unknown) => {
+          if (isCorruption(error)) throw corrupted(description, messageOf(error), error);
+          throw new StoreUnusableError(`Cannot check the database ${description}: ${messageOf(error)}`, { cause: error });
+        },
+      );
+      // Awaited by load and write; a store closed before either must not report it as unhandled.
+      this.pagesChecked.catch(() => {});
+    } else {
+      this.pagesChecked = Promise.resolve();
+    }
     this.personsTrim = new PersonsTrim();
     this.file = file;
   }
 
   async load(limits: { readonly events: number; readonly persons: number }): Promise<Snapshot> {
-    const prisma = this.prisma!;
+    let db: Database.Database | undefined;
+    let snapshot: Snapshot;
     try {
-      const [state, events, persons] = await prisma.$transaction([
-        prisma.snapshotState.findUnique({ where: { id: 1 } }),
-        prisma.event.findMany({ orderBy: { seq: "desc" }, take: limits.events + 1 }),
-        prisma.person.findMany({ orderBy: { lastSeen: "desc" }, take: limits.persons }),
-      ]);
-      return snapshotFromRecords(state, events, persons, limits);
+      db = new Database(this.path, { readonly: true, fileMustExist: true });
+      snapshot = await readSnapshot(db, limits);
     } catch (error) {
-      // Damage the quick check at start did not see (it reads every page, not every index entry's row).
+      // The page check's report, when it has one, says more than the read's error.
+      await this.pagesChecked;
+      // Damage the quick check did not see (it reads every page, not every index entry's row).
       if (isCorruption(error)) throw corrupted(this.description, "database disk image is malformed", error);
       throw error;
+    } finally {
+      db?.close();
     }
+    await this.pagesChecked;
+    return snapshot;
   }
 
   /** A SQLite file belongs to one Pulse process: it always writes. */
@@ -232,6 +289,7 @@ class SqliteSnapshotStore implements SnapshotStore {
   }
 
   async write(delta: SnapshotDelta): Promise<void> {
+    await this.pagesChecked;
     await this.verify();
     const prune = this.personsTrim.due(delta.persons.length, delta.personsMax);
     await this.writer!.write(async (send) => {
@@ -243,8 +301,8 @@ class SqliteSnapshotStore implements SnapshotStore {
             e.id,
             e.event,
             e.distinctId,
-            sqliteTime(e.timestamp),
-            sqliteTime(e.receivedAt),
+            e.timestamp,
+            e.receivedAt,
             JSON.stringify(e.properties),
             e.sessionId,
             e.environment,
@@ -255,13 +313,13 @@ class SqliteSnapshotStore implements SnapshotStore {
       for (let i = 0; i < delta.persons.length; i += ROWS_PER_MESSAGE) {
         const rows = delta.persons
           .slice(i, i + ROWS_PER_MESSAGE)
-          .map((p): PersonRow => [p.distinctId, JSON.stringify(p.properties), sqliteTime(p.firstSeen), sqliteTime(p.lastSeen)]);
+          .map((p): PersonRow => [p.distinctId, JSON.stringify(p.properties), p.firstSeen, p.lastSeen]);
         send({ type: "persons", rows });
         await yieldToEventLoop();
       }
       return {
         evictedThroughSeq: delta.evictedThroughSeq,
-        takenAt: sqliteTime(delta.takenAt),
+        takenAt: delta.takenAt,
         cleanStop: delta.cleanStop,
         keepPersons: prune ? delta.personsMax : null,
       };
@@ -301,18 +359,15 @@ class SqliteSnapshotStore implements SnapshotStore {
    * path, and would replay its frames into a database moved into its place (the lost file's pages in another file).
    */
   private async reopen(): Promise<void> {
-    const [writer, prisma] = [this.writer, this.prisma];
+    const writer = this.writer;
     this.writer = undefined;
-    this.prisma = undefined;
     await writer?.close().catch(() => {});
-    await prisma?.$disconnect().catch(() => {});
     if (writer) for (const suffix of ["-wal", "-shm"]) rmSync(`${this.path}${suffix}`, { force: true });
-    await this.open();
+    this.open();
   }
 
   async close(): Promise<void> {
     await this.writer?.close();
-    await this.prisma?.$disconnect();
   }
 }
 
@@ -323,14 +378,19 @@ class SqliteSnapshotStore implements SnapshotStore {
 class SqliteWriter {
   private worker: Worker | undefined;
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve(): void; reject(error: Error): void }>();
+  private readonly waiting = new Map<number, { resolve(reply: WriterReply & { ok: true }): void; reject(error: Error): void }>();
   private closing = false;
 
   constructor(private readonly options: WriterOptions) {}
 
   /** Starts the thread; resolves once its connection is open. */
-  start(): Promise<void> {
-    return this.request((id) => ({ type: "ping", id }));
+  async start(): Promise<void> {
+    await this.request((id) => ({ type: "ping", id }));
+  }
+
+  /** `PRAGMA quick_check` in the thread: its report. */
+  async check(): Promise<string[]> {
+    return (await this.request((id) => ({ type: "check", id }))).report ?? [];
   }
 
   /** Sends a delta: `stage` sends its rows and returns the commit. Resolves once the thread committed. */
@@ -351,10 +411,10 @@ class SqliteWriter {
     await exited;
   }
 
-  private request(make: (id: number) => WriterRequest): Promise<void> {
+  private request(make: (id: number) => WriterRequest): Promise<WriterReply & { ok: true }> {
     const id = ++this.nextId;
     const worker = this.running();
-    const done = new Promise<void>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    const done = new Promise<WriterReply & { ok: true }>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
     // An idle writer does not keep the process alive; one with a reply due does (the final snapshot runs after the
     // server has stopped listening, when nothing else may be left).
     worker.ref();
@@ -370,7 +430,7 @@ class SqliteWriter {
       const waiter = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
       if (this.waiting.size === 0 && !this.closing) worker.unref();
-      if (reply.ok) waiter?.resolve();
+      if (reply.ok) waiter?.resolve(reply);
       else waiter?.reject(Object.assign(new Error(reply.message), reply.code ? { code: reply.code } : {}));
     });
     const fail = (error: Error) => {
@@ -395,9 +455,48 @@ const WRITER_BOOTSTRAP = WRITER_MODULE.endsWith(".ts")
   ? `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then(({ register }) => { register(); return import(${JSON.stringify(WRITER_MODULE)}); })`
   : `import(${JSON.stringify(WRITER_MODULE)})`;
 
-/** The DATETIME text Prisma writes and reads on SQLite (`2026-01-01T12:00:00.000+00:00`). */
-function sqliteTime(ms: number): string {
-  return new Date(ms).toISOString().replace("Z", "+00:00");
+/** Rows read per statement while restoring, with a turn of the event loop between pages (`/healthz` keeps answering). */
+const RESTORE_PAGE_ROWS = 1000;
+const EVENT_COLUMNS = `seq, id, event, "distinctId", timestamp, "receivedAt", properties, "sessionId", environment`;
+
+/**
+ * Reads the snapshot with plain prepared statements on a read-only connection of its own, in one read transaction
+ * (one consistent view of the three tables), events oldest first in pages of RESTORE_PAGE_ROWS. Each row becomes the
+ * hub's event directly: the Prisma client built two objects per row plus a Date per time and a BigInt per position,
+ * and materialized all of them at once, which for a million buffered events was most of a 62 s restore (41 % of it
+ * garbage collection).
+ */
+async function readSnapshot(db: Database.Database, limits: { readonly events: number; readonly persons: number }): Promise<Snapshot> {
+  const decode = new RowDecoder();
+  db.exec("BEGIN");
+  const state = db.prepare(`SELECT "evictedThroughSeq", "takenAt", "cleanStop" FROM snapshot_state WHERE id = 1`).raw().get() as
+    [number, string | number, number] | undefined;
+  // The newest event a smaller buffer leaves out: everything at or below it counts as evicted.
+  const left =
+    (db.prepare("SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?").pluck().get(limits.events) as number | undefined) ?? 0;
+  const page = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ${RESTORE_PAGE_ROWS}`).raw();
+  const events: StoredEvent[] = [];
+  for (let after = left; ;) {
+    const rows = page.all(after) as EventColumns[];
+    for (const row of rows) events.push(decode.event(row));
+    if (rows.length < RESTORE_PAGE_ROWS) break;
+    after = rows[rows.length - 1]![0];
+    await yieldToEventLoop();
+  }
+  const newestPersons = db
+    .prepare(`SELECT "distinctId", properties, "firstSeen", "lastSeen" FROM persons ORDER BY "lastSeen" DESC LIMIT ?`)
+    .raw()
+    .all(limits.persons) as PersonColumns[];
+  db.exec("COMMIT");
+  const persons: Person[] = [];
+  for (let i = newestPersons.length - 1; i >= 0; i--) persons.push(decode.person(newestPersons[i]!));
+  return {
+    events,
+    evictedThroughSeq: Math.max(state ? Number(state[0]) : 0, left),
+    persons,
+    takenAt: state ? decode.time(state[1]) : null,
+    cleanStop: state ? Number(state[2]) !== 0 : null,
+  };
 }
 
 function messageOf(error: unknown): string {

@@ -13,6 +13,8 @@ const SCENARIOS = [
   "memory_idle_10k",
   "restore_10k",
   "snapshot_lag",
+  "capture_at_1m",
+  "restore_1m",
   "fleet",
 ];
 
