@@ -30,7 +30,15 @@ export interface ApplicationOptions {
 
 export function createApplication({ hub, limits, maxBatch, rateLimiter, enrichment }: ApplicationOptions): Application {
   return {
-    ingest: new Ingest({ replication: hub.replication, clock: hub.clock, limits, maxBatch, rateLimiter, enrichment }),
+    ingest: new Ingest({
+      replication: hub.replication,
+      clock: hub.clock,
+      limits,
+      maxBatch,
+      rateLimiter,
+      enrichment,
+      propertiesText: hub.propertiesText,
+    }),
     enrichment,
     readsFor: createReadsFor(hub),
   };

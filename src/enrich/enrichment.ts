@@ -1,4 +1,5 @@
 import type { CapturedEvent, JsonObject } from "../domain/event.ts";
+import type { PropertiesText } from "../domain/properties-text.ts";
 import { isIP } from "node:net";
 import { GeoIp, bundledGeoDatabase } from "./geoip.ts";
 import type { EnrichmentPart } from "./settings.ts";
@@ -83,12 +84,13 @@ export class Enrichment {
    * The enrichment of one request's events: what depends on the request alone (its User-Agent, its address's
    * country) is looked up once, on the first event that needs it.
    */
-  forSender(sender: Sender): (event: CapturedEvent) => CapturedEvent {
+  forSender(sender: Sender, texts?: PropertiesText): (event: CapturedEvent) => CapturedEvent {
     const lookups = new SenderLookups(sender, this.userAgents, this.geo);
-    return (event) => this.enrich(event, lookups);
+    return (event) => this.enrich(event, lookups, texts);
   }
 
-  private enrich(event: CapturedEvent, lookups: SenderLookups): CapturedEvent {
+  /** `texts`: where the properties' JSON text is kept; the enriched properties' is extended from it. */
+  private enrich(event: CapturedEvent, lookups: SenderLookups, texts: PropertiesText | undefined): CapturedEvent {
     const { properties } = event;
     const derived: JsonObject = {};
     let added = 0;
@@ -104,7 +106,9 @@ export class Enrichment {
     if (added === 0 && !removeIp) return event;
     // Object.assign, not a spread followed by new keys: V8 builds that shape several times slower (~5 µs an event).
     const enriched: JsonObject = removeIp ? withoutIp(properties) : Object.assign({}, properties);
-    return { ...event, properties: Object.assign(enriched, derived) };
+    Object.assign(enriched, derived);
+    if (!removeIp) texts?.extend(properties, derived, enriched);
+    return { ...event, properties: enriched };
   }
 
   stats(): EnrichmentStats {

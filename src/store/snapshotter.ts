@@ -1,4 +1,4 @@
-import type { StoredEvent } from "../domain/event.ts";
+import type { JsonObject, StoredEvent } from "../domain/event.ts";
 import type { Hub } from "../domain/hub.ts";
 import type { Person } from "../domain/persons.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -60,6 +60,8 @@ const FINAL_RETRY_DELAY_MS = 250;
  */
 export class Snapshotter implements SnapshotStatus {
   private readonly hub: Hub;
+  /** The properties' text capture made (forgotten as it is written), else made now. */
+  private readonly takeText: (properties: JsonObject) => string;
   private readonly store: SnapshotStore;
   private readonly intervalMs: number;
   private readonly log: Logger;
@@ -90,6 +92,8 @@ export class Snapshotter implements SnapshotStatus {
 
   constructor(options: SnapshotterOptions) {
     this.hub = options.hub;
+    this.takeText = (properties) => this.hub.propertiesText.take(properties);
+    this.hub.propertiesText.taken();
     this.store = options.store;
     this.intervalMs = options.intervalMs;
     this.log = options.log;
@@ -248,7 +252,15 @@ export class Snapshotter implements SnapshotStatus {
         if (person) persons.push(person);
       }
     }
-    const delta: SnapshotDelta = { appended, evictedThroughSeq, persons, personsMax: this.hub.personsCapacity, takenAt, cleanStop: final };
+    const delta: SnapshotDelta = {
+      appended,
+      evictedThroughSeq,
+      persons,
+      personsMax: this.hub.personsCapacity,
+      takenAt,
+      cleanStop: final,
+      propertiesText: this.takeText,
+    };
     const started = performance.now();
     try {
       await this.store.write(delta);

@@ -292,6 +292,7 @@ class SqliteSnapshotStore implements SnapshotStore {
     await this.pagesChecked;
     await this.verify();
     const prune = this.personsTrim.due(delta.persons.length, delta.personsMax);
+    const text = delta.propertiesText ?? JSON.stringify;
     await this.writer!.write(async (send) => {
       for (let i = 0; i < delta.appended.length; i += ROWS_PER_MESSAGE) {
         const rows = delta.appended
@@ -303,7 +304,7 @@ class SqliteSnapshotStore implements SnapshotStore {
             e.distinctId,
             e.timestamp,
             e.receivedAt,
-            JSON.stringify(e.properties),
+            text(e.properties),
             e.sessionId,
             e.environment,
           ]);
