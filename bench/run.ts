@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { cpus } from "node:os";
 import { fanout10k, fanout1k, fanoutSse1k, filtered10k, latency1k, memoryIdle10k, profiling } from "./scenarios/delivery.ts";
 import { fleet } from "./scenarios/fleet.ts";
-import { ingestBatch, ingestSingle } from "./scenarios/ingest.ts";
+import { ingestBatch, ingestPostHogBatch, ingestSingle } from "./scenarios/ingest.ts";
 import { captureAt1m, restore10k, restore1m, snapshotLag } from "./scenarios/persistence.ts";
 import type { Mode, ScenarioResult } from "./scenarios/types.ts";
 
@@ -13,6 +13,7 @@ import type { Mode, ScenarioResult } from "./scenarios/types.ts";
 const SCENARIOS: Record<string, (mode: Mode) => Promise<ScenarioResult>> = {
   ingest_batch: ingestBatch,
   ingest_single: ingestSingle,
+  ingest_posthog_batch: ingestPostHogBatch,
   fanout_1k: fanout1k,
   fanout_10k: fanout10k,
   fanout_sse_1k: fanoutSse1k,

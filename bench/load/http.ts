@@ -2,22 +2,46 @@ import autocannon from "autocannon";
 import { serveRequests } from "../lib/serve.ts";
 import { BROWSER_USER_AGENT } from "../lib/workload.ts";
 
+/** Bodies sent in turn by a run that names them (`pool`), kept here so they cross the IPC channel once. */
+const pools = new Map<string, Buffer[]>();
+
 /**
  * The load generator for ingestion scenarios: autocannon, `connections` keep-alive connections posting the same
- * body for `seconds`, with a browser's User-Agent (what Pulse enriches page views from). Any non-2xx answer or
- * GraphQL error fails the run rather than counting as throughput.
+ * body for `seconds` (or the bodies of `pool` in turn, each request the next one, whichever connection sends it),
+ * with a browser's User-Agent (what Pulse enriches page views from) unless `headers` say otherwise. Any non-2xx
+ * answer or GraphQL error fails the run rather than counting as throughput.
  */
 serveRequests(
   {},
   {
+    /** Keeps `bodies` (base64) as the pool `name`. */
+    pool(r) {
+      const { name, bodies } = r as unknown as { name: string; bodies: string[] };
+      pools.set(
+        name,
+        bodies.map((b) => Buffer.from(b, "base64")),
+      );
+      return { bodies: bodies.length };
+    },
+
     async run(r) {
-      const { url, body, connections, seconds } = r as unknown as { url: string; body: string; connections: number; seconds: number };
+      const { url, body, pool, headers, connections, seconds } = r as unknown as {
+        url: string;
+        body?: string;
+        pool?: string;
+        headers?: Record<string, string>;
+        connections: number;
+        seconds: number;
+      };
+      const bodies = pool === undefined ? undefined : pools.get(pool);
+      if (pool !== undefined && !bodies) throw new Error(`no body pool ${pool}`);
+      let next = 0;
       let graphqlErrors = 0;
       const result = await autocannon({
         url,
         method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json", "user-agent": BROWSER_USER_AGENT },
-        body,
+        headers: { "content-type": "application/json", accept: "application/json", "user-agent": BROWSER_USER_AGENT, ...headers },
+        ...(bodies ? { requests: [{ setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length]! }) }] } : { body }),
         connections,
         duration: seconds,
         setupClient: (client) => {

@@ -5,6 +5,7 @@ import { ownChild, ROOT } from "../support/process.ts";
 const SCENARIOS = [
   "ingest_batch",
   "ingest_single",
+  "ingest_posthog_batch",
   "fanout_1k",
   "fanout_10k",
   "fanout_sse_1k",
@@ -51,9 +52,18 @@ it("runs every scenario at smoke size and prints well-formed JSON", async () => 
     expect(Math.abs((r["ratio"] as number) - ratio), `${name}.ratio`).toBeLessThanOrEqual(0.01 * Math.abs(ratio) + 0.001);
   }
   // Nothing was lost in the delivery scenarios, even at smoke size.
-  for (const name of ["fanout_1k", "fanout_10k", "fanout_sse_1k", "filtered_10k", "latency_1k", "fleet"]) {
+  // Nor by any baseline: every delivery scenario is measured against raw-ws-best, with raw-ws beside it (but SSE).
+  for (const name of ["fanout_1k", "fanout_10k", "fanout_sse_1k", "filtered_10k", "latency_1k"]) {
+    const context = results[name]!["context"] as Record<string, unknown>;
+    expect(results[name]!["baselineName"], name).toMatch(/^raw-ws-best/);
+    expect(context["lost"], name).toBe(0);
+    expect(context["lostRawWsBest"], name).toBe(0);
+    if (name !== "fanout_sse_1k") expect(context["lostRawWs"], name).toBe(0);
+  }
+  for (const name of ["fleet"]) {
     // The fleet needs Redis and PostgreSQL: pending without them on a developer's machine, never in CI.
     if (results[name]!["pending"] !== undefined && !process.env["CI"]) continue;
     expect((results[name]!["context"] as Record<string, unknown>)["lost"], name).toBe(0);
   }
+  expect((results["fanout_1k"]!["context"] as Record<string, unknown>)["lostNaive"]).toBe(0);
 }, 240_000);
