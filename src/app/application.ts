@@ -30,15 +30,7 @@ export interface ApplicationOptions {
 
 export function createApplication({ hub, limits, maxBatch, rateLimiter, enrichment }: ApplicationOptions): Application {
   return {
-    ingest: new Ingest({
-      replication: hub.replication,
-      clock: hub.clock,
-      limits,
-      maxBatch,
-      rateLimiter,
-      enrichment,
-      propertiesText: hub.propertiesText,
-    }),
+    ingest: new Ingest({ replication: hub.replication, clock: hub.clock, limits, maxBatch, rateLimiter, enrichment }),
     enrichment,
     readsFor: createReadsFor(hub),
   };

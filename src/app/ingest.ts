@@ -3,7 +3,6 @@ import type { Clock } from "../domain/clock.ts";
 import { badInput } from "../domain/errors.ts";
 import { validateCapture, type CapturedEvent, type StoredEvent } from "../domain/event.ts";
 import type { EventLimits } from "../domain/event-limits.ts";
-import type { PropertiesText } from "../domain/properties-text.ts";
 import type { Enrichment } from "../enrich/enrichment.ts";
 import type { Replication } from "../domain/replication.ts";
 import type { CaptureRateLimiter } from "../limits/capture-rate.ts";
@@ -19,8 +18,6 @@ export interface IngestOptions {
   readonly rateLimiter: CaptureRateLimiter;
   /** Properties derived from the request and the event (src/enrich/enrichment.ts); default: none, events as sent. */
   readonly enrichment?: Enrichment;
-  /** Where the properties' JSON text made by validation is kept for the snapshot writer (the hub's). */
-  readonly propertiesText?: PropertiesText;
 }
 
 /** How one capture request arrived. */
@@ -67,7 +64,7 @@ export class Ingest {
   constructor(private readonly options: IngestOptions) {}
 
   async capture(principal: Principal, inputs: readonly unknown[], request: CaptureRequest): Promise<CaptureReceipt> {
-    const { clock, enrichment, limits, maxBatch, rateLimiter, replication, propertiesText } = this.options;
+    const { clock, enrichment, limits, maxBatch, rateLimiter, replication } = this.options;
     if (inputs.length > maxBatch) {
       const field = request.listField ?? "inputs";
       throw badInput(`${field} has ${inputs.length} events, the limit is ${maxBatch} (PULSE_MAX_BATCH)`, { field, limit: maxBatch });
@@ -75,15 +72,15 @@ export class Ingest {
     const receivedAt = clock.now();
     const validated = inputs.map((input, index): CapturedEvent => {
       const scoped = inScope(principal, input, request.batch ? `inputs[${index}].environment` : "input.environment");
-      if (!request.describeError) return validateCapture(scoped, receivedAt, request.batch ? index : undefined, limits, propertiesText);
+      if (!request.describeError) return validateCapture(scoped, receivedAt, request.batch ? index : undefined, limits);
       try {
-        return validateCapture(scoped, receivedAt, undefined, limits, propertiesText);
+        return validateCapture(scoped, receivedAt, undefined, limits);
       } catch (error) {
         throw request.describeError(error, index);
       }
     });
     await rateLimiter.consume(captureRateKey(principal, request.address), validated.length);
-    const captured = enrichment ? validated.map(enrichment.forSender(request, propertiesText)) : validated;
+    const captured = enrichment ? validated.map(enrichment.forSender(request)) : validated;
     const outcome = await replication.store(captured);
     if (outcome.duplicates === 0) return outcome;
     const events = [...outcome.events];

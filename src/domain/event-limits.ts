@@ -80,26 +80,9 @@ function jsonKind(value: unknown): string {
   }
 }
 
-/**
- * Refuses an event whose JSON form exceeds `maxEventBytes`; `where` names the input, e.g. `inputs[3]`.
- * `propertiesText`: `JSON.stringify(event.properties)`, when the caller has made it; the size is the whole event's
- * either way (bytes do not depend on the order of members), without serializing the properties twice.
- */
-export function checkEventSize(
-  event: { readonly properties?: unknown },
-  limits: EventLimits,
-  where: string,
-  propertiesText?: string,
-): void {
-  let bytes: number;
-  if (propertiesText === undefined || event.properties === undefined) {
-    bytes = Buffer.byteLength(JSON.stringify(event), "utf8");
-  } else {
-    const { properties: _, ...rest } = event;
-    const restText = JSON.stringify(rest);
-    // The whole is the rest with `,"properties":<text>` added (no comma when the rest is `{}`).
-    bytes = Buffer.byteLength(restText, "utf8") + (restText.length > 2 ? 14 : 13) + Buffer.byteLength(propertiesText, "utf8");
-  }
+/** Refuses an event whose JSON form exceeds `maxEventBytes`; `where` names the input, e.g. `inputs[3]`. */
+export function checkEventSize(event: unknown, limits: EventLimits, where: string): void {
+  const bytes = Buffer.byteLength(JSON.stringify(event), "utf8");
   if (bytes > limits.maxEventBytes) {
     throw badInput(`${where} is ${bytes} bytes as JSON, the limit is ${limits.maxEventBytes} (PULSE_MAX_EVENT_BYTES)`, {
       field: where,

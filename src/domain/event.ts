@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { badInput } from "./errors.ts";
 import { checkEventSize, checkProperties, type EventLimits } from "./event-limits.ts";
-import type { PropertiesText } from "./properties-text.ts";
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -73,14 +72,7 @@ export type CaptureInput = z.input<typeof captureInput>;
  * `sessionId` = `properties.$session_id` when that is a string. A timestamp more than 23 h ahead is clamped to now;
  * one older than `limits.maxEventAgeMs` is refused, and so are properties or an event past the other `limits`.
  */
-export function validateCapture(
-  input: unknown,
-  receivedAt: number,
-  index: number | undefined,
-  limits: EventLimits,
-  /** Where to keep the properties' JSON text, made here for the size check, for the snapshot writer. */
-  texts?: PropertiesText,
-): CapturedEvent {
+export function validateCapture(input: unknown, receivedAt: number, index: number | undefined, limits: EventLimits): CapturedEvent {
   const parsed = captureInput.safeParse(input);
   const where = (field: string) => (index === undefined ? field : `inputs[${index}].${field}`);
   if (!parsed.success) {
@@ -91,9 +83,7 @@ export function validateCapture(
   const value = parsed.data;
   const properties = value.properties ?? {};
   checkProperties(properties, limits, where("properties"));
-  const text = JSON.stringify(properties);
-  checkEventSize(value, limits, index === undefined ? "input" : `inputs[${index}]`, value.properties == null ? undefined : text);
-  texts?.remember(properties, text);
+  checkEventSize(value, limits, index === undefined ? "input" : `inputs[${index}]`);
   const propertySession = properties["$session_id"];
   let timestamp = value.timestamp ? Date.parse(value.timestamp) : receivedAt;
   if (timestamp - receivedAt > MAX_FUTURE_SKEW_MS) timestamp = receivedAt;

@@ -1,5 +1,4 @@
 import { systemClock, type Clock } from "./clock.ts";
-import { PropertiesText } from "./properties-text.ts";
 import type { StoredEvent } from "./event.ts";
 import { EventStream } from "./event-stream.ts";
 import { LiveDashboards } from "./live-dashboard.ts";
@@ -54,8 +53,6 @@ export class Hub {
   readonly dashboards: LiveDashboards;
   /** Persons kept (PULSE_PERSONS_MAX): how many a snapshot loads back. */
   readonly personsCapacity: number;
-  /** Captured events' properties as JSON text, from capture to the snapshot writer (see PropertiesText). */
-  readonly propertiesText = new PropertiesText();
 
   constructor(options: HubOptions) {
     this.clock = options.clock ?? systemClock;

@@ -175,7 +175,6 @@ class PostgresSnapshotStore implements SnapshotStore {
     }
     const lockPid = this.lock.pid!;
     const trim = this.personsTrim.due(delta.persons.length, delta.personsMax);
-    const text = delta.propertiesText ?? JSON.stringify;
     await this.prisma.$transaction(async (tx) => {
       // Fencing: the lock lives on another connection, which may have dropped (and the lock with it) since the claim.
       const held = await tx.$queryRawUnsafe<{ held: boolean }[]>(
@@ -200,7 +199,7 @@ class PostgresSnapshotStore implements SnapshotStore {
           rows.map((e) => e.distinctId),
           rows.map((e) => isoTime(e.timestamp)),
           rows.map((e) => isoTime(e.receivedAt)),
-          rows.map((e) => text(e.properties)),
+          rows.map((e) => JSON.stringify(e.properties)),
           rows.map((e) => e.sessionId),
           rows.map((e) => e.environment),
         );

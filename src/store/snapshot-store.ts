@@ -1,4 +1,4 @@
-import type { JsonObject, StoredEvent } from "../domain/event.ts";
+import type { StoredEvent } from "../domain/event.ts";
 import type { Person } from "../domain/persons.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { Migration } from "./migrations.ts";
@@ -37,8 +37,6 @@ export interface SnapshotDelta {
   readonly takenAt: number;
   /** The final snapshot of a clean stop; every other write records that a Pulse is running on the store. */
   readonly cleanStop: boolean;
-  /** An event's properties as JSON text (the text capture made, see PropertiesText); default `JSON.stringify`. */
-  readonly propertiesText?: (properties: JsonObject) => string;
 }
 
 /** What every engine's `open…Store` takes. */

@@ -1,4 +1,4 @@
-import type { JsonObject, StoredEvent } from "../domain/event.ts";
+import type { StoredEvent } from "../domain/event.ts";
 import type { Hub } from "../domain/hub.ts";
 import type { Person } from "../domain/persons.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -60,8 +60,6 @@ const FINAL_RETRY_DELAY_MS = 250;
  */
 export class Snapshotter implements SnapshotStatus {
   private readonly hub: Hub;
-  /** The properties' text capture made (forgotten as it is written), else made now. */
-  private readonly takeText: (properties: JsonObject) => string;
   private readonly store: SnapshotStore;
   private readonly intervalMs: number;
   private readonly log: Logger;
@@ -92,8 +90,6 @@ export class Snapshotter implements SnapshotStatus {
 
   constructor(options: SnapshotterOptions) {
     this.hub = options.hub;
-    this.takeText = (properties) => this.hub.propertiesText.take(properties);
-    this.hub.propertiesText.taken();
     this.store = options.store;
     this.intervalMs = options.intervalMs;
     this.log = options.log;
@@ -252,15 +248,7 @@ export class Snapshotter implements SnapshotStatus {
         if (person) persons.push(person);
       }
     }
-    const delta: SnapshotDelta = {
-      appended,
-      evictedThroughSeq,
-      persons,
-      personsMax: this.hub.personsCapacity,
-      takenAt,
-      cleanStop: final,
-      propertiesText: this.takeText,
-    };
+    const delta: SnapshotDelta = { appended, evictedThroughSeq, persons, personsMax: this.hub.personsCapacity, takenAt, cleanStop: final };
     const started = performance.now();
     try {
       await this.store.write(delta);

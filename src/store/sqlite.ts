@@ -292,7 +292,6 @@ class SqliteSnapshotStore implements SnapshotStore {
     await this.pagesChecked;
     await this.verify();
     const prune = this.personsTrim.due(delta.persons.length, delta.personsMax);
-    const text = delta.propertiesText ?? JSON.stringify;
     await this.writer!.write(async (send) => {
       for (let i = 0; i < delta.appended.length; i += ROWS_PER_MESSAGE) {
         const rows = delta.appended
@@ -304,7 +303,7 @@ class SqliteSnapshotStore implements SnapshotStore {
             e.distinctId,
             e.timestamp,
             e.receivedAt,
-            text(e.properties),
+            JSON.stringify(e.properties),
             e.sessionId,
             e.environment,
           ]);
