@@ -11,13 +11,22 @@ serveRequests(
   {},
   {
     async run(r) {
-      const { url, body, connections, seconds } = r as unknown as { url: string; body: string; connections: number; seconds: number };
+      const { url, body, bodies, connections, seconds } = r as unknown as {
+        url: string;
+        body: string;
+        /** Bodies sent in turn instead of `body` (the capture curve spreads its distinct ids over them). */
+        bodies?: string[];
+        connections: number;
+        seconds: number;
+      };
       let graphqlErrors = 0;
+      let turn = 0;
       const result = await autocannon({
         url,
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json", "user-agent": BROWSER_USER_AGENT },
         body,
+        ...(bodies ? { requests: [{ setupRequest: (request) => ({ ...request, body: bodies[turn++ % bodies.length] }) }] } : {}),
         connections,
         duration: seconds,
         setupClient: (client) => {
