@@ -270,6 +270,9 @@ async function fanoutPoints(
   mode: Mode,
   log: (line: string) => void,
 ): Promise<Map<string, FanoutMeasure>> {
+  // Tens of thousands of handshakes on a shared 2-core machine: one may wait longer than the 10 s Pulse gives a
+  // client to send its headers (answered 408). The points are measured once connected, so give them a minute.
+  const restore = withEnv({ PULSE_HTTP_HEADERS_TIMEOUT_MS: "60000", PULSE_HTTP_REQUEST_TIMEOUT_MS: "60000" });
   const children: Child[] = [];
   const points: { plan: FanoutPointPlan; target: Child; load: Child; measure: FanoutMeasure; rates: number[]; cpu: number[] }[] = [];
   try {
@@ -326,8 +329,21 @@ async function fanoutPoints(
     }
     return out;
   } finally {
+    restore();
     await stopAll(...children);
   }
+}
+
+/** Sets environment variables for the children started next; returns what puts the previous values back. */
+function withEnv(values: Record<string, string>): () => void {
+  const saved = Object.fromEntries(Object.keys(values).map((key) => [key, process.env[key]]));
+  Object.assign(process.env, values);
+  return () => {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  };
 }
 
 // ---- capture cost by known persons ----
@@ -368,8 +384,7 @@ async function captureAll(port: number, total: number, make: (n: number) => Capt
 }
 
 async function captureByPersons(persons: readonly number[], mode: Mode, log: (line: string) => void): Promise<CaptureMeasure[]> {
-  const saved = process.env["PULSE_PERSONS_MAX"];
-  process.env["PULSE_PERSONS_MAX"] = String(PERSONS_MAX);
+  const restore = withEnv({ PULSE_PERSONS_MAX: String(PERSONS_MAX) });
   const children: Child[] = [];
   try {
     const points: { persons: number; server: Child; url: string; bodies: string[]; rss: number; rates: number[]; cpu: number[] }[] = [];
@@ -422,9 +437,8 @@ async function captureByPersons(persons: readonly number[], mode: Mode, log: (li
       };
     });
   } finally {
+    restore();
     await stopAll(...children);
-    if (saved === undefined) delete process.env["PULSE_PERSONS_MAX"];
-    else process.env["PULSE_PERSONS_MAX"] = saved;
   }
 }
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Curve, CurvesReport } from "../../bench/scenarios/curves.ts";
 import type { SoakReport } from "../../bench/scenarios/soak.ts";
-import { capacity, compact, generate, renderChart, replaceSection, soakCurve } from "../../bench/tools/charts.ts";
+import { capacity, compact, generate, instancesFor, renderChart, replaceSection, soakCurve } from "../../bench/tools/charts.ts";
 import { onCleanup } from "../support/cleanup.ts";
 
 const fanout: Curve = {
@@ -178,6 +178,14 @@ describe("capacity", () => {
     expect(r.deliveriesPerSecond).toBe(100_000);
     expect(r.cores).toBeCloseTo((1_000 * 20 + 100_000 * 2) / 1e6, 10);
     expect(r.memoryMB).toBeCloseTo((100e6 + 10_000 * 10_000 + 10_000 * 1_000 + 100_000 * 500) / 1e6, 6);
+    expect(r.instances).toBe(1);
+  });
+
+  it("divides deliveries between instances but not captures, and says when more instances cannot help", () => {
+    expect(instancesFor(0.1, 0.5)).toBe(1);
+    // 0.2 cores of capture on each instance leaves 0.5 for deliveries: 1.2 cores of them need 3 instances.
+    expect(instancesFor(0.2, 1.2)).toBe(3);
+    expect(instancesFor(0.8, 0.1)).toBeNull();
   });
 });
 
