@@ -185,6 +185,8 @@ function openSse(sub: Subscriber, resume: boolean): Promise<void> {
     req.once("response", (res) => {
       if (res.statusCode !== 200) return reject(new Error(`SSE subscribe answered ${res.statusCode}`));
       resolve();
+      // Destroying the request to leave ends its response with an error: expected, not a failure.
+      res.on("error", () => {});
       let buffered = "";
       res.on("data", (chunk: Buffer) => {
         if (!sub.active || sub.op !== stream) return;
@@ -237,11 +239,11 @@ function addSubscriber(transport: "ws" | "sse"): Promise<void> {
     lastCursor: null,
     op: 0,
     active: true,
-    busy: false,
+    busy: true,
     last: "new",
   };
   subscribers.add(sub);
-  return open(sub, false);
+  return open(sub, false).finally(() => (sub.busy = false));
 }
 
 function churnOne(): void {
