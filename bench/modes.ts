@@ -1,5 +1,5 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { runCurves, type CurvesReport } from "./scenarios/curves.ts";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { CURVE_GROUPS, runCurves, type CurveGroup, type CurvesReport } from "./scenarios/curves.ts";
 import { parseDuration, runSoak, type SoakReport } from "./scenarios/soak.ts";
 import type { Mode } from "./scenarios/types.ts";
 
@@ -12,14 +12,28 @@ const RECORDED_SOAK_SECONDS = 300;
  * `--curves` and `--soak=<duration>` (bench/run.ts): the cost curves and the soak, each written to bench/results/
  * (not at smoke size), a summary printed, and with --json one object `{ curves?, soak? }` as the last line.
  */
-export async function runModes(options: { mode: Mode; json: boolean; curves: boolean; soak: string | undefined }): Promise<void> {
+export async function runModes(options: {
+  mode: Mode;
+  json: boolean;
+  /** `--curves`: every group; `--curves=persons,restore`: those, the others kept from bench/results/curves.json. */
+  curves: string | undefined;
+  soak: string | undefined;
+}): Promise<void> {
   const out: { curves?: CurvesReport; soak?: SoakReport } = {};
   const soakSeconds = options.soak === undefined ? undefined : parseDuration(options.soak);
   const record = options.mode !== "smoke";
   if (record) mkdirSync(RESULTS, { recursive: true });
-  if (options.curves) {
+  if (options.curves !== undefined) {
     const started = Date.now();
-    out.curves = await runCurves(options.mode);
+    const groups = options.curves === "" ? CURVE_GROUPS : (options.curves.split(",") as CurveGroup[]);
+    const unknown = groups.filter((g) => !CURVE_GROUPS.includes(g));
+    if (unknown.length > 0) throw new Error(`unknown curve group ${unknown.join(", ")}; known: ${CURVE_GROUPS.join(", ")}`);
+    const previousFile = `${RESULTS}curves.json`;
+    const previous =
+      groups.length < CURVE_GROUPS.length && record && existsSync(previousFile)
+        ? (JSON.parse(readFileSync(previousFile, "utf8")) as CurvesReport)
+        : undefined;
+    out.curves = await runCurves(options.mode, console.error, groups, previous);
     console.error(`[bench] curves done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     if (record) writeFileSync(`${RESULTS}curves.json`, `${JSON.stringify(out.curves, null, 1)}\n`);
     console.log(`\nCost curves, ${options.mode} mode, ${out.curves.seconds} s (load ${out.curves.machine.loadBefore.join(" ")})\n`);

@@ -42,9 +42,10 @@ if (args.includes("--profile")) {
 
 // `--curves` and `--soak=<n>s|m`: modes of their own (bench/scenarios/curves.ts, soak.ts), not part of the default run.
 const soakArg = args.find((a) => a.startsWith("--soak="))?.slice("--soak=".length);
-if (args.includes("--curves") || soakArg !== undefined) {
+const curvesArg = args.includes("--curves") ? "" : args.find((a) => a.startsWith("--curves="))?.slice("--curves=".length);
+if (curvesArg !== undefined || soakArg !== undefined) {
   const { runModes } = await import("./modes.ts");
-  await runModes({ mode, json, curves: args.includes("--curves"), soak: soakArg });
+  await runModes({ mode, json, curves: curvesArg, soak: soakArg });
   process.exit(0);
 }
 

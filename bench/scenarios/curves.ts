@@ -30,7 +30,7 @@ export interface Curve {
 export interface CapacityInputs {
   /** CPU µs of the Pulse process per delivery (one subscription per socket, largest socket count measured). */
   readonly cpuMicrosPerDelivery: number;
-  /** CPU µs per captured event (captureEvents, batches of 100), at the middle persons count. */
+  /** CPU µs per captured event (captureEvents, batches of 100), at 100,000 known persons. */
   readonly cpuMicrosPerEvent: number;
   /** RSS per idle subscription at the largest count of one subscription per socket, bytes. */
   readonly bytesPerSubscriber: number;
@@ -55,6 +55,8 @@ export interface CurvesReport {
   };
   readonly curves: readonly Curve[];
   readonly capacity: CapacityInputs;
+  /** Groups measured again after the run above (`--curves=<groups>`), when and under what load. */
+  readonly rerun?: readonly string[];
 }
 
 const SMOKE = { subscribers: [20, 50], perSocket: 5, share: 40, persons: [100, 1_000], buffered: [100, 1_000] };
@@ -68,179 +70,213 @@ const SIZES = {
   subscribers: [1_000, 10_000, 18_000],
   perSocket: 5,
   share: 10_000,
-  persons: [10_000, 100_000, 1_000_000],
+  persons: [100, 10_000, 100_000, 1_000_000],
   buffered: [10_000, 100_000, 1_000_000],
 };
 const SHARES = [0.01, 0.1, 0.5, 1];
 const ROUNDS: Record<Mode, number> = { full: 5, quick: 3, smoke: 1 };
 const ROUND_SECONDS: Record<Mode, number> = { full: 3, quick: 0.7, smoke: 0.05 };
 
-export async function runCurves(mode: Mode, log: (line: string) => void = console.error): Promise<CurvesReport> {
+/** The curves in groups, each measured by its own code; `--curves=persons,restore` re-runs some and keeps the others. */
+export const CURVE_GROUPS = ["subscribers", "share", "persons", "restore"] as const;
+export type CurveGroup = (typeof CURVE_GROUPS)[number];
+
+/**
+ * Runs the curve groups in `groups` (all by default). With `previous` (the last curves.json), the curves and capacity
+ * figures of the groups not run are kept from it, and the report says which groups this run measured.
+ */
+export async function runCurves(
+  mode: Mode,
+  log: (line: string) => void = console.error,
+  groups: readonly CurveGroup[] = CURVE_GROUPS,
+  previous?: CurvesReport,
+): Promise<CurvesReport> {
   const started = Date.now();
   const loadBefore = loadavg().map((l) => round(l, 2));
   const smoke = mode === "smoke";
+  const curves: Curve[] = [];
+  const capacity: { -readonly [K in keyof CapacityInputs]?: CapacityInputs[K] } = {};
 
-  log("[curves] deliveries and idle memory by subscribers...");
-  const single = (smoke ? SMOKE.subscribers : SIZES.subscribers).map((n) => ({ key: `single-${n}`, subscribers: n, perSocket: 1 }));
-  const multiSockets = smoke ? [10] : [1_000, 10_000];
-  const perSocket = smoke ? SMOKE.perSocket : SIZES.perSocket;
-  const multi = multiSockets.map((sockets) => ({ key: `multi-${sockets}`, subscribers: sockets * perSocket, perSocket }));
-  const bySubscribers = await fanoutPoints([...single, ...multi], mode, log);
-
-  log("[curves] filtered fan-out by matching share...");
-  const shareCount = smoke ? SMOKE.share : SIZES.share;
-  const byShare = await fanoutPoints(
-    SHARES.map((share) => ({ key: `share-${share}`, subscribers: shareCount, perSocket: 1, matching: share })),
-    mode,
-    log,
-  );
-
-  log("[curves] capture cost by known persons...");
-  const persons = smoke ? SMOKE.persons : SIZES.persons;
-  const capture = await captureByPersons(persons, mode, log);
-
-  log("[curves] restore by buffered events...");
-  const buffered = smoke ? SMOKE.buffered : SIZES.buffered;
-  const restores: RestorePoint[] = [];
-  for (const events of buffered) {
-    restores.push(await restorePoint(events, mode));
-    log(`[curves]   ${events} buffered: ${JSON.stringify(restores.at(-1))}`);
+  if (groups.includes("subscribers")) {
+    log("[curves] deliveries and idle memory by subscribers...");
+    const single = (smoke ? SMOKE.subscribers : SIZES.subscribers).map((n) => ({ key: `single-${n}`, subscribers: n, perSocket: 1 }));
+    const multiSockets = smoke ? [10] : [1_000, 10_000];
+    const perSocket = smoke ? SMOKE.perSocket : SIZES.perSocket;
+    const multi = multiSockets.map((sockets) => ({ key: `multi-${sockets}`, subscribers: sockets * perSocket, perSocket }));
+    const bySubscribers = await fanoutPoints([...single, ...multi], mode, log);
+    const seriesOf = (points: readonly FanoutPointPlan[], metric: (m: FanoutMeasure) => number) =>
+      points.map((p) => ({ x: p.subscribers, y: metric(bySubscribers.get(p.key)!) }));
+    const singleName = "one subscription per socket";
+    const multiName = `${perSocket} subscriptions per socket`;
+    curves.push(
+      {
+        id: "deliveries-by-subscribers",
+        title: "Fan-out: deliveries/s by subscribers (WebSocket, no filter)",
+        x: { label: "subscribers", unit: "", log: true },
+        y: { label: "deliveries/s", unit: "deliveries/s" },
+        series: [
+          { name: singleName, points: seriesOf(single, (m) => m.rate) },
+          { name: multiName, points: seriesOf(multi, (m) => m.rate) },
+        ],
+        note:
+          "Median of the rounds, points alternating round by round (each its own Pulse and load process, all up at once). " +
+          "50,000 sockets exceed this machine's 20,000 open files per process, so 50,000 subscribers are 5 per socket over 10,000 sockets.",
+      },
+      {
+        id: "cpu-per-delivery-by-subscribers",
+        title: "Fan-out: Pulse CPU per delivery by subscribers",
+        x: { label: "subscribers", unit: "", log: true },
+        y: { label: "CPU µs per delivery", unit: "µs" },
+        series: [
+          { name: singleName, points: seriesOf(single, (m) => m.cpuMicrosPerDelivery) },
+          { name: multiName, points: seriesOf(multi, (m) => m.cpuMicrosPerDelivery) },
+        ],
+        note: "The Pulse process's CPU time (user + system, all its threads) over the measured rounds, divided by the deliveries; includes capturing the events.",
+      },
+      {
+        id: "idle-memory-by-subscribers",
+        title: "Memory per idle subscription by subscribers",
+        x: { label: "subscribers", unit: "", log: true },
+        y: { label: "RSS per subscription", unit: "KB" },
+        series: [
+          { name: singleName, points: seriesOf(single, (m) => m.idleBytesPerSubscriber / 1024) },
+          { name: multiName, points: seriesOf(multi, (m) => m.idleBytesPerSubscriber / 1024) },
+        ],
+        note: "Server RSS after a full GC with every subscription connected and idle, minus before any, per subscription (as memory_idle_10k).",
+      },
+    );
+    const largestSingle = bySubscribers.get(single.at(-1)!.key)!;
+    capacity.cpuMicrosPerDelivery = round(largestSingle.cpuMicrosPerDelivery, 3);
+    capacity.bytesPerSubscriber = Math.round(largestSingle.idleBytesPerSubscriber);
   }
-  const empty = await emptyStart();
 
-  const seriesOf = (points: readonly FanoutPointPlan[], metric: (m: FanoutMeasure) => number) =>
-    points.map((p) => ({ x: p.subscribers, y: metric(bySubscribers.get(p.key)!) }));
-  const singleName = "one subscription per socket";
-  const multiName = `${perSocket} subscriptions per socket`;
-  const curves: Curve[] = [
-    {
-      id: "deliveries-by-subscribers",
-      title: "Fan-out: deliveries/s by subscribers (WebSocket, no filter)",
-      x: { label: "subscribers", unit: "", log: true },
-      y: { label: "deliveries/s", unit: "deliveries/s" },
-      series: [
-        { name: singleName, points: seriesOf(single, (m) => m.rate) },
-        { name: multiName, points: seriesOf(multi, (m) => m.rate) },
-      ],
-      note:
-        "Median of the rounds, points alternating round by round (each its own Pulse and load process, all up at once). " +
-        "50,000 sockets exceed this machine's 20,000 open files per process, so 50,000 subscribers are 5 per socket over 10,000 sockets.",
-    },
-    {
-      id: "cpu-per-delivery-by-subscribers",
-      title: "Fan-out: Pulse CPU per delivery by subscribers",
-      x: { label: "subscribers", unit: "", log: true },
-      y: { label: "CPU µs per delivery", unit: "µs" },
-      series: [
-        { name: singleName, points: seriesOf(single, (m) => m.cpuMicrosPerDelivery) },
-        { name: multiName, points: seriesOf(multi, (m) => m.cpuMicrosPerDelivery) },
-      ],
-      note: "The Pulse process's CPU time (user + system, all its threads) over the measured rounds, divided by the deliveries; includes capturing the events.",
-    },
-    {
-      id: "idle-memory-by-subscribers",
-      title: "Memory per idle subscription by subscribers",
-      x: { label: "subscribers", unit: "", log: true },
-      y: { label: "RSS per subscription", unit: "KB" },
-      series: [
-        { name: singleName, points: seriesOf(single, (m) => m.idleBytesPerSubscriber / 1024) },
-        { name: multiName, points: seriesOf(multi, (m) => m.idleBytesPerSubscriber / 1024) },
-      ],
-      note: "Server RSS after a full GC with every subscription connected and idle, minus before any, per subscription (as memory_idle_10k).",
-    },
-    {
-      id: "deliveries-by-share",
-      title: `Filtered fan-out: deliveries/s by share of matching subscribers (${shareCount.toLocaleString("en-US")} subscribers)`,
-      x: { label: "matching subscribers", unit: "%", log: true },
-      y: { label: "deliveries/s", unit: "deliveries/s" },
-      series: [{ name: "deliveries/s", points: SHARES.map((share) => ({ x: share * 100, y: byShare.get(`share-${share}`)!.rate })) }],
-      note:
-        "Every subscriber has a distinct filter (`bucket EQUALS 0|1` and `tag NOT_EQUALS s<i>`); every event has bucket 0, so the " +
-        "share with bucket 0 receives each event. The index finds the matching ones; the others cost nothing per event.",
-    },
-    {
-      id: "cpu-per-delivery-by-share",
-      title: `Filtered fan-out: Pulse CPU per delivery by share of matching subscribers`,
-      x: { label: "matching subscribers", unit: "%", log: true },
-      y: { label: "CPU µs per delivery", unit: "µs" },
-      series: [
-        {
-          name: "CPU per delivery",
-          points: SHARES.map((share) => ({ x: share * 100, y: byShare.get(`share-${share}`)!.cpuMicrosPerDelivery })),
-        },
-      ],
-      note: "As above: Pulse's CPU over the rounds divided by the deliveries, capture of the events included (it weighs most at 1 %).",
-    },
-    {
-      id: "capture-by-persons",
-      title: "Capture: events/s by known persons (captureEvents, batches of 100)",
-      x: { label: "persons known", unit: "", log: true },
-      y: { label: "events/s", unit: "events/s" },
-      series: [{ name: "events/s", points: capture.map((c) => ({ x: c.persons, y: c.eventsPerSecond })) }],
-      note:
-        "Each point its own Pulse with PULSE_PERSONS_MAX raised to 2,000,000 (default 100,000) and its persons captured first; 10 " +
-        "connections send bodies of 100 events whose distinctIds are drawn from the known persons, runs alternating between the points.",
-    },
-    {
-      id: "capture-cpu-by-persons",
-      title: "Capture: Pulse CPU per event by known persons",
-      x: { label: "persons known", unit: "", log: true },
-      y: { label: "CPU µs per event", unit: "µs" },
-      series: [{ name: "CPU per event", points: capture.map((c) => ({ x: c.persons, y: c.cpuMicrosPerEvent })) }],
-      note: "The Pulse process's CPU time over the runs divided by the events accepted.",
-    },
-    {
-      id: "restore-by-buffered",
-      title: "Restore: start to ready by buffered events (SQLite)",
-      x: { label: "buffered events", unit: "", log: true },
-      y: { label: "start → /readyz", unit: "s" },
-      series: [{ name: "start → ready", points: restores.map((r) => ({ x: r.events, y: r.readyMs / 1000 })) }],
-      note:
-        "`node dist/main.js` with PULSE_BUFFER_SIZE = the point, filled through captureEvents (batches of 1,000), stopped with SIGTERM " +
-        "(final snapshot), started again on the same file: spawn → first 200 of /readyz.",
-    },
-    {
-      id: "snapshot-by-buffered",
-      title: "Snapshot size by buffered events (SQLite)",
-      x: { label: "buffered events", unit: "", log: true },
-      y: { label: "database file", unit: "MB" },
-      series: [{ name: "database + WAL", points: restores.map((r) => ({ x: r.events, y: r.snapshotBytes / 1e6 })) }],
-      note: "Size of the SQLite file (and its WAL, if any) after the graceful stop.",
-    },
-    {
-      id: "capture-by-buffered",
-      title: "Capture while filling the buffer: events/s by buffered events",
-      x: { label: "buffered events", unit: "", log: true },
-      y: { label: "events/s", unit: "events/s" },
-      series: [{ name: "last tenth of the fill", points: restores.map((r) => ({ x: r.events, y: r.fillEventsPerSecond })) }],
-      note: "captureEvents batches of 1,000, two in flight, over the last tenth of the fill (when the buffer holds ~90–100 % of the point).",
-    },
-  ];
+  if (groups.includes("share")) {
+    log("[curves] filtered fan-out by matching share...");
+    const shareCount = smoke ? SMOKE.share : SIZES.share;
+    const byShare = await fanoutPoints(
+      SHARES.map((share) => ({ key: `share-${share}`, subscribers: shareCount, perSocket: 1, matching: share })),
+      mode,
+      log,
+    );
+    curves.push(
+      {
+        id: "deliveries-by-share",
+        title: `Filtered fan-out: deliveries/s by share of matching subscribers (${shareCount.toLocaleString("en-US")} subscribers)`,
+        x: { label: "matching subscribers", unit: "%", log: true },
+        y: { label: "deliveries/s", unit: "deliveries/s" },
+        series: [{ name: "deliveries/s", points: SHARES.map((share) => ({ x: share * 100, y: byShare.get(`share-${share}`)!.rate })) }],
+        note:
+          "Every subscriber has a distinct filter (`bucket EQUALS 0|1` and `tag NOT_EQUALS s<i>`); every event has bucket 0, so the " +
+          "share with bucket 0 receives each event. The index finds the matching ones; the others cost nothing per event.",
+      },
+      {
+        id: "cpu-per-delivery-by-share",
+        title: `Filtered fan-out: Pulse CPU per delivery by share of matching subscribers`,
+        x: { label: "matching subscribers", unit: "%", log: true },
+        y: { label: "CPU µs per delivery", unit: "µs" },
+        series: [
+          {
+            name: "CPU per delivery",
+            points: SHARES.map((share) => ({ x: share * 100, y: byShare.get(`share-${share}`)!.cpuMicrosPerDelivery })),
+          },
+        ],
+        note: "As above: Pulse's CPU over the rounds divided by the deliveries, capture of the events included (it weighs most at 1 %).",
+      },
+    );
+  }
 
-  const largestSingle = bySubscribers.get(single.at(-1)!.key)!;
-  const [p2, p3] = [capture.at(-2)!, capture.at(-1)!];
-  const largestRestore = restores.at(-1)!;
-  return {
-    mode,
-    date: new Date().toISOString(),
-    seconds: Math.round((Date.now() - started) / 1000),
-    machine: {
-      cpus: cpus().length,
-      model: cpus()[0]?.model ?? "unknown",
-      node: process.version,
-      loadBefore,
-      loadAfter: loadavg().map((l) => round(l, 2)),
-    },
-    curves,
-    capacity: {
-      cpuMicrosPerDelivery: round(largestSingle.cpuMicrosPerDelivery, 3),
-      cpuMicrosPerEvent: round(capture[Math.floor(capture.length / 2)]!.cpuMicrosPerEvent, 2),
-      bytesPerSubscriber: Math.round(largestSingle.idleBytesPerSubscriber),
-      bytesPerBufferedEvent: Math.round((largestRestore.rssBytes - empty.rssBytes) / largestRestore.events),
-      bytesPerPerson: Math.round((p3.rssAfterFill - p2.rssAfterFill) / (p3.persons - p2.persons)),
-      baseRssBytes: empty.rssBytes,
-    },
+  if (groups.includes("persons")) {
+    log("[curves] capture cost by known persons...");
+    const capture = await captureByPersons(smoke ? SMOKE.persons : SIZES.persons, mode, log);
+    curves.push(
+      {
+        id: "capture-by-persons",
+        title: "Capture: events/s by known persons (captureEvents, batches of 100)",
+        x: { label: "persons known", unit: "", log: true },
+        y: { label: "events/s", unit: "events/s" },
+        series: [{ name: "events/s", points: capture.map((c) => ({ x: c.persons, y: c.eventsPerSecond })) }],
+        note:
+          "Each point its own Pulse with PULSE_PERSONS_MAX raised to 2,000,000 (default 100,000) and its persons captured first; 10 " +
+          "connections send bodies of 100 events whose distinctIds are drawn from the known persons, runs alternating between the points. " +
+          "Measured once each Pulse is idle after its fill (the snapshots of the persons the fill touched written).",
+      },
+      {
+        id: "capture-cpu-by-persons",
+        title: "Capture: Pulse CPU per event by known persons",
+        x: { label: "persons known", unit: "", log: true },
+        y: { label: "CPU µs per event", unit: "µs" },
+        series: [{ name: "CPU per event", points: capture.map((c) => ({ x: c.persons, y: c.cpuMicrosPerEvent })) }],
+        note: "The Pulse process's CPU time over the runs divided by the events accepted.",
+      },
+    );
+    const [p2, p3] = [capture.at(-2)!, capture.at(-1)!];
+    // At the default PULSE_PERSONS_MAX (100,000) where measured, else the middle point.
+    const atDefault = capture.find((c) => c.persons === 100_000) ?? capture[Math.floor(capture.length / 2)]!;
+    capacity.cpuMicrosPerEvent = round(atDefault.cpuMicrosPerEvent, 2);
+    capacity.bytesPerPerson = Math.round((p3.rssAfterFill - p2.rssAfterFill) / (p3.persons - p2.persons));
+  }
+
+  if (groups.includes("restore")) {
+    log("[curves] restore by buffered events...");
+    const restores: RestorePoint[] = [];
+    for (const events of smoke ? SMOKE.buffered : SIZES.buffered) {
+      restores.push(await restorePoint(events, mode));
+      log(`[curves]   ${events} buffered: ${JSON.stringify(restores.at(-1))}`);
+    }
+    const empty = await emptyStart();
+    curves.push(
+      {
+        id: "restore-by-buffered",
+        title: "Restore: start to ready by buffered events (SQLite)",
+        x: { label: "buffered events", unit: "", log: true },
+        y: { label: "start → /readyz", unit: "s" },
+        series: [{ name: "start → ready", points: restores.map((r) => ({ x: r.events, y: r.readyMs / 1000 })) }],
+        note:
+          "`node dist/main.js` with PULSE_BUFFER_SIZE = the point, filled through captureEvents (batches of 1,000), stopped with SIGTERM " +
+          "(final snapshot), started again on the same file: spawn → first 200 of /readyz.",
+      },
+      {
+        id: "snapshot-by-buffered",
+        title: "Snapshot size by buffered events (SQLite)",
+        x: { label: "buffered events", unit: "", log: true },
+        y: { label: "database file", unit: "MB" },
+        series: [{ name: "database + WAL", points: restores.map((r) => ({ x: r.events, y: r.snapshotBytes / 1e6 })) }],
+        note: "Size of the SQLite file (and its WAL, if any) after the graceful stop.",
+      },
+      {
+        id: "capture-by-buffered",
+        title: "Capture while filling the buffer: events/s by buffered events",
+        x: { label: "buffered events", unit: "", log: true },
+        y: { label: "events/s", unit: "events/s" },
+        series: [{ name: "last tenth of the fill", points: restores.map((r) => ({ x: r.events, y: r.fillEventsPerSecond })) }],
+        note: "captureEvents batches of 1,000, two in flight, over the last tenth of the fill (when the buffer holds ~90–100 % of the point).",
+      },
+    );
+    const largestRestore = restores.at(-1)!;
+    capacity.bytesPerBufferedEvent = Math.round((largestRestore.rssBytes - empty.rssBytes) / largestRestore.events);
+    capacity.baseRssBytes = empty.rssBytes;
+  }
+
+  const machine = {
+    cpus: cpus().length,
+    model: cpus()[0]?.model ?? "unknown",
+    node: process.version,
+    loadBefore,
+    loadAfter: loadavg().map((l) => round(l, 2)),
   };
+  const seconds = Math.round((Date.now() - started) / 1000);
+  if (previous && groups.length < CURVE_GROUPS.length) {
+    const rerun = `${groups.join(", ")} re-run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC (${seconds} s, load average ${loadBefore[0]} before, ${machine.loadAfter[0]} after)`;
+    return {
+      ...previous,
+      curves: previous.curves
+        .map((c) => curves.find((n) => n.id === c.id) ?? c)
+        .concat(curves.filter((n) => !previous.curves.some((c) => c.id === n.id))),
+      capacity: { ...previous.capacity, ...capacity },
+      rerun: [...(previous.rerun ?? []), rerun],
+    };
+  }
+  return { mode, date: new Date().toISOString(), seconds, machine, curves, capacity: capacity as CapacityInputs };
 }
 
 // ---- fan-out points: deliveries/s, CPU per delivery, idle memory ----
@@ -401,6 +437,10 @@ async function captureByPersons(persons: readonly number[], mode: Mode, log: (li
       const port = server.ready["port"] as number;
       const t0 = performance.now();
       await captureAll(port, count, personEvent);
+      // The snapshots of what the fill touched (every person once) are written in the background for a while
+      // after it: wait until the process is idle, so the runs measure capture, not the fill's backlog.
+      const settled = await settle(server);
+      log(`[curves]   ${count} persons: idle ${settled.toFixed(0)} s after the fill`);
       const { rss } = await server.request<NodeJS.MemoryUsage>("memory");
       log(`[curves]   ${count} persons captured in ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${(rss / 1e6).toFixed(0)} MB`);
       // 50 bodies of 100 events, their distinctIds drawn from the known persons (a fixed pseudo-random sequence).
@@ -447,6 +487,18 @@ async function captureByPersons(persons: readonly number[], mode: Mode, log: (li
     restore();
     await stopAll(...children);
   }
+}
+
+/** Waits until `server` uses under 5 % of a core over a second (at most 180 s); resolves with the seconds waited. */
+async function settle(server: Child): Promise<number> {
+  const started = performance.now();
+  for (let before = await server.request<{ micros: number }>("cpu"); performance.now() - started < 180_000;) {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const after = await server.request<{ micros: number }>("cpu");
+    if (after.micros - before.micros < 50_000) break;
+    before = after;
+  }
+  return (performance.now() - started) / 1000;
 }
 
 // ---- restore by buffered events ----

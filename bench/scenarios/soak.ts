@@ -20,6 +20,9 @@ export interface SoakReport {
   /** Least-squares slope over the samples after the warm-up, MB per minute. */
   readonly heapSlopeMBPerMin: number;
   readonly rssSlopeMBPerMin: number;
+  /** The same over the second half of the run only: a structure still filling up after the warm-up flattens there, a leak does not. */
+  readonly heapSlopeLastHalfMBPerMin?: number;
+  readonly rssSlopeLastHalfMBPerMin?: number;
   /** The first and last sample after the warm-up. */
   readonly heapFirstLastMB: readonly [number, number];
   readonly rssFirstLastMB: readonly [number, number];
@@ -51,6 +54,15 @@ export function slope(points: readonly { x: number; y: number }[]): number {
   const num = points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0);
   const den = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
   return den === 0 ? 0 : num / den;
+}
+
+/** Heap and RSS slopes (MB/min) over the samples of the second half of a run of `seconds`. */
+export function lastHalfSlopes(samples: SoakReport["samples"], seconds: number): { heap: number; rss: number } {
+  const half = samples.filter((s) => s.t >= seconds / 2);
+  return {
+    heap: round(slope(half.map((s) => ({ x: s.t / 60, y: s.heapMB }))), 3),
+    rss: round(slope(half.map((s) => ({ x: s.t / 60, y: s.rssMB }))), 3),
+  };
 }
 
 export async function runSoak(seconds: number, mode: Mode, log: (line: string) => void = console.error): Promise<SoakReport> {
@@ -94,6 +106,7 @@ export async function runSoak(seconds: number, mode: Mode, log: (line: string) =
     const heapSlope = slope(measured.map((s) => ({ x: s.t / 60, y: s.heapMB })));
     const rssSlope = slope(measured.map((s) => ({ x: s.t / 60, y: s.rssMB })));
     const flat = heapSlope <= FLAT_HEAP_MB_PER_MIN && rssSlope <= FLAT_RSS_MB_PER_MIN;
+    const lastHalf = lastHalfSlopes(samples, seconds);
     const nothingLost = ["gaps", "duplicates", "lagged", "tailMissing", "errors"].every((k) => counts[k] === 0);
     return {
       mode,
@@ -105,6 +118,8 @@ export async function runSoak(seconds: number, mode: Mode, log: (line: string) =
       samples,
       heapSlopeMBPerMin: round(heapSlope, 3),
       rssSlopeMBPerMin: round(rssSlope, 3),
+      heapSlopeLastHalfMBPerMin: lastHalf.heap,
+      rssSlopeLastHalfMBPerMin: lastHalf.rss,
       heapFirstLastMB: [measured[0]?.heapMB ?? 0, measured.at(-1)?.heapMB ?? 0],
       rssFirstLastMB: [measured[0]?.rssMB ?? 0, measured.at(-1)?.rssMB ?? 0],
       counts,

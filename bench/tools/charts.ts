@@ -119,7 +119,9 @@ export function soakCurve(soak: SoakReport): Curve {
   const minutes = (t: number) => Number((t / 60).toFixed(2));
   // A chart of ~120 samples needs no label on each: keep about 12 points per series (the samples stay in the JSON).
   const every = Math.max(1, Math.ceil(soak.samples.length / 12));
-  const kept = soak.samples.filter((_, i) => i % every === 0 || i === soak.samples.length - 1);
+  const last = soak.samples.length - 1;
+  // Every `every`-th sample and the last, without one just before the last (their labels would overlap).
+  const kept = soak.samples.filter((_, i) => (i % every === 0 && last - i >= every / 2) || i === last);
   return {
     id: "soak-memory",
     title: `Soak: Pulse memory after GC over ${tableNumber(soak.seconds / 60)} minutes`,
@@ -156,6 +158,7 @@ export function curvesSection(report: CurvesReport, chartsPath: string): string 
     `Run: \`npm run bench -- --curves${report.mode === "quick" ? " --quick" : ""}\`, ${report.date.slice(0, 10)}, ${report.seconds} s; ` +
       `${m.cpus} × ${m.model}, Node ${m.node}; load average ${m.loadBefore[0]} before, ${m.loadAfter[0]} after (other work shared the machine).`,
   ];
+  for (const rerun of report.rerun ?? []) lines.push("", `Measured again: ${rerun}.`);
   for (const curve of report.curves) {
     lines.push("", `#### ${curve.title}`, "", `![${curve.title}](${chartsPath}${curve.id}.svg)`, "", curveTable(curve), "", curve.note);
   }
@@ -230,7 +233,7 @@ export function capacitySection(report: CurvesReport): string {
   return [
     "Measured costs (from the curves above, this run):",
     "",
-    `- **c_e = ${tableNumber(c.cpuMicrosPerEvent)} µs** of CPU per captured event (captureEvents, batches of 100, middle point of the persons curve);`,
+    `- **c_e = ${tableNumber(c.cpuMicrosPerEvent)} µs** of CPU per captured event (captureEvents, batches of 100, with 100,000 persons known, each event's person drawn from them);`,
     `- **c_d = ${tableNumber(c.cpuMicrosPerDelivery)} µs** of CPU per delivery (the largest one-subscription-per-socket point of the fan-out curve);`,
     `- **m_s = ${kb(c.bytesPerSubscriber)} KB** of RSS per idle subscription (same point);`,
     `- **m_b = ${kb(c.bytesPerBufferedEvent)} KB** of RSS per buffered event (the largest restore point, minus an empty start);`,
@@ -268,7 +271,12 @@ export function soakSection(soak: SoakReport, chartsPath: string): string {
     "| --- | --- |",
     `| heap after GC, slope after the warm-up (first ${tableNumber(soak.warmupSeconds)} s) | ${soak.heapSlopeMBPerMin} MB/min (${soak.heapFirstLastMB[0]} → ${soak.heapFirstLastMB[1]} MB) |`,
     `| RSS after GC, slope after the warm-up | ${soak.rssSlopeMBPerMin} MB/min (${soak.rssFirstLastMB[0]} → ${soak.rssFirstLastMB[1]} MB) |`,
-    `| flat (heap ≤ 0.2 MB/min, RSS ≤ 2 MB/min) | ${ok(soak.flat)} |`,
+    ...(soak.heapSlopeLastHalfMBPerMin === undefined
+      ? []
+      : [
+          `| slopes over the second half only (heap, RSS) | ${soak.heapSlopeLastHalfMBPerMin} MB/min, ${soak.rssSlopeLastHalfMBPerMin} MB/min |`,
+        ]),
+    `| flat after the warm-up (heap ≤ 0.2 MB/min, RSS ≤ 2 MB/min) | ${ok(soak.flat)} |`,
     `| events captured / deliveries | ${tableNumber(c["captured"] ?? 0)} / ${tableNumber(c["deliveries"] ?? 0)} |`,
     `| resubscribed on the same socket / reconnected with \`after\` / replaced | ${tableNumber(c["resubscribes"] ?? 0)} / ${tableNumber(c["reconnects"] ?? 0)} / ${tableNumber(c["replaced"] ?? 0)} |`,
     `| gaps / duplicates / LAGGED / missing at the end / errors | ${c["gaps"]} / ${c["duplicates"]} / ${c["lagged"]} / ${c["tailMissing"]} / ${c["errors"]} |`,

@@ -77,6 +77,8 @@ const soak: SoakReport = {
   samples: Array.from({ length: 121 }, (_, i) => ({ t: i * 5, heapMB: 80 + (i % 3) * 0.1, rssMB: 250 + (i % 2) })),
   heapSlopeMBPerMin: 0.004,
   rssSlopeMBPerMin: 0.02,
+  heapSlopeLastHalfMBPerMin: -0.01,
+  rssSlopeLastHalfMBPerMin: 0.03,
   heapFirstLastMB: [80.1, 80.2],
   rssFirstLastMB: [250, 251],
   counts: {
@@ -205,6 +207,7 @@ describe("generate", () => {
     // The capacity model's worked example for 1,000 events/s to 10,000 subscribers at 1 %: 0.22 cores.
     expect(once).toMatch(/\| 1,000 \| 10,000 \| 1 % \| 100,000 \| 0\.22 \|/);
     expect(once).toContain("| gaps / duplicates / LAGGED / missing at the end / errors | 0 / 0 / 0 / 0 / 0 |");
+    expect(once).toContain("| slopes over the second half only (heap, RSS) | -0.01 MB/min, 0.03 MB/min |");
     for (const kept of ["Hand-written prose stays.", "Between the sections.", "The end."]) expect(once).toContain(kept);
 
     expect(generate(once, report, soak, dir)).toBe(once);
