@@ -22,6 +22,7 @@ const UNIT = [
   "test/enrich/client-address.test.ts",
   "test/enrich/url.test.ts",
   "test/enrich/user-agent.test.ts",
+  "test/bench/charts.test.ts",
 ];
 // Tests that launch Chromium (test/support/browser.ts).
 const BROWSER = [
@@ -32,7 +33,7 @@ const BROWSER = [
   "test/transport/posthog-js.test.ts",
   "test/tracker/pulse.test.ts",
 ];
-const BENCH = ["test/bench/smoke.test.ts"];
+const BENCH = ["test/bench/smoke.test.ts", "test/bench/soak.test.ts"];
 const SERVICES = "test/support/global-setup.ts";
 
 export default defineConfig({
@@ -63,7 +64,8 @@ export default defineConfig({
         test: { name: "integration", include: ["test/**/*.test.ts"], exclude: [...UNIT, ...BROWSER, ...BENCH], globalSetup: [SERVICES] },
       },
       { extends: true, test: { name: "browser", include: BROWSER, globalSetup: [SERVICES] } },
-      { extends: true, test: { name: "bench", include: BENCH } },
+      // One file at a time: every bench run compiles src/ into the same .bench-dist/ (bench/lib/compile.ts).
+      { extends: true, test: { name: "bench", include: BENCH, fileParallelism: false } },
     ],
   },
 });

@@ -9,6 +9,7 @@ import type { Mode, ScenarioResult } from "./scenarios/types.ts";
 /**
  * `npm run bench [-- --quick | --smoke] [--json] [--only=a,b] [--profile]`: every scenario against its baseline,
  * in this one invocation. Prints a table, or with --json one JSON object as the last line of output.
+ * `--curves` (cost curves) and `--soak=10m` (steady load with churn) run instead of the scenarios: bench/modes.ts.
  */
 const SCENARIOS: Record<string, (mode: Mode) => Promise<ScenarioResult>> = {
   ingest_batch: ingestBatch,
@@ -43,6 +44,15 @@ if (unknown.length > 0) {
 if (args.includes("--profile")) {
   profiling.dir = new URL("profiles/", import.meta.url).pathname;
   mkdirSync(profiling.dir, { recursive: true });
+}
+
+// `--curves` and `--soak=<n>s|m`: modes of their own (bench/scenarios/curves.ts, soak.ts), not part of the default run.
+const soakArg = args.find((a) => a.startsWith("--soak="))?.slice("--soak=".length);
+const curvesArg = args.includes("--curves") ? "" : args.find((a) => a.startsWith("--curves="))?.slice("--curves=".length);
+if (curvesArg !== undefined || soakArg !== undefined) {
+  const { runModes } = await import("./modes.ts");
+  await runModes({ mode, json, curves: curvesArg, soak: soakArg });
+  process.exit(0);
 }
 
 /**

@@ -52,6 +52,11 @@ let profiler: Session | undefined;
 /** Handlers every server under test answers. */
 export const serverHandlers: Handlers = {
   memory: () => memoryAfterGc(),
+  /** This process's CPU time so far, µs (user + system): the cost curves divide its growth by the work done. */
+  cpu: () => {
+    const { user, system } = process.cpuUsage();
+    return { micros: user + system };
+  },
   /** Starts a CPU profile of this process (`--profile`: the measured rounds only, without start-up and connects). */
   async profileStart() {
     profiler = new Session();

@@ -69,3 +69,30 @@ export function distinctFilter(i: number): Record<string, unknown> {
     ],
   };
 }
+
+/** The bucket every event of a `matching` fan-out carries; non-matching subscribers filter on the next one. */
+export const MATCHING_BUCKET = 0;
+
+/** Whether subscriber `i` of a `matching` fan-out matches its events: `share` of them (in hundredths), spread evenly. */
+function matches(i: number, share: number): boolean {
+  return i % 100 < Math.round(share * 100);
+}
+
+/**
+ * Subscriber `i`'s filter in a fan-out where `share` (0–1) of the subscribers match every event: the matching
+ * bucket or the next one, and a condition on `tag` every event passes that makes each filter distinct.
+ */
+export function matchingFilter(i: number, share: number): Record<string, unknown> {
+  return {
+    properties: [
+      { property: "bucket", operator: "EQUALS", value: matches(i, share) ? MATCHING_BUCKET : MATCHING_BUCKET + 1 },
+      { property: "tag", operator: "NOT_EQUALS", value: `s${i}` },
+    ],
+  };
+}
+
+/** How many of `count` subscribers match in a fan-out of `share`. */
+export function matchingCount(count: number, share: number): number {
+  const perHundred = Math.round(share * 100);
+  return Math.floor(count / 100) * perHundred + Math.min(count % 100, perHundred);
+}

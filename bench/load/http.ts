@@ -25,16 +25,28 @@ serveRequests(
     },
 
     async run(r) {
-      const { url, body, pool, headers, connections, seconds } = r as unknown as {
+      const {
+        url,
+        body,
+        bodies: inline,
+        pool,
+        headers,
+        connections,
+        seconds,
+      } = r as unknown as {
         url: string;
         body?: string;
+        /** Bodies sent in turn instead of `body` (the capture curve spreads its distinct ids over them). */
+        bodies?: string[];
+        /** A pool kept by `pool`, sent in turn instead of `body`. */
         pool?: string;
         headers?: Record<string, string>;
         connections: number;
         seconds: number;
       };
-      const bodies = pool === undefined ? undefined : pools.get(pool);
-      if (pool !== undefined && !bodies) throw new Error(`no body pool ${pool}`);
+      const pooled = pool === undefined ? undefined : pools.get(pool);
+      if (pool !== undefined && !pooled) throw new Error(`no body pool ${pool}`);
+      const bodies: readonly (string | Buffer)[] | undefined = pooled ?? inline;
       let next = 0;
       let graphqlErrors = 0;
       const result = await autocannon({

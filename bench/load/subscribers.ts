@@ -2,7 +2,17 @@ import { request as httpRequest, type ClientRequest } from "node:http";
 import { createHistogram, performance } from "node:perf_hooks";
 import WebSocket from "ws";
 import { serveRequests } from "../lib/serve.ts";
-import { BUCKETS, captureEventsBody, distinctFilter, pageview, SUBSCRIPTION, type CaptureInput } from "../lib/workload.ts";
+import {
+  BUCKETS,
+  captureEventsBody,
+  distinctFilter,
+  MATCHING_BUCKET,
+  matchingCount,
+  matchingFilter,
+  pageview,
+  SUBSCRIPTION,
+  type CaptureInput,
+} from "../lib/workload.ts";
 
 /**
  * The load generator for delivery scenarios, the same against Pulse and every baseline: raw sockets that speak
@@ -18,6 +28,15 @@ interface ConnectRequest {
   count: number;
   /** Give subscriber i the distinct filter of bucket i % BUCKETS (filtered_10k); otherwise no filter. */
   filtered: boolean;
+  /**
+   * Cost curves: instead, the share (0–1) of subscribers whose filter matches every published event, each filter
+   * still distinct (`matchingFilter`); unset: `filtered` decides.
+   */
+  matching?: number;
+  /** Subscriptions per WebSocket (graphql-transport-ws multiplexes operations; default 1, at most 10). */
+  perSocket?: number;
+  /** The source address of this generator's sockets (a 127.0.0.x of its own spreads ephemeral ports). */
+  localAddress?: string;
 }
 
 const NEXT_WS = Buffer.from('"type":"next"');
@@ -26,6 +45,9 @@ const T_KEY = Buffer.from('"t":');
 
 let baseUrl = "";
 let filtered = false;
+let matching: number | undefined;
+let perSocket = 1;
+let localAddress: string | undefined;
 let counts = new Uint32Array(0);
 let reached = 0;
 let total = 0;
@@ -59,20 +81,25 @@ function onFrame(index: number, data: Buffer): void {
   }
 }
 
+/** Socket `index` carries subscribers index * perSocket ..., one operation each, with ids "0", "1", ... */
 function openWebSocket(index: number, url: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, "graphql-transport-ws", { perMessageDeflate: false });
+    const socket = new WebSocket(url, "graphql-transport-ws", { perMessageDeflate: false, localAddress });
     closers.push(() => socket.terminate());
     socket.once("error", reject);
     socket.once("open", () => socket.send('{"type":"connection_init"}'));
     let acknowledged = false;
+    const first = index * perSocket;
     socket.on("message", (data: Buffer) => {
       const next = data.indexOf(NEXT_WS);
-      if (next >= 0 && next < 32) return onFrame(index, data);
+      // `{"id":"<digit>",...`: the operation's id is the byte after `{"id":"`.
+      if (next >= 0 && next < 32) return onFrame(perSocket === 1 ? first : first + data[7]! - 48, data);
       if (!acknowledged && data.includes("connection_ack")) {
         acknowledged = true;
-        const variables = filtered ? { filter: distinctFilter(index) } : {};
-        socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: SUBSCRIPTION, variables } }));
+        for (let op = 0; op < perSocket && first + op < counts.length; op++) {
+          const variables = filterOf(first + op);
+          socket.send(JSON.stringify({ id: String(op), type: "subscribe", payload: { query: SUBSCRIPTION, variables } }));
+        }
         resolve();
         return;
       }
@@ -84,10 +111,11 @@ function openWebSocket(index: number, url: string): Promise<void> {
 
 function openEventStream(index: number, url: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const variables = filtered ? { filter: distinctFilter(index) } : {};
+    const variables = filterOf(index);
     const req: ClientRequest = httpRequest(url, {
       method: "POST",
       agent: false,
+      localAddress,
       headers: { "content-type": "application/json", accept: "text/event-stream" },
     });
     closers.push(() => req.destroy());
@@ -131,8 +159,15 @@ async function publish(inputs: readonly CaptureInput[], retried = false, url = b
   if (!response.ok || text.includes('"errors"')) throw new Error(`capture failed: ${response.status} ${text.slice(0, 300)}`);
 }
 
+/** Subscriber i's variables: its filter, if any. */
+function filterOf(i: number): Record<string, unknown> {
+  if (matching !== undefined) return { filter: matchingFilter(i, matching) };
+  return filtered ? { filter: distinctFilter(i) } : {};
+}
+
 /** How many subscribers event n reaches. */
 function reach(n: number, count: number): number {
+  if (matching !== undefined) return matchingCount(count, matching);
   if (!filtered) return count;
   const bucket = n % BUCKETS;
   return Math.floor(count / BUCKETS) + (bucket < count % BUCKETS ? 1 : 0);
@@ -195,21 +230,27 @@ serveRequests(
     /** Opens `count` subscribers (200 handshakes at a time), then publishes until every one has received a frame. */
     async connect(r) {
       const { transport, count } = r as unknown as ConnectRequest;
-      baseUrl = (r as unknown as ConnectRequest).baseUrl;
-      filtered = (r as unknown as ConnectRequest).filtered;
+      ({ baseUrl, filtered, matching, localAddress } = r as unknown as ConnectRequest);
+      perSocket = transport === "ws" ? Math.min(10, (r as unknown as ConnectRequest).perSocket ?? 1) : 1;
       counts = new Uint32Array(count);
       const url = transport === "ws" ? `${baseUrl.replace(/^http/, "ws")}/graphql` : `${baseUrl}/graphql/stream`;
       const open = transport === "ws" ? openWebSocket : openEventStream;
       const started = performance.now();
-      for (let from = 0; from < count; from += 200) {
+      const sockets = Math.ceil(count / perSocket);
+      for (let from = 0; from < sockets; from += 200) {
         const opening: Promise<void>[] = [];
-        for (let i = from; i < Math.min(count, from + 200); i++) opening.push(open(i, url));
+        for (let i = from; i < Math.min(sockets, from + 200); i++) opening.push(open(i, url));
         await Promise.all(opening);
       }
       const deadline = performance.now() + 120_000;
       while (reached < count) {
         if (performance.now() > deadline) throw new Error(`only ${reached} of ${count} subscribers received a frame within 120 s`);
-        const probe = filtered ? Array.from({ length: BUCKETS }, (_, b) => pageview(eventNumber++, b)) : [pageview(eventNumber++)];
+        const probe =
+          matching !== undefined
+            ? [pageview(eventNumber++, MATCHING_BUCKET), pageview(eventNumber++, MATCHING_BUCKET + 1)]
+            : filtered
+              ? Array.from({ length: BUCKETS }, (_, b) => pageview(eventNumber++, b))
+              : [pageview(eventNumber++)];
         await publish(probe);
         await sleep(200);
       }
@@ -232,7 +273,7 @@ serveRequests(
         batch: number;
       };
       const results: { deliveriesPerSecond: number; expected: number; received: number; events: number }[] = [];
-      const perEvent = filtered ? counts.length / BUCKETS : counts.length;
+      const perEvent = reach(0, counts.length);
       const sizing = roundEvents === 0;
       let events = sizing ? firstEvents : roundEvents;
       for (let round = 0; round < rounds; round++) {
@@ -246,7 +287,7 @@ serveRequests(
           const inputs: CaptureInput[] = [];
           for (let i = 0; i < Math.min(batch, events - sent); i++) {
             expected += reach(eventNumber, counts.length);
-            inputs.push(pageview(eventNumber++));
+            inputs.push(matching !== undefined ? pageview(eventNumber++, MATCHING_BUCKET) : pageview(eventNumber++));
           }
           const sending: Promise<void> = publish(inputs).finally(() => inFlight.delete(sending));
           inFlight.add(sending);
