@@ -1,3 +1,5 @@
+import { randomUUID } from "node:crypto";
+
 /**
  * The workload every server sees: the same capture bodies, the same subscription, the same frames.
  * Pulse and the naive server answer the GraphQL bodies; raw-ws and raw-http only parse them.
@@ -45,6 +47,25 @@ export function pageview(n: number, bucket = n % BUCKETS, t = 0): CaptureInput {
       $referrer: REFERRERS[n % REFERRERS.length]!,
       $screen_width: 1920,
       plan: "pro",
+    },
+  };
+}
+
+/**
+ * The `events` result a baseline server sends for a captured input: what Pulse's frame carries for the bench's
+ * selection (EVENT_SELECTION), with a fresh id and the baseline's own position as cursor.
+ */
+export function eventResult(input: CaptureInput, position: number): { data: { events: Record<string, unknown> } } {
+  return {
+    data: {
+      events: {
+        id: randomUUID(),
+        event: input.event,
+        distinctId: input.distinctId,
+        timestamp: new Date().toISOString(),
+        properties: input.properties,
+        cursor: `c1_${position.toString(36)}`,
+      },
     },
   };
 }

@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { startChild, stopAll, type Child } from "../lib/child.ts";
 import { COMPILED_DIST, compileSources } from "../lib/compile.ts";
+import { freePort } from "../lib/ports.ts";
 import { median } from "../lib/stats.ts";
 import { captureEventsBody, pageview, type CaptureInput } from "../lib/workload.ts";
 import { round, type Mode } from "./types.ts";
@@ -621,15 +621,4 @@ async function startMain(
   }
   await stop();
   throw new Error("main.js was not ready within 300 s");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }

@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startChild, stopAll } from "../lib/child.ts";
 import { COMPILED_DIST, compileSources } from "../lib/compile.ts";
+import { freePort } from "../lib/ports.ts";
 import { median } from "../lib/stats.ts";
 import { captureEventsBody, pageview } from "../lib/workload.ts";
 import { pending, result, round, type Mode, type ScenarioResult } from "./types.ts";
@@ -93,18 +93,6 @@ async function capture(port: number, total: number): Promise<void> {
     });
     if (!response.ok) throw new Error(`capture answered ${response.status}`);
   }
-}
-
-/** A port free right now on loopback (the server under test is a plain `npm start` process, which needs a number). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** Start-to-ready on a 10,000-event snapshot against the same on an empty one (median of several starts each). */

@@ -1,9 +1,8 @@
-import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { WebSocketServer } from "ws";
 import { serveRequests, serverHandlers } from "../lib/serve.ts";
-import type { CaptureInput } from "../lib/workload.ts";
+import { eventResult, type CaptureInput } from "../lib/workload.ts";
 
 /**
  * The best broadcast found for a Node server on `ws`, for the same frames raw-ws.ts sends (the `next` frame Pulse
@@ -90,20 +89,7 @@ function flush(): void {
 function publish(input: CaptureInput): void {
   const topic = byBucket.size > 0 ? byBucket.get(input.properties["bucket"]) : all;
   if (!topic || (topic.sockets.size === 0 && topic.streams.size === 0)) return;
-  const result = Buffer.from(
-    JSON.stringify({
-      data: {
-        events: {
-          id: randomUUID(),
-          event: input.event,
-          distinctId: input.distinctId,
-          timestamp: new Date().toISOString(),
-          properties: input.properties,
-          cursor: `c1_${(++seq).toString(36)}`,
-        },
-      },
-    }),
-  );
+  const result = Buffer.from(JSON.stringify(eventResult(input, ++seq)));
   if (topic.sockets.size > 0) topic.frames.push(webSocketFrame(result));
   if (topic.streams.size > 0) topic.events.push(SSE_HEAD, result, SSE_TAIL);
   if (dirty.size === 0) setImmediate(flush);

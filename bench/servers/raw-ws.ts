@@ -1,9 +1,8 @@
-import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import { serveRequests, serverHandlers } from "../lib/serve.ts";
-import type { CaptureInput } from "../lib/workload.ts";
+import { eventResult, type CaptureInput } from "../lib/workload.ts";
 
 /**
  * The physical limit for delivery on Node: a plain `ws` server. It answers `connection_init` and `subscribe` as a
@@ -23,22 +22,7 @@ const server = createServer((req, res) => {
     const body = JSON.parse(Buffer.concat(chunks).toString()) as { variables: { inputs?: CaptureInput[]; input?: CaptureInput } };
     const inputs = body.variables.inputs ?? (body.variables.input ? [body.variables.input] : []);
     for (const input of inputs) {
-      const frame = JSON.stringify({
-        id: "1",
-        type: "next",
-        payload: {
-          data: {
-            events: {
-              id: randomUUID(),
-              event: input.event,
-              distinctId: input.distinctId,
-              timestamp: new Date().toISOString(),
-              properties: input.properties,
-              cursor: `c1_${(++seq).toString(36)}`,
-            },
-          },
-        },
-      });
+      const frame = JSON.stringify({ id: "1", type: "next", payload: eventResult(input, ++seq) });
       const targets = byBucket.size > 0 ? byBucket.get(input.properties["bucket"]) : all;
       for (const socket of targets ?? []) socket.send(frame);
     }

@@ -1,6 +1,5 @@
-import { spawn } from "node:child_process";
 import { expect, it } from "vitest";
-import { ownChild, ROOT } from "../support/process.ts";
+import { runBench } from "./run-bench.ts";
 
 const SCENARIOS = [
   "ingest_batch",
@@ -24,19 +23,7 @@ const SCENARIOS = [
  * one JSON object with a well-formed entry for every scenario. Speed is not asserted (a shared 2-core machine).
  */
 it("runs every scenario at smoke size and prints well-formed JSON", async () => {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", "--smoke", "--json"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const { code } = await ownChild(child);
-  expect(code, stderr).toBe(0);
-
-  const lastLine = stdout.trim().split("\n").at(-1)!;
-  const results = JSON.parse(lastLine) as Record<string, Record<string, unknown>>;
+  const results = await runBench<Record<string, Record<string, unknown>>>(["--smoke"]);
   expect(Object.keys(results).sort()).toEqual([...SCENARIOS].sort());
   for (const [name, r] of Object.entries(results)) {
     expect(typeof r["unit"], name).toBe("string");

@@ -1,7 +1,6 @@
-import { spawn } from "node:child_process";
 import { expect, it } from "vitest";
 import type { SoakReport } from "../../bench/scenarios/soak.ts";
-import { ownChild, ROOT } from "../support/process.ts";
+import { runBench } from "./run-bench.ts";
 
 /**
  * The soak's harness runs and counts, never how fast or how flat: `npm run bench -- --soak=3s --smoke --json` (20
@@ -9,18 +8,7 @@ import { ownChild, ROOT } from "../support/process.ts";
  * Memory flatness is not asserted (three seconds say nothing about a leak).
  */
 it("runs a short soak with churn and loses nothing", async () => {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", "--soak=3s", "--smoke", "--json"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const { code } = await ownChild(child);
-  expect(code, stderr).toBe(0);
-
-  const { soak } = JSON.parse(stdout.trim().split("\n").at(-1)!) as { soak: SoakReport };
+  const { soak } = await runBench<{ soak: SoakReport }>(["--soak=3s", "--smoke"]);
   expect(soak.samples.length).toBeGreaterThan(2);
   expect(soak.counts["captured"]).toBeGreaterThan(0);
   expect(soak.counts["deliveries"]).toBeGreaterThan(0);
