@@ -33,12 +33,12 @@ function take(count: number): number {
 
 /** A new UUIDv7, lower case, later than (and different from) every id this process made before. */
 export function newEventId(now: number = Date.now()): string {
-  let offset = take(10);
   if (now > lastMs) {
     lastMs = now;
     // Seed the counter at random, keeping its top bit clear so a millisecond has at least 2^41 ids to go.
-    counterHigh = ((pool[offset]! << 10) | (pool[offset + 1]! << 2) | (pool[offset + 2]! >> 6)) & 0x1ffff;
-    counterLow = (pool[offset + 3]! << 16) | (pool[offset + 4]! << 8) | pool[offset + 5]!;
+    const seed = take(6);
+    counterHigh = ((pool[seed]! << 10) | (pool[seed + 1]! << 2) | (pool[seed + 2]! >> 6)) & 0x1ffff;
+    counterLow = (pool[seed + 3]! << 16) | (pool[seed + 4]! << 8) | pool[seed + 5]!;
   } else {
     counterLow++;
     if (counterLow > 0xffffff) {
@@ -51,7 +51,7 @@ export function newEventId(now: number = Date.now()): string {
       }
     }
   }
-  offset += 6;
+  const offset = take(4);
   const ms = lastMs;
   const high = Math.floor(ms / 0x1000000); // top 24 of the 48 time bits
   const low = ms % 0x1000000;

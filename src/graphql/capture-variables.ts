@@ -58,8 +58,8 @@ function inputCheck(schema: GraphQLSchema, typeName: string): InputCheck | undef
   const required: string[] = [];
   for (const field of Object.values(type.getFields())) {
     if (field.defaultValue !== undefined) return undefined;
-    const nonNull = isNonNullType(field.type);
     const named: GraphQLInputType = isNonNullType(field.type) ? field.type.ofType : field.type;
+    const nonNull = named !== field.type;
     if (!isScalarType(named)) return undefined;
     if (named.name === "String" || named.name === "ID") fields.set(field.name, nonNull ? isString : isNullableString);
     else if (PASS_THROUGH_SCALARS.has(named.name) && !nonNull) fields.set(field.name, anything);
@@ -147,7 +147,6 @@ function makePlan(
   const operation = getOperationAST(document, operationName);
   if (!operation?.variableDefinitions?.length) return null;
   const variables: { name: string; list: boolean; check: InputCheck }[] = [];
-  const rewritten = new Set<string>();
   for (const definition of operation.variableDefinitions) {
     if (definition.defaultValue !== undefined) continue;
     const type = typeFromAST(schema, definition.type) as GraphQLInputType | undefined;
@@ -159,9 +158,9 @@ function makePlan(
     const list = isListType(inner);
     if (list && !(isNonNullType(inner.ofType) && !isListType(inner.ofType.ofType))) continue;
     variables.push({ name: definition.variable.name.value, list, check });
-    rewritten.add(definition.variable.name.value);
   }
   if (variables.length === 0) return null;
+  const rewritten = new Set(variables.map((variable) => variable.name));
   const asJson = (type: TypeNode): TypeNode => {
     const json = { kind: Kind.NAMED_TYPE, name: { kind: Kind.NAME, value: "JSON" } } as const;
     return type.kind === Kind.NON_NULL_TYPE ? { kind: Kind.NON_NULL_TYPE, type: json } : json;
