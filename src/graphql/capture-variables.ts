@@ -11,6 +11,7 @@ import {
   type ExecutionArgs,
   type GraphQLInputType,
   type GraphQLSchema,
+  type OperationDefinitionNode,
   type TypeNode,
 } from "graphql";
 import type { Plugin } from "graphql-yoga";
@@ -94,7 +95,7 @@ function passesUnchanged(value: unknown, check: InputCheck): boolean {
  * would have built. Any value that does not pass (an unknown field, a missing or non-string `event`, a number as
  * `id`, a single input where a list is declared...) executes the document as sent, so its error is GraphQL's own,
  * word for word. Validation has already run on the document as sent (Yoga validates before executing); only the
- * execution sees the rewritten declaration. Rewritten documents are kept per parsed document (Yoga caches those).
+ * execution sees the rewritten declaration. Rewritten documents are kept per parsed operation (Yoga caches documents).
  */
 export function useCaptureVariables(schema: GraphQLSchema): Plugin {
   const checks = new Map<string, InputCheck>();
@@ -103,13 +104,14 @@ export function useCaptureVariables(schema: GraphQLSchema): Plugin {
     const check = inputCheck(schema, name);
     if (check) checks.set(name, check);
   }
-  const plans = new WeakMap<DocumentNode, Map<string | null, Plan | null>>();
+  // By the operation's node, not its name: a client may send any number of names, a document has a few operations.
+  const plans = new WeakMap<OperationDefinitionNode, Plan | null>();
 
   function planFor(document: DocumentNode, operationName: string | null): Plan | null {
-    let byOperation = plans.get(document);
-    if (!byOperation) plans.set(document, (byOperation = new Map<string | null, Plan | null>()));
-    let plan = byOperation.get(operationName);
-    if (plan === undefined) byOperation.set(operationName, (plan = makePlan(schema, checks, document, operationName)));
+    const operation = getOperationAST(document, operationName);
+    if (!operation) return null;
+    let plan = plans.get(operation);
+    if (plan === undefined) plans.set(operation, (plan = makePlan(schema, checks, document, operation)));
     return plan;
   }
 
@@ -142,10 +144,9 @@ function makePlan(
   schema: GraphQLSchema,
   checks: ReadonlyMap<string, InputCheck>,
   document: DocumentNode,
-  operationName: string | null,
+  operation: OperationDefinitionNode,
 ): Plan | null {
-  const operation = getOperationAST(document, operationName);
-  if (!operation?.variableDefinitions?.length) return null;
+  if (!operation.variableDefinitions?.length) return null;
   const variables: { name: string; list: boolean; check: InputCheck }[] = [];
   for (const definition of operation.variableDefinitions) {
     if (definition.defaultValue !== undefined) continue;

@@ -136,6 +136,31 @@ describe("capture variables without coercion", () => {
     ]);
   });
 
+  it("takes the operation the request names, in a document of several, and none for an unknown name", async () => {
+    const query = `${BATCH.replace("mutation (", "mutation Batch (")} ${SINGLE.replace("mutation (", "mutation Single (")}`;
+    const ask = async (yoga: typeof coercing, operationName: string): Promise<unknown> => {
+      const response = await yoga.fetch("http://pulse.test/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({
+          query,
+          operationName,
+          variables: { inputs: [{ event: "e", distinctId: "d" }], input: { distinctId: "d", event: "e" } },
+        }),
+      });
+      return response.json();
+    };
+    for (const operationName of ["Batch", "Single", "Neither"]) {
+      // Key order aside (see `unordered`): the shortcut hands on the client's object, coercion builds its own.
+      expect(unordered({ body: await ask(withShortcut, operationName) }), operationName).toEqual(
+        unordered({ body: await ask(coercing, operationName) }),
+      );
+    }
+    const single = (await ask(withShortcut, "Single")) as { data: { captureEvent: { id: string } } };
+    // Handed on as sent (the client's key order), so the shortcut was taken for the named operation.
+    expect(single.data.captureEvent.id).toBe(JSON.stringify({ distinctId: "d", event: "e" }));
+  });
+
   it("keeps GraphQL's own errors for refused variables", async () => {
     const refused = (await answer(withShortcut, BATCH, { inputs: [{ event: "e", distinctId: "d", extra: 1 }] })) as {
       body: { errors: { message: string }[] };
